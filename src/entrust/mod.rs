@@ -1,0 +1,144 @@
+//! The vendor's entrust API as the docs describe it: header names, paths,
+//! status codes and limits. Both the gateway and the simulator use these
+//! constants; nothing else is shared between them, so the simulator checks
+//! the gateway's behaviour instead of repeating its logic.
+
+/// Signature and tracing headers.
+pub mod header {
+    pub const APP_KEY: &str = "app-key";
+    pub const NONCE: &str = "nonce";
+    pub const TIMESTAMP: &str = "timestamp";
+    pub const SIGNATURE: &str = "signature";
+    /// `RC-` aliases the server also accepts, for platforms that filter headers.
+    pub const RC_APP_KEY: &str = "rc-app-key";
+    pub const RC_NONCE: &str = "rc-nonce";
+    pub const RC_TIMESTAMP: &str = "rc-timestamp";
+    pub const RC_SIGNATURE: &str = "rc-signature";
+    /// Every signing header and alias; a caller's copies are always removed.
+    pub const SIGNING: [&str; 8] = [
+        APP_KEY,
+        NONCE,
+        TIMESTAMP,
+        SIGNATURE,
+        RC_APP_KEY,
+        RC_NONCE,
+        RC_TIMESTAMP,
+        RC_SIGNATURE,
+    ];
+    pub const REQUEST_ID: &str = "x-request-id";
+}
+
+/// Endpoint paths (all `POST`, form-encoded body).
+pub mod path {
+    pub const PREFIX: &str = "/entrust/";
+    pub const GROUP_CREATE: &str = "/entrust/group/create.json";
+    pub const GROUP_IMPORT: &str = "/entrust/group/import.json";
+    pub const PROFILE_UPDATE: &str = "/entrust/group/profile/update.json";
+    pub const PROFILE_QUERY: &str = "/entrust/group/profile/query.json";
+    pub const GROUP_JOIN: &str = "/entrust/group/join.json";
+    pub const GROUP_QUIT: &str = "/entrust/group/quit.json";
+    pub const MEMBER_KICK: &str = "/entrust/group/member/kick.json";
+    pub const MEMBER_KICK_ALL: &str = "/entrust/group/member/kick/all.json";
+    pub const GROUP_DISMISS: &str = "/entrust/group/dismiss.json";
+    pub const TRANSFER_OWNER: &str = "/entrust/group/transfer/owner.json";
+    pub const MANAGER_ADD: &str = "/entrust/group/manager/add.json";
+    pub const MANAGER_REMOVE: &str = "/entrust/group/manager/remove.json";
+    pub const MEMBER_QUERY: &str = "/entrust/group/member/query.json";
+    pub const MEMBER_SPECIFIC_QUERY: &str = "/entrust/group/member/specific/query.json";
+    pub const MEMBER_SET: &str = "/entrust/group/member/set.json";
+    pub const GROUP_QUERY: &str = "/entrust/group/query.json";
+    pub const JOINED_GROUP_QUERY: &str = "/entrust/joined/group/query.json";
+
+    /// Whether an endpoint only reads, so that a request that may have reached
+    /// the server can still be sent again safely.
+    pub fn is_read_only(path: &str) -> bool {
+        path.ends_with("/query.json") || path.ends_with("/get.json")
+    }
+}
+
+/// Status codes carried in the body's `code` field.
+pub mod code {
+    pub const OK: i64 = 200;
+    pub const INTERNAL_ERROR: i64 = 1000;
+    pub const APP_SECRET_MISMATCH: i64 = 1001;
+    pub const PARAM_ERROR: i64 = 1002;
+    pub const NO_POST_DATA: i64 = 1003;
+    pub const SIGNATURE_ERROR: i64 = 1004;
+    pub const PARAM_TOO_LONG: i64 = 1005;
+    pub const APP_LOCKED: i64 = 1006;
+    pub const METHOD_RESTRICTED: i64 = 1007;
+    pub const RATE_LIMITED: i64 = 1008;
+    pub const SERVICE_NOT_ENABLED: i64 = 1009;
+    pub const INTERNAL_TIMEOUT: i64 = 1050;
+
+    pub const HOSTING_ERROR: i64 = 25402;
+    pub const ENTRUST_PARAM_ERROR: i64 = 25403;
+    pub const ILLEGAL_PERMISSION_CHANGE: i64 = 25404;
+    pub const NO_PERMISSION: i64 = 25405;
+    pub const LENGTH_EXCEEDED: i64 = 25406;
+    pub const ILLEGAL_CHARACTERS: i64 = 25407;
+    pub const NOT_A_NUMBER: i64 = 25408;
+    pub const GROUP_EXISTS: i64 = 25409;
+    pub const GROUP_NOT_FOUND: i64 = 25410;
+    pub const MEMBER_LIMIT: i64 = 25411;
+    pub const ALREADY_IN_GROUP: i64 = 25412;
+    pub const NOT_ALLOWED: i64 = 25413;
+    pub const NO_ONE_CAN_JOIN: i64 = 25414;
+    pub const EXT_KEY_MISSING: i64 = 25415;
+    pub const ENTRUST_RATE_LIMIT: i64 = 25416;
+    pub const OWNER_OPERATION: i64 = 25417;
+    pub const NOT_IN_GROUP: i64 = 25418;
+    pub const MANAGER_LIMIT: i64 = 25419;
+    pub const NOT_A_MANAGER: i64 = 25420;
+    pub const APP_NOT_FOUND: i64 = 25421;
+    pub const QUERY_COUNT_EXCEEDED: i64 = 25422;
+    pub const EMPTY_NAME: i64 = 25423;
+    pub const INVALID_GROUP_ID: i64 = 25430;
+    pub const BAD_PAGE_TOKEN: i64 = 25432;
+}
+
+/// Member roles in group/member/query.json answers; the same numbers as the
+/// query's `type` filter (0 = all).
+pub mod role {
+    pub const MEMBER: i64 = 1;
+    pub const MANAGER: i64 = 2;
+    pub const OWNER: i64 = 3;
+}
+
+/// Documented limits.
+pub mod limit {
+    /// Requests per second per API path, per app.
+    pub const RATE_PER_SECOND: u32 = 100;
+    pub const NONCE_MAX: usize = 18;
+    pub const REQUEST_ID_MAX: usize = 36;
+    pub const GROUP_ID_MAX: usize = 64;
+    pub const NAME_MAX: usize = 64;
+    pub const USER_ID_MAX: usize = 64;
+    pub const INTRODUCTION_MAX: usize = 512;
+    pub const ANNOUNCEMENT_MAX: usize = 1024;
+    pub const PORTRAIT_URL_MAX: usize = 128;
+    pub const EXT_KEY_PREFIX: &str = "ext_";
+    pub const EXT_KEY_MAX: usize = 32;
+    pub const EXT_VALUE_MAX: usize = 256;
+    pub const EXT_PAIRS_MAX: usize = 10;
+    pub const NICKNAME_MAX: usize = 64;
+    pub const REMARK_NAME_MAX: usize = 64;
+    /// `userIds` on group/create.json.
+    pub const CREATE_USERS_MAX: usize = 30;
+    /// `userIds` on join, kick, quit, manager and specific member calls.
+    pub const USERS_PER_CALL_MAX: usize = 100;
+    /// `groupIds` on group/profile/query.json.
+    pub const PROFILE_QUERY_MAX: usize = 50;
+    pub const MEMBER_PAGE_DEFAULT: usize = 50;
+    pub const MEMBER_PAGE_MAX: usize = 100;
+    pub const GROUP_PAGE_MAX: usize = 1000;
+}
+
+/// Data centers: (region, primary, backup), in the vendor's order.
+pub const DATA_CENTERS: [(&str, &str, &str); 5] = [
+    ("china", "https://api.rong-api.com", "https://api-b.rong-api.com"),
+    ("singapore", "https://api.sg-light-api.com", "https://api-b.sg-light-api.com"),
+    ("singapore-b", "https://api.sg-b-light-api.com", "https://api-b.sg-b-light-api.com"),
+    ("north-america", "https://api.us-light-api.com", "https://api-b.us-light-api.com"),
+    ("saudi-arabia", "https://api.sau-light-api.com", "https://api-b.sau-light-api.com"),
+];
