@@ -1,4 +1,44 @@
-//! entrust-gateway: a signing, rate-limiting sidecar for the vendor's entrust API.
+//! entrust-gateway: a signing, rate-limiting sidecar for the vendor's entrust
+//! (profile hosting) server API, with an OpenIM group API face.
+//!
+//! Services on the same host send plain, unsigned calls to the gateway on
+//! loopback. It keeps every caller together under the vendor's per-API quota,
+//! signs each call with the app secret (which lives nowhere else), sends it to
+//! the active data center, and fails over when one is down.
+//!
+//! # Layout
+//!
+//! Data flows one way: listener → route → (translate) → limiter → signer →
+//! upstream → (translate back) → caller.
+//!
+//! - [`server`]: the listener, routing by face, body and time limits, graceful shutdown.
+//! - [`route`]: which paths may be forwarded (never anything outside `/entrust/**.json`).
+//! - [`proxy`]: the `/entrust/` passthrough face.
+//! - [`openim`]: the OpenIM face: JSON types, translation to and from entrust forms, routes.
+//! - [`gateway`]: the pipeline both faces share: quota, signing, sending, failover, retry.
+//! - [`limit`]: the per-path quota with fair, bounded waiting.
+//! - [`sign`]: the vendor signature and nonces.
+//! - [`upstream`]: the pooled TLS client, data centers and failover state.
+//! - [`headers`]: hop-by-hop headers, forwarded headers, request ids.
+//! - [`error`]: every gateway error, and how it looks to each kind of caller.
+//! - [`entrust`]: the vendor's names, paths, codes and limits (shared with the simulator).
+//! - [`config`]: `gateway.toml`: schema, defaults, validation.
+//! - [`secret`]: a secret type that never prints.
+//! - [`metrics`]: Prometheus metrics.
+//! - [`sim`]: the vendor simulator (tests, `--demo`, `entrust-gateway sim`).
 
+pub mod config;
 pub mod entrust;
+pub mod error;
+pub mod gateway;
+pub mod headers;
+pub mod limit;
+pub mod metrics;
+pub mod openim;
+pub mod proxy;
+pub mod route;
+pub mod secret;
+pub mod server;
+pub mod sign;
 pub mod sim;
+pub mod upstream;

@@ -1,1 +1,254 @@
-fn main(){}
+//! The `entrust-gateway` command: runs the gateway, the demo, or the
+//! standalone vendor simulator.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use entrust_gateway::config::{Config, LogFormat, SecretSource};
+use entrust_gateway::gateway::Gateway;
+use entrust_gateway::secret::Secret;
+use entrust_gateway::{server, sim};
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Signing, rate-limiting sidecar for the vendor's entrust API, with an OpenIM face"
+)]
+struct Cli {
+    /// The config file.
+    #[arg(long, short, default_value = "gateway.toml")]
+    config: PathBuf,
+    /// Run against the built-in simulator with demo credentials (no config needed).
+    #[arg(long)]
+    demo: bool,
+    /// Validate the config, print it with secrets left out, and exit.
+    #[arg(long)]
+    check_config: bool,
+    /// Listen here instead of server.listen.
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Log format (overrides log.format).
+    #[arg(long, value_enum)]
+    log_format: Option<LogFormatArg>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormatArg {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the vendor simulator alone, for offline development of your own services.
+    Sim {
+        #[arg(long, default_value = "127.0.0.1:9000")]
+        listen: SocketAddr,
+        #[arg(long, default_value = DEMO_APP_KEY)]
+        app_key: String,
+        /// Environment variable holding the app secret (the demo secret if unset).
+        #[arg(long, default_value = "ENTRUST_APP_SECRET")]
+        app_secret_env: String,
+        /// Per-path limit the simulator enforces (0 = none).
+        #[arg(long, default_value_t = 100)]
+        rate_per_second: u32,
+    },
+}
+
+const DEMO_APP_KEY: &str = "demo-app-key";
+/// Not a secret: the simulator's demo credential, known to anyone who reads this.
+const DEMO_APP_SECRET: &str = "demo-app-secret";
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("entrust-gateway: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(msg) => {
+            eprintln!("entrust-gateway: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    if let Some(Command::Sim {
+        listen,
+        app_key,
+        app_secret_env,
+        rate_per_second,
+    }) = cli.command
+    {
+        init_logs(LogFormat::Text, "info", cli.log_format);
+        let secret = std::env::var(&app_secret_env).unwrap_or_else(|_| DEMO_APP_SECRET.to_string());
+        let mut cfg = sim::SimConfig::new(app_key, secret);
+        cfg.rate_per_second = rate_per_second;
+        return sim::run_standalone(listen, cfg)
+            .await
+            .map_err(|e| format!("simulator: {e}"));
+    }
+    if cli.demo {
+        return run_demo(cli).await;
+    }
+    let mut config = Config::load(&cli.config).map_err(|e| e.to_string())?;
+    if let Some(listen) = cli.listen {
+        config.server.listen = listen;
+    }
+    if cli.check_config {
+        // Secrets must be loadable too: a missing one fails here, not later.
+        config.load_secret().map_err(|e| e.to_string())?;
+        config.load_openim_secret().map_err(|e| e.to_string())?;
+        print!("{}", config.redacted_toml());
+        eprintln!("{}: ok", cli.config.display());
+        return Ok(());
+    }
+    init_logs(config.log.format, &config.log.level, cli.log_format);
+    if matches!(config.secret_source(), Ok(SecretSource::Inline)) {
+        tracing::warn!(
+            "upstream.app_secret is set inline in the config file; prefer app_secret_env or app_secret_file"
+        );
+    }
+    let secret = config.load_secret().map_err(|e| e.to_string())?;
+    serve(config, secret).await
+}
+
+async fn serve(config: Config, secret: Secret) -> Result<(), String> {
+    let gateway = Arc::new(Gateway::new(config, secret).map_err(|e| e.to_string())?);
+    let mut handle = server::start(gateway.clone())
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", gateway.config().server.listen))?;
+    tracing::info!(listen = %handle.addr, upstream = %gateway.upstream().urls()[0].label, "ready");
+    spawn_signal_handlers(gateway, handle.take_shutdown());
+    handle.wait().await;
+    Ok(())
+}
+
+/// SIGTERM/SIGINT start the graceful shutdown; SIGHUP reloads the secret file.
+fn spawn_signal_handlers(
+    gateway: Arc<Gateway>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
+        ) else {
+            tracing::error!("cannot install signal handlers");
+            return;
+        };
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM"),
+                _ = int.recv() => tracing::info!("SIGINT"),
+            }
+            if let Some(tx) = shutdown {
+                let _ = tx.send(());
+            }
+        });
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                tracing::info!("SIGHUP: reloading the app secret");
+                gateway.reload_secret();
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = gateway;
+        tokio::spawn(async move {
+            let _ = tokio::signal::ctrl_c().await;
+            if let Some(tx) = shutdown {
+                let _ = tx.send(());
+            }
+        });
+    }
+}
+
+async fn run_demo(cli: Cli) -> Result<(), String> {
+    init_logs(LogFormat::Text, "info", cli.log_format);
+    let (_sim, sim_server) =
+        sim::Simulator::start(sim::SimConfig::new(DEMO_APP_KEY, DEMO_APP_SECRET))
+            .await
+            .map_err(|e| format!("cannot start the simulator: {e}"))?;
+    let listen = cli
+        .listen
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+    let toml = format!(
+        "[server]\nlisten = \"{listen}\"\n[upstream]\nurls = [\"{}\"]\napp_key = \"{DEMO_APP_KEY}\"\napp_secret = \"{DEMO_APP_SECRET}\"\n",
+        sim_server.url()
+    );
+    let config = Config::parse(&toml).map_err(|e| e.to_string())?;
+    let secret = config.load_secret().map_err(|e| e.to_string())?;
+    let gateway = Arc::new(Gateway::new(config, secret).map_err(|e| e.to_string())?);
+    let mut handle = server::start(gateway.clone())
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e} (try --listen 127.0.0.1:18080)"))?;
+    println!("{}", demo_banner(&handle.url(), &sim_server.url()));
+    spawn_signal_handlers(gateway, handle.take_shutdown());
+    handle.wait().await;
+    Ok(())
+}
+
+fn demo_banner(gw: &str, sim: &str) -> String {
+    format!(
+        r#"entrust-gateway demo: gateway on {gw}, simulated vendor on {sim}
+(demo credentials; Ctrl-C to stop). Try, in another terminal:
+
+# create a group through the signing passthrough (no signature needed: the gateway signs)
+curl -s -X POST {gw}/entrust/group/create.json -d 'groupId=demo1&name=Demo&owner=alice&userIds=bob,carol'
+
+# read it back
+curl -s -X POST {gw}/entrust/group/profile/query.json -d 'groupIds=demo1'
+
+# OpenIM's set_group_info, translated to entrust
+curl -s -X POST {gw}/group/set_group_info -H 'operationID: op1' -H 'token: demo' -H 'Content-Type: application/json' -d '{{"groupInfoForSet":{{"groupID":"demo1","groupName":"new name","introduction":"hello","needVerification":2}}}}'
+
+# and OpenIM's get_groups_info
+curl -s -X POST {gw}/group/get_groups_info -H 'operationID: op2' -H 'token: demo' -H 'Content-Type: application/json' -d '{{"groupIDs":["demo1"]}}'
+
+# health and metrics
+curl -s {gw}/healthz
+curl -s {gw}/metrics | head
+"#
+    )
+}
+
+fn init_logs(format: LogFormat, level: &str, cli: Option<LogFormatArg>) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let json = match cli {
+        Some(LogFormatArg::Json) => true,
+        Some(LogFormatArg::Text) => false,
+        None => format == LogFormat::Json,
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init();
+    } else {
+        builder.init();
+    }
+}

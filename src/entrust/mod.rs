@@ -48,6 +48,39 @@ pub mod path {
     pub const MEMBER_SET: &str = "/entrust/group/member/set.json";
     pub const GROUP_QUERY: &str = "/entrust/group/query.json";
     pub const JOINED_GROUP_QUERY: &str = "/entrust/joined/group/query.json";
+    pub const MEMBER_FOLLOW: &str = "/entrust/group/member/follow.json";
+    pub const MEMBER_UNFOLLOW: &str = "/entrust/group/member/unfollow.json";
+    pub const MEMBER_FOLLOWED_GET: &str = "/entrust/group/member/followed/get.json";
+    pub const REMARK_NAME_SET: &str = "/entrust/group/remarkname/set.json";
+    pub const REMARK_NAME_DELETE: &str = "/entrust/group/remarkname/delete.json";
+    pub const REMARK_NAME_QUERY: &str = "/entrust/group/remarkname/query.json";
+
+    /// Every documented endpoint (used to bound metric label values).
+    pub const ALL: [&str; 23] = [
+        GROUP_CREATE,
+        GROUP_IMPORT,
+        PROFILE_UPDATE,
+        PROFILE_QUERY,
+        GROUP_JOIN,
+        GROUP_QUIT,
+        MEMBER_KICK,
+        MEMBER_KICK_ALL,
+        GROUP_DISMISS,
+        TRANSFER_OWNER,
+        MANAGER_ADD,
+        MANAGER_REMOVE,
+        MEMBER_QUERY,
+        MEMBER_SPECIFIC_QUERY,
+        MEMBER_SET,
+        GROUP_QUERY,
+        JOINED_GROUP_QUERY,
+        MEMBER_FOLLOW,
+        MEMBER_UNFOLLOW,
+        MEMBER_FOLLOWED_GET,
+        REMARK_NAME_SET,
+        REMARK_NAME_DELETE,
+        REMARK_NAME_QUERY,
+    ];
 
     /// Whether an endpoint only reads, so that a request that may have reached
     /// the server can still be sent again safely.
@@ -136,9 +169,29 @@ pub mod limit {
 
 /// Data centers: (region, primary, backup), in the vendor's order.
 pub const DATA_CENTERS: [(&str, &str, &str); 5] = [
-    ("china", "https://api.rong-api.com", "https://api-b.rong-api.com"),
-    ("singapore", "https://api.sg-light-api.com", "https://api-b.sg-light-api.com"),
-    ("singapore-b", "https://api.sg-b-light-api.com", "https://api-b.sg-b-light-api.com"),
-    ("north-america", "https://api.us-light-api.com", "https://api-b.us-light-api.com"),
-    ("saudi-arabia", "https://api.sau-light-api.com", "https://api-b.sau-light-api.com"),
+    (
+        "china",
+        "https://api.rong-api.com",
+        "https://api-b.rong-api.com",
+    ),
+    (
+        "singapore",
+        "https://api.sg-light-api.com",
+        "https://api-b.sg-light-api.com",
+    ),
+    (
+        "singapore-b",
+        "https://api.sg-b-light-api.com",
+        "https://api-b.sg-b-light-api.com",
+    ),
+    (
+        "north-america",
+        "https://api.us-light-api.com",
+        "https://api-b.us-light-api.com",
+    ),
+    (
+        "saudi-arabia",
+        "https://api.sau-light-api.com",
+        "https://api-b.sau-light-api.com",
+    ),
 ];

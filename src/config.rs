@@ -1,0 +1,590 @@
+//! `gateway.toml`: schema, defaults and validation.
+//!
+//! Every key has a default except `upstream.urls` and `upstream.app_key`.
+//! Unknown keys are errors, so a typo never silently falls back to a default.
+//! [`Config::load`] returns one message that names the key and the problem.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use http::{HeaderValue, Uri};
+use serde::{Deserialize, Serialize};
+
+use crate::entrust::limit;
+use crate::secret::Secret;
+
+/// A configuration problem: the key and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn err<T>(key: &str, problem: impl fmt::Display) -> Result<T, ConfigError> {
+    Err(ConfigError(format!("{key}: {problem}")))
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub upstream: UpstreamConfig,
+    pub rate_limit: RateLimitConfig,
+    /// The OpenIM face's admin credentials; without this section OpenIM
+    /// routes need no token.
+    pub openim: Option<OpenImConfig>,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Largest request body accepted (413 above it).
+    pub max_body_bytes: usize,
+    /// Largest request head (request line and headers).
+    pub max_header_bytes: usize,
+    /// Time a client has to send its request headers (slow-loris guard).
+    pub header_read_timeout_ms: u64,
+    /// Time a request may take from its headers to its answer, waiting included.
+    pub request_timeout_ms: u64,
+    /// Connections served at once; more wait in the kernel's accept queue.
+    pub max_connections: usize,
+    /// On SIGTERM/SIGINT, how long in-flight requests may take to finish.
+    pub drain_timeout_ms: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_body_bytes: 4 * 1024 * 1024,
+            max_header_bytes: 64 * 1024,
+            header_read_timeout_ms: 10_000,
+            request_timeout_ms: 60_000,
+            max_connections: 4096,
+            drain_timeout_ms: 30_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpstreamConfig {
+    /// Data-center base URLs in failover order, primary first.
+    pub urls: Vec<String>,
+    pub app_key: String,
+    /// Name of the environment variable holding the app secret.
+    pub app_secret_env: Option<String>,
+    /// The app secret inline (discouraged: it then lives in a file on disk).
+    #[serde(skip_serializing)]
+    pub app_secret: Option<String>,
+    /// A file holding the app secret (e.g. a mounted Kubernetes secret).
+    pub app_secret_file: Option<PathBuf>,
+    /// Whole-request timeout for one upstream attempt.
+    pub timeout_ms: u64,
+    pub connect_timeout_ms: u64,
+    /// Extra PEM roots trusted besides the public web roots.
+    pub ca_file: Option<PathBuf>,
+    /// At most one data-center switch per this period (the Go SDK uses 30 s).
+    pub failover_cooldown_ms: u64,
+    /// Idle pooled connections are closed after this (the vendor asks < 55 s).
+    pub pool_idle_timeout_ms: u64,
+    pub pool_max_idle_per_host: usize,
+    /// Largest upstream answer accepted.
+    pub max_response_bytes: usize,
+}
+
+impl Default for UpstreamConfig {
+    fn default() -> Self {
+        UpstreamConfig {
+            urls: Vec::new(),
+            app_key: String::new(),
+            app_secret_env: None,
+            app_secret: None,
+            app_secret_file: None,
+            timeout_ms: 10_000,
+            connect_timeout_ms: 3_000,
+            ca_file: None,
+            failover_cooldown_ms: 30_000,
+            pool_idle_timeout_ms: 50_000,
+            pool_max_idle_per_host: 256,
+            max_response_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// One quota per upstream API path.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// Off only for benchmarks: the vendor then answers 1008 past its limit.
+    pub enabled: bool,
+    pub per_second: u32,
+    /// Longest a caller is made to wait for its turn; past it, 429 at once.
+    pub max_wait_ms: u64,
+    /// Most callers waiting on one path; past it, 429 at once.
+    pub max_queue: usize,
+    /// Percent of the quota kept unused, so jitter on the way to the vendor
+    /// can't push a one-second window over its limit.
+    pub headroom_percent: u32,
+    /// After the vendor itself answers 1008 on a path, refuse that path for this long.
+    pub upstream_backoff_ms: u64,
+    /// Per-path overrides, keyed by the full path (`/entrust/group/create.json`).
+    pub paths: BTreeMap<String, PathLimit>,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            enabled: true,
+            per_second: limit::RATE_PER_SECOND,
+            max_wait_ms: 2_000,
+            max_queue: 1_000,
+            headroom_percent: 4,
+            upstream_backoff_ms: 1_000,
+            paths: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PathLimit {
+    pub per_second: Option<u32>,
+    pub max_wait_ms: Option<u64>,
+    pub max_queue: Option<usize>,
+}
+
+/// The limits that apply to one path, overrides folded in.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EffectiveLimit {
+    pub per_second: u32,
+    pub max_wait: Duration,
+    pub max_queue: usize,
+}
+
+impl RateLimitConfig {
+    pub fn for_path(&self, path: &str) -> EffectiveLimit {
+        let o = self.paths.get(path);
+        EffectiveLimit {
+            per_second: o.and_then(|o| o.per_second).unwrap_or(self.per_second),
+            max_wait: Duration::from_millis(
+                o.and_then(|o| o.max_wait_ms).unwrap_or(self.max_wait_ms),
+            ),
+            max_queue: o.and_then(|o| o.max_queue).unwrap_or(self.max_queue),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OpenImConfig {
+    /// The secret `/auth/get_admin_token` checks (OpenIM's `share.secret`).
+    #[serde(skip_serializing)]
+    pub secret: Option<String>,
+    /// Or the name of an environment variable holding it.
+    pub secret_env: Option<String>,
+    /// User IDs allowed to get an admin token (OpenIM's `imAdminUserID`).
+    pub admin_user_ids: Vec<String>,
+    /// Token lifetime; OpenIM's default is 90 days.
+    pub token_expire_seconds: u64,
+}
+
+impl Default for OpenImConfig {
+    fn default() -> Self {
+        OpenImConfig {
+            secret: None,
+            secret_env: None,
+            admin_user_ids: Vec::new(),
+            token_expire_seconds: 90 * 24 * 3600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A tracing filter (`info`, `entrust_gateway=debug`); `RUST_LOG` wins.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+/// A parsed upstream base URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseUrl {
+    pub uri: Uri,
+    /// The URL as written, for logs and metric labels (it holds no secret).
+    pub label: String,
+}
+
+impl BaseUrl {
+    /// The full URI for `path_and_query` (which starts with `/`).
+    pub fn join(&self, path_and_query: &str) -> Result<Uri, http::Error> {
+        let prefix = self.uri.path().trim_end_matches('/');
+        let pq = format!("{prefix}{path_and_query}");
+        Uri::builder()
+            .scheme(self.uri.scheme_str().unwrap_or("https"))
+            .authority(self.uri.authority().map(|a| a.as_str()).unwrap_or(""))
+            .path_and_query(pq)
+            .build()
+    }
+}
+
+/// Where the app secret comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    Env(String),
+    Inline,
+    File(PathBuf),
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("{}: cannot read: {e}", path.display())))?;
+        Config::parse(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))
+    }
+
+    /// Parses and validates config text.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| {
+            // toml's message names the key and the line; keep it on one line.
+            ConfigError(
+                e.to_string()
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            )
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let u = &self.upstream;
+        self.base_urls()?;
+        if u.app_key.is_empty() {
+            return err("upstream.app_key", "must be set");
+        }
+        if HeaderValue::from_str(&u.app_key).is_err() || u.app_key.trim() != u.app_key {
+            return err("upstream.app_key", "must be printable ASCII without spaces");
+        }
+        self.secret_source()?;
+        for (key, v) in [
+            ("upstream.timeout_ms", u.timeout_ms),
+            ("upstream.connect_timeout_ms", u.connect_timeout_ms),
+            ("upstream.pool_idle_timeout_ms", u.pool_idle_timeout_ms),
+            (
+                "server.header_read_timeout_ms",
+                self.server.header_read_timeout_ms,
+            ),
+            ("server.request_timeout_ms", self.server.request_timeout_ms),
+        ] {
+            if v == 0 {
+                return err(key, "must be greater than 0");
+            }
+        }
+        if u.pool_idle_timeout_ms >= 55_000 {
+            return err(
+                "upstream.pool_idle_timeout_ms",
+                "must be under 55000: the vendor closes keep-alive connections idle for 55 s",
+            );
+        }
+        for (key, v) in [
+            ("server.max_body_bytes", self.server.max_body_bytes),
+            ("server.max_header_bytes", self.server.max_header_bytes),
+            ("server.max_connections", self.server.max_connections),
+            ("upstream.max_response_bytes", u.max_response_bytes),
+        ] {
+            if v == 0 {
+                return err(key, "must be greater than 0");
+            }
+        }
+        if self.server.max_header_bytes < 8192 {
+            return err("server.max_header_bytes", "must be at least 8192");
+        }
+        if let Some(ca) = &u.ca_file {
+            if !ca.is_file() {
+                return err(
+                    "upstream.ca_file",
+                    format!("{} is not a readable file", ca.display()),
+                );
+            }
+        }
+        let r = &self.rate_limit;
+        if r.per_second == 0 {
+            return err("rate_limit.per_second", "must be greater than 0");
+        }
+        if r.headroom_percent >= 50 {
+            return err("rate_limit.headroom_percent", "must be under 50");
+        }
+        if r.max_queue == 0 {
+            return err("rate_limit.max_queue", "must be greater than 0");
+        }
+        for (path, o) in &r.paths {
+            if crate::route::entrust_path(path).is_none() {
+                return err(
+                    &format!("rate_limit.paths.\"{path}\""),
+                    "is not an /entrust/....json path",
+                );
+            }
+            if o.per_second == Some(0) {
+                return err(
+                    &format!("rate_limit.paths.\"{path}\".per_second"),
+                    "must be greater than 0",
+                );
+            }
+            if o.max_queue == Some(0) {
+                return err(
+                    &format!("rate_limit.paths.\"{path}\".max_queue"),
+                    "must be greater than 0",
+                );
+            }
+        }
+        if let Some(o) = &self.openim {
+            match (&o.secret, &o.secret_env) {
+                (Some(_), Some(_)) => {
+                    return err(
+                        "openim.secret",
+                        "set either openim.secret or openim.secret_env, not both",
+                    );
+                }
+                (None, None) => return err("openim.secret", "must be set (or openim.secret_env)"),
+                _ => {}
+            }
+            if o.admin_user_ids.is_empty() {
+                return err("openim.admin_user_ids", "must list at least one user ID");
+            }
+            if o.token_expire_seconds == 0 {
+                return err("openim.token_expire_seconds", "must be greater than 0");
+            }
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log.level)
+            .map(drop)
+            .or_else(|e| err("log.level", e))?;
+        Ok(())
+    }
+
+    /// The upstream URLs, parsed, in failover order.
+    pub fn base_urls(&self) -> Result<Vec<BaseUrl>, ConfigError> {
+        if self.upstream.urls.is_empty() {
+            return err("upstream.urls", "must list at least one data-center URL");
+        }
+        self.upstream
+            .urls
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let key = format!("upstream.urls[{i}]");
+                let uri: Uri = match s.parse() {
+                    Ok(u) => u,
+                    Err(e) => return err(&key, format!("{s:?} is not a URL: {e}")),
+                };
+                match uri.scheme_str() {
+                    Some("http") | Some("https") => {}
+                    _ => return err(&key, format!("{s:?} must start with http:// or https://")),
+                }
+                if uri.host().is_none_or(str::is_empty) {
+                    return err(&key, format!("{s:?} has no host"));
+                }
+                if uri.query().is_some() {
+                    return err(&key, format!("{s:?} must not have a query"));
+                }
+                Ok(BaseUrl {
+                    uri,
+                    label: s.trim_end_matches('/').to_string(),
+                })
+            })
+            .collect()
+    }
+
+    /// Exactly one of `app_secret_env`, `app_secret`, `app_secret_file`.
+    pub fn secret_source(&self) -> Result<SecretSource, ConfigError> {
+        let u = &self.upstream;
+        let set = [
+            u.app_secret_env.is_some(),
+            u.app_secret.is_some(),
+            u.app_secret_file.is_some(),
+        ];
+        match set {
+            [true, false, false] => Ok(SecretSource::Env(
+                u.app_secret_env.clone().unwrap_or_default(),
+            )),
+            [false, true, false] => Ok(SecretSource::Inline),
+            [false, false, true] => Ok(SecretSource::File(
+                u.app_secret_file.clone().unwrap_or_default(),
+            )),
+            [false, false, false] => err(
+                "upstream.app_secret_env",
+                "must be set (or upstream.app_secret_file, or upstream.app_secret)",
+            ),
+            _ => err(
+                "upstream.app_secret_env",
+                "set only one of upstream.app_secret_env, upstream.app_secret_file, upstream.app_secret",
+            ),
+        }
+    }
+
+    /// Reads the app secret from its source. Fails at startup, never later.
+    pub fn load_secret(&self) -> Result<Secret, ConfigError> {
+        let value = match self.secret_source()? {
+            SecretSource::Env(name) => match std::env::var(&name) {
+                Ok(v) => v,
+                Err(_) => {
+                    return err(
+                        "upstream.app_secret_env",
+                        format!("environment variable {name} is not set"),
+                    );
+                }
+            },
+            SecretSource::Inline => self.upstream.app_secret.clone().unwrap_or_default(),
+            SecretSource::File(path) => {
+                read_secret_file(&path).or_else(|e| err("upstream.app_secret_file", e))?
+            }
+        };
+        let value = value.trim().to_string();
+        if value.is_empty() {
+            return err("upstream.app_secret", "the app secret is empty");
+        }
+        Ok(Secret::new(value))
+    }
+
+    /// The OpenIM admin secret, if `[openim]` is configured.
+    pub fn load_openim_secret(&self) -> Result<Option<Secret>, ConfigError> {
+        let Some(o) = &self.openim else {
+            return Ok(None);
+        };
+        let value = match (&o.secret, &o.secret_env) {
+            (Some(s), _) => s.clone(),
+            (None, Some(name)) => std::env::var(name).or_else(|_| {
+                err(
+                    "openim.secret_env",
+                    format!("environment variable {name} is not set"),
+                )
+            })?,
+            (None, None) => return err("openim.secret", "must be set"),
+        };
+        if value.is_empty() {
+            return err("openim.secret", "is empty");
+        }
+        Ok(Some(Secret::new(value)))
+    }
+
+    /// The effective config as TOML, with every secret left out.
+    pub fn redacted_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot print config: {e}\n"))
+    }
+}
+
+/// A secret file's trimmed content; an empty file is an error.
+pub fn read_secret_file(path: &Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(format!("{} is empty", path.display()));
+    }
+    Ok(text.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[upstream]
+urls = ["https://api.rong-api.com", "http://127.0.0.1:9000/base/"]
+app_key = "key"
+app_secret = "s"
+"#;
+
+    #[test]
+    fn defaults_and_join() {
+        let c = Config::parse(GOOD).unwrap();
+        assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
+        let urls = c.base_urls().unwrap();
+        assert_eq!(
+            urls[0].join("/entrust/a.json?x=1").unwrap().to_string(),
+            "https://api.rong-api.com/entrust/a.json?x=1"
+        );
+        assert_eq!(
+            urls[1].join("/entrust/a.json").unwrap().to_string(),
+            "http://127.0.0.1:9000/base/entrust/a.json"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let cases = [
+            ("[upstream]\napp_key='k'\napp_secret='s'", "upstream.urls"),
+            (
+                "[upstream]\nurls=['ftp://x']\napp_key='k'\napp_secret='s'",
+                "upstream.urls[0]",
+            ),
+            (
+                "[upstream]\nurls=['http://x']\napp_secret='s'",
+                "upstream.app_key",
+            ),
+            (
+                "[upstream]\nurls=['http://x']\napp_key='k'",
+                "upstream.app_secret_env",
+            ),
+            (
+                "[upstream]\nurls=['http://x']\napp_key='k'\napp_secret='s'\ntimeout_ms=0",
+                "upstream.timeout_ms",
+            ),
+            (
+                "[upstream]\nurls=['http://x']\napp_key='k'\napp_secret='s'\nbogus=1",
+                "bogus",
+            ),
+            (
+                "[upstream]\nurls=['http://x']\napp_key='k'\napp_secret='s'\n[rate_limit]\nper_second=0",
+                "rate_limit.per_second",
+            ),
+            (
+                "[upstream]\nurls=['http://x']\napp_key='k'\napp_secret_env='ENTRUST_GW_TEST_UNSET_VAR'",
+                "ENTRUST_GW_TEST_UNSET_VAR",
+            ),
+        ];
+        for (text, key) in cases {
+            let e = Config::parse(text).and_then(|c| c.load_secret().map(|_| c));
+            let msg = e.expect_err(text).0;
+            assert!(msg.contains(key), "{msg:?} should name {key}");
+        }
+    }
+
+    #[test]
+    fn redacted_config_has_no_secret() {
+        let c =
+            Config::parse(&GOOD.replace("app_secret = \"s\"", "app_secret = \"hunter2-secret\""))
+                .unwrap();
+        assert!(!c.redacted_toml().contains("hunter2-secret"));
+    }
+}

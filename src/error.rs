@@ -1,0 +1,267 @@
+//! Every error the gateway makes, and the one place that decides how each
+//! looks to each kind of caller: vendor-shaped JSON on the entrust face,
+//! OpenIM's envelope on the OpenIM face.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+use http_body_util::Full;
+use serde_json::json;
+
+use crate::entrust::code;
+
+pub type Body = Full<Bytes>;
+
+/// Which API the caller speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Face {
+    /// `/entrust/...`: the vendor's own API, passed through.
+    Entrust,
+    /// `/group/...`, `/auth/...`: OpenIM's REST API, translated.
+    OpenIm,
+    /// `/healthz`, `/readyz`, `/metrics`.
+    Admin,
+}
+
+impl Face {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Face::Entrust => "entrust",
+            Face::OpenIm => "openim",
+            Face::Admin => "admin",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Error {
+    /// The caller's input is wrong (the detail names the field).
+    Args(String),
+    /// No such route.
+    NotFound(String),
+    MethodNotAllowed,
+    PayloadTooLarge {
+        limit: usize,
+    },
+    /// The caller's inbound credential is missing or wrong.
+    Unauthorized(String),
+    /// An OpenIM token problem: 1001 (missing) or 1501..1507.
+    Token {
+        code: i64,
+        detail: String,
+    },
+    /// OpenIM 1002: the caller may not do this.
+    NoPermission(String),
+    /// Over quota; the caller may retry after this long.
+    RateLimited {
+        retry_after: Duration,
+        detail: String,
+    },
+    /// The vendor answered a code other than 200 (`path` is the entrust path).
+    Upstream {
+        path: String,
+        code: i64,
+        message: String,
+    },
+    /// No data center could be reached.
+    Unreachable(String),
+    /// The data center did not answer in time.
+    Timeout(String),
+    /// The data center's answer could not be used.
+    BadUpstream(String),
+    /// A request split over several entrust calls failed part-way.
+    Partial {
+        done: Vec<String>,
+        pending: Vec<String>,
+        cause: Box<Error>,
+    },
+    /// A retried request id came with a different body.
+    Conflict(String),
+    /// The gateway is shutting down.
+    Unavailable(String),
+    Internal(String),
+}
+
+impl Error {
+    /// A short kind, for logs and metric labels.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Args(_) => "args",
+            Error::NotFound(_) => "not_found",
+            Error::MethodNotAllowed => "method",
+            Error::PayloadTooLarge { .. } => "too_large",
+            Error::Unauthorized(_) => "unauthorized",
+            Error::Token { .. } => "token",
+            Error::NoPermission(_) => "no_permission",
+            Error::RateLimited { .. } => "rate_limited",
+            Error::Upstream { .. } => "upstream_code",
+            Error::Unreachable(_) => "unreachable",
+            Error::Timeout(_) => "timeout",
+            Error::BadUpstream(_) => "bad_upstream",
+            Error::Partial { cause, .. } => cause.kind(),
+            Error::Conflict(_) => "conflict",
+            Error::Unavailable(_) => "unavailable",
+            Error::Internal(_) => "internal",
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::RateLimited { retry_after, .. } => Some(*retry_after),
+            Error::Partial { cause, .. } => cause.retry_after(),
+            _ => None,
+        }
+    }
+
+    /// The human-readable detail (never holds a secret: callers build it
+    /// from request fields and upstream answers only).
+    pub fn detail(&self) -> String {
+        match self {
+            Error::Args(d)
+            | Error::NotFound(d)
+            | Error::Unauthorized(d)
+            | Error::NoPermission(d)
+            | Error::Unreachable(d)
+            | Error::Timeout(d)
+            | Error::BadUpstream(d)
+            | Error::Conflict(d)
+            | Error::Unavailable(d)
+            | Error::Internal(d) => d.clone(),
+            Error::Token { detail, .. } | Error::RateLimited { detail, .. } => detail.clone(),
+            Error::MethodNotAllowed => "method not allowed; use POST".into(),
+            Error::PayloadTooLarge { limit } => format!("request body larger than {limit} bytes"),
+            Error::Upstream {
+                path,
+                code,
+                message,
+            } => {
+                format!("entrust {path} answered code {code}: {message}")
+            }
+            Error::Partial {
+                done,
+                pending,
+                cause,
+            } => format!(
+                "{}; done: [{}]; not done: [{}]",
+                cause.detail(),
+                done.join(","),
+                pending.join(",")
+            ),
+        }
+    }
+
+    /// HTTP status and `code` on the entrust face.
+    fn entrust_status(&self) -> (StatusCode, i64) {
+        match self {
+            Error::Args(_) | Error::Conflict(_) => (StatusCode::BAD_REQUEST, code::PARAM_ERROR),
+            Error::NotFound(_) => (StatusCode::NOT_FOUND, 404),
+            Error::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, code::PARAM_ERROR),
+            Error::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, code::PARAM_TOO_LONG),
+            Error::Unauthorized(_) | Error::Token { .. } | Error::NoPermission(_) => {
+                (StatusCode::UNAUTHORIZED, code::SIGNATURE_ERROR)
+            }
+            Error::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, code::RATE_LIMITED),
+            Error::Upstream { code, .. } => (StatusCode::BAD_GATEWAY, *code),
+            Error::Unreachable(_) | Error::BadUpstream(_) => {
+                (StatusCode::BAD_GATEWAY, code::INTERNAL_ERROR)
+            }
+            Error::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, code::INTERNAL_TIMEOUT),
+            Error::Partial { cause, .. } => cause.entrust_status(),
+            Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, code::INTERNAL_ERROR),
+            Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, code::INTERNAL_ERROR),
+        }
+    }
+
+    /// HTTP status, errCode and errMsg on the OpenIM face.
+    fn openim_status(&self) -> (StatusCode, i64, &'static str) {
+        use crate::openim::errcode as oc;
+        let ok = StatusCode::OK;
+        match self {
+            Error::Args(_) | Error::Conflict(_) => (ok, oc::ARGS, "ArgsError"),
+            Error::NotFound(_) => (StatusCode::NOT_FOUND, 404, "NotFound"),
+            Error::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, oc::ARGS, "ArgsError"),
+            Error::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, oc::ARGS, "ArgsError"),
+            Error::Unauthorized(_) => (ok, oc::ARGS, "ArgsError"),
+            Error::Token { code, .. } => (ok, *code, oc::name(*code)),
+            Error::NoPermission(_) => (ok, oc::NO_PERMISSION, "NoPermissionError"),
+            Error::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, 429, "TooManyRequests"),
+            Error::Upstream { code, .. } => {
+                let c = oc::from_entrust(*code);
+                if c == 429 {
+                    (StatusCode::TOO_MANY_REQUESTS, c, "TooManyRequests")
+                } else {
+                    (ok, c, oc::name(c))
+                }
+            }
+            Error::Unreachable(_) | Error::Timeout(_) => (ok, oc::NETWORK, "NetworkError"),
+            Error::Partial { cause, .. } => cause.openim_status(),
+            Error::BadUpstream(_) | Error::Unavailable(_) | Error::Internal(_) => {
+                (ok, oc::SERVER_INTERNAL, "ServerInternalError")
+            }
+        }
+    }
+
+    /// The detail as the OpenIM caller sees it: credential problems upstream
+    /// are the gateway operator's to fix, and say so.
+    fn openim_detail(&self) -> String {
+        match self {
+            Error::Upstream { code, .. }
+                if crate::openim::errcode::from_entrust(*code)
+                    == crate::openim::errcode::SERVER_INTERNAL =>
+            {
+                format!(
+                    "{} (the gateway's vendor credentials or service are at fault)",
+                    self.detail()
+                )
+            }
+            _ => self.detail(),
+        }
+    }
+
+    /// The response this error makes for a caller of `face`.
+    pub fn to_response(&self, face: Face) -> Response<Body> {
+        let (status, body) = match face {
+            Face::Entrust | Face::Admin => {
+                let (status, code) = self.entrust_status();
+                let body = json!({"code": code, "errorMessage": self.detail()});
+                (status, body)
+            }
+            Face::OpenIm => {
+                let (status, code, name) = self.openim_status();
+                let body = json!({"errCode": code, "errMsg": name, "errDlt": self.openim_detail()});
+                (status, body)
+            }
+        };
+        let mut resp = json_response(status, &body);
+        if let Some(after) = self.retry_after() {
+            let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
+        if matches!(self, Error::MethodNotAllowed) {
+            resp.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        }
+        resp
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.kind(), self.detail())
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// A JSON response with the given status.
+pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
+    let mut resp = Response::new(Full::new(Bytes::from(body.to_string())));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    resp
+}

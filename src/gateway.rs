@@ -1,0 +1,316 @@
+//! The request pipeline both faces share: limiter → signer → upstream, with
+//! failover and the one safe retry. A face builds a [`Call`] and gets back
+//! the vendor's [`Reply`] or an [`Error`]; how either looks to its caller is
+//! the face's (and [`crate::error`]'s) business.
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
+use http_body_util::Full;
+use serde::Deserialize;
+
+use crate::config::{Config, ConfigError};
+use crate::entrust::{self, code};
+use crate::error::Error;
+use crate::limit::Limiter;
+use crate::metrics::{self, Metrics};
+use crate::secret::Secret;
+use crate::sign::Signer;
+use crate::upstream::{SendError, Upstream};
+
+/// One entrust API call.
+#[derive(Debug, Clone)]
+pub struct Call<'a> {
+    /// A normalized `/entrust/**.json` path (see [`crate::route`]).
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    /// End-to-end headers to send, `Content-Type` included.
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub request_id: &'a HeaderValue,
+}
+
+impl<'a> Call<'a> {
+    /// A form-encoded call, as the OpenIM face makes them.
+    pub fn form(path: &'a str, body: String, request_id: &'a HeaderValue) -> Call<'a> {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded; charset=utf-8"),
+        );
+        Call {
+            path,
+            query: None,
+            headers,
+            body: Bytes::from(body),
+            request_id,
+        }
+    }
+}
+
+/// The vendor's answer, whole.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    /// The body's `code`, when it is a JSON object with one.
+    pub code: Option<i64>,
+    /// Set when the vendor rate-limited this path (1008).
+    pub retry_after: Option<Duration>,
+}
+
+#[derive(Deserialize)]
+struct CodeOnly {
+    code: i64,
+}
+
+pub struct Gateway {
+    config: Config,
+    signer: Signer,
+    secret: RwLock<Arc<Secret>>,
+    openim_secret: Option<Secret>,
+    limiter: Limiter,
+    upstream: Upstream,
+    metrics: Metrics,
+}
+
+impl Gateway {
+    pub fn new(config: Config, secret: Secret) -> Result<Gateway, ConfigError> {
+        config.validate()?;
+        let app_key = HeaderValue::from_str(&config.upstream.app_key)
+            .map_err(|_| ConfigError("upstream.app_key: not a valid header value".into()))?;
+        Ok(Gateway {
+            signer: Signer::new(app_key),
+            secret: RwLock::new(Arc::new(secret)),
+            openim_secret: config.load_openim_secret()?,
+            limiter: Limiter::new(config.rate_limit.clone()),
+            upstream: Upstream::new(&config)?,
+            metrics: Metrics::new(),
+            config,
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    pub fn upstream(&self) -> &Upstream {
+        &self.upstream
+    }
+
+    /// The OpenIM admin secret, when `[openim]` is configured.
+    pub fn openim_secret(&self) -> Option<&Secret> {
+        self.openim_secret.as_ref()
+    }
+
+    /// The app secret new requests are signed with.
+    pub fn secret(&self) -> Arc<Secret> {
+        self.secret
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Replaces the app secret; requests already signed keep the old one.
+    pub fn set_secret(&self, secret: Secret) {
+        *self.secret.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(secret);
+    }
+
+    /// Sends one entrust call: waits for a quota permit, signs, sends to the
+    /// active data center, and fails over. A failed attempt is sent again
+    /// once, to the next data center, only when that is safe: it never left
+    /// (connect error), or the endpoint only reads.
+    pub async fn call(&self, call: &Call<'_>) -> Result<Reply, Error> {
+        let path_label = metrics::path_label(call.path);
+        let urls = self.upstream.urls();
+        let mut dc = self.upstream.active();
+        let mut retried = false;
+        let span = tracing::Span::current();
+        span.record("upstream_path", call.path);
+        loop {
+            match self.limiter.acquire(call.path).await {
+                Ok(waited) => {
+                    if self.limiter.enabled() {
+                        self.metrics
+                            .limiter_wait
+                            .get_or_create(&metrics::PathLabels {
+                                path: path_label.clone(),
+                            })
+                            .observe(waited.as_secs_f64());
+                    }
+                }
+                Err((why, err)) => {
+                    self.metrics
+                        .limiter_rejections
+                        .get_or_create(&metrics::RejectionLabels {
+                            path: path_label.clone(),
+                            reason: why.as_str(),
+                        })
+                        .inc();
+                    return Err(err);
+                }
+            }
+            let base = &urls[dc];
+            span.record("data_center", base.label.as_str());
+            let req = self.build(call, dc)?;
+            let started = Instant::now();
+            let result = self.upstream.send(req).await;
+            self.metrics
+                .upstream_duration
+                .get_or_create(&metrics::UpstreamLabels {
+                    path: path_label.clone(),
+                    data_center: base.label.clone(),
+                })
+                .observe(started.elapsed().as_secs_f64());
+            let can_retry = !retried && urls.len() > 1;
+            let read_only = entrust::path::is_read_only(call.path);
+            let failure = match result {
+                Ok(resp) if !resp.status().is_server_error() => {
+                    self.upstream.mark_ok(dc);
+                    return Ok(self.reply(call.path, &path_label, resp));
+                }
+                Ok(resp) => {
+                    self.count_error(&path_label, "status_5xx");
+                    self.failed(dc);
+                    if can_retry && read_only {
+                        tracing::warn!(status = resp.status().as_u16(), data_center = %base.label, "upstream 5xx; retrying a read on the next data center");
+                        retried = true;
+                        dc = self.upstream.next(dc);
+                        continue;
+                    }
+                    // The vendor's own answer goes back unchanged.
+                    return Ok(self.reply(call.path, &path_label, resp));
+                }
+                Err(e) => e,
+            };
+            self.count_error(&path_label, failure.kind());
+            tracing::warn!(error = ?failure, data_center = %base.label, "upstream attempt failed");
+            if !matches!(failure, SendError::TooLarge) {
+                self.failed(dc);
+            }
+            let never_sent = matches!(failure, SendError::Connect(_));
+            if can_retry && (never_sent || read_only) && !matches!(failure, SendError::TooLarge) {
+                retried = true;
+                dc = self.upstream.next(dc);
+                continue;
+            }
+            return Err(match failure {
+                SendError::Connect(e) => {
+                    Error::Unreachable(format!("cannot reach {}: {e}", base.label))
+                }
+                SendError::Io(e) => Error::Unreachable(format!("{} failed: {e}", base.label)),
+                SendError::Timeout => Error::Timeout(format!(
+                    "{} did not answer within {} ms",
+                    base.label, self.config.upstream.timeout_ms
+                )),
+                SendError::TooLarge => Error::BadUpstream(format!(
+                    "{} answered more than {} bytes",
+                    base.label, self.config.upstream.max_response_bytes
+                )),
+            });
+        }
+    }
+
+    fn failed(&self, dc: usize) {
+        if let Some(next) = self.upstream.mark_failed(dc) {
+            let urls = self.upstream.urls();
+            tracing::warn!(from = %urls[dc].label, to = %urls[next].label, "failing over to the next data center");
+            self.metrics
+                .failovers
+                .get_or_create(&metrics::FailoverLabels {
+                    from: urls[dc].label.clone(),
+                    to: urls[next].label.clone(),
+                })
+                .inc();
+        }
+    }
+
+    fn count_error(&self, path_label: &str, kind: &'static str) {
+        self.metrics
+            .upstream_errors
+            .get_or_create(&metrics::UpstreamErrorLabels {
+                path: path_label.to_string(),
+                kind,
+            })
+            .inc();
+    }
+
+    /// The signed request for data center `dc`.
+    fn build(&self, call: &Call<'_>, dc: usize) -> Result<Request<Full<Bytes>>, Error> {
+        let pq = match call.query {
+            Some(q) => format!("{}?{q}", call.path),
+            None => call.path.to_string(),
+        };
+        let uri = self.upstream.urls()[dc]
+            .join(&pq)
+            .map_err(|e| Error::Args(format!("cannot build the upstream URI: {e}")))?;
+        let mut headers = call.headers.clone();
+        self.signer.sign(&self.secret(), &mut headers);
+        headers.insert(entrust::header::REQUEST_ID, call.request_id.clone());
+        let mut req = Request::new(Full::new(call.body.clone()));
+        *req.method_mut() = Method::POST;
+        *req.uri_mut() = uri;
+        *req.headers_mut() = headers;
+        Ok(req)
+    }
+
+    fn reply(&self, path: &str, path_label: &str, resp: http::Response<Bytes>) -> Reply {
+        let (parts, body) = resp.into_parts();
+        let code = serde_json::from_slice::<CodeOnly>(&body)
+            .ok()
+            .map(|c| c.code);
+        let limited =
+            parts.status == StatusCode::TOO_MANY_REQUESTS || code == Some(code::RATE_LIMITED);
+        let retry_after = limited.then(|| {
+            self.count_error(path_label, "rate_limited");
+            tracing::warn!(path, "the vendor rate-limited this path; backing off");
+            self.limiter.upstream_limited(path)
+        });
+        Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+            code,
+            retry_after,
+        }
+    }
+}
+
+impl Gateway {
+    /// Re-reads `upstream.app_secret_file` (SIGHUP or a change on disk). A
+    /// file that is unreadable or empty keeps the old secret and logs an
+    /// error. Other secret sources have nothing to reload.
+    pub fn reload_secret(&self) -> bool {
+        let Some(path) = &self.config.upstream.app_secret_file else {
+            tracing::info!("no upstream.app_secret_file: nothing to reload");
+            return false;
+        };
+        match crate::config::read_secret_file(path) {
+            Ok(value) => {
+                let changed = self.secret().expose() != value;
+                self.set_secret(Secret::new(value));
+                self.metrics
+                    .secret_reloads
+                    .get_or_create(&metrics::ResultLabels { result: "ok" })
+                    .inc();
+                tracing::info!(changed, "app secret reloaded");
+                true
+            }
+            Err(e) => {
+                self.metrics
+                    .secret_reloads
+                    .get_or_create(&metrics::ResultLabels { result: "error" })
+                    .inc();
+                tracing::error!(error = %e, "cannot reload the app secret; keeping the old one");
+                false
+            }
+        }
+    }
+}

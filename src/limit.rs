@@ -1,0 +1,267 @@
+//! Per-path quota: keeps all callers together under the vendor's limit.
+//!
+//! Each upstream API path has its own governor limiter (GCRA). The guarantee
+//! is that no path is granted more than `per_second` permits in any sliding
+//! one-second window. GCRA with rate `r` and burst `b` grants at most
+//! `floor(r) + b` in any closed one-second interval, so the gateway paces at
+//! `r = per_second * (100 - headroom_percent) / 100` with
+//! `b = max(1, headroom - 2)`: for the vendor's 100/s that is 96/s with a
+//! burst of 2, at most 98 in any second, leaving two requests of margin for
+//! jitter on the way to the vendor, while still using 96% of the quota. A
+//! burst of 2 also absorbs timer lateness, which would otherwise push every
+//! later slot back.
+//!
+//! Waiting is fair and bounded: governor's own waiters are not FIFO, so
+//! waiters queue on a tokio mutex (which is FIFO) and only the head of the
+//! queue polls governor. A caller whose wait would exceed `max_wait`, or who
+//! finds `max_queue` callers ahead, is refused at once with a retry hint,
+//! never after waiting.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+
+use crate::config::{EffectiveLimit, RateLimitConfig};
+use crate::error::Error;
+
+/// Distinct paths with their own quota; further unknown paths share one, so a
+/// caller inventing paths can't grow memory without bound.
+const MAX_PATHS: usize = 512;
+const OVERFLOW_KEY: &str = "(other)";
+
+/// Why a caller was refused (a metric label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    WaitTooLong,
+    QueueFull,
+    UpstreamBackoff,
+}
+
+impl Refusal {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::WaitTooLong => "wait_too_long",
+            Refusal::QueueFull => "queue_full",
+            Refusal::UpstreamBackoff => "upstream_backoff",
+        }
+    }
+}
+
+pub struct Limiter {
+    cfg: RateLimitConfig,
+    clock: DefaultClock,
+    paths: Mutex<HashMap<String, Arc<PathQuota>>>,
+}
+
+struct PathQuota {
+    limit: EffectiveLimit,
+    /// Time between permits at the paced rate.
+    period: Duration,
+    gov: DefaultDirectRateLimiter,
+    /// FIFO order among waiters: only the holder polls governor.
+    turn: tokio::sync::Mutex<()>,
+    /// Callers waiting (holding or queued on `turn`).
+    queued: AtomicUsize,
+    /// Set when the vendor itself answered 1008 on this path.
+    paused_until: Mutex<Option<Instant>>,
+}
+
+/// Decrements the queue count however the wait ends (granted, refused, or
+/// the caller went away and the future was dropped).
+struct QueueSlot<'a>(&'a AtomicUsize);
+
+impl Drop for QueueSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl PathQuota {
+    fn new(limit: EffectiveLimit, headroom_percent: u32) -> PathQuota {
+        let n = f64::from(limit.per_second);
+        let headroom = n * f64::from(headroom_percent) / 100.0;
+        let rate = (n - headroom).max(0.1);
+        let burst = (headroom.floor() as u32).saturating_sub(2).max(1);
+        let period = Duration::from_secs_f64(1.0 / rate);
+        let quota = Quota::with_period(period)
+            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+            .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN));
+        PathQuota {
+            limit,
+            period,
+            gov: RateLimiter::direct(quota),
+            turn: tokio::sync::Mutex::new(()),
+            queued: AtomicUsize::new(0),
+            paused_until: Mutex::new(None),
+        }
+    }
+}
+
+impl Limiter {
+    pub fn new(cfg: RateLimitConfig) -> Limiter {
+        Limiter {
+            cfg,
+            clock: DefaultClock::default(),
+            paths: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.cfg.enabled
+    }
+
+    fn quota(&self, path: &str) -> Arc<PathQuota> {
+        let mut paths = self.paths.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(q) = paths.get(path) {
+            return q.clone();
+        }
+        let key = if paths.len() >= MAX_PATHS && !self.cfg.paths.contains_key(path) {
+            OVERFLOW_KEY
+        } else {
+            path
+        };
+        paths
+            .entry(key.to_string())
+            .or_insert_with(|| {
+                Arc::new(PathQuota::new(
+                    self.cfg.for_path(path),
+                    self.cfg.headroom_percent,
+                ))
+            })
+            .clone()
+    }
+
+    /// Waits for this path's next permit, or refuses at once. Returns how
+    /// long the caller waited.
+    pub async fn acquire(&self, path: &str) -> Result<Duration, (Refusal, Error)> {
+        if !self.cfg.enabled {
+            return Ok(Duration::ZERO);
+        }
+        let q = self.quota(path);
+        let start = Instant::now();
+        if let Some(until) = *q.paused_until.lock().unwrap_or_else(|e| e.into_inner()) {
+            if until > start {
+                return Err(refuse(
+                    Refusal::UpstreamBackoff,
+                    until - start,
+                    format!("the vendor rate-limited {path}; retry shortly"),
+                ));
+            }
+        }
+        // Fast path: nobody is waiting and a permit is free now.
+        if q.queued.load(Ordering::Acquire) == 0 && q.gov.check().is_ok() {
+            return Ok(Duration::ZERO);
+        }
+        let ahead = q.queued.fetch_add(1, Ordering::AcqRel);
+        let _slot = QueueSlot(&q.queued);
+        // Each caller ahead takes one period; ours comes within one more.
+        let estimate = q.period.saturating_mul(ahead as u32 + 1);
+        if ahead >= q.limit.max_queue {
+            return Err(refuse(
+                Refusal::QueueFull,
+                estimate,
+                format!("{ahead} requests already waiting for {path}"),
+            ));
+        }
+        if estimate > q.limit.max_wait {
+            return Err(refuse(
+                Refusal::WaitTooLong,
+                estimate,
+                format!(
+                    "quota for {path} is {}/s; the wait ({} ms) would exceed {} ms",
+                    q.limit.per_second,
+                    estimate.as_millis(),
+                    q.limit.max_wait.as_millis()
+                ),
+            ));
+        }
+        let _turn = q.turn.lock().await;
+        while let Err(not_until) = q.gov.check() {
+            tokio::time::sleep(not_until.wait_time_from(self.clock.now())).await;
+        }
+        Ok(start.elapsed())
+    }
+
+    /// The vendor answered 1008 on `path`: refuse it for a moment, rather
+    /// than hammer it. Returns how long.
+    pub fn upstream_limited(&self, path: &str) -> Duration {
+        let backoff = Duration::from_millis(self.cfg.upstream_backoff_ms);
+        if self.cfg.enabled {
+            let q = self.quota(path);
+            *q.paused_until.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(Instant::now() + backoff);
+        }
+        backoff
+    }
+}
+
+fn refuse(why: Refusal, retry_after: Duration, detail: String) -> (Refusal, Error) {
+    (
+        why,
+        Error::RateLimited {
+            retry_after,
+            detail,
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(per_second: u32, max_wait_ms: u64, max_queue: usize) -> RateLimitConfig {
+        RateLimitConfig {
+            per_second,
+            max_wait_ms,
+            max_queue,
+            ..RateLimitConfig::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn burst_is_small_and_overflow_is_refused_at_once() {
+        let l = Limiter::new(cfg(100, 0, 10));
+        let mut granted = 0;
+        for _ in 0..10 {
+            if l.acquire("/entrust/a.json").await.is_ok() {
+                granted += 1;
+            }
+        }
+        // headroom 4 of 100 → burst 2: two now, the rest would have to wait.
+        assert_eq!(granted, 2);
+        // A separate path has its own quota.
+        assert!(l.acquire("/entrust/b.json").await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn queue_bound_refuses_with_retry_after() {
+        let l = Arc::new(Limiter::new(cfg(1, 60_000, 1)));
+        l.acquire("/entrust/a.json").await.ok();
+        let l2 = l.clone();
+        let waiter = tokio::spawn(async move { l2.acquire("/entrust/a.json").await });
+        // Wait until the first waiter is queued (a signal, not a sleep).
+        while l.quota("/entrust/a.json").queued.load(Ordering::Acquire) == 0 {
+            tokio::task::yield_now().await;
+        }
+        let (why, err) = l.acquire("/entrust/a.json").await.unwrap_err();
+        assert_eq!(why, Refusal::QueueFull);
+        assert!(
+            matches!(err, Error::RateLimited { retry_after, .. } if retry_after > Duration::ZERO)
+        );
+        waiter.abort();
+    }
+
+    #[tokio::test]
+    async fn upstream_backoff_refuses_the_path() {
+        let l = Limiter::new(cfg(100, 2000, 10));
+        l.upstream_limited("/entrust/a.json");
+        let (why, _) = l.acquire("/entrust/a.json").await.unwrap_err();
+        assert_eq!(why, Refusal::UpstreamBackoff);
+        assert!(l.acquire("/entrust/b.json").await.is_ok());
+    }
+}

@@ -1,0 +1,189 @@
+//! Prometheus metrics (text format on `GET /metrics`). Label values are
+//! bounded: entrust paths outside the documented list are reported as
+//! `other`, so no caller can grow the label set.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub face: &'static str,
+    pub route: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UpstreamLabels {
+    pub path: String,
+    pub data_center: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UpstreamErrorLabels {
+    pub path: String,
+    pub kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FailoverLabels {
+    pub from: String,
+    pub to: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PathLabels {
+    pub path: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RejectionLabels {
+    pub path: String,
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+}
+
+fn latency_histogram() -> Histogram {
+    // 0.5 ms .. ~16 s
+    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub requests: Family<RequestLabels, Counter>,
+    pub in_flight: Gauge,
+    pub upstream_duration: Family<UpstreamLabels, Histogram>,
+    pub upstream_errors: Family<UpstreamErrorLabels, Counter>,
+    pub failovers: Family<FailoverLabels, Counter>,
+    pub limiter_wait: Family<PathLabels, Histogram>,
+    pub limiter_rejections: Family<RejectionLabels, Counter>,
+    pub secret_reloads: Family<ResultLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("entrust_gateway");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "requests",
+            "Requests answered, by face (entrust, openim, admin), route and HTTP status",
+            requests.clone(),
+        );
+        let in_flight = Gauge::default();
+        registry.register(
+            "in_flight_requests",
+            "Requests being served now",
+            in_flight.clone(),
+        );
+        let upstream_duration = Family::<UpstreamLabels, Histogram>::new_with_constructor(
+            latency_histogram as fn() -> Histogram,
+        );
+        registry.register(
+            "upstream_duration_seconds",
+            "Time for one upstream attempt, by entrust path and data center",
+            upstream_duration.clone(),
+        );
+        let upstream_errors = Family::<UpstreamErrorLabels, Counter>::default();
+        registry.register(
+            "upstream_errors",
+            "Upstream attempts that failed, by path and kind (connect, timeout, io, status_5xx, too_large, rate_limited)",
+            upstream_errors.clone(),
+        );
+        let failovers = Family::<FailoverLabels, Counter>::default();
+        registry.register(
+            "failovers",
+            "Switches of the active data center",
+            failovers.clone(),
+        );
+        let limiter_wait = Family::<PathLabels, Histogram>::new_with_constructor(
+            latency_histogram as fn() -> Histogram,
+        );
+        registry.register(
+            "limiter_wait_seconds",
+            "Time callers waited for a quota permit, by path",
+            limiter_wait.clone(),
+        );
+        let limiter_rejections = Family::<RejectionLabels, Counter>::default();
+        registry.register(
+            "limiter_rejections",
+            "Requests refused with 429 by the quota, by path and reason (wait_too_long, queue_full, upstream_backoff)",
+            limiter_rejections.clone(),
+        );
+        let secret_reloads = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "secret_reloads",
+            "App secret reloads from app_secret_file, by result (ok, error)",
+            secret_reloads.clone(),
+        );
+        let build = Family::<BuildLabels, Gauge>::default();
+        build
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+            })
+            .set(1);
+        registry.register("build_info", "Always 1; the version is a label", build);
+        Metrics {
+            registry,
+            requests,
+            in_flight,
+            upstream_duration,
+            upstream_errors,
+            failovers,
+            limiter_wait,
+            limiter_rejections,
+            secret_reloads,
+        }
+    }
+
+    /// The text exposition format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::error!(error = %e, "cannot encode metrics");
+        }
+        out
+    }
+}
+
+/// A bounded label for an entrust path: the path itself when documented.
+pub fn path_label(path: &str) -> String {
+    if crate::entrust::path::ALL.contains(&path) {
+        path.to_string()
+    } else {
+        "other".to_string()
+    }
+}
+
+/// Counts a request in flight until dropped (also when the caller goes away).
+pub struct InFlight<'a>(&'a Gauge);
+
+impl<'a> InFlight<'a> {
+    pub fn new(g: &'a Gauge) -> Self {
+        g.inc();
+        InFlight(g)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}

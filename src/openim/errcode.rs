@@ -1,0 +1,80 @@
+//! OpenIM's error codes, and the translation of the vendor's codes into them.
+
+use crate::entrust::code as e;
+
+pub const SERVER_INTERNAL: i64 = 500;
+pub const ARGS: i64 = 1001;
+pub const NO_PERMISSION: i64 = 1002;
+pub const DUPLICATE_KEY: i64 = 1003;
+pub const RECORD_NOT_FOUND: i64 = 1004;
+pub const USER_ID_NOT_FOUND: i64 = 1101;
+pub const GROUP_ID_NOT_FOUND: i64 = 1201;
+pub const GROUP_ID_EXISTED: i64 = 1202;
+pub const NOT_IN_GROUP_YET: i64 = 1203;
+pub const DISMISSED_ALREADY: i64 = 1204;
+pub const TOKEN_EXPIRED: i64 = 1501;
+pub const TOKEN_INVALID: i64 = 1502;
+pub const TOKEN_MALFORMED: i64 = 1503;
+pub const TOKEN_NOT_VALID_YET: i64 = 1504;
+pub const TOKEN_UNKNOWN: i64 = 1505;
+pub const TOKEN_KICKED: i64 = 1506;
+pub const TOKEN_NOT_EXIST: i64 = 1507;
+pub const TOO_MANY_REQUESTS: i64 = 429;
+pub const NETWORK: i64 = 90004;
+
+/// OpenIM's name for a code (its `errMsg`).
+pub fn name(code: i64) -> &'static str {
+    match code {
+        SERVER_INTERNAL => "ServerInternalError",
+        ARGS => "ArgsError",
+        NO_PERMISSION => "NoPermissionError",
+        DUPLICATE_KEY => "DuplicateKeyError",
+        RECORD_NOT_FOUND => "RecordNotFoundError",
+        USER_ID_NOT_FOUND => "UserIDNotFoundError",
+        GROUP_ID_NOT_FOUND => "GroupIDNotFoundError",
+        GROUP_ID_EXISTED => "GroupIDExisted",
+        NOT_IN_GROUP_YET => "NotInGroupYetError",
+        DISMISSED_ALREADY => "DismissedAlreadyError",
+        TOKEN_EXPIRED => "TokenExpiredError",
+        TOKEN_INVALID => "TokenInvalidError",
+        TOKEN_MALFORMED => "TokenMalformedError",
+        TOKEN_NOT_VALID_YET => "TokenNotValidYetError",
+        TOKEN_UNKNOWN => "TokenUnknownError",
+        TOKEN_KICKED => "TokenKickedError",
+        TOKEN_NOT_EXIST => "TokenNotExistError",
+        TOO_MANY_REQUESTS => "TooManyRequests",
+        NETWORK => "NetworkError",
+        _ => "ServerInternalError",
+    }
+}
+
+/// The OpenIM code for a vendor code other than 200.
+pub fn from_entrust(code: i64) -> i64 {
+    match code {
+        e::PARAM_ERROR
+        | e::PARAM_TOO_LONG
+        | e::NO_POST_DATA
+        | e::ENTRUST_PARAM_ERROR
+        | e::LENGTH_EXCEEDED
+        | e::ILLEGAL_CHARACTERS
+        | e::NOT_A_NUMBER
+        | e::EMPTY_NAME
+        | e::INVALID_GROUP_ID
+        | e::OWNER_OPERATION
+        | e::ALREADY_IN_GROUP
+        | e::MEMBER_LIMIT
+        | e::MANAGER_LIMIT
+        | e::NO_ONE_CAN_JOIN
+        | e::QUERY_COUNT_EXCEEDED
+        | e::BAD_PAGE_TOKEN => ARGS,
+        e::ILLEGAL_PERMISSION_CHANGE | e::NO_PERMISSION | e::NOT_ALLOWED => NO_PERMISSION,
+        e::GROUP_EXISTS => GROUP_ID_EXISTED,
+        e::GROUP_NOT_FOUND => RECORD_NOT_FOUND,
+        e::NOT_IN_GROUP | e::NOT_A_MANAGER => NOT_IN_GROUP_YET,
+        e::RATE_LIMITED | e::ENTRUST_RATE_LIMIT => TOO_MANY_REQUESTS,
+        // 1001, 1004, 1006, 1007, 1009, 25421 and anything unknown: the
+        // gateway's credentials or the vendor's service are at fault, not
+        // the caller.
+        _ => SERVER_INTERNAL,
+    }
+}

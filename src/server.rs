@@ -1,0 +1,277 @@
+//! The listener: accepts connections, routes each request to its face,
+//! applies the server-wide limits, and shuts down gracefully.
+//!
+//! Routing is by path prefix: `/entrust/` → [`crate::proxy`], `/group/` and
+//! `/auth/` → [`crate::openim`], `/healthz`, `/readyz`, `/metrics` → admin.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, oneshot};
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+
+use crate::entrust;
+use crate::error::{Body, Error, Face, json_response};
+use crate::gateway::Gateway;
+use crate::metrics::{InFlight, RequestLabels};
+use crate::{headers, openim, proxy};
+
+/// A running gateway.
+pub struct ServerHandle {
+    pub addr: SocketAddr,
+    pub gateway: Arc<Gateway>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl ServerHandle {
+    /// `http://ADDR`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, lets in-flight requests finish (up to the drain
+    /// timeout), and returns when the server has stopped.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+
+    /// Returns when the server stops (after a shutdown signal).
+    pub async fn wait(mut self) {
+        let _ = (&mut self.task).await;
+    }
+
+    /// A sender that starts the shutdown (for signal handlers).
+    pub fn take_shutdown(&mut self) -> Option<oneshot::Sender<()>> {
+        self.shutdown.take()
+    }
+}
+
+/// Binds `server.listen` and serves in a background task.
+pub async fn start(gateway: Arc<Gateway>) -> io::Result<ServerHandle> {
+    let listener = TcpListener::bind(gateway.config().server.listen).await?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = oneshot::channel();
+    let gw = gateway.clone();
+    let task = tokio::spawn(serve(listener, gw, async {
+        let _ = rx.await;
+    }));
+    Ok(ServerHandle {
+        addr,
+        gateway,
+        shutdown: Some(tx),
+        task,
+    })
+}
+
+/// Serves until `shutdown` completes, then drains.
+pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Future<Output = ()>) {
+    let cfg = gw.config().server.clone();
+    let graceful = GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(cfg.max_connections));
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            _ = &mut shutdown => break,
+        };
+        let (stream, _peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off briefly
+                    // instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let gw = gw.clone();
+        let service = service_fn(move |req| handle(gw.clone(), req));
+        let conn = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(Duration::from_millis(cfg.header_read_timeout_ms))
+            .max_buf_size(cfg.max_header_bytes)
+            .keep_alive(true)
+            .serve_connection(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    tracing::info!("shutting down: no new connections; draining in-flight requests");
+    let drain = Duration::from_millis(cfg.drain_timeout_ms);
+    tokio::select! {
+        _ = graceful.shutdown() => tracing::info!("drained"),
+        _ = tokio::time::sleep(drain) => {
+            tracing::warn!(drain_timeout_ms = cfg.drain_timeout_ms, "drain timeout: closing remaining connections");
+        }
+    }
+}
+
+fn face_of(path: &str) -> Face {
+    if path.starts_with(entrust::path::PREFIX) {
+        Face::Entrust
+    } else if path.starts_with("/group/") || path.starts_with("/auth/") {
+        Face::OpenIm
+    } else if matches!(path, "/healthz" | "/readyz" | "/metrics") {
+        Face::Admin
+    } else {
+        Face::Entrust
+    }
+}
+
+/// A bounded metric label for the route.
+fn route_label(face: Face, path: &str) -> String {
+    match face {
+        Face::Entrust => crate::metrics::path_label(path),
+        Face::OpenIm if openim::ROUTES.contains(&path) => path.to_string(),
+        Face::Admin => path.to_string(),
+        Face::OpenIm => "other".to_string(),
+    }
+}
+
+async fn handle(gw: Arc<Gateway>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+    let metrics = gw.metrics();
+    let _in_flight = InFlight::new(&metrics.in_flight);
+    let start = Instant::now();
+    let path = req.uri().path().to_string();
+    let face = face_of(&path);
+    let request_id = match face {
+        Face::OpenIm => headers::request_id(req.headers().get("operationid")),
+        _ => headers::request_id(req.headers().get(entrust::header::REQUEST_ID)),
+    };
+    let route = route_label(face, &path);
+    let span = tracing::info_span!(
+        "request",
+        request_id = request_id.to_str().unwrap_or(""),
+        face = face.as_str(),
+        route = %route,
+        upstream_path = tracing::field::Empty,
+        data_center = tracing::field::Empty,
+    );
+    let timeout = Duration::from_millis(gw.config().server.request_timeout_ms);
+    let mut resp = async {
+        match tokio::time::timeout(timeout, dispatch(&gw, face, req, &request_id)).await {
+            Ok(Ok(resp)) => resp,
+            Ok(Err(e)) => {
+                tracing::info!(error = %e, "request refused");
+                e.to_response(face)
+            }
+            Err(_) => Error::Timeout(format!(
+                "the request took longer than server.request_timeout_ms ({} ms)",
+                timeout.as_millis()
+            ))
+            .to_response(face),
+        }
+    }
+    .instrument(span.clone())
+    .await;
+    resp.headers_mut()
+        .insert(entrust::header::REQUEST_ID, request_id);
+    let status = resp.status().as_u16();
+    metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            face: face.as_str(),
+            route,
+            status,
+        })
+        .inc();
+    span.in_scope(|| {
+        tracing::info!(
+            status,
+            latency_ms = start.elapsed().as_secs_f64() * 1000.0,
+            "done"
+        );
+    });
+    Ok(resp)
+}
+
+async fn dispatch(
+    gw: &Gateway,
+    face: Face,
+    req: Request<Incoming>,
+    request_id: &HeaderValue,
+) -> Result<Response<Body>, Error> {
+    if face == Face::Admin {
+        return admin(gw, &req);
+    }
+    let (parts, body) = req.into_parts();
+    let limit = gw.config().server.max_body_bytes;
+    let body = read_body(body, limit).await?;
+    match face {
+        Face::OpenIm => openim::handle(gw, &parts, body, request_id).await,
+        _ => proxy::handle(gw, &parts, body, request_id).await,
+    }
+}
+
+/// The whole request body, or 413 past `limit` (without reading further).
+async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, Error> {
+    match Limited::new(body, limit).collect().await {
+        Ok(b) => Ok(b.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(Error::PayloadTooLarge { limit })
+        }
+        Err(e) => Err(Error::Args(format!("cannot read the request body: {e}"))),
+    }
+}
+
+fn admin(gw: &Gateway, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return Err(Error::MethodNotAllowed);
+    }
+    Ok(match req.uri().path() {
+        "/healthz" => json_response(StatusCode::OK, &json!({"status": "ok"})),
+        "/readyz" => {
+            let up = gw.upstream();
+            let active = &up.urls()[up.active()].label;
+            if up.any_healthy() {
+                json_response(
+                    StatusCode::OK,
+                    &json!({"status": "ready", "upstream": active}),
+                )
+            } else {
+                json_response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &json!({"status": "upstream down", "upstream": active}),
+                )
+            }
+        }
+        _ => {
+            let mut resp = Response::new(Full::new(Bytes::from(gw.metrics().encode())));
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                ),
+            );
+            resp
+        }
+    })
+}
