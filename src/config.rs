@@ -41,7 +41,17 @@ pub struct Config {
     /// The OpenIM face's admin credentials; without this section OpenIM
     /// routes need no token.
     pub openim: Option<OpenImConfig>,
+    pub admin: AdminConfig,
     pub log: LogConfig,
+}
+
+/// An optional second listener serving only `/healthz`, `/readyz` and
+/// `/metrics`, e.g. on the pod IP for kubelet probes and scrapers while the
+/// API stays on loopback.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    pub listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -60,6 +70,11 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// On SIGTERM/SIGINT, how long in-flight requests may take to finish.
     pub drain_timeout_ms: u64,
+    /// Name of an environment variable holding bearer tokens (comma-separated)
+    /// that callers of the entrust face must send as `Authorization: Bearer`.
+    pub auth_tokens_env: Option<String>,
+    /// Or a file holding them, one per line.
+    pub auth_tokens_file: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -72,6 +87,8 @@ impl Default for ServerConfig {
             request_timeout_ms: 60_000,
             max_connections: 4096,
             drain_timeout_ms: 30_000,
+            auth_tokens_env: None,
+            auth_tokens_file: None,
         }
     }
 }
@@ -89,6 +106,8 @@ pub struct UpstreamConfig {
     pub app_secret: Option<String>,
     /// A file holding the app secret (e.g. a mounted Kubernetes secret).
     pub app_secret_file: Option<PathBuf>,
+    /// How often `app_secret_file` is checked for changes (SIGHUP also reloads it).
+    pub secret_poll_ms: u64,
     /// Whole-request timeout for one upstream attempt.
     pub timeout_ms: u64,
     pub connect_timeout_ms: u64,
@@ -111,6 +130,7 @@ impl Default for UpstreamConfig {
             app_secret_env: None,
             app_secret: None,
             app_secret_file: None,
+            secret_poll_ms: 5_000,
             timeout_ms: 10_000,
             connect_timeout_ms: 3_000,
             ca_file: None,
@@ -301,6 +321,7 @@ impl Config {
             ("upstream.timeout_ms", u.timeout_ms),
             ("upstream.connect_timeout_ms", u.connect_timeout_ms),
             ("upstream.pool_idle_timeout_ms", u.pool_idle_timeout_ms),
+            ("upstream.secret_poll_ms", u.secret_poll_ms),
             (
                 "server.header_read_timeout_ms",
                 self.server.header_read_timeout_ms,
@@ -474,6 +495,32 @@ impl Config {
             return err("upstream.app_secret", "the app secret is empty");
         }
         Ok(Secret::new(value))
+    }
+
+    /// Inbound bearer tokens for the entrust face; empty when none is configured.
+    pub fn load_auth_tokens(&self) -> Result<Vec<Secret>, ConfigError> {
+        let s = &self.server;
+        let text = match (&s.auth_tokens_env, &s.auth_tokens_file) {
+            (Some(_), Some(_)) => {
+                return err("server.auth_tokens_env", "set either auth_tokens_env or auth_tokens_file, not both");
+            }
+            (Some(name), None) => std::env::var(name).or_else(|_| {
+                err("server.auth_tokens_env", format!("environment variable {name} is not set"))
+            })?,
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .or_else(|e| err("server.auth_tokens_file", format!("cannot read {}: {e}", path.display())))?,
+            (None, None) => return Ok(Vec::new()),
+        };
+        let tokens: Vec<Secret> = text
+            .split([',', '\n'])
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(|t| Secret::new(t.to_string()))
+            .collect();
+        if tokens.is_empty() {
+            return err("server.auth_tokens_env", "no token found");
+        }
+        Ok(tokens)
     }
 
     /// The OpenIM admin secret, if `[openim]` is configured.

@@ -62,6 +62,11 @@ pub struct Reply {
     pub retry_after: Option<Duration>,
 }
 
+fn token_digest(token: &str) -> [u8; 20] {
+    use sha1::Digest;
+    sha1::Sha1::digest(token.as_bytes()).into()
+}
+
 #[derive(Deserialize)]
 struct CodeOnly {
     code: i64,
@@ -72,6 +77,8 @@ pub struct Gateway {
     signer: Signer,
     secret: RwLock<Arc<Secret>>,
     openim_secret: Option<Secret>,
+    /// SHA-1 digests of the inbound bearer tokens (entrust face).
+    auth_tokens: Vec<[u8; 20]>,
     limiter: Limiter,
     upstream: Upstream,
     metrics: Metrics,
@@ -86,6 +93,11 @@ impl Gateway {
             signer: Signer::new(app_key),
             secret: RwLock::new(Arc::new(secret)),
             openim_secret: config.load_openim_secret()?,
+            auth_tokens: config
+                .load_auth_tokens()?
+                .iter()
+                .map(|t| token_digest(t.expose()))
+                .collect(),
             limiter: Limiter::new(config.rate_limit.clone()),
             upstream: Upstream::new(&config)?,
             metrics: Metrics::new(),
@@ -101,6 +113,10 @@ impl Gateway {
         &self.metrics
     }
 
+    pub fn limiter(&self) -> &Limiter {
+        &self.limiter
+    }
+
     pub fn upstream(&self) -> &Upstream {
         &self.upstream
     }
@@ -108,6 +124,35 @@ impl Gateway {
     /// The OpenIM admin secret, when `[openim]` is configured.
     pub fn openim_secret(&self) -> Option<&Secret> {
         self.openim_secret.as_ref()
+    }
+
+    /// Whether the entrust face needs a bearer token.
+    pub fn requires_auth(&self) -> bool {
+        !self.auth_tokens.is_empty()
+    }
+
+    /// Checks an `Authorization` header against the inbound tokens. The
+    /// comparison is over fixed-size digests, in constant time.
+    pub fn check_auth(&self, authorization: Option<&HeaderValue>) -> Result<(), Error> {
+        if self.auth_tokens.is_empty() {
+            return Ok(());
+        }
+        let presented = authorization
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|t| token_digest(t.trim()));
+        let Some(presented) = presented else {
+            return Err(Error::Unauthorized("gateway: missing Authorization: Bearer token".into()));
+        };
+        let mut ok = subtle::Choice::from(0);
+        for t in &self.auth_tokens {
+            ok |= subtle::ConstantTimeEq::ct_eq(&t[..], &presented[..]);
+        }
+        if bool::from(ok) {
+            Ok(())
+        } else {
+            Err(Error::Unauthorized("gateway: invalid bearer token".into()))
+        }
     }
 
     /// The app secret new requests are signed with.
@@ -284,6 +329,32 @@ impl Gateway {
 }
 
 impl Gateway {
+    /// Polls `upstream.app_secret_file` and reloads the secret when the
+    /// file's content changes (Kubernetes updates mounted secrets by swapping
+    /// a symlink, which file-change notifications miss). Ends when the
+    /// gateway is dropped.
+    pub fn spawn_secret_watcher(self: &Arc<Self>) {
+        let Some(path) = self.config.upstream.app_secret_file.clone() else {
+            return;
+        };
+        let every = Duration::from_millis(self.config.upstream.secret_poll_ms);
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut last = std::fs::read(&path).ok();
+            let mut ticker = tokio::time::interval(every);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                let Some(gw) = weak.upgrade() else { return };
+                let now = std::fs::read(&path).ok();
+                if now != last {
+                    gw.reload_secret();
+                    last = now;
+                }
+            }
+        });
+    }
+
     /// Re-reads `upstream.app_secret_file` (SIGHUP or a change on disk). A
     /// file that is unreadable or empty keeps the old secret and logs an
     /// error. Other secret sources have nothing to reload.

@@ -187,6 +187,12 @@ impl Limiter {
         Ok(start.elapsed())
     }
 
+    /// Callers waiting for a permit on `path` now.
+    pub fn queued(&self, path: &str) -> usize {
+        let paths = self.paths.lock().unwrap_or_else(|e| e.into_inner());
+        paths.get(path).map_or(0, |q| q.queued.load(Ordering::Acquire))
+    }
+
     /// The vendor answered 1008 on `path`: refuse it for a moment, rather
     /// than hammer it. Returns how long.
     pub fn upstream_limited(&self, path: &str) -> Duration {

@@ -26,6 +26,7 @@ pub async fn handle(
     if parts.method != Method::POST {
         return Err(Error::MethodNotAllowed);
     }
+    gw.check_auth(parts.headers.get(header::AUTHORIZATION))?;
     let call = Call {
         path,
         query: parts.uri.query(),

@@ -34,6 +34,8 @@ use crate::{headers, openim, proxy};
 /// A running gateway.
 pub struct ServerHandle {
     pub addr: SocketAddr,
+    /// The admin listener's address, when `[admin] listen` is set.
+    pub admin_addr: Option<SocketAddr>,
     pub gateway: Arc<Gateway>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
@@ -65,25 +67,60 @@ impl ServerHandle {
     }
 }
 
-/// Binds `server.listen` and serves in a background task.
+/// Binds `server.listen` (and `admin.listen`) and serves in a background task.
 pub async fn start(gateway: Arc<Gateway>) -> io::Result<ServerHandle> {
     let listener = TcpListener::bind(gateway.config().server.listen).await?;
     let addr = listener.local_addr()?;
+    let admin = match gateway.config().admin.listen {
+        Some(a) => Some(TcpListener::bind(a).await?),
+        None => None,
+    };
+    let admin_addr = admin.as_ref().map(|l| l.local_addr()).transpose()?;
+    gateway.spawn_secret_watcher();
     let (tx, rx) = oneshot::channel();
     let gw = gateway.clone();
-    let task = tokio::spawn(serve(listener, gw, async {
-        let _ = rx.await;
-    }));
+    let task = tokio::spawn(async move {
+        let (stop_admin, admin_rx) = oneshot::channel::<()>();
+        let admin_task = admin.map(|l| {
+            tokio::spawn(serve(l, gw.clone(), Listener::Admin, async {
+                let _ = admin_rx.await;
+            }))
+        });
+        serve(listener, gw, Listener::Main, async {
+            let _ = rx.await;
+        })
+        .await;
+        // Probes keep answering until the main listener has drained.
+        let _ = stop_admin.send(());
+        if let Some(t) = admin_task {
+            let _ = t.await;
+        }
+    });
     Ok(ServerHandle {
         addr,
+        admin_addr,
         gateway,
         shutdown: Some(tx),
         task,
     })
 }
 
+/// Which listener a connection came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    /// Every route.
+    Main,
+    /// Only `/healthz`, `/readyz`, `/metrics`.
+    Admin,
+}
+
 /// Serves until `shutdown` completes, then drains.
-pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Future<Output = ()>) {
+pub async fn serve(
+    listener: TcpListener,
+    gw: Arc<Gateway>,
+    which: Listener,
+    shutdown: impl Future<Output = ()>,
+) {
     let cfg = gw.config().server.clone();
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(cfg.max_connections));
@@ -108,7 +145,7 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
         };
         let _ = stream.set_nodelay(true);
         let gw = gw.clone();
-        let service = service_fn(move |req| handle(gw.clone(), req));
+        let service = service_fn(move |req| handle(gw.clone(), which, req));
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(Duration::from_millis(cfg.header_read_timeout_ms))
@@ -124,6 +161,9 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
         });
     }
     drop(listener);
+    if which == Listener::Admin {
+        return;
+    }
     tracing::info!("shutting down: no new connections; draining in-flight requests");
     let drain = Duration::from_millis(cfg.drain_timeout_ms);
     tokio::select! {
@@ -156,12 +196,22 @@ fn route_label(face: Face, path: &str) -> String {
     }
 }
 
-async fn handle(gw: Arc<Gateway>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+async fn handle(
+    gw: Arc<Gateway>,
+    which: Listener,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
     let metrics = gw.metrics();
     let _in_flight = InFlight::new(&metrics.in_flight);
     let start = Instant::now();
     let path = req.uri().path().to_string();
     let face = face_of(&path);
+    if which == Listener::Admin && face != Face::Admin {
+        let mut resp = Error::NotFound("the admin listener serves /healthz, /readyz and /metrics only".into())
+            .to_response(Face::Admin);
+        resp.headers_mut().insert(entrust::header::REQUEST_ID, headers::new_request_id());
+        return Ok(resp);
+    }
     let request_id = match face {
         Face::OpenIm => headers::request_id(req.headers().get("operationid")),
         _ => headers::request_id(req.headers().get(entrust::header::REQUEST_ID)),

@@ -1,0 +1,134 @@
+//! Shared test harness: a simulated vendor and a gateway, both real servers
+//! on 127.0.0.1:0, and a plain HTTP client to talk to them.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use entrust_gateway::config::Config;
+use entrust_gateway::gateway::Gateway;
+use entrust_gateway::server::{self, ServerHandle};
+use entrust_gateway::sim::{SimConfig, SimServer, Simulator};
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+pub const APP_KEY: &str = "test-app-key";
+pub const APP_SECRET: &str = "test-app-secret-Zq81";
+
+/// Config text for a gateway in front of `urls`, plus `extra` TOML (which
+/// may add keys to `[server]`, `[upstream]`, ... by repeating no header:
+/// pass whole sections, e.g. "[rate_limit]\nenabled = false").
+pub fn config_text(urls: &[String], upstream_extra: &str, extra: &str) -> String {
+    let urls: Vec<String> = urls.iter().map(|u| format!("{u:?}")).collect();
+    format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n\n[upstream]\nurls = [{}]\napp_key = \"{APP_KEY}\"\napp_secret = \"{APP_SECRET}\"\n{upstream_extra}\n\n{extra}\n",
+        urls.join(", ")
+    )
+}
+
+pub async fn start_gateway(config_text: &str) -> ServerHandle {
+    let config = Config::parse(config_text).expect("test config is valid");
+    let secret = config.load_secret().expect("test secret");
+    let gw = Gateway::new(config, secret).expect("gateway builds");
+    server::start(Arc::new(gw)).await.expect("gateway listens")
+}
+
+pub async fn start_sim() -> (Simulator, SimServer) {
+    Simulator::start(SimConfig::new(APP_KEY, APP_SECRET))
+        .await
+        .expect("simulator starts")
+}
+
+/// A simulator and a gateway in front of it.
+pub struct Env {
+    pub sim: Simulator,
+    pub sim_server: SimServer,
+    pub gw: ServerHandle,
+}
+
+impl Env {
+    pub async fn start() -> Env {
+        Env::start_with("", "").await
+    }
+
+    pub async fn start_with(upstream_extra: &str, extra: &str) -> Env {
+        let (sim, sim_server) = start_sim().await;
+        let gw = start_gateway(&config_text(&[sim_server.url()], upstream_extra, extra)).await;
+        Env { sim, sim_server, gw }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.gw.url())
+    }
+}
+
+/// An answer, read whole.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Answer {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", String::from_utf8_lossy(&self.body)))
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+pub fn client() -> Client<HttpConnector, Full<Bytes>> {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+/// Sends a request and reads the whole answer.
+pub async fn send(
+    method: Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Bytes>,
+) -> Answer {
+    let mut req = Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req.body(Full::new(body.into())).expect("valid request");
+    let resp = client().request(req).await.expect("request sent");
+    let (parts, body) = resp.into_parts();
+    let body = body.collect().await.expect("body read").to_bytes();
+    Answer { status: parts.status, headers: parts.headers, body }
+}
+
+/// POST a form body.
+pub async fn post_form(url: &str, form: &str) -> Answer {
+    send(
+        Method::POST,
+        url,
+        &[("content-type", "application/x-www-form-urlencoded")],
+        form.to_string(),
+    )
+    .await
+}
+
+/// POST a JSON body with OpenIM's headers.
+pub async fn post_openim(url: &str, operation_id: &str, token: Option<&str>, body: &serde_json::Value) -> Answer {
+    let mut headers = vec![("content-type", "application/json"), ("operationID", operation_id)];
+    if let Some(t) = token {
+        headers.push(("token", t));
+    }
+    send(Method::POST, url, &headers, body.to_string()).await
+}
+
+/// An address on which nothing listens (bound, then released).
+pub async fn closed_port_url() -> String {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    drop(l);
+    format!("http://{addr}")
+}

@@ -1,0 +1,213 @@
+//! The /entrust passthrough face: signing, byte-exact forwarding, headers,
+//! refused paths. Every forwarded request is verified by the simulator.
+
+mod common;
+
+use common::*;
+use entrust_gateway::sign::signature;
+use http::Method;
+
+const CREATE: &str = "/entrust/group/create.json";
+
+#[tokio::test]
+async fn forwards_signed_and_the_simulator_accepts() {
+    let env = Env::start().await;
+    let a = post_form(&env.url(CREATE), "groupId=g1&name=Group&owner=alice&userIds=bob,carol").await;
+    assert_eq!(a.status, 200, "{}", a.text());
+    assert_eq!(a.json()["code"], 200);
+    let g = env.sim.group("g1").expect("group created upstream");
+    assert_eq!(g.owner, "alice");
+    let reqs = env.sim.requests();
+    assert_eq!(reqs.len(), 1);
+    let h = &reqs[0].headers;
+    assert_eq!(h["app-key"], APP_KEY);
+    let (nonce, ts) = (h["nonce"].to_str().unwrap(), h["timestamp"].to_str().unwrap());
+    assert!(nonce.len() <= 18);
+    assert_eq!(ts.len(), 13, "timestamp in milliseconds");
+    assert_eq!(h["signature"], signature(APP_SECRET, nonce, ts).as_str());
+}
+
+#[tokio::test]
+async fn caller_signing_headers_are_replaced() {
+    let env = Env::start().await;
+    let forged = [
+        ("App-Key", "evil"),
+        ("Nonce", "1"),
+        ("Timestamp", "1408710653000"),
+        ("Signature", "30be0bbca9c9b2e27578701e9fda2358a814c88f"),
+        ("RC-App-Key", "evil"),
+        ("RC-Nonce", "1"),
+        ("RC-Timestamp", "1"),
+        ("RC-Signature", "forged"),
+        ("content-type", "application/x-www-form-urlencoded"),
+    ];
+    let a = send(Method::POST, &env.url(CREATE), &forged, "groupId=g2&name=n&owner=o").await;
+    assert_eq!(a.json()["code"], 200, "{}", a.text());
+    let h = &env.sim.requests()[0].headers;
+    assert_eq!(h["app-key"], APP_KEY);
+    assert_eq!(h.get_all("signature").iter().count(), 1);
+    assert_ne!(h["signature"], "30be0bbca9c9b2e27578701e9fda2358a814c88f");
+    for alias in ["rc-app-key", "rc-nonce", "rc-timestamp", "rc-signature"] {
+        assert!(h.get(alias).is_none(), "{alias} forwarded");
+    }
+}
+
+#[tokio::test]
+async fn nonces_never_repeat_across_many_requests() {
+    let env = Env::start_with("", "[rate_limit]\nenabled = false").await;
+    let mut tasks = Vec::new();
+    for i in 0..60 {
+        let url = env.url("/entrust/group/profile/query.json");
+        tasks.push(tokio::spawn(async move { post_form(&url, &format!("groupIds=g{i}")).await }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap().json()["code"], 200);
+    }
+    let mut nonces: Vec<String> = env
+        .sim
+        .requests()
+        .iter()
+        .map(|r| r.headers["nonce"].to_str().unwrap().to_string())
+        .collect();
+    nonces.sort();
+    nonces.dedup();
+    assert_eq!(nonces.len(), 60);
+}
+
+#[tokio::test]
+async fn bodies_are_forwarded_byte_exact() {
+    let env = Env::start().await;
+    // Non-ASCII, percent-encoded and raw UTF-8 both, and a 1 MiB body.
+    let small = "groupId=g%E4%B8%AD&name=%F0%9F%98%80+x&owner=\u{4e2d}\u{6587}&extra=a%26b%3Dc";
+    let big = format!("groupId=big&groupProfile={}", "x".repeat(1024 * 1024));
+    for body in [small.to_string(), big] {
+        env.sim.clear_requests();
+        let a = post_form(&env.url("/entrust/group/profile/update.json"), &body).await;
+        assert!(a.status.as_u16() < 500, "{}", a.status);
+        let got = &env.sim.requests()[0].body;
+        assert_eq!(got.len(), body.len());
+        assert!(got == body.as_bytes(), "body changed on the way");
+    }
+}
+
+#[tokio::test]
+async fn query_string_and_content_type_are_forwarded() {
+    let env = Env::start().await;
+    let a = send(
+        Method::POST,
+        &env.url("/entrust/group/profile/query.json?trace=1&x=%20y"),
+        &[("content-type", "application/x-www-form-urlencoded; charset=UTF-8")],
+        "groupIds=a",
+    )
+    .await;
+    assert_eq!(a.json()["code"], 200);
+    let r = &env.sim.requests()[0];
+    assert_eq!(r.path, "/entrust/group/profile/query.json");
+    assert_eq!(r.query.as_deref(), Some("trace=1&x=%20y"));
+    assert_eq!(r.headers["content-type"], "application/x-www-form-urlencoded; charset=UTF-8");
+}
+
+#[tokio::test]
+async fn upstream_status_content_type_and_body_come_back_unchanged() {
+    let env = Env::start().await;
+    post_form(&env.url(CREATE), "groupId=dup&name=n&owner=o").await;
+    let a = post_form(&env.url(CREATE), "groupId=dup&name=n&owner=o").await;
+    assert_eq!(a.json()["code"], 25409);
+    let r = env.sim.requests();
+    assert_eq!(a.status.as_u16(), r[1].status);
+    assert_eq!(a.headers["content-type"], "application/json; charset=utf-8");
+    // An upstream 401 (e.g. wrong credentials) is passed through as such.
+    env.sim.inject(entrust_gateway::sim::FaultRule {
+        path: None,
+        fault: entrust_gateway::sim::Fault::Code(1004, 401),
+        times: Some(1),
+    });
+    let a = post_form(&env.url(CREATE), "groupId=x&name=n&owner=o").await;
+    assert_eq!(a.status, 401);
+    assert_eq!(a.json()["code"], 1004);
+}
+
+#[tokio::test]
+async fn request_id_is_kept_when_safe_generated_otherwise_and_echoed() {
+    let env = Env::start().await;
+    let url = env.url("/entrust/group/profile/query.json");
+    let ct = ("content-type", "application/x-www-form-urlencoded");
+    let a = send(Method::POST, &url, &[ct, ("x-request-id", "req-123_abc")], "groupIds=a").await;
+    assert_eq!(a.headers["x-request-id"], "req-123_abc");
+    assert_eq!(env.sim.requests()[0].headers["x-request-id"], "req-123_abc");
+
+    let unsafe_id = "has spaces and/slashes";
+    let a = send(Method::POST, &url, &[ct, ("x-request-id", unsafe_id)], "groupIds=a").await;
+    let echoed = a.headers["x-request-id"].to_str().unwrap().to_string();
+    assert_ne!(echoed, unsafe_id);
+    assert_eq!(echoed.len(), 32);
+    assert_eq!(env.sim.requests()[1].headers["x-request-id"], echoed.as_str());
+
+    let a = send(Method::POST, &url, &[ct], "groupIds=a").await;
+    assert_eq!(a.headers["x-request-id"], env.sim.requests()[2].headers["x-request-id"]);
+}
+
+#[tokio::test]
+async fn hop_by_hop_headers_are_not_forwarded() {
+    let env = Env::start().await;
+    let a = send(
+        Method::POST,
+        &env.url("/entrust/group/profile/query.json"),
+        &[
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("connection", "keep-alive, x-hop"),
+            ("x-hop", "secret-ish"),
+            ("keep-alive", "timeout=5"),
+            ("proxy-authorization", "Basic abc"),
+            ("te", "trailers"),
+            ("authorization", "Bearer for-the-gateway"),
+            ("x-end-to-end", "kept"),
+        ],
+        "groupIds=a",
+    )
+    .await;
+    assert_eq!(a.json()["code"], 200);
+    let h = &env.sim.requests()[0].headers;
+    for gone in ["x-hop", "keep-alive", "proxy-authorization", "te", "authorization"] {
+        assert!(h.get(gone).is_none(), "{gone} was forwarded");
+    }
+    assert_eq!(h["x-end-to-end"], "kept");
+}
+
+#[tokio::test]
+async fn paths_outside_entrust_json_are_refused_and_never_forwarded() {
+    let env = Env::start().await;
+    let gw = env.gw.url();
+    for path in [
+        "/user/getToken.json",
+        "/entrust/../user/getToken.json",
+        "/entrust/group/..%2F..%2Fuser/getToken.json",
+        "/entrust//group/create.json",
+        "/entrust/group/%2e%2e/create.json",
+        "/entrust/group/create",
+        "/entrust/group/create.json.bak",
+        "/message/private/publish.json",
+        "/",
+    ] {
+        let a = post_form(&format!("{gw}{path}"), "groupId=x&name=n&owner=o").await;
+        assert_eq!(a.status, 404, "{path}: {}", a.text());
+        assert_eq!(a.json()["code"], 404, "{path}");
+        assert!(a.json()["errorMessage"].as_str().unwrap().contains("not served"));
+    }
+    let long = format!("{gw}/entrust/{}.json", "a/".repeat(200));
+    assert_eq!(post_form(&long, "").await.status, 404);
+    let a = send(Method::GET, &env.url(CREATE), &[], "").await;
+    assert_eq!(a.status, 405);
+    assert_eq!(a.headers["allow"], "POST");
+    assert!(env.sim.requests().is_empty(), "a refused request reached the vendor");
+}
+
+#[tokio::test]
+async fn oversized_body_is_refused_with_413_in_the_vendor_dialect() {
+    let env = Env::start_with("", "").await;
+    let body = "x".repeat(5 * 1024 * 1024);
+    let a = post_form(&env.url(CREATE), &body).await;
+    assert_eq!(a.status, 413);
+    assert_eq!(a.json()["code"], 1005);
+    assert!(env.sim.requests().is_empty());
+}
