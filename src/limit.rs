@@ -5,11 +5,11 @@
 //! one-second window. GCRA with rate `r` and burst `b` grants at most
 //! `floor(r) + b` in any closed one-second interval, so the gateway paces at
 //! `r = per_second * (100 - headroom_percent) / 100` with
-//! `b = max(1, headroom - 2)`: for the vendor's 100/s that is 96/s with a
-//! burst of 2, at most 98 in any second, leaving two requests of margin for
-//! jitter on the way to the vendor, while still using 96% of the quota. A
-//! burst of 2 also absorbs timer lateness, which would otherwise push every
-//! later slot back.
+//! `b = max(1, headroom - 1)`: for the vendor's 100/s that is 96/s with a
+//! burst of 3, at most 99 in any second, leaving margin for jitter on the way
+//! to the vendor, while still using 96% of the quota. The burst also absorbs
+//! a waiter's late wake-up (up to two periods), which would otherwise push
+//! every later slot back and waste quota.
 //!
 //! Waiting is fair and bounded: governor's own waiters are not FIFO, so
 //! waiters queue on a tokio mutex (which is FIFO) and only the head of the
@@ -86,7 +86,7 @@ impl PathQuota {
         let n = f64::from(limit.per_second);
         let headroom = n * f64::from(headroom_percent) / 100.0;
         let rate = (n - headroom).max(0.1);
-        let burst = (headroom.floor() as u32).saturating_sub(2).max(1);
+        let burst = (headroom.floor() as u32).saturating_sub(1).max(1);
         let period = Duration::from_secs_f64(1.0 / rate);
         let quota = Quota::with_period(period)
             .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
@@ -238,8 +238,8 @@ mod tests {
                 granted += 1;
             }
         }
-        // headroom 4 of 100 → burst 2: two now, the rest would have to wait.
-        assert_eq!(granted, 2);
+        // headroom 4 of 100 → burst 3: three now, the rest would have to wait.
+        assert_eq!(granted, 3);
         // A separate path has its own quota.
         assert!(l.acquire("/entrust/b.json").await.is_ok());
     }

@@ -257,7 +257,8 @@ fn init_logs(format: LogFormat, level: &str, cli: Option<LogFormatArg>) {
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     if json {
         builder
             .json()

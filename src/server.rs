@@ -151,7 +151,7 @@ pub async fn serve(
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(Duration::from_millis(cfg.header_read_timeout_ms))
-            .max_buf_size(cfg.max_header_bytes)
+            .max_header_size(cfg.max_header_bytes)
             .keep_alive(true)
             .serve_connection(TokioIo::new(stream), service);
         let conn = graceful.watch(conn);

@@ -29,8 +29,8 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 fn run(args: &[&str], envs: &[(&str, &str)]) -> (i32, String, String) {
     let out = Command::new(BIN)
         .args(args)
-        .envs(envs.iter().copied())
         .env_remove("ENTRUST_APP_SECRET")
+        .envs(envs.iter().copied())
         .output()
         .expect("binary runs");
     (
@@ -137,7 +137,7 @@ impl Proc {
             }
         });
         let mut p = Proc { child, lines: rx, seen: Vec::new() };
-        let ready = p.wait_for(|l| l.contains("ready") && l.contains("listen"));
+        let ready = p.wait_for(|l| l.contains("entrust_gateway: ready"));
         let addr = ready
             .split_whitespace()
             .find_map(|w| w.strip_prefix("listen="))
@@ -244,7 +244,7 @@ async fn sigterm_drains_in_flight_requests_then_exits_zero() {
             sim_server.url()
         ),
     );
-    let (mut p, gw) = Proc::start(&cfg, &[("GW_TEST_SECRET", APP_SECRET)]);
+    let (p, gw) = Proc::start(&cfg, &[("GW_TEST_SECRET", APP_SECRET)]);
     sim.inject(entrust_gateway::sim::FaultRule {
         path: None,
         fault: entrust_gateway::sim::Fault::Delay(Duration::from_millis(800)),

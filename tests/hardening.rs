@@ -146,9 +146,10 @@ async fn upstream_faults_get_clear_errors_and_leave_nothing_in_flight() {
         (Fault::Truncated, 502, Some(1000)),
         (Fault::HugeBody(1024 * 1024), 502, Some(1000)),
         (Fault::Trickle(Duration::from_millis(100)), 504, Some(1050)),
-        (Fault::Code(1008, 429), 429, Some(1008)),
         // A non-JSON answer is the vendor's: passed through unchanged.
         (Fault::NonJson, 200, None),
+        // Last: it holds the path back for upstream_backoff_ms.
+        (Fault::Code(1008, 429), 429, Some(1008)),
     ];
     for (fault, status, code) in cases {
         sim.clear_faults();

@@ -94,12 +94,23 @@ pub async fn send(
     headers: &[(&str, &str)],
     body: impl Into<Bytes>,
 ) -> Answer {
+    send_with(&client(), method, url, headers, body).await
+}
+
+/// The same through a given (pooled) client.
+pub async fn send_with(
+    client: &Client<HttpConnector, Full<Bytes>>,
+    method: Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Bytes>,
+) -> Answer {
     let mut req = Request::builder().method(method).uri(url);
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
     let req = req.body(Full::new(body.into())).expect("valid request");
-    let resp = client().request(req).await.expect("request sent");
+    let resp = client.request(req).await.expect("request sent");
     let (parts, body) = resp.into_parts();
     let body = body.collect().await.expect("body read").to_bytes();
     Answer { status: parts.status, headers: parts.headers, body }
