@@ -10,6 +10,8 @@
 //! listens on loopback for services on the same host).
 //!
 //! - [`group`]: group info (create, set, read) and the field mapping.
+//! - [`member`]: membership (invite, join, kick, quit, transfer, dismiss,
+//!   member lists and member info, joined groups).
 //! - [`token`]: stateless admin tokens.
 //! - [`json`]: strict request parsing with errors that name the field.
 //! - [`errcode`]: OpenIM's codes and the vendor's codes translated.
@@ -17,6 +19,7 @@
 pub mod errcode;
 pub mod group;
 pub mod json;
+pub mod member;
 pub mod token;
 
 use std::collections::HashMap;
@@ -36,6 +39,17 @@ pub const CREATE_GROUP: &str = "/group/create_group";
 pub const SET_GROUP_INFO: &str = "/group/set_group_info";
 pub const SET_GROUP_INFO_EX: &str = "/group/set_group_info_ex";
 pub const GET_GROUPS_INFO: &str = "/group/get_groups_info";
+pub const INVITE_USER_TO_GROUP: &str = "/group/invite_user_to_group";
+pub const JOIN_GROUP: &str = "/group/join_group";
+pub const KICK_GROUP: &str = "/group/kick_group";
+pub const QUIT_GROUP: &str = "/group/quit_group";
+pub const TRANSFER_GROUP: &str = "/group/transfer_group";
+pub const DISMISS_GROUP: &str = "/group/dismiss_group";
+pub const GET_GROUP_MEMBER_LIST: &str = "/group/get_group_member_list";
+pub const GET_GROUP_MEMBERS_INFO: &str = "/group/get_group_members_info";
+pub const SET_GROUP_MEMBER_INFO: &str = "/group/set_group_member_info";
+pub const GET_JOINED_GROUP_LIST: &str = "/group/get_joined_group_list";
+
 /// Routes served on this face (metric label values).
 pub const ROUTES: &[&str] = &[
     GET_ADMIN_TOKEN,
@@ -43,6 +57,16 @@ pub const ROUTES: &[&str] = &[
     SET_GROUP_INFO,
     SET_GROUP_INFO_EX,
     GET_GROUPS_INFO,
+    INVITE_USER_TO_GROUP,
+    JOIN_GROUP,
+    KICK_GROUP,
+    QUIT_GROUP,
+    TRANSFER_GROUP,
+    DISMISS_GROUP,
+    GET_GROUP_MEMBER_LIST,
+    GET_GROUP_MEMBERS_INFO,
+    SET_GROUP_MEMBER_INFO,
+    GET_JOINED_GROUP_LIST,
 ];
 
 /// One OpenIM request in progress: the gateway, the request id that goes
@@ -187,15 +211,24 @@ pub async fn handle(
     let req = json::parse(&body)?;
     let data = match route {
         CREATE_GROUP => Some(group::create_group(&ctx, &req).await?),
-        SET_GROUP_INFO => group::set_group_info(&ctx, &req, true)
-            .await
-            .map(|_| None)?,
-        SET_GROUP_INFO_EX => group::set_group_info(&ctx, &req, false)
-            .await
-            .map(|_| None)?,
         GET_GROUPS_INFO => Some(group::get_groups_info(&ctx, &req).await?),
+        GET_GROUP_MEMBER_LIST => Some(member::member_list(&ctx, &req).await?),
+        GET_GROUP_MEMBERS_INFO => Some(member::members_info(&ctx, &req).await?),
+        GET_JOINED_GROUP_LIST => Some(member::joined_groups(&ctx, &req).await?),
         _ => {
-            return Err(Error::NotFound(format!("{route} is not served")));
+            match route {
+                SET_GROUP_INFO => group::set_group_info(&ctx, &req, true).await?,
+                SET_GROUP_INFO_EX => group::set_group_info(&ctx, &req, false).await?,
+                INVITE_USER_TO_GROUP => member::invite(&ctx, &req).await?,
+                JOIN_GROUP => member::join(&ctx, &req).await?,
+                KICK_GROUP => member::kick(&ctx, &req).await?,
+                QUIT_GROUP => member::quit(&ctx, &req).await?,
+                TRANSFER_GROUP => member::transfer(&ctx, &req).await?,
+                DISMISS_GROUP => member::dismiss(&ctx, &req).await?,
+                SET_GROUP_MEMBER_INFO => member::set_member_info(&ctx, &req).await?,
+                _ => return Err(Error::NotFound(format!("{route} is not served"))),
+            }
+            None
         }
     };
     Ok(ok(data))
