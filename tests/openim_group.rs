@@ -967,3 +967,40 @@ async fn unknown_route_and_method() {
     assert_eq!(a.status, 405);
     assert!(im.env.sim.requests().is_empty());
 }
+
+/// A vendor that refuses to remove an ext key that isn't there (25415):
+/// "set ex to empty" still succeeds and the rest of the update is applied.
+#[tokio::test]
+async fn empty_ex_on_a_vendor_that_refuses_missing_keys() {
+    let im = Im::start().await;
+    im.create("ek1", "o", &[]).await;
+    im.env.sim.clear_requests();
+    im.env.sim.inject(FaultRule {
+        path: Some(path::PROFILE_UPDATE.into()),
+        fault: Fault::Code(25415, 200),
+        times: Some(1),
+    });
+    im.ok(
+        "/group/set_group_info_ex",
+        json!({"groupID": "ek1", "ex": "", "introduction": "still set"}),
+    )
+    .await;
+    let calls = im.requests_to(path::PROFILE_UPDATE);
+    assert_eq!(calls.len(), 2);
+    assert!(!form(&calls[1]).contains_key("groupExtProfile"));
+    let info = im.info("ek1").await;
+    assert_eq!(info["ex"], "");
+    assert_eq!(info["introduction"], "still set");
+    // Only ex: nothing left to send.
+    im.env.sim.inject(FaultRule {
+        path: Some(path::PROFILE_UPDATE.into()),
+        fault: Fault::Code(25415, 200),
+        times: Some(1),
+    });
+    im.ok(
+        "/group/set_group_info_ex",
+        json!({"groupID": "ek1", "ex": ""}),
+    )
+    .await;
+    assert_eq!(im.info("ek1").await["ex"], "");
+}

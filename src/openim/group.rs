@@ -277,10 +277,25 @@ pub async fn set_group_info(
     } else {
         InfoSet::read(&top, false)?
     };
-    match set.form() {
-        Some(form) => ctx.call(path::PROFILE_UPDATE, &form).await.map(drop),
+    let Some(form) = set.form() else {
         // Nothing to change: OpenIM still answers 1004 for an unknown group.
-        None => ctx.profile(&set.group_id).await.map(drop),
+        return ctx.profile(&set.group_id).await.map(drop);
+    };
+    match ctx.call(path::PROFILE_UPDATE, &form).await {
+        // "ex" = "" is sent as an empty ext value, which removes the key. A
+        // vendor that refuses to remove a key that isn't there (25415) has
+        // refused the whole update; without the key ex already reads "", so
+        // the rest is sent again without it.
+        Err(Error::Upstream { code, .. })
+            if code == code::EXT_KEY_MISSING && set.ex.as_deref() == Some("") =>
+        {
+            let rest = InfoSet { ex: None, ..set };
+            match rest.form() {
+                Some(form) => ctx.call(path::PROFILE_UPDATE, &form).await.map(drop),
+                None => Ok(()),
+            }
+        }
+        other => other.map(drop),
     }
 }
 

@@ -77,7 +77,8 @@ pub fn verify(secret: &Secret, token: &str, admins: &[String], now: u64) -> Resu
     }
     let expires_at: u64 = exp.parse().map_err(|_| malformed())?;
     let given = hex::decode(tag_hex).map_err(|_| malformed())?;
-    let payload = &token[..version.len() + 1 + user_hex.len() + 1 + exp.len()];
+    // Everything before the tag is what the tag covers.
+    let payload = token.rsplit_once('.').map_or("", |(p, _)| p);
     // Constant-time comparison.
     if mac(secret, payload)?.verify_slice(&given).is_err() {
         return Err(invalid("signature mismatch"));
