@@ -42,7 +42,27 @@ pub struct Config {
     /// routes need no token.
     pub openim: Option<OpenImConfig>,
     pub admin: AdminConfig,
+    pub dedup: DedupConfig,
     pub log: LogConfig,
+}
+
+/// Duplicate protection for retried writes (see [`crate::dedup`]).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DedupConfig {
+    /// How long a write's answer is kept for replay; 0 switches it off.
+    pub window_ms: u64,
+    /// Most answers kept at once.
+    pub max_entries: usize,
+}
+
+impl Default for DedupConfig {
+    fn default() -> Self {
+        DedupConfig {
+            window_ms: 60_000,
+            max_entries: 10_000,
+        }
+    }
 }
 
 /// An optional second listener serving only `/healthz`, `/readyz` and

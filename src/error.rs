@@ -38,6 +38,8 @@ impl Face {
 pub enum Error {
     /// The caller's input is wrong (the detail names the field).
     Args(String),
+    /// The entrust face's body is missing or not a form (vendor code 1003).
+    NoPostData(String),
     /// No such route.
     NotFound(String),
     MethodNotAllowed,
@@ -88,6 +90,7 @@ impl Error {
     pub fn kind(&self) -> &'static str {
         match self {
             Error::Args(_) => "args",
+            Error::NoPostData(_) => "no_post_data",
             Error::NotFound(_) => "not_found",
             Error::MethodNotAllowed => "method",
             Error::PayloadTooLarge { .. } => "too_large",
@@ -119,6 +122,7 @@ impl Error {
     pub fn detail(&self) -> String {
         match self {
             Error::Args(d)
+            | Error::NoPostData(d)
             | Error::NotFound(d)
             | Error::Unauthorized(d)
             | Error::NoPermission(d)
@@ -155,6 +159,7 @@ impl Error {
     fn entrust_status(&self) -> (StatusCode, i64) {
         match self {
             Error::Args(_) | Error::Conflict(_) => (StatusCode::BAD_REQUEST, code::PARAM_ERROR),
+            Error::NoPostData(_) => (StatusCode::BAD_REQUEST, code::NO_POST_DATA),
             Error::NotFound(_) => (StatusCode::NOT_FOUND, 404),
             Error::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, code::PARAM_ERROR),
             Error::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, code::PARAM_TOO_LONG),
@@ -178,7 +183,7 @@ impl Error {
         use crate::openim::errcode as oc;
         let ok = StatusCode::OK;
         match self {
-            Error::Args(_) | Error::Conflict(_) => (ok, oc::ARGS, "ArgsError"),
+            Error::Args(_) | Error::NoPostData(_) | Error::Conflict(_) => (ok, oc::ARGS, "ArgsError"),
             Error::NotFound(_) => (StatusCode::NOT_FOUND, 404, "NotFound"),
             Error::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, oc::ARGS, "ArgsError"),
             Error::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, oc::ARGS, "ArgsError"),

@@ -82,6 +82,7 @@ pub struct Gateway {
     limiter: Limiter,
     upstream: Upstream,
     metrics: Metrics,
+    dedup: crate::dedup::Dedup,
 }
 
 impl Gateway {
@@ -101,6 +102,10 @@ impl Gateway {
             limiter: Limiter::new(config.rate_limit.clone()),
             upstream: Upstream::new(&config)?,
             metrics: Metrics::new(),
+            dedup: crate::dedup::Dedup::new(
+                Duration::from_millis(config.dedup.window_ms),
+                config.dedup.max_entries,
+            ),
             config,
         })
     }
@@ -111,6 +116,10 @@ impl Gateway {
 
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    pub fn dedup(&self) -> Option<&crate::dedup::Dedup> {
+        (self.config.dedup.window_ms > 0).then_some(&self.dedup)
     }
 
     pub fn limiter(&self) -> &Limiter {

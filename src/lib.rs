@@ -19,6 +19,7 @@
 //! - [`limit`]: the per-path quota with fair, bounded waiting.
 //! - [`sign`]: the vendor signature and nonces.
 //! - [`upstream`]: the pooled TLS client, data centers and failover state.
+//! - [`dedup`]: duplicate protection: a retried write gets the first attempt's answer.
 //! - [`headers`]: hop-by-hop headers, forwarded headers, request ids.
 //! - [`error`]: every gateway error, and how it looks to each kind of caller.
 //! - [`entrust`]: the vendor's names, paths, codes and limits (shared with the simulator).
@@ -28,6 +29,7 @@
 //! - [`sim`]: the vendor simulator (tests, `--demo`, `entrust-gateway sim`).
 
 pub mod config;
+pub mod dedup;
 pub mod entrust;
 pub mod error;
 pub mod gateway;

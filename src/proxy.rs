@@ -27,6 +27,7 @@ pub async fn handle(
         return Err(Error::MethodNotAllowed);
     }
     gw.check_auth(parts.headers.get(header::AUTHORIZATION))?;
+    check_form(parts.headers.get(header::CONTENT_TYPE), &body, path)?;
     let call = Call {
         path,
         query: parts.uri.query(),
@@ -44,4 +45,52 @@ pub async fn handle(
             .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
     Ok(resp)
+}
+
+/// The vendor takes only UTF-8 form bodies; anything else would cost a
+/// permit and an upstream call just to be refused there.
+fn check_form(content_type: Option<&HeaderValue>, body: &[u8], path: &str) -> Result<(), Error> {
+    let is_form = content_type
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
+    if !is_form {
+        return Err(Error::NoPostData(
+            "Content-Type must be application/x-www-form-urlencoded".into(),
+        ));
+    }
+    // Every parameter of group/query.json is optional; all others need some.
+    if body.is_empty() && path != crate::entrust::path::GROUP_QUERY {
+        return Err(Error::NoPostData("the request body is empty".into()));
+    }
+    let text = std::str::from_utf8(body)
+        .map_err(|e| Error::Args(format!("the body is not UTF-8 (byte {})", e.valid_up_to())))?;
+    if let Some(bad) = bad_percent_escape(text) {
+        return Err(Error::Args(format!("malformed percent-escape at byte {bad}")));
+    }
+    Ok(())
+}
+
+/// Position of a `%` not followed by two hex digits, if any.
+fn bad_percent_escape(text: &str) -> Option<usize> {
+    let b = text.as_bytes();
+    (0..b.len()).find(|&i| {
+        b[i] == b'%'
+            && !(i + 2 < b.len()
+                && b[i + 1].is_ascii_hexdigit()
+                && b[i + 2].is_ascii_hexdigit())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_escapes() {
+        assert_eq!(bad_percent_escape("a=%41&b=%e4%b8%ad"), None);
+        assert_eq!(bad_percent_escape("a=%4"), Some(2));
+        assert_eq!(bad_percent_escape("a=%zz"), Some(2));
+        assert_eq!(bad_percent_escape("%"), Some(0));
+    }
 }

@@ -20,11 +20,13 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use serde_json::json;
+use sha1::Digest;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, oneshot};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
+use crate::dedup::{Begin, Dedup};
 use crate::entrust;
 use crate::error::{Body, Error, Face, json_response};
 use crate::gateway::Gateway;
@@ -275,10 +277,82 @@ async fn dispatch(
     let (parts, body) = req.into_parts();
     let limit = gw.config().server.max_body_bytes;
     let body = read_body(body, limit).await?;
+    let Some((dedup, id)) = dedup_key(gw, face, &parts, request_id) else {
+        return route(gw, face, &parts, body, request_id).await;
+    };
+    // The caller's credential is part of the key, so that only the same
+    // caller (not one without a valid token) can get a stored answer back.
+    let credential = [header::AUTHORIZATION.as_str(), "token"]
+        .iter()
+        .filter_map(|h| parts.headers.get(*h))
+        .fold(sha1::Sha1::new(), |d, v| d.chain_update(v.as_bytes()))
+        .finalize();
+    let scope = format!("{}:{}:{}", face.as_str(), parts.uri.path(), hex::encode(credential));
+    let claim = match dedup.begin(&scope, id, &body).await? {
+        Begin::Replay(mut resp) => {
+            tracing::info!("duplicate of an earlier request: replaying its answer");
+            resp.headers_mut()
+                .insert("x-gateway-replayed", HeaderValue::from_static("true"));
+            return Ok(resp);
+        }
+        Begin::New(claim) => claim,
+    };
+    let result = route(gw, face, &parts, body, request_id).await;
+    // Only definitive answers from the vendor are kept: not 5xx or 429,
+    // which a retry should try again.
+    let from_vendor = match &result {
+        Ok(r) => !r.status().is_server_error() && r.status() != StatusCode::TOO_MANY_REQUESTS,
+        Err(Error::Upstream { code, .. }) => *code != entrust::code::RATE_LIMITED,
+        Err(_) => false,
+    };
+    let resp = result.unwrap_or_else(|e| e.to_response(face));
+    let (parts, body) = resp.into_parts();
+    let bytes = match body.collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(never) => match never {},
+    };
+    let resp = Response::from_parts(parts, Full::new(bytes.clone()));
+    claim.finish(&resp, from_vendor, bytes);
+    Ok(resp)
+}
+
+async fn route(
+    gw: &Gateway,
+    face: Face,
+    parts: &http::request::Parts,
+    body: Bytes,
+    request_id: &HeaderValue,
+) -> Result<Response<Body>, Error> {
     match face {
-        Face::OpenIm => openim::handle(gw, &parts, body, request_id).await,
-        _ => proxy::handle(gw, &parts, body, request_id).await,
+        Face::OpenIm => openim::handle(gw, parts, body, request_id).await,
+        _ => proxy::handle(gw, parts, body, request_id).await,
     }
+}
+
+/// Duplicate protection applies to writes whose caller chose the request id.
+fn dedup_key<'a>(
+    gw: &'a Gateway,
+    face: Face,
+    parts: &http::request::Parts,
+    request_id: &'a HeaderValue,
+) -> Option<(&'a Dedup, &'a str)> {
+    let dedup = gw.dedup()?;
+    let path = parts.uri.path();
+    let (supplied, write) = match face {
+        Face::Entrust => (
+            parts.headers.get(entrust::header::REQUEST_ID),
+            crate::route::entrust_path(path).is_some() && !entrust::path::is_read_only(path),
+        ),
+        Face::OpenIm => (
+            parts.headers.get("operationid"),
+            !(path.starts_with("/group/get_") || path.starts_with("/auth/")),
+        ),
+        Face::Admin => return None,
+    };
+    if !write || parts.method != Method::POST || supplied != Some(request_id) {
+        return None;
+    }
+    Some((dedup, request_id.to_str().ok()?))
 }
 
 /// The whole request body, or 413 past `limit` (without reading further).

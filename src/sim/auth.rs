@@ -1,0 +1,259 @@
+//! The signature check, written from the vendor's signing page.
+//!
+//! `Signature` = lowercase hex SHA1(AppSecret + Nonce + Timestamp). Order of
+//! checks: a missing header, then the App-Key, then the nonce's length, the
+//! timestamp, the signature itself and last the replay cache, so that a
+//! request with a wrong signature never uses up a nonce.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use http::HeaderMap;
+use sha1::{Digest, Sha1};
+
+use super::reply::ApiError;
+use crate::entrust::{code, header, limit};
+
+/// How far a timestamp may be from the simulator's clock.
+pub(crate) const TIMESTAMP_SKEW_MS: i64 = 5 * 60 * 1000;
+/// How long a used nonce is remembered.
+pub(crate) const NONCE_TTL: Duration = Duration::from_secs(10 * 60);
+
+/// Lowercase hex SHA1 of `secret + nonce + timestamp`.
+pub(crate) fn signature_hex(secret: &str, nonce: &str, timestamp: &str) -> String {
+    let mut h = Sha1::new();
+    h.update(secret.as_bytes());
+    h.update(nonce.as_bytes());
+    h.update(timestamp.as_bytes());
+    hex::encode(h.finalize())
+}
+
+/// One signing header, read from its plain name or its `RC-` alias.
+///
+/// Several copies (under either name) are accepted only if they are all
+/// equal: a client that appends instead of replacing is caught here.
+fn signing_header(headers: &HeaderMap, plain: &str, alias: &str) -> Result<String, ApiError> {
+    let mut found: Option<&str> = None;
+    for v in headers
+        .get_all(plain)
+        .iter()
+        .chain(headers.get_all(alias).iter())
+    {
+        let v = v
+            .to_str()
+            .map_err(|_| ApiError::signature(format!("{plain}: not visible ASCII")))?;
+        match found {
+            Some(prev) if prev != v => {
+                return Err(ApiError::signature(format!(
+                    "{plain}: conflicting values were sent"
+                )));
+            }
+            _ => found = Some(v),
+        }
+    }
+    match found {
+        Some(v) if !v.is_empty() => Ok(v.to_owned()),
+        _ => Err(ApiError::signature(format!("{plain} header missing"))),
+    }
+}
+
+/// Nonces seen with a valid signature in the last [`NONCE_TTL`].
+#[derive(Default)]
+pub(crate) struct NonceCache {
+    seen: HashMap<String, Instant>,
+    order: VecDeque<(Instant, String)>,
+}
+
+impl NonceCache {
+    /// Remembers `nonce`; false if it was already used within the TTL.
+    pub fn insert(&mut self, nonce: &str, now: Instant) -> bool {
+        while let Some((t, _)) = self.order.front() {
+            if now.duration_since(*t) < NONCE_TTL {
+                break;
+            }
+            if let Some((t, n)) = self.order.pop_front() {
+                if self.seen.get(&n) == Some(&t) {
+                    self.seen.remove(&n);
+                }
+            }
+        }
+        if self.seen.contains_key(nonce) {
+            return false;
+        }
+        self.seen.insert(nonce.to_owned(), now);
+        self.order.push_back((now, nonce.to_owned()));
+        true
+    }
+}
+
+/// Checks the four signing headers; on success the nonce is used up.
+pub(crate) fn verify(
+    app_key: &str,
+    secret: &str,
+    headers: &HeaderMap,
+    now_ms: i64,
+    now: Instant,
+    nonces: &std::sync::Mutex<NonceCache>,
+) -> Result<(), ApiError> {
+    let key = signing_header(headers, header::APP_KEY, header::RC_APP_KEY)?;
+    let nonce = signing_header(headers, header::NONCE, header::RC_NONCE)?;
+    let ts = signing_header(headers, header::TIMESTAMP, header::RC_TIMESTAMP)?;
+    let sig = signing_header(headers, header::SIGNATURE, header::RC_SIGNATURE)?;
+
+    if key != app_key {
+        return Err(ApiError::new(
+            code::APP_SECRET_MISMATCH,
+            "App-Key is not known to this server",
+        ));
+    }
+    if nonce.chars().count() > limit::NONCE_MAX {
+        return Err(ApiError::signature(format!(
+            "Nonce longer than {} characters",
+            limit::NONCE_MAX
+        )));
+    }
+    if ts.len() != 13 || !ts.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::signature(
+            "Timestamp must be 13 digits of milliseconds",
+        ));
+    }
+    let ts_ms: i64 = ts
+        .parse()
+        .map_err(|_| ApiError::signature("Timestamp is not a number"))?;
+    if (ts_ms - now_ms).abs() > TIMESTAMP_SKEW_MS {
+        return Err(ApiError::signature(
+            "Timestamp is more than 5 minutes away from the server's clock",
+        ));
+    }
+    let want = signature_hex(secret, &nonce, &ts);
+    if !constant_time_eq(want.as_bytes(), sig.as_bytes()) {
+        return Err(ApiError::signature("Signature does not match"));
+    }
+    let fresh = nonces
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(&nonce, now);
+    if !fresh {
+        return Err(ApiError::signature(
+            "Nonce already used within the last 10 minutes",
+        ));
+    }
+    Ok(())
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+    use std::sync::Mutex;
+
+    #[test]
+    fn published_test_vector() {
+        assert_eq!(
+            signature_hex("Y1W2MeFwwwRxa0", "14314", "1408710653000"),
+            "30be0bbca9c9b2e27578701e9fda2358a814c88f"
+        );
+    }
+
+    fn signed(now_ms: i64, nonce: &str) -> HeaderMap {
+        let ts = now_ms.to_string();
+        let mut h = HeaderMap::new();
+        h.insert("app-key", HeaderValue::from_static("key"));
+        h.insert("nonce", HeaderValue::from_str(nonce).unwrap());
+        h.insert("timestamp", HeaderValue::from_str(&ts).unwrap());
+        let sig = signature_hex("secret", nonce, &ts);
+        h.insert("signature", HeaderValue::from_str(&sig).unwrap());
+        h
+    }
+
+    fn check(h: &HeaderMap, now_ms: i64, cache: &Mutex<NonceCache>) -> Result<(), i64> {
+        verify("key", "secret", h, now_ms, Instant::now(), cache).map_err(|e| e.code)
+    }
+
+    #[test]
+    fn accepts_then_rejects_replay() {
+        let cache = Mutex::new(NonceCache::default());
+        let now = 1_700_000_000_000;
+        let h = signed(now, "abc");
+        assert_eq!(check(&h, now, &cache), Ok(()));
+        assert_eq!(check(&h, now, &cache), Err(1004));
+    }
+
+    #[test]
+    fn bad_signature_does_not_use_nonce() {
+        let cache = Mutex::new(NonceCache::default());
+        let now = 1_700_000_000_000;
+        let mut h = signed(now, "n1");
+        h.insert("signature", HeaderValue::from_static("00"));
+        assert_eq!(check(&h, now, &cache), Err(1004));
+        assert_eq!(check(&signed(now, "n1"), now, &cache), Ok(()));
+    }
+
+    #[test]
+    fn uppercase_signature_rejected() {
+        let cache = Mutex::new(NonceCache::default());
+        let now = 1_700_000_000_000;
+        let mut h = signed(now, "n1");
+        let up = h["signature"].to_str().unwrap().to_uppercase();
+        h.insert("signature", HeaderValue::from_str(&up).unwrap());
+        assert_eq!(check(&h, now, &cache), Err(1004));
+    }
+
+    #[test]
+    fn timestamp_rules() {
+        let cache = Mutex::new(NonceCache::default());
+        let now = 1_700_000_000_000;
+        assert_eq!(check(&signed(now - 301_000, "a"), now, &cache), Err(1004));
+        assert_eq!(check(&signed(now + 299_000, "b"), now, &cache), Ok(()));
+        // Seconds instead of milliseconds.
+        let mut h = signed(now, "c");
+        h.insert("timestamp", HeaderValue::from_static("1700000000"));
+        let sig = signature_hex("secret", "c", "1700000000");
+        h.insert("signature", HeaderValue::from_str(&sig).unwrap());
+        assert_eq!(check(&h, now, &cache), Err(1004));
+    }
+
+    #[test]
+    fn key_nonce_and_aliases() {
+        let cache = Mutex::new(NonceCache::default());
+        let now = 1_700_000_000_000;
+        let mut h = signed(now, "k");
+        h.insert("app-key", HeaderValue::from_static("other"));
+        assert_eq!(check(&h, now, &cache), Err(1001));
+        assert_eq!(
+            check(&signed(now, "1234567890123456789"), now, &cache),
+            Err(1004)
+        );
+        // Aliases only.
+        let plain = signed(now, "alias");
+        let mut h = HeaderMap::new();
+        for (k, v) in &plain {
+            h.insert(
+                http::HeaderName::from_bytes(format!("rc-{k}").as_bytes()).unwrap(),
+                v.clone(),
+            );
+        }
+        assert_eq!(check(&h, now, &cache), Ok(()));
+        // Missing header.
+        let mut h = signed(now, "m");
+        h.remove("nonce");
+        assert_eq!(check(&h, now, &cache), Err(1004));
+        // Conflicting copies.
+        let mut h = signed(now, "dup");
+        h.append("rc-nonce", HeaderValue::from_static("other"));
+        assert_eq!(check(&h, now, &cache), Err(1004));
+    }
+
+    #[test]
+    fn nonce_cache_expires() {
+        let mut c = NonceCache::default();
+        let t0 = Instant::now();
+        assert!(c.insert("a", t0));
+        assert!(!c.insert("a", t0 + Duration::from_secs(599)));
+        assert!(c.insert("a", t0 + NONCE_TTL + Duration::from_secs(1)));
+    }
+}

@@ -1,0 +1,66 @@
+//! The endpoint table: one function per path, each turning a decoded form
+//! into the answer's data fields (added to `{"code":200}`) or an error.
+
+mod groups;
+mod members;
+mod queries;
+
+use std::sync::{Mutex, MutexGuard};
+
+use serde_json::{Map, Value};
+
+use super::form::Form;
+use super::profile::ProfileVariant;
+use super::reply::ApiError;
+use super::store::Store;
+use crate::entrust::path;
+
+/// What an endpoint can see.
+pub(crate) struct Ctx<'a> {
+    pub store: &'a Mutex<Store>,
+    pub variant: ProfileVariant,
+    pub now_ms: i64,
+}
+
+impl Ctx<'_> {
+    fn store(&self) -> MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+pub(crate) type Fields = Map<String, Value>;
+pub(crate) type Handler = fn(&Ctx<'_>, &Form) -> Result<Fields, ApiError>;
+
+/// The endpoint for `p`, if the simulator knows it.
+pub(crate) fn route(p: &str) -> Option<Handler> {
+    let h: Handler = match p {
+        path::GROUP_CREATE => groups::create,
+        path::GROUP_IMPORT => groups::import,
+        path::PROFILE_UPDATE => groups::update,
+        path::PROFILE_QUERY => groups::profile_query,
+        path::GROUP_DISMISS => groups::dismiss,
+        path::GROUP_QUERY => groups::group_query,
+        path::GROUP_JOIN => members::join,
+        path::GROUP_QUIT => members::quit,
+        path::MEMBER_KICK => members::kick,
+        path::MEMBER_KICK_ALL => members::kick_all,
+        path::TRANSFER_OWNER => members::transfer,
+        path::MANAGER_ADD => members::manager_add,
+        path::MANAGER_REMOVE => members::manager_remove,
+        path::MEMBER_SET => members::member_set,
+        path::MEMBER_QUERY => queries::member_query,
+        path::MEMBER_SPECIFIC_QUERY => queries::specific_query,
+        path::JOINED_GROUP_QUERY => queries::joined_query,
+        _ => return None,
+    };
+    Some(h)
+}
+
+/// Whether the endpoint has no required parameter (an empty body is fine).
+pub(crate) fn all_optional(p: &str) -> bool {
+    p == path::GROUP_QUERY
+}
+
+fn fields<const N: usize>(pairs: [(&str, Value); N]) -> Fields {
+    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}

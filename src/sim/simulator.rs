@@ -1,0 +1,135 @@
+//! The `Simulator` handle: configuration, shared state, and the test-facing
+//! controls (request log, faults, profile variant, group snapshots).
+
+use std::sync::{Arc, Mutex};
+
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use super::auth::NonceCache;
+use super::fault::{FaultList, FaultRule};
+use super::lock;
+use super::profile::ProfileVariant;
+use super::rate::RateLimiter;
+use super::record::{Recorded, RequestLog};
+use super::server::{self, SimServer};
+use super::store::{GroupSnapshot, Store};
+use crate::entrust::limit;
+
+/// The simulator's app credentials and limits.
+#[derive(Clone)]
+pub struct SimConfig {
+    pub app_key: String,
+    pub app_secret: String,
+    /// Per-path limit; 0 disables it. Default `entrust::limit::RATE_PER_SECOND`.
+    pub rate_per_second: u32,
+}
+
+impl SimConfig {
+    pub fn new(app_key: impl Into<String>, app_secret: impl Into<String>) -> Self {
+        SimConfig {
+            app_key: app_key.into(),
+            app_secret: app_secret.into(),
+            rate_per_second: limit::RATE_PER_SECOND,
+        }
+    }
+}
+
+impl std::fmt::Debug for SimConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimConfig")
+            .field("app_key", &self.app_key)
+            .field("app_secret", &"<redacted>")
+            .field("rate_per_second", &self.rate_per_second)
+            .finish()
+    }
+}
+
+pub(crate) struct Inner {
+    pub cfg: SimConfig,
+    pub log: Mutex<RequestLog>,
+    pub faults: Mutex<FaultList>,
+    pub variant: Mutex<ProfileVariant>,
+    pub store: Mutex<Store>,
+    pub nonces: Mutex<NonceCache>,
+    pub limiter: Mutex<RateLimiter>,
+}
+
+/// The vendor's entrust server, in memory. Cheap to clone; every clone (and
+/// every server started from it) shares one state.
+#[derive(Clone)]
+pub struct Simulator {
+    inner: Arc<Inner>,
+}
+
+impl Simulator {
+    pub fn new(cfg: SimConfig) -> Self {
+        let limiter = RateLimiter::new(cfg.rate_per_second);
+        Simulator {
+            inner: Arc::new(Inner {
+                cfg,
+                log: Mutex::default(),
+                faults: Mutex::default(),
+                variant: Mutex::default(),
+                store: Mutex::default(),
+                nonces: Mutex::default(),
+                limiter: Mutex::new(limiter),
+            }),
+        }
+    }
+
+    /// Serve plain HTTP/1.1 on an already-bound listener, in a background
+    /// task. Must be called inside a Tokio runtime.
+    pub fn serve(&self, listener: TcpListener) -> SimServer {
+        server::spawn(self.inner.clone(), listener, None)
+    }
+
+    /// Same over TLS (HTTP/1.1 only, whatever ALPN the config offers).
+    pub fn serve_tls(&self, listener: TcpListener, tls: Arc<rustls::ServerConfig>) -> SimServer {
+        server::spawn(self.inner.clone(), listener, Some(TlsAcceptor::from(tls)))
+    }
+
+    /// Convenience: bind 127.0.0.1:0 and serve plain HTTP.
+    pub async fn start(cfg: SimConfig) -> std::io::Result<(Simulator, SimServer)> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let sim = Simulator::new(cfg);
+        let server = sim.serve(listener);
+        Ok((sim, server))
+    }
+
+    /// Every request that reached the handler, in arrival order (including
+    /// rejected and faulted ones).
+    pub fn requests(&self) -> Vec<Recorded> {
+        lock(&self.inner.log).all()
+    }
+
+    /// Requests for one path that were answered with code 200.
+    pub fn accepted(&self, path: &str) -> usize {
+        lock(&self.inner.log).accepted(path)
+    }
+
+    pub fn clear_requests(&self) {
+        lock(&self.inner.log).clear();
+    }
+
+    /// Adds a fault rule; rules are checked in the order added.
+    pub fn inject(&self, rule: FaultRule) {
+        lock(&self.inner.faults).push(rule);
+    }
+
+    pub fn clear_faults(&self) {
+        lock(&self.inner.faults).clear();
+    }
+
+    /// How group/profile/query.json shapes each profile from now on.
+    pub fn set_profile_variant(&self, v: ProfileVariant) {
+        *lock(&self.inner.variant) = v;
+    }
+
+    /// Group state for assertions: None if the group does not exist.
+    pub fn group(&self, group_id: &str) -> Option<GroupSnapshot> {
+        lock(&self.inner.store)
+            .get(group_id)
+            .map(GroupSnapshot::from)
+    }
+}

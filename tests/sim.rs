@@ -1,0 +1,1322 @@
+//! The simulator over real HTTP on 127.0.0.1, with a tiny raw HTTP/1.1
+//! client and a signing helper of its own.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use entrust_gateway::entrust::{code, path, role};
+use entrust_gateway::sim::{Fault, FaultRule, ProfileVariant, SimConfig, SimServer, Simulator};
+use serde_json::{Value, json};
+use sha1::{Digest, Sha1};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+const KEY: &str = "testkey";
+const SECRET: &str = "testsecret";
+
+// ---------------------------------------------------------------- signing
+
+fn sign(secret: &str, nonce: &str, timestamp: &str) -> String {
+    let mut h = Sha1::new();
+    h.update(format!("{secret}{nonce}{timestamp}").as_bytes());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn nonce() -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!("n{}", N.fetch_add(1, Ordering::Relaxed))
+}
+
+fn now_ms() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+}
+
+// ---------------------------------------------------------------- requests
+
+#[derive(Clone)]
+struct Req {
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Req {
+    /// A signed form POST.
+    fn signed(path: &str, body: impl Into<Vec<u8>>) -> Req {
+        let n = nonce();
+        let ts = now_ms().to_string();
+        let sig = sign(SECRET, &n, &ts);
+        Req {
+            method: "POST".into(),
+            path: path.into(),
+            headers: vec![
+                ("App-Key".into(), KEY.into()),
+                ("Nonce".into(), n),
+                ("Timestamp".into(), ts),
+                ("Signature".into(), sig),
+                (
+                    "Content-Type".into(),
+                    "application/x-www-form-urlencoded".into(),
+                ),
+            ],
+            body: body.into(),
+        }
+    }
+
+    fn form(path: &str, pairs: &[(&str, &str)]) -> Req {
+        Req::signed(path, serde_urlencoded::to_string(pairs).unwrap())
+    }
+
+    fn set(mut self, name: &str, value: &str) -> Req {
+        self.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    fn without(mut self, name: &str) -> Req {
+        self.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
+        self
+    }
+
+    fn header(&self, name: &str) -> String {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    }
+
+    fn bytes(&self) -> Vec<u8> {
+        let mut out = format!(
+            "{} {} HTTP/1.1\r\nHost: sim\r\nContent-Length: {}\r\n",
+            self.method,
+            self.path,
+            self.body.len()
+        );
+        for (k, v) in &self.headers {
+            out.push_str(&format!("{k}: {v}\r\n"));
+        }
+        out.push_str("\r\n");
+        let mut b = out.into_bytes();
+        b.extend_from_slice(&self.body);
+        b
+    }
+}
+
+#[derive(Debug)]
+struct Resp {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Resp {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", String::from_utf8_lossy(&self.body)))
+    }
+
+    fn code(&self) -> i64 {
+        self.json()["code"].as_i64().unwrap()
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One client connection (plain or TLS); answers are read by Content-Length.
+struct Conn<S> {
+    io: BufReader<S>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
+    fn new(s: S) -> Self {
+        Conn {
+            io: BufReader::new(s),
+        }
+    }
+
+    async fn write(&mut self, req: &Req) -> std::io::Result<()> {
+        self.io.get_mut().write_all(&req.bytes()).await?;
+        self.io.get_mut().flush().await
+    }
+
+    async fn read(&mut self) -> std::io::Result<Resp> {
+        let mut line = String::new();
+        if self.io.read_line(&mut line).await? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        let status: u16 = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or(std::io::ErrorKind::InvalidData)?;
+        let mut headers = Vec::new();
+        loop {
+            line.clear();
+            if self.io.read_line(&mut line).await? == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            let (k, v) = l.split_once(':').ok_or(std::io::ErrorKind::InvalidData)?;
+            headers.push((k.trim().to_owned(), v.trim().to_owned()));
+        }
+        let len: usize = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+            .and_then(|(_, v)| v.parse().ok())
+            .ok_or(std::io::ErrorKind::InvalidData)?;
+        let mut body = vec![0; len];
+        self.io.read_exact(&mut body).await?;
+        Ok(Resp {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    async fn send(&mut self, req: &Req) -> std::io::Result<Resp> {
+        self.write(req).await?;
+        self.read().await
+    }
+}
+
+// ---------------------------------------------------------------- fixture
+
+struct T {
+    sim: Simulator,
+    server: SimServer,
+}
+
+impl T {
+    async fn new() -> T {
+        Self::with(SimConfig::new(KEY, SECRET)).await
+    }
+
+    async fn with(cfg: SimConfig) -> T {
+        let (sim, server) = Simulator::start(cfg).await.unwrap();
+        T { sim, server }
+    }
+
+    async fn conn(&self) -> Conn<TcpStream> {
+        Conn::new(TcpStream::connect(self.server.addr).await.unwrap())
+    }
+
+    async fn send(&self, req: &Req) -> Resp {
+        self.conn().await.send(req).await.unwrap()
+    }
+
+    async fn call(&self, p: &str, pairs: &[(&str, &str)]) -> Resp {
+        self.send(&Req::form(p, pairs)).await
+    }
+
+    /// A call that must succeed; its JSON.
+    async fn ok(&self, p: &str, pairs: &[(&str, &str)]) -> Value {
+        let r = self.call(p, pairs).await;
+        let v = r.json();
+        assert_eq!((r.status, v["code"].as_i64()), (200, Some(200)), "{p}: {v}");
+        v
+    }
+
+    /// A call that must answer `want` with HTTP `status`.
+    async fn fails(&self, p: &str, pairs: &[(&str, &str)], want: i64, status: u16) {
+        let r = self.call(p, pairs).await;
+        let v = r.json();
+        assert_eq!(
+            (r.status, v["code"].as_i64()),
+            (status, Some(want)),
+            "{p} {pairs:?}: {v}"
+        );
+        assert!(v["errorMessage"].is_string(), "{v}");
+    }
+
+    async fn create(&self, id: &str, owner: &str, users: &str) {
+        self.ok(
+            path::GROUP_CREATE,
+            &[
+                ("groupId", id),
+                ("name", "Name"),
+                ("owner", owner),
+                ("userIds", users),
+            ],
+        )
+        .await;
+    }
+
+    fn members(&self, id: &str) -> Vec<(String, i64)> {
+        self.sim.group(id).unwrap().members
+    }
+}
+
+fn m(list: &[(&str, i64)]) -> Vec<(String, i64)> {
+    list.iter().map(|(u, r)| ((*u).to_owned(), *r)).collect()
+}
+
+// ---------------------------------------------------------------- signing
+
+#[test]
+fn published_test_vector() {
+    assert_eq!(
+        sign("Y1W2MeFwwwRxa0", "14314", "1408710653000"),
+        "30be0bbca9c9b2e27578701e9fda2358a814c88f"
+    );
+}
+
+#[tokio::test]
+async fn signature_errors_are_401_1004() {
+    let t = T::new().await;
+    let base = || Req::form(path::GROUP_QUERY, &[("size", "1")]);
+    assert_eq!(t.send(&base()).await.code(), 200);
+
+    let mut cases: Vec<(&str, Req)> = vec![
+        ("wrong signature", base().set("Signature", &"0".repeat(40))),
+        ("signature with another secret", {
+            let r = base();
+            let sig = sign("other", &r.header("Nonce"), &r.header("Timestamp"));
+            r.set("Signature", &sig)
+        }),
+        ("uppercase signature", {
+            let r = base();
+            let up = r.header("Signature").to_uppercase();
+            r.set("Signature", &up)
+        }),
+        ("nonce over 18 chars", {
+            let r = base();
+            let n = "1234567890123456789";
+            let sig = sign(SECRET, n, &r.header("Timestamp"));
+            r.set("Nonce", n).set("Signature", &sig)
+        }),
+        ("stale timestamp", {
+            let r = base();
+            let ts = (now_ms() - 6 * 60 * 1000).to_string();
+            let sig = sign(SECRET, &r.header("Nonce"), &ts);
+            r.set("Timestamp", &ts).set("Signature", &sig)
+        }),
+        ("timestamp in seconds", {
+            let r = base();
+            let ts = (now_ms() / 1000).to_string();
+            let sig = sign(SECRET, &r.header("Nonce"), &ts);
+            r.set("Timestamp", &ts).set("Signature", &sig)
+        }),
+    ];
+    for h in ["App-Key", "Nonce", "Timestamp", "Signature"] {
+        cases.push(("missing header", base().without(h)));
+    }
+    for (what, req) in cases {
+        let r = t.send(&req).await;
+        assert_eq!((r.status, r.code()), (401, 1004), "{what}");
+    }
+    let r = t.send(&base().set("App-Key", "someoneelse")).await;
+    assert_eq!((r.status, r.code()), (401, 1001), "unknown App-Key");
+    assert_eq!(t.sim.accepted(path::GROUP_QUERY), 1);
+}
+
+#[tokio::test]
+async fn rc_aliases_are_accepted() {
+    let t = T::new().await;
+    let r = Req::form(path::GROUP_QUERY, &[]);
+    let mut all = r.clone();
+    for h in ["App-Key", "Nonce", "Timestamp", "Signature"] {
+        let v = r.header(h);
+        all = all.without(h).set(&format!("RC-{h}"), &v);
+    }
+    assert_eq!(t.send(&all).await.code(), 200, "all four aliased");
+
+    let r = Req::form(path::GROUP_QUERY, &[]);
+    let sig = r.header("Signature");
+    let mixed = r.without("Signature").set("rc-signature", &sig);
+    assert_eq!(t.send(&mixed).await.code(), 200, "one aliased, lowercase");
+
+    let r = Req::form(path::GROUP_QUERY, &[]);
+    let conflicting = r.set("RC-Nonce", "different");
+    assert_eq!(
+        t.send(&conflicting).await.code(),
+        1004,
+        "conflicting copies"
+    );
+}
+
+#[tokio::test]
+async fn replayed_nonce_is_rejected() {
+    let t = T::new().await;
+    let r = Req::form(path::GROUP_QUERY, &[]);
+    assert_eq!(t.send(&r).await.code(), 200);
+    let again = t.send(&r).await;
+    assert_eq!((again.status, again.code()), (401, 1004));
+    // Same nonce, new timestamp: still a replay.
+    let ts = (now_ms() + 1).to_string();
+    let sig = sign(SECRET, &r.header("Nonce"), &ts);
+    let r2 = r.set("Timestamp", &ts).set("Signature", &sig);
+    assert_eq!(t.send(&r2).await.code(), 1004);
+}
+
+// ---------------------------------------------------------------- form
+
+#[tokio::test]
+async fn wrong_content_type_is_1003() {
+    let t = T::new().await;
+    for ct in [Some("application/json"), Some("text/plain"), None] {
+        let r = Req::signed(path::GROUP_CREATE, "groupId=g&name=n&owner=o");
+        let r = match ct {
+            Some(ct) => r.set("Content-Type", ct),
+            None => r.without("Content-Type"),
+        };
+        let resp = t.send(&r).await;
+        assert_eq!((resp.status, resp.code()), (400, 1003), "{ct:?}");
+    }
+    let r = Req::signed(path::GROUP_CREATE, "groupId=g&name=n&owner=o").set(
+        "Content-Type",
+        "application/x-www-form-urlencoded; charset=UTF-8",
+    );
+    assert_eq!(t.send(&r).await.code(), 200, "charset parameter allowed");
+    // Empty body: no POST data.
+    assert_eq!(
+        t.send(&Req::signed(path::GROUP_JOIN, "")).await.code(),
+        1003
+    );
+    // Not UTF-8.
+    let r = t
+        .send(&Req::signed(path::GROUP_JOIN, "groupId=g&userIds=%ff"))
+        .await;
+    assert_eq!((r.status, r.code()), (400, 1002));
+}
+
+#[tokio::test]
+async fn array_forms() {
+    let t = T::new().await;
+    let bodies = [
+        "groupId=gc&name=n&owner=o&userIds=a,b,,c",
+        "groupId=gr&name=n&owner=o&userIds=a&userIds=b&userIds=c",
+        "groupId=ge&name=n&owner=o&userIds=a%2Cb&userIds=&userIds=c",
+    ];
+    for body in bodies {
+        assert_eq!(
+            t.send(&Req::signed(path::GROUP_CREATE, body)).await.code(),
+            200
+        );
+    }
+    let want = m(&[
+        ("o", role::OWNER),
+        ("a", role::MEMBER),
+        ("b", role::MEMBER),
+        ("c", role::MEMBER),
+    ]);
+    for g in ["gc", "gr", "ge"] {
+        assert_eq!(t.members(g), want, "{g}");
+    }
+    for body in [
+        "groupIds=gc,gr,ge",
+        "groupIds=gc&groupIds=gr&groupIds=ge",
+        "groupId=gc&groupId=gr&groupId=ge",
+    ] {
+        let v = t.send(&Req::signed(path::PROFILE_QUERY, body)).await.json();
+        let ids: Vec<&str> = v["profiles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["groupId"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, ["gc", "gr", "ge"], "{body}");
+    }
+}
+
+// ---------------------------------------------------------------- groups
+
+#[tokio::test]
+async fn create_then_profile_query_json_text() {
+    let t = T::new().await;
+    let before = now_ms() as i64;
+    t.ok(
+        path::GROUP_CREATE,
+        &[
+            ("groupId", "g1"),
+            ("name", "Group One"),
+            ("owner", "alice"),
+            ("userIds", "bob,carol"),
+            (
+                "groupProfile",
+                r#"{"introduction":"intro","portraitUrl":"http://p/x.png"}"#,
+            ),
+            ("permissions", r#"{"joinPerm":1,"removePerm":2}"#),
+            ("groupExtProfile", r#"{"ext_color":"blue"}"#),
+        ],
+    )
+    .await;
+    let v = t
+        .ok(path::PROFILE_QUERY, &[("groupIds", "g1,missing")])
+        .await;
+    let profiles = v["profiles"].as_array().unwrap();
+    assert_eq!(profiles.len(), 1, "unknown ids are left out: {v}");
+    let p = &profiles[0];
+    assert_eq!(p["groupId"], "g1");
+    assert_eq!(p["groupName"], "Group One");
+    assert_eq!(p["owner"], "alice");
+    assert_eq!(p["memberCount"], 3);
+    let ct = p["createTime"].as_i64().unwrap();
+    assert!(
+        ct >= before && ct <= now_ms() as i64,
+        "createTime in ms: {ct}"
+    );
+    let text = |k: &str| -> Value { serde_json::from_str(p[k].as_str().unwrap()).unwrap() };
+    assert_eq!(
+        text("groupProfile"),
+        json!({"introduction":"intro","portraitUrl":"http://p/x.png"})
+    );
+    assert_eq!(text("groupExtProfile"), json!({"ext_color":"blue"}));
+    let perms = text("permissions");
+    assert_eq!(
+        (perms["joinPerm"].as_i64(), perms["removePerm"].as_i64()),
+        (Some(1), Some(2))
+    );
+    assert_eq!(perms["invitePerm"], 0);
+
+    // Empty profile and ext are left out.
+    t.create("g2", "o", "").await;
+    let v = t.ok(path::PROFILE_QUERY, &[("groupIds", "g2,g1")]).await;
+    let p = &v["profiles"][0];
+    assert_eq!(p["groupId"], "g2", "order asked: {v}");
+    assert!(
+        p.get("groupProfile").is_none() && p.get("groupExtProfile").is_none(),
+        "{p}"
+    );
+
+    let s = t.sim.group("g1").unwrap();
+    assert_eq!(s.name, "Group One");
+    assert_eq!(s.group_profile["introduction"], "intro");
+    assert_eq!(s.ext_profile["ext_color"], "blue");
+}
+
+#[tokio::test]
+async fn profile_variants() {
+    let t = T::new().await;
+    t.ok(
+        path::GROUP_CREATE,
+        &[
+            ("groupId", "g"),
+            ("name", "G"),
+            ("owner", "o"),
+            (
+                "groupProfile",
+                r#"{"announcement":"ann","introduction":"int"}"#,
+            ),
+            ("groupExtProfile", r#"{"ext_k":"v"}"#),
+        ],
+    )
+    .await;
+    let query =
+        || async { t.ok(path::PROFILE_QUERY, &[("groupIds", "g")]).await["profiles"][0].clone() };
+
+    let p = query().await;
+    assert!(
+        p["groupProfile"].is_string() && p["permissions"].is_string(),
+        "default is JsonText: {p}"
+    );
+
+    t.sim.set_profile_variant(ProfileVariant::Objects);
+    let p = query().await;
+    assert_eq!(
+        p["groupProfile"],
+        json!({"announcement":"ann","introduction":"int"})
+    );
+    assert_eq!(p["groupExtProfile"], json!({"ext_k":"v"}));
+    assert!(p["permissions"].is_object());
+
+    t.sim.set_profile_variant(ProfileVariant::TopLevel);
+    let p = query().await;
+    assert_eq!(
+        (p["announcement"].as_str(), p["introduction"].as_str()),
+        (Some("ann"), Some("int"))
+    );
+    assert!(p.get("groupProfile").is_none(), "{p}");
+    assert_eq!(p["groupName"], "G");
+
+    t.sim.set_profile_variant(ProfileVariant::NameField);
+    let p = query().await;
+    assert_eq!(p["name"], "G");
+    assert!(p.get("groupName").is_none(), "{p}");
+
+    t.sim.set_profile_variant(ProfileVariant::Sparse);
+    assert_eq!(query().await, json!({"groupId":"g","groupName":"G"}));
+
+    t.sim.set_profile_variant(ProfileVariant::JsonText);
+    assert!(query().await["groupProfile"].is_string());
+}
+
+#[tokio::test]
+async fn exists_and_not_found() {
+    let t = T::new().await;
+    t.create("g", "o", "").await;
+    let again = [("groupId", "g"), ("name", "n"), ("owner", "o")];
+    t.fails(path::GROUP_CREATE, &again, code::GROUP_EXISTS, 200)
+        .await;
+    t.fails(path::GROUP_IMPORT, &again, code::GROUP_EXISTS, 200)
+        .await;
+    let missing = [("groupId", "nope"), ("userIds", "a")];
+    t.fails(path::GROUP_JOIN, &missing, code::GROUP_NOT_FOUND, 200)
+        .await;
+    t.fails(
+        path::PROFILE_UPDATE,
+        &[("groupId", "nope"), ("name", "x")],
+        code::GROUP_NOT_FOUND,
+        200,
+    )
+    .await;
+    t.fails(
+        path::GROUP_DISMISS,
+        &[("groupId", "nope")],
+        code::GROUP_NOT_FOUND,
+        200,
+    )
+    .await;
+    t.ok(path::GROUP_DISMISS, &[("groupId", "g")]).await;
+    assert!(t.sim.group("g").is_none());
+    t.fails(
+        path::MEMBER_QUERY,
+        &[("groupId", "g")],
+        code::GROUP_NOT_FOUND,
+        200,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn parameter_errors() {
+    let t = T::new().await;
+    t.fails(
+        path::GROUP_CREATE,
+        &[("groupId", "g"), ("owner", "o")],
+        code::PARAM_ERROR,
+        400,
+    )
+    .await;
+    let long = "a".repeat(65);
+    t.fails(
+        path::GROUP_CREATE,
+        &[("groupId", &long), ("name", "n"), ("owner", "o")],
+        code::PARAM_TOO_LONG,
+        400,
+    )
+    .await;
+    t.fails(
+        path::GROUP_CREATE,
+        &[("groupId", "g-1"), ("name", "n"), ("owner", "o")],
+        code::INVALID_GROUP_ID,
+        200,
+    )
+    .await;
+    let base = [("groupId", "g"), ("name", "n"), ("owner", "o")];
+    let with = |k: &'static str, v: &'static str| {
+        let mut p = base.to_vec();
+        p.push((k, v));
+        p
+    };
+    for (k, v, want) in [
+        ("groupProfile", "{oops", code::ENTRUST_PARAM_ERROR),
+        (
+            "permissions",
+            r#"{"joinPerm":9}"#,
+            code::ENTRUST_PARAM_ERROR,
+        ),
+        ("permissions", r#"{"joinPerm":"1"}"#, code::NOT_A_NUMBER),
+        (
+            "groupExtProfile",
+            r#"{"color":"blue"}"#,
+            code::ENTRUST_PARAM_ERROR,
+        ),
+    ] {
+        t.fails(path::GROUP_CREATE, &with(k, v), want, 200).await;
+    }
+    let intro = format!(r#"{{"introduction":"{}"}}"#, "i".repeat(513));
+    let mut p = base.to_vec();
+    p.push(("groupProfile", &intro));
+    t.fails(path::GROUP_CREATE, &p, code::LENGTH_EXCEEDED, 200)
+        .await;
+    let users: Vec<String> = (0..31).map(|i| format!("u{i}")).collect();
+    let users = users.join(",");
+    let mut p = base.to_vec();
+    p.push(("userIds", &users));
+    t.fails(path::GROUP_CREATE, &p, code::PARAM_TOO_LONG, 400)
+        .await;
+    assert!(t.sim.group("g").is_none(), "nothing was created");
+    let ids: Vec<String> = (0..51).map(|i| format!("g{i}")).collect();
+    t.fails(
+        path::PROFILE_QUERY,
+        &[("groupIds", &ids.join(","))],
+        code::QUERY_COUNT_EXCEEDED,
+        200,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn profile_update_merges() {
+    let t = T::new().await;
+    t.ok(
+        path::GROUP_CREATE,
+        &[
+            ("groupId", "g"),
+            ("name", "Old"),
+            ("owner", "o"),
+            ("groupProfile", r#"{"introduction":"i","announcement":"a"}"#),
+            ("permissions", r#"{"joinPerm":1}"#),
+            ("groupExtProfile", r#"{"ext_a":"1","ext_b":"2"}"#),
+        ],
+    )
+    .await;
+    t.ok(
+        path::PROFILE_UPDATE,
+        &[
+            ("groupId", "g"),
+            ("groupProfile", r#"{"name":"New","announcement":"b"}"#),
+            ("permissions", r#"{"removePerm":1}"#),
+            ("groupExtProfile", r#"{"ext_a":"","ext_c":"3"}"#),
+        ],
+    )
+    .await;
+    let s = t.sim.group("g").unwrap();
+    assert_eq!(s.name, "New");
+    assert_eq!(
+        s.group_profile,
+        json!({"introduction":"i","announcement":"b"})
+            .as_object()
+            .unwrap()
+            .clone()
+    );
+    assert_eq!(
+        s.permissions,
+        json!({"joinPerm":1,"removePerm":1})
+            .as_object()
+            .unwrap()
+            .clone()
+    );
+    assert_eq!(
+        s.ext_profile,
+        json!({"ext_b":"2","ext_c":"3"})
+            .as_object()
+            .unwrap()
+            .clone()
+    );
+    // A top-level name works too.
+    t.ok(path::PROFILE_UPDATE, &[("groupId", "g"), ("name", "Top")])
+        .await;
+    assert_eq!(t.sim.group("g").unwrap().name, "Top");
+    t.fails(
+        path::PROFILE_UPDATE,
+        &[("groupId", "g"), ("groupProfile", r#"{"name":""}"#)],
+        code::EMPTY_NAME,
+        200,
+    )
+    .await;
+}
+
+// ---------------------------------------------------------------- members
+
+#[tokio::test]
+async fn membership_flow() {
+    let t = T::new().await;
+    t.create("g", "o", "a").await;
+    t.ok(path::GROUP_JOIN, &[("groupId", "g"), ("userIds", "b,c,d")])
+        .await;
+    t.fails(
+        path::GROUP_JOIN,
+        &[("groupId", "g"), ("userIds", "e,b")],
+        code::ALREADY_IN_GROUP,
+        200,
+    )
+    .await;
+    assert_eq!(t.members("g").len(), 5, "refused join changed nothing");
+
+    t.ok(path::MEMBER_KICK, &[("groupId", "g"), ("userIds", "b")])
+        .await;
+    t.ok(
+        path::GROUP_QUIT,
+        &[("groupId", "g"), ("userIds", "c"), ("isDelBan", "1")],
+    )
+    .await;
+    t.fails(
+        path::GROUP_QUIT,
+        &[("groupId", "g"), ("userIds", "c")],
+        code::NOT_IN_GROUP,
+        200,
+    )
+    .await;
+    t.fails(
+        path::MEMBER_KICK,
+        &[("groupId", "g"), ("userIds", "o")],
+        code::OWNER_OPERATION,
+        200,
+    )
+    .await;
+    assert_eq!(t.members("g"), m(&[("o", 3), ("a", 1), ("d", 1)]));
+
+    let v = t
+        .ok(path::MANAGER_ADD, &[("groupId", "g"), ("userIds", "a,zed")])
+        .await;
+    assert_eq!(
+        (v["userIds"].clone(), v["managerCount"].as_i64()),
+        (json!(["zed"]), Some(1))
+    );
+    t.fails(
+        path::MANAGER_ADD,
+        &[("groupId", "g"), ("userIds", "o")],
+        code::OWNER_OPERATION,
+        200,
+    )
+    .await;
+    assert_eq!(t.members("g"), m(&[("o", 3), ("a", 2), ("d", 1)]));
+    t.fails(
+        path::MANAGER_REMOVE,
+        &[("groupId", "g"), ("userIds", "d")],
+        code::NOT_A_MANAGER,
+        200,
+    )
+    .await;
+
+    t.fails(
+        path::TRANSFER_OWNER,
+        &[("groupId", "g"), ("newOwner", "zed")],
+        code::NOT_IN_GROUP,
+        200,
+    )
+    .await;
+    t.ok(path::TRANSFER_OWNER, &[("groupId", "g"), ("newOwner", "d")])
+        .await;
+    assert_eq!(t.members("g"), m(&[("o", 1), ("a", 2), ("d", 3)]));
+    t.ok(
+        path::TRANSFER_OWNER,
+        &[("groupId", "g"), ("newOwner", "a"), ("isQuit", "1")],
+    )
+    .await;
+    assert_eq!(t.members("g"), m(&[("o", 1), ("a", 3)]));
+    assert_eq!(t.sim.group("g").unwrap().owner, "a");
+
+    t.ok(
+        path::MEMBER_SET,
+        &[
+            ("groupId", "g"),
+            ("userId", "o"),
+            ("nickname", "Oz"),
+            ("extra", "x"),
+        ],
+    )
+    .await;
+    let v = t
+        .ok(
+            path::MEMBER_SPECIFIC_QUERY,
+            &[("groupId", "g"), ("userIds", "o,nobody,a")],
+        )
+        .await;
+    let got: Vec<(&str, &str, i64)> = v["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["userId"].as_str().unwrap(),
+                m["nickname"].as_str().unwrap(),
+                m["role"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, [("o", "Oz", 1), ("a", "", 3)]);
+
+    let v = t.ok(path::JOINED_GROUP_QUERY, &[("userId", "a")]).await;
+    assert_eq!(v["totalCount"], 1);
+    assert_eq!(v["groups"][0]["groupId"], "g");
+    assert_eq!(v["groups"][0]["role"], role::OWNER);
+    assert_eq!(v["pageToken"], "");
+}
+
+#[tokio::test]
+async fn member_query_pages() {
+    let t = T::new().await;
+    t.create("g", "owner", "").await;
+    let users: Vec<String> = (0..7).map(|i| format!("u{i}")).collect();
+    for u in &users {
+        t.ok(path::GROUP_JOIN, &[("groupId", "g"), ("userIds", u)])
+            .await;
+    }
+    t.ok(path::MANAGER_ADD, &[("groupId", "g"), ("userIds", "u3")])
+        .await;
+
+    let collect = |order: &'static str, kind: &'static str| {
+        let t = &t;
+        async move {
+            let mut seen = Vec::new();
+            let mut token = String::new();
+            loop {
+                let v = t
+                    .ok(
+                        path::MEMBER_QUERY,
+                        &[
+                            ("groupId", "g"),
+                            ("size", "3"),
+                            ("order", order),
+                            ("type", kind),
+                            ("pageToken", &token),
+                        ],
+                    )
+                    .await;
+                let page = v["members"].as_array().unwrap();
+                assert!(page.len() <= 3);
+                for m in page {
+                    for k in ["userId", "nickname", "role", "time", "extra"] {
+                        assert!(m.get(k).is_some(), "{k} missing: {m}");
+                    }
+                    seen.push(m["userId"].as_str().unwrap().to_owned());
+                }
+                let total = v["totalCount"].as_u64().unwrap() as usize;
+                token = v["pageToken"].as_str().unwrap().to_owned();
+                if token.is_empty() {
+                    assert_eq!(seen.len(), total);
+                    return seen;
+                }
+            }
+        }
+    };
+    let mut asc = vec!["owner".to_owned()];
+    asc.extend(users.iter().cloned());
+    assert_eq!(collect("0", "0").await, asc);
+    let desc: Vec<String> = asc.iter().rev().cloned().collect();
+    assert_eq!(collect("1", "0").await, desc);
+    assert_eq!(collect("0", "2").await, ["u3"]);
+    assert_eq!(collect("0", "3").await, ["owner"]);
+    assert_eq!(collect("0", "1").await.len(), 6);
+
+    // Default: 50 per page, newest first.
+    let v = t.ok(path::MEMBER_QUERY, &[("groupId", "g")]).await;
+    assert_eq!(v["members"][0]["userId"], "u6");
+    assert_eq!(v["pageToken"], "");
+    assert_eq!(v["members"][0]["role"], role::MEMBER);
+
+    t.fails(
+        path::MEMBER_QUERY,
+        &[("groupId", "g"), ("pageToken", "bogus")],
+        code::BAD_PAGE_TOKEN,
+        200,
+    )
+    .await;
+    t.fails(
+        path::MEMBER_QUERY,
+        &[("groupId", "g"), ("size", "101")],
+        code::ENTRUST_PARAM_ERROR,
+        200,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn member_limit() {
+    let t = T::new().await;
+    t.create("g", "o", "").await;
+    let mut joined = 1;
+    while joined < entrust_gateway::sim::MEMBER_MAX {
+        let n = 100.min(entrust_gateway::sim::MEMBER_MAX - joined);
+        let ids: Vec<String> = (joined..joined + n).map(|i| format!("u{i}")).collect();
+        t.ok(
+            path::GROUP_JOIN,
+            &[("groupId", "g"), ("userIds", &ids.join(","))],
+        )
+        .await;
+        joined += n;
+    }
+    t.fails(
+        path::GROUP_JOIN,
+        &[("groupId", "g"), ("userIds", "onemore")],
+        code::MEMBER_LIMIT,
+        200,
+    )
+    .await;
+}
+
+// ---------------------------------------------------------------- rate limit
+
+#[tokio::test]
+async fn rate_limit_per_path() {
+    let t = T::new().await;
+    let mut conns = Vec::new();
+    for _ in 0..150 {
+        conns.push(t.conn().await);
+    }
+    let reqs: Vec<Req> = (0..150)
+        .map(|_| Req::form(path::PROFILE_QUERY, &[("groupIds", "none")]))
+        .collect();
+    for (c, r) in conns.iter_mut().zip(&reqs) {
+        c.write(r).await.unwrap();
+    }
+    let (mut ok, mut limited) = (0, 0);
+    for c in &mut conns {
+        let r = c.read().await.unwrap();
+        match (r.status, r.code()) {
+            (200, 200) => ok += 1,
+            (429, 1008) => limited += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((ok, limited), (100, 50));
+    assert_eq!(t.sim.accepted(path::PROFILE_QUERY), 100);
+    // Another path is not affected.
+    t.ok(path::GROUP_QUERY, &[]).await;
+}
+
+#[tokio::test]
+async fn rate_limit_can_be_disabled() {
+    let mut cfg = SimConfig::new(KEY, SECRET);
+    cfg.rate_per_second = 0;
+    let t = T::with(cfg).await;
+    let mut c = t.conn().await;
+    for _ in 0..120 {
+        let r = c
+            .send(&Req::form(path::GROUP_QUERY, &[("size", "1")]))
+            .await
+            .unwrap();
+        assert_eq!(r.code(), 200);
+    }
+}
+
+// ---------------------------------------------------------------- transport
+
+#[tokio::test]
+async fn unknown_path_wrong_method_and_recording() {
+    let t = T::new().await;
+    let r = t.send(&Req::form("/entrust/nothing.json", &[])).await;
+    assert_eq!((r.status, r.code()), (404, 404));
+    let mut get = Req::form(path::GROUP_QUERY, &[]);
+    get.method = "GET".into();
+    let r = t.send(&get).await;
+    assert_eq!((r.status, r.code()), (405, code::METHOD_RESTRICTED));
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/json; charset=utf-8")
+    );
+
+    let req = Req::signed(path::GROUP_CREATE, "groupId=g&name=a+b%21&owner=o")
+        .set("X-Request-ID", "trace-1");
+    let r = t.send(&req).await;
+    assert_eq!(r.header("x-request-id"), Some("trace-1"));
+    let log = t.sim.requests();
+    assert_eq!(log.len(), 3);
+    assert_eq!(log[0].path, "/entrust/nothing.json");
+    let last = &log[2];
+    assert_eq!(
+        (last.method.as_str(), last.status, last.code),
+        ("POST", 200, 200)
+    );
+    assert_eq!(&last.body[..], b"groupId=g&name=a+b%21&owner=o");
+    assert_eq!(last.headers["nonce"], req.header("Nonce").as_str());
+    assert_eq!(last.headers["x-request-id"], "trace-1");
+    assert_eq!(t.sim.group("g").unwrap().name, "a b!");
+    t.sim.clear_requests();
+    assert!(t.sim.requests().is_empty());
+}
+
+#[tokio::test]
+async fn keep_alive_and_garbage() {
+    let t = T::new().await;
+    let mut c = t.conn().await;
+    for _ in 0..5 {
+        assert_eq!(
+            c.send(&Req::form(path::GROUP_QUERY, &[]))
+                .await
+                .unwrap()
+                .code(),
+            200
+        );
+    }
+    // Garbage on another connection does not hurt the server.
+    let mut bad = TcpStream::connect(t.server.addr).await.unwrap();
+    bad.write_all(b"\x00\x01NOT HTTP AT ALL\r\n\r\n")
+        .await
+        .unwrap();
+    let mut sink = Vec::new();
+    let _ = bad.read_to_end(&mut sink).await;
+    assert_eq!(
+        c.send(&Req::form(path::GROUP_QUERY, &[]))
+            .await
+            .unwrap()
+            .code(),
+        200
+    );
+    assert_eq!(t.send(&Req::form(path::GROUP_QUERY, &[])).await.code(), 200);
+}
+
+#[tokio::test]
+async fn shutdown_stops_serving() {
+    let t = T::new().await;
+    let mut c = t.conn().await;
+    assert_eq!(
+        c.send(&Req::form(path::GROUP_QUERY, &[]))
+            .await
+            .unwrap()
+            .code(),
+        200
+    );
+    let addr = t.server.addr;
+    t.server.shutdown();
+    // The open connection is closed...
+    assert!(c.send(&Req::form(path::GROUP_QUERY, &[])).await.is_err());
+    // ...and so is the listener.
+    assert!(TcpStream::connect(addr).await.is_err());
+}
+
+#[tokio::test]
+async fn serves_tls() {
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(ck.signing_key.serialize_der().into());
+    let server_cfg = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![ck.cert.der().clone()], key)
+        .unwrap();
+    let sim = Simulator::new(SimConfig::new(KEY, SECRET));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = sim.serve_tls(listener, Arc::new(server_cfg));
+    assert!(server.url().starts_with("https://127.0.0.1:"));
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ck.cert.der().clone()).unwrap();
+    let client_cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = TcpStream::connect(server.addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(client_cfg))
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    let mut c = Conn::new(tls);
+    let r = c
+        .send(&Req::form(
+            path::GROUP_CREATE,
+            &[("groupId", "g"), ("name", "n"), ("owner", "o")],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(r.code(), 200);
+    assert!(sim.group("g").is_some());
+}
+
+// ---------------------------------------------------------------- faults
+
+fn create_req(id: &str) -> Req {
+    Req::form(
+        path::GROUP_CREATE,
+        &[("groupId", id), ("name", "n"), ("owner", "o")],
+    )
+}
+
+#[tokio::test]
+async fn fault_status_and_code() {
+    let t = T::new().await;
+    t.sim
+        .inject(FaultRule::on(path::GROUP_CREATE, Fault::Status(503)).limit(1));
+    let r = t.send(&create_req("g")).await;
+    assert_eq!((r.status, r.code()), (503, 1000));
+    assert_eq!(r.json()["errorMessage"], "injected");
+    assert!(t.sim.group("g").is_none(), "state untouched");
+    // Used once, then gone.
+    assert_eq!(t.send(&create_req("g")).await.code(), 200);
+
+    t.sim
+        .inject(FaultRule::any(Fault::Code(1008, 429)).limit(2));
+    for _ in 0..2 {
+        let r = t.send(&Req::form(path::GROUP_QUERY, &[])).await;
+        assert_eq!((r.status, r.code()), (429, 1008));
+    }
+    t.sim.inject(FaultRule::on(
+        path::GROUP_DISMISS,
+        Fault::Code(code::GROUP_NOT_FOUND, 200),
+    ));
+    let r = t
+        .send(&Req::form(path::GROUP_DISMISS, &[("groupId", "g")]))
+        .await;
+    assert_eq!((r.status, r.code()), (200, 25410));
+    assert!(t.sim.group("g").is_some(), "Code does not touch state");
+    // Other paths are not affected by a path rule; clear_faults removes it.
+    assert_eq!(t.send(&Req::form(path::GROUP_QUERY, &[])).await.code(), 200);
+    t.sim.clear_faults();
+    assert_eq!(
+        t.send(&Req::form(path::GROUP_DISMISS, &[("groupId", "g")]))
+            .await
+            .code(),
+        200
+    );
+    let codes: Vec<(u16, i64)> = t
+        .sim
+        .requests()
+        .iter()
+        .map(|r| (r.status, r.code))
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            (503, 1000),
+            (200, 200),
+            (429, 1008),
+            (429, 1008),
+            (200, 25410),
+            (200, 200),
+            (200, 200)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn fault_reset() {
+    let t = T::new().await;
+    t.sim
+        .inject(FaultRule::on(path::GROUP_CREATE, Fault::Reset).limit(1));
+    let mut c = t.conn().await;
+    let err = c.send(&create_req("g")).await.unwrap_err();
+    assert!(
+        matches!(
+            err.kind(),
+            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::UnexpectedEof
+        ),
+        "{err:?}"
+    );
+    assert!(t.sim.group("g").is_none());
+    let log = t.sim.requests();
+    assert_eq!((log.len(), log[0].status), (1, 0), "recorded, unanswered");
+    assert_eq!(t.send(&create_req("g")).await.code(), 200);
+}
+
+#[tokio::test]
+async fn fault_hang() {
+    let t = T::new().await;
+    t.sim.inject(FaultRule::on(path::GROUP_QUERY, Fault::Hang));
+    let mut c = t.conn().await;
+    let started = Instant::now();
+    let r = tokio::time::timeout(
+        Duration::from_millis(300),
+        c.send(&Req::form(path::GROUP_QUERY, &[])),
+    )
+    .await;
+    assert!(r.is_err(), "answered: {r:?}");
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    drop(c);
+    assert_eq!(t.sim.requests()[0].status, 0);
+    // Other paths still work.
+    assert_eq!(t.send(&create_req("g")).await.code(), 200);
+}
+
+#[tokio::test]
+async fn fault_non_json() {
+    let t = T::new().await;
+    t.sim.inject(FaultRule::any(Fault::NonJson).limit(1));
+    let r = t.send(&create_req("g")).await;
+    assert_eq!(r.status, 200);
+    assert!(r.header("content-type").unwrap().starts_with("text/html"));
+    assert!(serde_json::from_slice::<Value>(&r.body).is_err());
+    assert!(t.sim.group("g").is_none());
+    assert_eq!(t.sim.accepted(path::GROUP_CREATE), 0);
+}
+
+#[tokio::test]
+async fn fault_truncated() {
+    let t = T::new().await;
+    t.sim
+        .inject(FaultRule::on(path::PROFILE_QUERY, Fault::Truncated).limit(1));
+    t.create("g", "o", "").await;
+    let mut raw = TcpStream::connect(t.server.addr).await.unwrap();
+    raw.write_all(&Req::form(path::PROFILE_QUERY, &[("groupIds", "g")]).bytes())
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    raw.read_to_end(&mut got).await.unwrap();
+    let text = String::from_utf8(got).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let promised: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse().unwrap())
+        })
+        .unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        !body.is_empty() && body.len() < promised,
+        "{} of {promised}",
+        body.len()
+    );
+    assert!(body.starts_with("{\""), "{body}");
+    // Through the client: an error, not an answer.
+    t.sim
+        .inject(FaultRule::on(path::GROUP_CREATE, Fault::Truncated).limit(1));
+    let err = t.conn().await.send(&create_req("g2")).await.unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
+    assert!(t.sim.group("g2").is_some(), "Truncated handles the request");
+}
+
+#[tokio::test]
+async fn fault_delay_huge_and_trickle() {
+    let t = T::new().await;
+    t.sim
+        .inject(FaultRule::any(Fault::Delay(Duration::from_millis(150))).limit(1));
+    let started = Instant::now();
+    assert_eq!(t.send(&create_req("g")).await.code(), 200);
+    assert!(started.elapsed() >= Duration::from_millis(150));
+
+    t.sim
+        .inject(FaultRule::any(Fault::HugeBody(300_000)).limit(1));
+    let r = t
+        .send(&Req::form(path::PROFILE_QUERY, &[("groupIds", "g")]))
+        .await;
+    assert!(
+        (299_000..=301_000).contains(&r.body.len()),
+        "{}",
+        r.body.len()
+    );
+    assert_eq!(r.json()["profiles"][0]["groupId"], "g");
+
+    let every = Duration::from_millis(2);
+    t.sim.inject(FaultRule::any(Fault::Trickle(every)).limit(1));
+    let mut raw = TcpStream::connect(t.server.addr).await.unwrap();
+    raw.write_all(&Req::form(path::GROUP_QUERY, &[]).bytes())
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let (mut got, mut reads) = (Vec::new(), 0);
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = raw.read(&mut buf).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        reads += 1;
+        got.extend_from_slice(&buf[..n]);
+    }
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= every * got.len() as u32,
+        "{elapsed:?} for {} bytes",
+        got.len()
+    );
+    assert!(
+        reads > got.len() / 4,
+        "{reads} reads for {} bytes",
+        got.len()
+    );
+    let text = String::from_utf8(got).unwrap();
+    assert!(
+        text.starts_with("HTTP/1.1 200") && text.ends_with('}'),
+        "{text}"
+    );
+}
