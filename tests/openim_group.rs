@@ -127,9 +127,17 @@ async fn no_openim_section_needs_no_token() {
 #[tokio::test]
 async fn operation_id_goes_upstream_as_request_id() {
     let im = Im::start().await;
-    im.create("rid1", "o", &[]).await;
+    let a = common::post_openim(
+        &im.env.url("/group/create_group"),
+        "my-op-42",
+        im.token.as_deref(),
+        &json!({"ownerUserID": "o", "groupInfo": {"groupID": "rid1", "groupName": "n", "groupType": 2}}),
+    )
+    .await;
+    assert_eq!(a.json()["errCode"], 0);
+    assert_eq!(a.headers["x-request-id"], "my-op-42");
     let reqs = im.requests_to(path::GROUP_CREATE);
-    assert_eq!(reqs[0].headers["x-request-id"], "op-test-1");
+    assert_eq!(reqs[0].headers["x-request-id"], "my-op-42");
 }
 
 /// OpenIM's own flow: create → get → set → get.

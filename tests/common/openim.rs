@@ -2,6 +2,7 @@
 //! the simulator, an admin token, and JSON calls with OpenIM's headers.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use entrust_gateway::sim::Recorded;
 use serde_json::{Value, json};
@@ -10,6 +11,14 @@ use super::{Answer, Env, post_openim, send};
 
 pub const SECRET: &str = "openIM123-test";
 pub const ADMIN: &str = "imAdmin";
+
+/// A fresh operationID for every call: the gateway keeps OpenIM writes'
+/// answers by operationID (duplicate protection), so a reused id would be a
+/// replay or a conflict.
+pub fn operation_id() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    format!("op-{}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
 
 /// The `[openim]` section the tests use.
 pub fn section(expire_seconds: u64) -> String {
@@ -61,7 +70,7 @@ impl Im {
     pub async fn answer(&self, route: &str, body: &Value) -> Answer {
         post_openim(
             &self.env.url(route),
-            "op-test-1",
+            &operation_id(),
             self.token.as_deref(),
             body,
         )
