@@ -249,9 +249,12 @@ where
     let mut out = Vec::new();
     let mut token: Option<String> = None;
     loop {
+        let sent = token.clone();
         let page = fetch(token.take()).await?;
         total = total.or(page.total);
-        let more = page.has_more();
+        // A vendor answering an empty page, or the same token again, would
+        // otherwise be asked forever.
+        let more = page.has_more() && !page.items.is_empty() && page.page_token != sent;
         for item in page.items {
             if seen >= offset && out.len() < count {
                 out.push(item);
@@ -539,6 +542,35 @@ mod tests {
     fn member_fields() {
         let v = group_member("g", &Member::default());
         assert_eq!(v.as_object().map(|m| m.len()), Some(11));
+    }
+
+    #[tokio::test]
+    async fn walk_stops_on_a_stuck_vendor() {
+        let mut calls = 0;
+        let (total, items) = walk::<i32, _, _>(None, |_| {
+            calls += 1;
+            async {
+                Ok(Page {
+                    total: None,
+                    page_token: Some("same".into()),
+                    items: vec![1],
+                })
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!((total, items.len(), calls), (2, 2, 2));
+        let (_, items) = walk::<i32, _, _>(Some((1, 2)), |t| async move {
+            let n: i32 = t.as_deref().unwrap_or("0").parse().unwrap();
+            Ok(Page {
+                total: Some(9),
+                page_token: Some((n + 1).to_string()),
+                items: vec![n * 10, n * 10 + 1],
+            })
+        })
+        .await
+        .unwrap();
+        assert_eq!(items, [1, 10]);
     }
 
     #[test]
