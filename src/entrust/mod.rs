@@ -3,6 +3,8 @@
 //! constants; nothing else is shared between them, so the simulator checks
 //! the gateway's behaviour instead of repeating its logic.
 
+pub mod profile;
+
 /// Signature and tracing headers.
 pub mod header {
     pub const APP_KEY: &str = "app-key";

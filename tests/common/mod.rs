@@ -2,6 +2,8 @@
 //! on 127.0.0.1:0, and a plain HTTP client to talk to them.
 #![allow(dead_code)]
 
+pub mod openim;
+
 use std::sync::Arc;
 
 use bytes::Bytes;

@@ -1,0 +1,727 @@
+//! The OpenIM face, membership (issue 4): every route, OpenIM's life-cycle
+//! end to end, OpenIM's own checks, the upstream codes, paging, and the
+//! partial-failure answer, through real servers.
+
+mod common;
+
+use std::time::Duration;
+
+use common::openim::{ADMIN, Im, err, form};
+use entrust_gateway::entrust::path;
+use entrust_gateway::sim::{Fault, FaultRule};
+use serde_json::{Value, json};
+
+fn users(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}{i}")).collect()
+}
+
+/// (userID, roleLevel) of a member list, in order.
+fn roles(members: &Value) -> Vec<(String, i64)> {
+    members
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["userID"].as_str().unwrap().to_string(),
+                m["roleLevel"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn pairs(v: &[(&str, i64)]) -> Vec<(String, i64)> {
+    v.iter().map(|(u, r)| (u.to_string(), *r)).collect()
+}
+
+async fn member_list(im: &Im, id: &str) -> Value {
+    im.ok(
+        "/group/get_group_member_list",
+        json!({"groupID": id, "pagination": {"pageNumber": 1, "showNumber": 100}}),
+    )
+    .await
+}
+
+/// OpenIM's life-cycle: create, invite, transfer, read, kick, dismiss,
+/// create again, set info, quit, with read-backs.
+#[tokio::test]
+async fn life_cycle() {
+    let im = Im::start().await;
+    im.create("life1", "own", &["m1"]).await;
+    im.ok(
+        "/group/invite_user_to_group",
+        json!({"groupID": "life1", "invitedUserIDs": ["m2", "m3"], "reason": "hi"}),
+    )
+    .await;
+    let d = member_list(&im, "life1").await;
+    assert_eq!(d["total"], 4);
+    assert_eq!(
+        roles(&d["members"]),
+        pairs(&[("own", 100), ("m1", 20), ("m2", 20), ("m3", 20)])
+    );
+    im.ok(
+        "/group/transfer_group",
+        json!({"groupID": "life1", "oldOwnerUserID": "own", "newOwnerUserID": "m2"}),
+    )
+    .await;
+    assert_eq!(im.info("life1").await["ownerUserID"], "m2");
+    let d = member_list(&im, "life1").await;
+    assert_eq!(
+        roles(&d["members"]),
+        pairs(&[("own", 20), ("m1", 20), ("m2", 100), ("m3", 20)])
+    );
+    let m = &d["members"][2];
+    assert_eq!(m["groupID"], "life1");
+    assert!(m["joinTime"].as_i64().unwrap() > 1_600_000_000_000);
+    for k in [
+        "nickname",
+        "faceURL",
+        "joinSource",
+        "inviterUserID",
+        "operatorUserID",
+        "muteEndTime",
+        "ex",
+    ] {
+        assert!(m.get(k).is_some(), "{k}");
+    }
+    let d = im
+        .ok(
+            "/group/get_group_members_info",
+            json!({"groupID": "life1", "userIDs": ["m3", "nobody", "m2"]}),
+        )
+        .await;
+    assert_eq!(roles(&d["members"]), pairs(&[("m3", 20), ("m2", 100)]));
+    im.ok(
+        "/group/kick_group",
+        json!({"groupID": "life1", "kickedUserIDs": ["m1", "m3"], "reason": "bye"}),
+    )
+    .await;
+    let d = member_list(&im, "life1").await;
+    assert_eq!(roles(&d["members"]), pairs(&[("own", 20), ("m2", 100)]));
+    assert_eq!(im.info("life1").await["memberCount"], 2);
+    im.ok(
+        "/group/dismiss_group",
+        json!({"groupID": "life1", "deleteMember": true}),
+    )
+    .await;
+    assert!(im.env.sim.group("life1").is_none());
+    assert_eq!(im.info("life1").await, Value::Null);
+    let v = im
+        .post(
+            "/group/get_group_member_list",
+            json!({"groupID": "life1", "pagination": {"pageNumber": 1, "showNumber": 10}}),
+        )
+        .await;
+    assert_eq!(v["errCode"], 1004, "{v}");
+    // Create the same id again, set its info, and a member quits.
+    im.create("life1", "own", &["q1", "q2"]).await;
+    im.ok(
+        "/group/set_group_info_ex",
+        json!({"groupID": "life1", "groupName": "again", "ex": "x"}),
+    )
+    .await;
+    im.ok(
+        "/group/quit_group",
+        json!({"groupID": "life1", "userID": "q1"}),
+    )
+    .await;
+    let info = im.info("life1").await;
+    assert_eq!(info["groupName"], "again");
+    assert_eq!(info["ex"], "x");
+    assert_eq!(info["memberCount"], 2);
+    let d = member_list(&im, "life1").await;
+    assert_eq!(roles(&d["members"]), pairs(&[("own", 100), ("q2", 20)]));
+    // The upstream calls, in order, for the last part.
+    let tail: Vec<String> = im.paths().into_iter().rev().take(4).collect();
+    assert_eq!(
+        tail,
+        [
+            path::MEMBER_QUERY,
+            path::PROFILE_QUERY,
+            path::GROUP_QUIT,
+            path::PROFILE_UPDATE
+        ]
+    );
+}
+
+#[tokio::test]
+async fn join_and_quit_default_to_the_token_user() {
+    let im = Im::start().await;
+    im.create("jq1", "own", &[]).await;
+    im.ok(
+        "/group/join_group",
+        json!({"groupID": "jq1", "reqMessage": "let me in", "joinSource": 3}),
+    )
+    .await;
+    im.ok(
+        "/group/join_group",
+        json!({"groupID": "jq1", "userID": "x1"}),
+    )
+    .await;
+    let d = member_list(&im, "jq1").await;
+    assert_eq!(
+        roles(&d["members"]),
+        pairs(&[("own", 100), (ADMIN, 20), ("x1", 20)])
+    );
+    im.ok("/group/quit_group", json!({"groupID": "jq1"})).await;
+    let d = member_list(&im, "jq1").await;
+    assert_eq!(roles(&d["members"]), pairs(&[("own", 100), ("x1", 20)]));
+    // Without tokens there is no user to default to.
+    let open = Im::start_open().await;
+    open.create("jq2", "own", &[]).await;
+    let v = open
+        .post("/group/join_group", json!({"groupID": "jq2"}))
+        .await;
+    assert_eq!(v["errCode"], 1001);
+    assert!(v["errDlt"].as_str().unwrap().contains("userID"));
+}
+
+#[tokio::test]
+async fn member_info_set_and_read_back() {
+    let im = Im::start().await;
+    im.create("mi1", "own", &["a", "b"]).await;
+    im.ok(
+        "/group/set_group_member_info",
+        json!({"members": [
+            {"groupID": "mi1", "userID": "a", "nickname": "Alice", "ex": "{\"k\":1}", "roleLevel": 60},
+            {"groupID": "mi1", "userID": "b", "nickname": "Bob", "faceURL": ""}
+        ]}),
+    )
+    .await;
+    let set = im.requests_to(path::MEMBER_SET);
+    let f = form(&set[0]);
+    assert_eq!(
+        (
+            f["userId"].as_str(),
+            f["nickname"].as_str(),
+            f["extra"].as_str()
+        ),
+        ("a", "Alice", "{\"k\":1}")
+    );
+    let d = im
+        .ok(
+            "/group/get_group_members_info",
+            json!({"groupID": "mi1", "userIDs": ["a", "b"]}),
+        )
+        .await;
+    let a = &d["members"][0];
+    assert_eq!(
+        (&a["nickname"], &a["ex"], &a["roleLevel"]),
+        (&json!("Alice"), &json!("{\"k\":1}"), &json!(60))
+    );
+    assert_eq!(d["members"][1]["nickname"], "Bob");
+    assert_eq!(d["members"][1]["ex"], "");
+    // Back to member; ex cleared; nickname untouched.
+    im.ok(
+        "/group/set_group_member_info",
+        json!({"members": [{"groupID": "mi1", "userID": "a", "ex": "", "roleLevel": 20}]}),
+    )
+    .await;
+    let d = im
+        .ok(
+            "/group/get_group_members_info",
+            json!({"groupID": "mi1", "userIDs": ["a"]}),
+        )
+        .await;
+    let a = &d["members"][0];
+    assert_eq!(
+        (&a["nickname"], &a["ex"], &a["roleLevel"]),
+        (&json!("Alice"), &json!(""), &json!(20))
+    );
+    // Same level again: no manager call.
+    im.env.sim.clear_requests();
+    im.ok(
+        "/group/set_group_member_info",
+        json!({"members": [{"groupID": "mi1", "userID": "a", "roleLevel": 20}]}),
+    )
+    .await;
+    assert_eq!(im.paths(), [path::MEMBER_SPECIFIC_QUERY]);
+    // The owner's role can't change here.
+    let v = im
+        .post(
+            "/group/set_group_member_info",
+            json!({"members": [{"groupID": "mi1", "userID": "own", "roleLevel": 60}]}),
+        )
+        .await;
+    assert_eq!(v["errCode"], 1001, "{v}");
+}
+
+#[tokio::test]
+async fn member_list_pages() {
+    let im = Im::start().await;
+    let members = users("p", 250);
+    let refs: Vec<&str> = members.iter().map(String::as_str).collect();
+    im.create("pg1", "own", &refs).await;
+    let mut all = vec!["own".to_string()];
+    all.extend(members.iter().cloned());
+    let ids =
+        |d: &Value| -> Vec<String> { roles(&d["members"]).into_iter().map(|(u, _)| u).collect() };
+    im.env.sim.clear_requests();
+    let d = im
+        .ok(
+            "/group/get_group_member_list",
+            json!({"groupID": "pg1", "pagination": {"pageNumber": 2, "showNumber": 100}}),
+        )
+        .await;
+    assert_eq!(d["total"], 251);
+    assert_eq!(ids(&d), all[100..200].to_vec());
+    assert_eq!(im.requests_to(path::MEMBER_QUERY).len(), 2);
+    let d = im
+        .ok(
+            "/group/get_group_member_list",
+            json!({"groupID": "pg1", "pagination": {"pageNumber": 3, "showNumber": 100}}),
+        )
+        .await;
+    assert_eq!(ids(&d), all[200..].to_vec());
+    let d = im
+        .ok(
+            "/group/get_group_member_list",
+            json!({"groupID": "pg1", "pagination": {"pageNumber": 8, "showNumber": 7}}),
+        )
+        .await;
+    assert_eq!(ids(&d), all[49..56].to_vec());
+    let d = im
+        .ok(
+            "/group/get_group_member_list",
+            json!({"groupID": "pg1", "pagination": {"pageNumber": 9, "showNumber": 100}}),
+        )
+        .await;
+    assert_eq!(d["members"], json!([]));
+    assert_eq!(d["total"], 251);
+    let d = im
+        .ok("/group/get_group_member_list", json!({"groupID": "pg1"}))
+        .await;
+    assert_eq!(ids(&d), all);
+    // get_group_members_info over 100 users: batches of ≤100, order kept.
+    im.env.sim.clear_requests();
+    let mut want: Vec<String> = members.iter().rev().take(150).cloned().collect();
+    want.push("own".into());
+    let d = im
+        .ok(
+            "/group/get_group_members_info",
+            json!({"groupID": "pg1", "userIDs": want}),
+        )
+        .await;
+    assert_eq!(ids(&d), want);
+    assert_eq!(im.requests_to(path::MEMBER_SPECIFIC_QUERY).len(), 2);
+}
+
+#[tokio::test]
+async fn joined_group_list() {
+    let im = Im::start().await;
+    for g in ["jg1", "jg2", "jg3"] {
+        im.create(g, "own", &["u"]).await;
+    }
+    im.create("jg4", "other", &[]).await;
+    im.ok(
+        "/group/set_group_info_ex",
+        json!({"groupID": "jg2", "needVerification": 2}),
+    )
+    .await;
+    let d = im
+        .ok(
+            "/group/get_joined_group_list",
+            json!({"fromUserID": "u", "pagination": {"pageNumber": 1, "showNumber": 10}}),
+        )
+        .await;
+    assert_eq!(d["total"], 3);
+    let groups = d["groups"].as_array().unwrap();
+    let ids: Vec<&str> = groups
+        .iter()
+        .map(|g| g["groupID"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["jg1", "jg2", "jg3"]);
+    assert_eq!(groups[1], im.info("jg2").await);
+    assert_eq!(groups[1]["needVerification"], 2);
+    let d = im
+        .ok(
+            "/group/get_joined_group_list",
+            json!({"fromUserID": "u", "pagination": {"pageNumber": 2, "showNumber": 2}}),
+        )
+        .await;
+    assert_eq!(d["total"], 3);
+    assert_eq!(d["groups"][0]["groupID"], "jg3");
+    let d = im
+        .ok(
+            "/group/get_joined_group_list",
+            json!({"fromUserID": "nobody"}),
+        )
+        .await;
+    assert_eq!(d, json!({"total": 0, "groups": []}));
+}
+
+#[tokio::test]
+async fn batches_of_one_hundred() {
+    let im = Im::start().await;
+    im.create("bt1", "own", &[]).await;
+    im.env.sim.clear_requests();
+    let many = users("i", 250);
+    im.ok(
+        "/group/invite_user_to_group",
+        json!({"groupID": "bt1", "invitedUserIDs": many}),
+    )
+    .await;
+    let sizes: Vec<usize> = im
+        .requests_to(path::GROUP_JOIN)
+        .iter()
+        .map(|r| form(r)["userIds"].split(',').count())
+        .collect();
+    assert_eq!(sizes, [100, 100, 50]);
+    assert_eq!(im.env.sim.group("bt1").unwrap().members.len(), 251);
+    im.env.sim.clear_requests();
+    im.ok(
+        "/group/kick_group",
+        json!({"groupID": "bt1", "kickedUserIDs": many[..150]}),
+    )
+    .await;
+    assert_eq!(
+        im.paths(),
+        [path::PROFILE_QUERY, path::MEMBER_KICK, path::MEMBER_KICK]
+    );
+    assert_eq!(im.env.sim.group("bt1").unwrap().members.len(), 101);
+}
+
+/// A fault on the second join batch: the first 100 were added; the answer
+/// says which users were done and which were not.
+#[tokio::test]
+async fn partial_failure_names_done_and_pending() {
+    let im = Im::start().await;
+    im.create("pf1", "own", &[]).await;
+    // Rules are taken in order: the first join passes (a zero delay), the
+    // second is refused with 25411 (member limit); nothing else is touched.
+    im.env.sim.inject(FaultRule {
+        path: Some(path::GROUP_JOIN.into()),
+        fault: Fault::Delay(Duration::ZERO),
+        times: Some(1),
+    });
+    im.env.sim.inject(FaultRule {
+        path: Some(path::GROUP_JOIN.into()),
+        fault: Fault::Code(25411, 200),
+        times: Some(1),
+    });
+    let many = users("w", 230);
+    let v = im
+        .post(
+            "/group/invite_user_to_group",
+            json!({"groupID": "pf1", "invitedUserIDs": many}),
+        )
+        .await;
+    let (code, dlt) = err(&v);
+    assert_eq!(code, 1001, "{v}");
+    assert!(dlt.contains("25411"), "{dlt}");
+    let done = format!("done: [{}]", many[..100].join(","));
+    let pending = format!("not done: [{}]", many[100..].join(","));
+    assert!(dlt.contains(&done), "{dlt}");
+    assert!(dlt.contains(&pending), "{dlt}");
+    assert_eq!(im.env.sim.group("pf1").unwrap().members.len(), 101);
+    assert_eq!(
+        im.requests_to(path::GROUP_JOIN).len(),
+        2,
+        "no call after the failure"
+    );
+    // Retrying the pending ones completes the group.
+    im.ok(
+        "/group/invite_user_to_group",
+        json!({"groupID": "pf1", "invitedUserIDs": many[100..]}),
+    )
+    .await;
+    assert_eq!(im.env.sim.group("pf1").unwrap().members.len(), 231);
+
+    // The same in create_group: members past the first 30 fail to join.
+    im.env.sim.inject(FaultRule {
+        path: Some(path::GROUP_JOIN.into()),
+        fault: Fault::Code(1000, 500),
+        times: Some(1),
+    });
+    let members = users("c", 40);
+    let v = im
+        .post(
+            "/group/create_group",
+            json!({"ownerUserID": "own", "memberUserIDs": members,
+                "groupInfo": {"groupID": "pf2", "groupName": "n", "groupType": 2}}),
+        )
+        .await;
+    let (code, dlt) = err(&v);
+    assert_eq!(code, 500, "{v}");
+    assert!(dlt.contains("group pf2 was created"), "{dlt}");
+    assert!(
+        dlt.contains(&format!("done: [{}]", members[..30].join(","))),
+        "{dlt}"
+    );
+    assert!(
+        dlt.contains(&format!("not done: [{}]", members[30..].join(","))),
+        "{dlt}"
+    );
+}
+
+/// OpenIM's own checks answer 1001 before any upstream call.
+#[tokio::test]
+async fn checks_before_upstream() {
+    let im = Im::start().await;
+    let many_with_dup: Vec<String> = {
+        let mut v = users("d", 150);
+        v.push("d3".into());
+        v
+    };
+    let cases: Vec<(&str, Value, &str)> = vec![
+        (
+            "/group/invite_user_to_group",
+            json!({"groupID": "g", "invitedUserIDs": []}),
+            "invitedUserIDs",
+        ),
+        (
+            "/group/invite_user_to_group",
+            json!({"groupID": "g"}),
+            "invitedUserIDs",
+        ),
+        (
+            "/group/invite_user_to_group",
+            json!({"groupID": "g", "invitedUserIDs": ["a", "b", "a"]}),
+            "duplicate",
+        ),
+        (
+            "/group/invite_user_to_group",
+            json!({"groupID": "g", "invitedUserIDs": many_with_dup}),
+            "duplicate",
+        ),
+        (
+            "/group/invite_user_to_group",
+            json!({"invitedUserIDs": ["a"]}),
+            "groupID",
+        ),
+        (
+            "/group/invite_user_to_group",
+            json!({"groupID": "g", "invitedUserIDs": [""]}),
+            "invitedUserIDs[0]",
+        ),
+        (
+            "/group/kick_group",
+            json!({"groupID": "g", "kickedUserIDs": []}),
+            "kickedUserIDs",
+        ),
+        (
+            "/group/kick_group",
+            json!({"groupID": "g", "kickedUserIDs": ["a", "a"]}),
+            "duplicate",
+        ),
+        (
+            "/group/kick_group",
+            json!({"kickedUserIDs": ["a"]}),
+            "groupID",
+        ),
+        (
+            "/group/transfer_group",
+            json!({"groupID": "g", "oldOwnerUserID": "a", "newOwnerUserID": "a"}),
+            "same",
+        ),
+        (
+            "/group/transfer_group",
+            json!({"groupID": "g", "oldOwnerUserID": "a"}),
+            "newOwnerUserID",
+        ),
+        (
+            "/group/transfer_group",
+            json!({"groupID": "g", "newOwnerUserID": "a"}),
+            "oldOwnerUserID",
+        ),
+        (
+            "/group/transfer_group",
+            json!({"oldOwnerUserID": "a", "newOwnerUserID": "b"}),
+            "groupID",
+        ),
+        ("/group/quit_group", json!({"userID": "a"}), "groupID"),
+        ("/group/dismiss_group", json!({}), "groupID"),
+        (
+            "/group/dismiss_group",
+            json!({"groupID": "g", "deleteMember": 1}),
+            "deleteMember",
+        ),
+        ("/group/join_group", json!({}), "groupID"),
+        ("/group/get_group_member_list", json!({}), "groupID"),
+        (
+            "/group/get_group_member_list",
+            json!({"groupID": "g", "pagination": {"pageNumber": 0, "showNumber": 10}}),
+            "pagination.pageNumber",
+        ),
+        (
+            "/group/get_group_member_list",
+            json!({"groupID": "g", "pagination": {"pageNumber": 1, "showNumber": "10"}}),
+            "pagination.showNumber",
+        ),
+        (
+            "/group/get_group_member_list",
+            json!({"groupID": "g", "filter": 2}),
+            "filter",
+        ),
+        (
+            "/group/get_group_members_info",
+            json!({"groupID": "g", "userIDs": []}),
+            "userIDs",
+        ),
+        (
+            "/group/get_group_members_info",
+            json!({"userIDs": ["a"]}),
+            "groupID",
+        ),
+        (
+            "/group/set_group_member_info",
+            json!({"members": []}),
+            "members",
+        ),
+        (
+            "/group/set_group_member_info",
+            json!({"members": [{"userID": "a"}]}),
+            "members[0].groupID",
+        ),
+        (
+            "/group/set_group_member_info",
+            json!({"members": [{"groupID": "g"}]}),
+            "members[0].userID",
+        ),
+        (
+            "/group/set_group_member_info",
+            json!({"members": [{"groupID": "g", "userID": "a", "nickname": "n".repeat(65)}]}),
+            "members[0].nickname",
+        ),
+        (
+            "/group/set_group_member_info",
+            json!({"members": [{"groupID": "g", "userID": "a", "faceURL": "http://x"}]}),
+            "members[0].faceURL",
+        ),
+        (
+            "/group/set_group_member_info",
+            json!({"members": [{"groupID": "g", "userID": "a", "roleLevel": 100}]}),
+            "members[0].roleLevel",
+        ),
+        (
+            "/group/set_group_member_info",
+            json!({"members": [{"groupID": "g", "userID": "a", "roleLevel": {"value": 60}}]}),
+            "members[0].roleLevel",
+        ),
+        (
+            "/group/set_group_member_info",
+            json!({"members": [{"groupID": "g", "userID": "a"}, {"groupID": "g", "userID": "a"}]}),
+            "twice",
+        ),
+        ("/group/get_joined_group_list", json!({}), "fromUserID"),
+    ];
+    for (route, body, field) in cases {
+        let v = im.post(route, body.clone()).await;
+        let (code, dlt) = err(&v);
+        assert_eq!(code, 1001, "{route} {body}: {v}");
+        assert!(
+            dlt.contains(field),
+            "{route} {body}: errDlt {dlt:?} should name {field}"
+        );
+    }
+    assert!(im.env.sim.requests().is_empty(), "{:?}", im.paths());
+}
+
+/// Kicking the owner, found out either from the profile (before any kick,
+/// when the list needs several calls) or from the vendor's 25417.
+#[tokio::test]
+async fn kicking_the_owner() {
+    let im = Im::start().await;
+    let members = users("k", 120);
+    let refs: Vec<&str> = members.iter().map(String::as_str).collect();
+    im.create("ko1", "own", &refs).await;
+    im.env.sim.clear_requests();
+    let mut list = members.clone();
+    list.push("own".into());
+    let v = im
+        .post(
+            "/group/kick_group",
+            json!({"groupID": "ko1", "kickedUserIDs": list}),
+        )
+        .await;
+    assert_eq!(v["errCode"], 1001, "{v}");
+    assert!(v["errDlt"].as_str().unwrap().contains("owner"));
+    assert_eq!(im.paths(), [path::PROFILE_QUERY], "nobody was kicked");
+    let v = im
+        .post(
+            "/group/kick_group",
+            json!({"groupID": "ko1", "kickedUserIDs": ["k1", "own"]}),
+        )
+        .await;
+    assert_eq!(v["errCode"], 1001, "{v}");
+    assert!(v["errDlt"].as_str().unwrap().contains("25417"), "{v}");
+    assert_eq!(im.env.sim.group("ko1").unwrap().members.len(), 121);
+}
+
+/// The vendor's membership codes as OpenIM codes.
+#[tokio::test]
+async fn membership_codes() {
+    let im = Im::start().await;
+    im.create("mc1", "own", &["a"]).await;
+    // 25412 already in the group → 1001.
+    let v = im
+        .post(
+            "/group/invite_user_to_group",
+            json!({"groupID": "mc1", "invitedUserIDs": ["a"]}),
+        )
+        .await;
+    assert_eq!(err(&v).0, 1001, "{v}");
+    assert!(err(&v).1.contains("25412"));
+    // 25418 not in the group → 1203.
+    let v = im
+        .post(
+            "/group/quit_group",
+            json!({"groupID": "mc1", "userID": "stranger"}),
+        )
+        .await;
+    assert_eq!(err(&v).0, 1203, "{v}");
+    assert_eq!(v["errMsg"], "NotInGroupYetError");
+    let v = im
+        .post(
+            "/group/transfer_group",
+            json!({"groupID": "mc1", "oldOwnerUserID": "own", "newOwnerUserID": "stranger"}),
+        )
+        .await;
+    assert_eq!(err(&v).0, 1203, "{v}");
+    // 25417 owner cannot quit → 1001.
+    let v = im
+        .post(
+            "/group/quit_group",
+            json!({"groupID": "mc1", "userID": "own"}),
+        )
+        .await;
+    assert_eq!(err(&v).0, 1001, "{v}");
+    assert!(err(&v).1.contains("25417"));
+    // 25411 member limit (injected) → 1001.
+    im.env.sim.inject(FaultRule {
+        path: Some(path::GROUP_JOIN.into()),
+        fault: Fault::Code(25411, 200),
+        times: Some(1),
+    });
+    let v = im
+        .post(
+            "/group/invite_user_to_group",
+            json!({"groupID": "mc1", "invitedUserIDs": ["z"]}),
+        )
+        .await;
+    assert_eq!(err(&v).0, 1001, "{v}");
+    assert!(err(&v).1.contains("25411"));
+    // The old owner must be the owner.
+    let v = im
+        .post(
+            "/group/transfer_group",
+            json!({"groupID": "mc1", "oldOwnerUserID": "a", "newOwnerUserID": "own"}),
+        )
+        .await;
+    assert_eq!(err(&v).0, 1001, "{v}");
+    // A group that doesn't exist.
+    for (route, body) in [
+        ("/group/dismiss_group", json!({"groupID": "nosuch"})),
+        (
+            "/group/transfer_group",
+            json!({"groupID": "nosuch", "oldOwnerUserID": "a", "newOwnerUserID": "b"}),
+        ),
+        (
+            "/group/invite_user_to_group",
+            json!({"groupID": "nosuch", "invitedUserIDs": ["a"]}),
+        ),
+    ] {
+        let v = im.post(route, body).await;
+        assert_eq!(err(&v).0, 1004, "{route}: {v}");
+    }
+}
