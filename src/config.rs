@@ -522,13 +522,23 @@ impl Config {
         let s = &self.server;
         let text = match (&s.auth_tokens_env, &s.auth_tokens_file) {
             (Some(_), Some(_)) => {
-                return err("server.auth_tokens_env", "set either auth_tokens_env or auth_tokens_file, not both");
+                return err(
+                    "server.auth_tokens_env",
+                    "set either auth_tokens_env or auth_tokens_file, not both",
+                );
             }
             (Some(name), None) => std::env::var(name).or_else(|_| {
-                err("server.auth_tokens_env", format!("environment variable {name} is not set"))
+                err(
+                    "server.auth_tokens_env",
+                    format!("environment variable {name} is not set"),
+                )
             })?,
-            (None, Some(path)) => std::fs::read_to_string(path)
-                .or_else(|e| err("server.auth_tokens_file", format!("cannot read {}: {e}", path.display())))?,
+            (None, Some(path)) => std::fs::read_to_string(path).or_else(|e| {
+                err(
+                    "server.auth_tokens_file",
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })?,
             (None, None) => return Ok(Vec::new()),
         };
         let tokens: Vec<Secret> = text

@@ -164,7 +164,13 @@ impl Dedup {
                             }));
                         }
                         let (tx, rx) = watch::channel(None);
-                        entries.insert(key.clone(), Entry::Running { body: digest, done: rx });
+                        entries.insert(
+                            key.clone(),
+                            Entry::Running {
+                                body: digest,
+                                done: rx,
+                            },
+                        );
                         return Ok(Begin::New(Claim {
                             dedup: self,
                             key: Some(key),

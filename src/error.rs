@@ -183,7 +183,9 @@ impl Error {
         use crate::openim::errcode as oc;
         let ok = StatusCode::OK;
         match self {
-            Error::Args(_) | Error::NoPostData(_) | Error::Conflict(_) => (ok, oc::ARGS, "ArgsError"),
+            Error::Args(_) | Error::NoPostData(_) | Error::Conflict(_) => {
+                (ok, oc::ARGS, "ArgsError")
+            }
             Error::NotFound(_) => (StatusCode::NOT_FOUND, 404, "NotFound"),
             Error::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, oc::ARGS, "ArgsError"),
             Error::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, oc::ARGS, "ArgsError"),

@@ -151,7 +151,9 @@ impl Gateway {
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(|t| token_digest(t.trim()));
         let Some(presented) = presented else {
-            return Err(Error::Unauthorized("gateway: missing Authorization: Bearer token".into()));
+            return Err(Error::Unauthorized(
+                "gateway: missing Authorization: Bearer token".into(),
+            ));
         };
         let mut ok = subtle::Choice::from(0);
         for t in &self.auth_tokens {

@@ -190,7 +190,9 @@ impl Limiter {
     /// Callers waiting for a permit on `path` now.
     pub fn queued(&self, path: &str) -> usize {
         let paths = self.paths.lock().unwrap_or_else(|e| e.into_inner());
-        paths.get(path).map_or(0, |q| q.queued.load(Ordering::Acquire))
+        paths
+            .get(path)
+            .map_or(0, |q| q.queued.load(Ordering::Acquire))
     }
 
     /// The vendor answered 1008 on `path`: refuse it for a moment, rather

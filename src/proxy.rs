@@ -53,7 +53,10 @@ fn check_form(content_type: Option<&HeaderValue>, body: &[u8], path: &str) -> Re
     let is_form = content_type
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
+        .is_some_and(|m| {
+            m.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
     if !is_form {
         return Err(Error::NoPostData(
             "Content-Type must be application/x-www-form-urlencoded".into(),
@@ -66,7 +69,9 @@ fn check_form(content_type: Option<&HeaderValue>, body: &[u8], path: &str) -> Re
     let text = std::str::from_utf8(body)
         .map_err(|e| Error::Args(format!("the body is not UTF-8 (byte {})", e.valid_up_to())))?;
     if let Some(bad) = bad_percent_escape(text) {
-        return Err(Error::Args(format!("malformed percent-escape at byte {bad}")));
+        return Err(Error::Args(format!(
+            "malformed percent-escape at byte {bad}"
+        )));
     }
     Ok(())
 }
@@ -76,9 +81,7 @@ fn bad_percent_escape(text: &str) -> Option<usize> {
     let b = text.as_bytes();
     (0..b.len()).find(|&i| {
         b[i] == b'%'
-            && !(i + 2 < b.len()
-                && b[i + 1].is_ascii_hexdigit()
-                && b[i + 2].is_ascii_hexdigit())
+            && !(i + 2 < b.len() && b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit())
     })
 }
 

@@ -22,6 +22,15 @@ pub fn entrust_path(path: &str) -> Option<&str> {
     (ok_chars && ok_segments && rest.len() > ".json".len()).then_some(path)
 }
 
+/// A path as it may appear in an error message: at most 80 characters.
+pub fn printable(path: &str) -> String {
+    let mut s: String = path.chars().take(80).collect();
+    if path.len() > s.len() {
+        s.push('…');
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::entrust_path;
@@ -56,13 +65,4 @@ mod tests {
             None
         );
     }
-}
-
-/// A path as it may appear in an error message: at most 80 characters.
-pub fn printable(path: &str) -> String {
-    let mut s: String = path.chars().take(80).collect();
-    if path.len() > s.len() {
-        s.push('…');
-    }
-    s
 }

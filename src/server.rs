@@ -209,9 +209,11 @@ async fn handle(
     let path = req.uri().path().to_string();
     let face = face_of(&path);
     if which == Listener::Admin && face != Face::Admin {
-        let mut resp = Error::NotFound("the admin listener serves /healthz, /readyz and /metrics only".into())
-            .to_response(Face::Admin);
-        resp.headers_mut().insert(entrust::header::REQUEST_ID, headers::new_request_id());
+        let mut resp =
+            Error::NotFound("the admin listener serves /healthz, /readyz and /metrics only".into())
+                .to_response(Face::Admin);
+        resp.headers_mut()
+            .insert(entrust::header::REQUEST_ID, headers::new_request_id());
         return Ok(resp);
     }
     let request_id = match face {
@@ -287,7 +289,12 @@ async fn dispatch(
         .filter_map(|h| parts.headers.get(*h))
         .fold(sha1::Sha1::new(), |d, v| d.chain_update(v.as_bytes()))
         .finalize();
-    let scope = format!("{}:{}:{}", face.as_str(), parts.uri.path(), hex::encode(credential));
+    let scope = format!(
+        "{}:{}:{}",
+        face.as_str(),
+        parts.uri.path(),
+        hex::encode(credential)
+    );
     let claim = match dedup.begin(&scope, id, &body).await? {
         Begin::Replay(mut resp) => {
             tracing::info!("duplicate of an earlier request: replaying its answer");

@@ -44,15 +44,39 @@ fn run(args: &[&str], envs: &[(&str, &str)]) -> (i32, String, String) {
 fn bad_configs_exit_nonzero_with_one_message_naming_the_key() {
     let dir = temp_dir("badcfg");
     let cases = [
-        ("[upstream]\napp_key = 'k'\napp_secret_env = 'S'\n", "upstream.urls"),
-        ("[upstream]\nurls = ['gopher://x']\napp_key = 'k'\napp_secret_env = 'S'\n", "upstream.urls[0]"),
-        ("[upstream]\nurls = ['https://x']\napp_secret_env = 'S'\n", "upstream.app_key"),
-        ("[upstream]\nurls = ['https://x']\napp_key = 'k'\napp_secret_env = 'NOT_SET_ANYWHERE'\n", "NOT_SET_ANYWHERE"),
-        ("[upstream]\nurls = ['https://x']\napp_key = 'k'\napp_secret_env = 'S'\nca_file = '/nonexistent/ca.pem'\n", "upstream.ca_file"),
+        (
+            "[upstream]\napp_key = 'k'\napp_secret_env = 'S'\n",
+            "upstream.urls",
+        ),
+        (
+            "[upstream]\nurls = ['gopher://x']\napp_key = 'k'\napp_secret_env = 'S'\n",
+            "upstream.urls[0]",
+        ),
+        (
+            "[upstream]\nurls = ['https://x']\napp_secret_env = 'S'\n",
+            "upstream.app_key",
+        ),
+        (
+            "[upstream]\nurls = ['https://x']\napp_key = 'k'\napp_secret_env = 'NOT_SET_ANYWHERE'\n",
+            "NOT_SET_ANYWHERE",
+        ),
+        (
+            "[upstream]\nurls = ['https://x']\napp_key = 'k'\napp_secret_env = 'S'\nca_file = '/nonexistent/ca.pem'\n",
+            "upstream.ca_file",
+        ),
         ("[server]\nlisten = 'not-an-address'\n", "listen"),
-        ("[upstream]\nurls = ['https://x']\napp_key = 'k'\napp_secret_env = 'S'\ntimeout_ms = -1\n", "timeout_ms"),
-        ("[upstream]\nurls = ['https://x']\napp_key = 'k'\napp_secret_env = 'S'\n[rate_limit]\nper_sec = 5\n", "per_sec"),
-        ("[upstream]\nurls = ['https://x']\napp_key = 'k'\napp_secret_file = '/nonexistent/secret'\n", "upstream.app_secret_file"),
+        (
+            "[upstream]\nurls = ['https://x']\napp_key = 'k'\napp_secret_env = 'S'\ntimeout_ms = -1\n",
+            "timeout_ms",
+        ),
+        (
+            "[upstream]\nurls = ['https://x']\napp_key = 'k'\napp_secret_env = 'S'\n[rate_limit]\nper_sec = 5\n",
+            "per_sec",
+        ),
+        (
+            "[upstream]\nurls = ['https://x']\napp_key = 'k'\napp_secret_file = '/nonexistent/secret'\n",
+            "upstream.app_secret_file",
+        ),
     ];
     for (i, (text, key)) in cases.iter().enumerate() {
         let cfg = write(&dir, &format!("c{i}.toml"), text);
@@ -102,11 +126,17 @@ fn every_example_config_passes_check_config() {
         let copy = write(&dir, "copy.toml", &text);
         let (code, out, err) = run(
             &["--config", copy.to_str().unwrap(), "--check-config"],
-            &[("ENTRUST_APP_SECRET", "example-secret"), ("OPENIM_SECRET", "example-openim-secret")],
+            &[
+                ("ENTRUST_APP_SECRET", "example-secret"),
+                ("OPENIM_SECRET", "example-openim-secret"),
+            ],
         );
         assert_eq!(code, 0, "{}: {err}", cfg.display());
         assert!(out.contains("[upstream]"), "prints the effective config");
-        assert!(!out.contains("example-secret"), "secret printed by --check-config");
+        assert!(
+            !out.contains("example-secret"),
+            "secret printed by --check-config"
+        );
     }
 }
 
@@ -120,7 +150,12 @@ struct Proc {
 impl Proc {
     fn start(config: &Path, envs: &[(&str, &str)]) -> (Proc, String) {
         let mut child = Command::new(BIN)
-            .args(["--config", config.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+            .args([
+                "--config",
+                config.to_str().unwrap(),
+                "--listen",
+                "127.0.0.1:0",
+            ])
             .envs(envs.iter().copied())
             .env("RUST_LOG", "trace")
             .stdout(Stdio::null())
@@ -136,7 +171,11 @@ impl Proc {
                 }
             }
         });
-        let mut p = Proc { child, lines: rx, seen: Vec::new() };
+        let mut p = Proc {
+            child,
+            lines: rx,
+            seen: Vec::new(),
+        };
         let ready = p.wait_for(|l| l.contains("entrust_gateway: ready"));
         let addr = ready
             .split_whitespace()
@@ -156,7 +195,10 @@ impl Proc {
                         return line;
                     }
                 }
-                Err(e) => panic!("log line not seen ({e}); log so far:\n{}", self.seen.join("\n")),
+                Err(e) => panic!(
+                    "log line not seen ({e}); log so far:\n{}",
+                    self.seen.join("\n")
+                ),
             }
         }
     }
@@ -197,15 +239,27 @@ async fn secrets_never_reach_the_logs_and_sighup_reloads_the_secret_file() {
     );
     let (mut p, gw) = Proc::start(&cfg, &[]);
     // Successes, vendor errors, caller errors, an upstream failure.
-    post_form(&format!("{gw}/entrust/group/create.json"), "groupId=l1&name=n&owner=o").await;
-    post_form(&format!("{gw}/entrust/group/create.json"), "groupId=l1&name=n&owner=o").await;
+    post_form(
+        &format!("{gw}/entrust/group/create.json"),
+        "groupId=l1&name=n&owner=o",
+    )
+    .await;
+    post_form(
+        &format!("{gw}/entrust/group/create.json"),
+        "groupId=l1&name=n&owner=o",
+    )
+    .await;
     post_form(&format!("{gw}/entrust/../x.json"), "").await;
     sim.inject(entrust_gateway::sim::FaultRule {
         path: None,
         fault: entrust_gateway::sim::Fault::Status(503),
         times: Some(1),
     });
-    post_form(&format!("{gw}/entrust/group/profile/query.json"), "groupIds=l1").await;
+    post_form(
+        &format!("{gw}/entrust/group/profile/query.json"),
+        "groupIds=l1",
+    )
+    .await;
 
     // Rotate: a new secret in the file, then SIGHUP.
     std::fs::write(&secret_file, "rotated-secret-Kx93\n").unwrap();
@@ -222,10 +276,18 @@ async fn secrets_never_reach_the_logs_and_sighup_reloads_the_secret_file() {
     let sigs: Vec<String> = sim
         .requests()
         .iter()
-        .filter_map(|r| r.headers.get("signature").map(|v| v.to_str().unwrap().to_string()))
+        .filter_map(|r| {
+            r.headers
+                .get("signature")
+                .map(|v| v.to_str().unwrap().to_string())
+        })
         .collect();
     assert!(!sigs.is_empty());
-    for needle in [APP_SECRET, "rotated-secret-Kx93"].iter().copied().chain(sigs.iter().map(String::as_str)) {
+    for needle in [APP_SECRET, "rotated-secret-Kx93"]
+        .iter()
+        .copied()
+        .chain(sigs.iter().map(String::as_str))
+    {
         assert!(!log.contains(needle), "log reveals {needle:?}:\n{log}");
     }
     // The vendor saw the rotated secret in use? The simulator knows only the
@@ -264,7 +326,11 @@ async fn sigterm_drains_in_flight_requests_then_exits_zero() {
     p.signal("TERM");
     for t in tasks {
         let a = t.await.unwrap();
-        assert_eq!(a.json()["code"], 200, "an in-flight request lost its answer");
+        assert_eq!(
+            a.json()["code"],
+            200,
+            "an in-flight request lost its answer"
+        );
     }
     let (code, log) = p.finish();
     assert_eq!(code, 0, "{log}");

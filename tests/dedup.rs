@@ -13,7 +13,13 @@ const CREATE: &str = "/entrust/group/create.json";
 const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
 
 async fn create(env: &Env, id: &str, body: &str) -> Answer {
-    send(Method::POST, &env.url(CREATE), &[FORM, ("x-request-id", id)], body.to_string()).await
+    send(
+        Method::POST,
+        &env.url(CREATE),
+        &[FORM, ("x-request-id", id)],
+        body.to_string(),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -64,16 +70,30 @@ async fn reads_and_gateway_errors_are_not_replayed() {
     let env = Env::start().await;
     let q = "/entrust/group/profile/query.json";
     for _ in 0..2 {
-        send(Method::POST, &env.url(q), &[FORM, ("x-request-id", "read-1")], "groupIds=x").await;
+        send(
+            Method::POST,
+            &env.url(q),
+            &[FORM, ("x-request-id", "read-1")],
+            "groupIds=x",
+        )
+        .await;
     }
     assert_eq!(env.sim.requests().len(), 2, "reads are always sent");
 
     env.sim.clear_requests();
-    env.sim.inject(FaultRule { path: None, fault: Fault::Status(503), times: Some(1) });
+    env.sim.inject(FaultRule {
+        path: None,
+        fault: Fault::Status(503),
+        times: Some(1),
+    });
     let a = create(&env, "fail-1", "groupId=d5&name=n&owner=o").await;
     assert_eq!(a.status, 503);
     let b = create(&env, "fail-1", "groupId=d5&name=n&owner=o").await;
-    assert_eq!(b.json()["code"], 200, "a failed attempt must not be replayed");
+    assert_eq!(
+        b.json()["code"],
+        200,
+        "a failed attempt must not be replayed"
+    );
     assert_eq!(env.sim.requests().len(), 2);
 }
 
@@ -81,10 +101,8 @@ async fn reads_and_gateway_errors_are_not_replayed() {
 async fn a_replay_needs_the_same_credential() {
     // Gateway with inbound auth: a caller without the token gets 401, not the stored answer.
     let (sim, sim_server) = start_sim().await;
-    let text = config_text(&[sim_server.url()], "", "").replace(
-        "[server]\n",
-        "[server]\nauth_tokens_file = \"TOKENS\"\n",
-    );
+    let text = config_text(&[sim_server.url()], "", "")
+        .replace("[server]\n", "[server]\nauth_tokens_file = \"TOKENS\"\n");
     let dir = std::env::temp_dir().join(format!("entrust-gw-dedup-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let tokens = dir.join("tokens");
@@ -92,12 +110,38 @@ async fn a_replay_needs_the_same_credential() {
     let gw = start_gateway(&text.replace("TOKENS", &tokens.display().to_string())).await;
     let url = format!("{}{CREATE}", gw.url());
     let body = "groupId=d6&name=n&owner=o";
-    let a = send(Method::POST, &url, &[FORM, ("x-request-id", "auth-1"), ("authorization", "Bearer tok-A")], body).await;
+    let a = send(
+        Method::POST,
+        &url,
+        &[
+            FORM,
+            ("x-request-id", "auth-1"),
+            ("authorization", "Bearer tok-A"),
+        ],
+        body,
+    )
+    .await;
     assert_eq!(a.json()["code"], 200);
-    let b = send(Method::POST, &url, &[FORM, ("x-request-id", "auth-1")], body).await;
+    let b = send(
+        Method::POST,
+        &url,
+        &[FORM, ("x-request-id", "auth-1")],
+        body,
+    )
+    .await;
     assert_eq!(b.status, 401);
     assert!(b.text().contains("gateway:"));
-    let c = send(Method::POST, &url, &[FORM, ("x-request-id", "auth-1"), ("authorization", "Bearer wrong")], body).await;
+    let c = send(
+        Method::POST,
+        &url,
+        &[
+            FORM,
+            ("x-request-id", "auth-1"),
+            ("authorization", "Bearer wrong"),
+        ],
+        body,
+    )
+    .await;
     assert_eq!(c.status, 401);
     assert_eq!(sim.requests().len(), 1);
 }

@@ -16,7 +16,11 @@ async fn primary_refusing_connections_fails_over_even_for_writes() {
     let (sim, backup) = start_sim().await;
     let gw = start_gateway(&config_text(&[dead, backup.url()], "", "")).await;
     // A write: never sent to the dead primary, so sending it to the backup is safe.
-    let a = post_form(&format!("{}{CREATE}", gw.url()), "groupId=f1&name=n&owner=o").await;
+    let a = post_form(
+        &format!("{}{CREATE}", gw.url()),
+        "groupId=f1&name=n&owner=o",
+    )
+    .await;
     assert_eq!(a.json()["code"], 200, "{}", a.text());
     assert_eq!(sim.accepted(CREATE), 1);
     // The backup is now active: the next request goes straight there.
@@ -32,7 +36,11 @@ async fn a_5xx_read_is_retried_on_the_backup() {
     let (primary, p) = start_sim().await;
     let (backup, b) = start_sim().await;
     let gw = start_gateway(&config_text(&[p.url(), b.url()], "", "")).await;
-    primary.inject(FaultRule { path: None, fault: Fault::Status(503), times: None });
+    primary.inject(FaultRule {
+        path: None,
+        fault: Fault::Status(503),
+        times: None,
+    });
     let a = post_form(&format!("{}{QUERY}", gw.url()), "groupIds=x").await;
     assert_eq!(a.status, 200, "{}", a.text());
     assert_eq!(a.json()["code"], 200);
@@ -45,13 +53,24 @@ async fn a_5xx_write_is_not_retried_and_the_answer_comes_back() {
     let (primary, p) = start_sim().await;
     let (backup, b) = start_sim().await;
     let gw = start_gateway(&config_text(&[p.url(), b.url()], "", "")).await;
-    primary.inject(FaultRule { path: None, fault: Fault::Status(500), times: Some(1) });
+    primary.inject(FaultRule {
+        path: None,
+        fault: Fault::Status(500),
+        times: Some(1),
+    });
     let a = post_form(&format!("{}{CREATE}", gw.url()), "groupId=w&name=n&owner=o").await;
     assert_eq!(a.status, 500);
     assert_eq!(primary.requests().len(), 1);
-    assert!(backup.requests().is_empty(), "a write that may have arrived was sent twice");
+    assert!(
+        backup.requests().is_empty(),
+        "a write that may have arrived was sent twice"
+    );
     // But the active data center switched, so the next write goes to the backup.
-    let a = post_form(&format!("{}{CREATE}", gw.url()), "groupId=w2&name=n&owner=o").await;
+    let a = post_form(
+        &format!("{}{CREATE}", gw.url()),
+        "groupId=w2&name=n&owner=o",
+    )
+    .await;
     assert_eq!(a.json()["code"], 200);
     assert_eq!(backup.accepted(CREATE), 1);
 }
@@ -61,7 +80,11 @@ async fn a_timed_out_write_is_not_retried_and_answers_504_1050() {
     let (primary, p) = start_sim().await;
     let (backup, b) = start_sim().await;
     let gw = start_gateway(&config_text(&[p.url(), b.url()], "timeout_ms = 300", "")).await;
-    primary.inject(FaultRule { path: None, fault: Fault::Hang, times: None });
+    primary.inject(FaultRule {
+        path: None,
+        fault: Fault::Hang,
+        times: None,
+    });
     let a = post_form(&format!("{}{CREATE}", gw.url()), "groupId=t&name=n&owner=o").await;
     assert_eq!(a.status, 504);
     assert_eq!(a.json()["code"], 1050);
@@ -70,7 +93,11 @@ async fn a_timed_out_write_is_not_retried_and_answers_504_1050() {
     let (primary2, p2) = start_sim().await;
     let (backup2, b2) = start_sim().await;
     let gw2 = start_gateway(&config_text(&[p2.url(), b2.url()], "timeout_ms = 300", "")).await;
-    primary2.inject(FaultRule { path: None, fault: Fault::Hang, times: None });
+    primary2.inject(FaultRule {
+        path: None,
+        fault: Fault::Hang,
+        times: None,
+    });
     let a = post_form(&format!("{}{QUERY}", gw2.url()), "groupIds=x").await;
     assert_eq!(a.json()["code"], 200);
     assert_eq!(backup2.requests().len(), 1);
@@ -91,8 +118,16 @@ async fn at_most_one_switch_per_cooldown() {
     let (primary, p) = start_sim().await;
     let (backup, b) = start_sim().await;
     let gw = start_gateway(&config_text(&[p.url(), b.url()], "", "")).await;
-    primary.inject(FaultRule { path: None, fault: Fault::Status(500), times: None });
-    backup.inject(FaultRule { path: None, fault: Fault::Status(500), times: None });
+    primary.inject(FaultRule {
+        path: None,
+        fault: Fault::Status(500),
+        times: None,
+    });
+    backup.inject(FaultRule {
+        path: None,
+        fault: Fault::Status(500),
+        times: None,
+    });
     let url = format!("{}{CREATE}", gw.url());
     post_form(&url, "groupId=a&name=n&owner=o").await;
     assert_eq!(gw.gateway.upstream().active(), 1);

@@ -15,6 +15,11 @@ use tokio::net::TcpStream;
 const CREATE: &str = "/entrust/group/create.json";
 const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
 
+/// A request to send: method, URL, headers, body.
+type Req<'a> = (Method, String, Vec<(&'a str, &'a str)>, Vec<u8>);
+/// A request and the status and code it must get.
+type Case<'a> = (Method, String, Vec<(&'a str, &'a str)>, Vec<u8>, u16, i64);
+
 async fn healthy(env: &Env) {
     let h = send(Method::GET, &env.url("/healthz"), &[], "").await;
     assert_eq!(h.status, 200);
@@ -23,7 +28,9 @@ async fn healthy(env: &Env) {
 
 /// The in-flight gauge, as /metrics reports it (the scrape itself counts one).
 async fn in_flight(env: &Env) -> i64 {
-    let m = send(Method::GET, &env.url("/metrics"), &[], "").await.text();
+    let m = send(Method::GET, &env.url("/metrics"), &[], "")
+        .await
+        .text();
     m.lines()
         .find_map(|l| l.strip_prefix("entrust_gateway_in_flight_requests "))
         .and_then(|v| v.trim().parse::<i64>().ok())
@@ -35,35 +42,138 @@ async fn in_flight(env: &Env) -> i64 {
 async fn bad_input_on_the_entrust_face() {
     let env = Env::start().await;
     let url = env.url(CREATE);
-    let cases: Vec<(Method, String, Vec<(&str, &str)>, Vec<u8>, u16, i64)> = vec![
+    let cases: Vec<Case> = vec![
         (Method::GET, url.clone(), vec![], vec![], 405, 1002),
-        (Method::PUT, url.clone(), vec![FORM], b"groupId=a".to_vec(), 405, 1002),
+        (
+            Method::PUT,
+            url.clone(),
+            vec![FORM],
+            b"groupId=a".to_vec(),
+            405,
+            1002,
+        ),
         (Method::DELETE, url.clone(), vec![], vec![], 405, 1002),
-        (Method::POST, url.clone(), vec![], b"groupId=a&name=n&owner=o".to_vec(), 400, 1003),
-        (Method::POST, url.clone(), vec![("content-type", "application/json")], br#"{"groupId":"a"}"#.to_vec(), 400, 1003),
+        (
+            Method::POST,
+            url.clone(),
+            vec![],
+            b"groupId=a&name=n&owner=o".to_vec(),
+            400,
+            1003,
+        ),
+        (
+            Method::POST,
+            url.clone(),
+            vec![("content-type", "application/json")],
+            br#"{"groupId":"a"}"#.to_vec(),
+            400,
+            1003,
+        ),
         (Method::POST, url.clone(), vec![FORM], vec![], 400, 1003),
-        (Method::POST, url.clone(), vec![FORM], b"groupId=\xff\xfe&name=n".to_vec(), 400, 1002),
-        (Method::POST, url.clone(), vec![FORM], b"groupId=%zz&name=n".to_vec(), 400, 1002),
-        (Method::POST, url.clone(), vec![FORM], b"groupId=%4".to_vec(), 400, 1002),
-        (Method::POST, env.url("/entrust/group/create.json%00"), vec![FORM], b"a=1".to_vec(), 404, 404),
-        (Method::POST, env.url("/entrust/group%2fcreate.json"), vec![FORM], b"a=1".to_vec(), 404, 404),
-        (Method::POST, env.url("/entrust/group/%2e%2e/%2e%2e/user/getToken.json"), vec![FORM], b"a=1".to_vec(), 404, 404),
-        (Method::POST, env.url("/entrust/./group/create.json"), vec![FORM], b"a=1".to_vec(), 404, 404),
-        (Method::POST, env.url(&format!("/entrust/{}.json", "a".repeat(5000))), vec![FORM], b"a=1".to_vec(), 404, 404),
-        (Method::POST, env.url("/nope"), vec![FORM], b"a=1".to_vec(), 404, 404),
+        (
+            Method::POST,
+            url.clone(),
+            vec![FORM],
+            b"groupId=\xff\xfe&name=n".to_vec(),
+            400,
+            1002,
+        ),
+        (
+            Method::POST,
+            url.clone(),
+            vec![FORM],
+            b"groupId=%zz&name=n".to_vec(),
+            400,
+            1002,
+        ),
+        (
+            Method::POST,
+            url.clone(),
+            vec![FORM],
+            b"groupId=%4".to_vec(),
+            400,
+            1002,
+        ),
+        (
+            Method::POST,
+            env.url("/entrust/group/create.json%00"),
+            vec![FORM],
+            b"a=1".to_vec(),
+            404,
+            404,
+        ),
+        (
+            Method::POST,
+            env.url("/entrust/group%2fcreate.json"),
+            vec![FORM],
+            b"a=1".to_vec(),
+            404,
+            404,
+        ),
+        (
+            Method::POST,
+            env.url("/entrust/group/%2e%2e/%2e%2e/user/getToken.json"),
+            vec![FORM],
+            b"a=1".to_vec(),
+            404,
+            404,
+        ),
+        (
+            Method::POST,
+            env.url("/entrust/./group/create.json"),
+            vec![FORM],
+            b"a=1".to_vec(),
+            404,
+            404,
+        ),
+        (
+            Method::POST,
+            env.url(&format!("/entrust/{}.json", "a".repeat(5000))),
+            vec![FORM],
+            b"a=1".to_vec(),
+            404,
+            404,
+        ),
+        (
+            Method::POST,
+            env.url("/nope"),
+            vec![FORM],
+            b"a=1".to_vec(),
+            404,
+            404,
+        ),
     ];
     for (method, url, headers, body, status, code) in cases {
         let a = send(method.clone(), &url, &headers, body.clone()).await;
-        let what = format!("{method} {} {:?}", &url[..url.len().min(80)], String::from_utf8_lossy(&body));
+        let what = format!(
+            "{method} {} {:?}",
+            &url[..url.len().min(80)],
+            String::from_utf8_lossy(&body)
+        );
         assert_eq!(a.status.as_u16(), status, "{what}: {}", a.text());
         assert_eq!(a.json()["code"], code, "{what}");
-        assert!(a.json()["errorMessage"].as_str().is_some_and(|m| !m.is_empty()), "{what}");
+        assert!(
+            a.json()["errorMessage"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{what}"
+        );
         assert!(a.headers.contains_key("x-request-id"));
     }
     // Duplicate keys are legal in forms (arrays as repeated keys): forwarded.
-    let a = send(Method::POST, &url, &[FORM], "groupId=a1&name=n&owner=o&userIds=x&userIds=y").await;
+    let a = send(
+        Method::POST,
+        &url,
+        &[FORM],
+        "groupId=a1&name=n&owner=o&userIds=x&userIds=y",
+    )
+    .await;
     assert_eq!(a.json()["code"], 200);
-    assert_eq!(env.sim.requests().len(), 1, "only the valid request reached the vendor");
+    assert_eq!(
+        env.sim.requests().len(),
+        1,
+        "only the valid request reached the vendor"
+    );
     healthy(&env).await;
 }
 
@@ -79,7 +189,10 @@ async fn oversized_headers_are_refused_without_reaching_the_vendor() {
     let mut buf = Vec::new();
     let _ = s.read_to_end(&mut buf).await;
     let head = String::from_utf8_lossy(&buf);
-    assert!(head.is_empty() || head.starts_with("HTTP/1.1 431"), "{head}");
+    assert!(
+        head.is_empty() || head.starts_with("HTTP/1.1 431"),
+        "{head}"
+    );
     assert!(env.sim.requests().is_empty());
     healthy(&env).await;
 }
@@ -91,7 +204,9 @@ async fn slow_headers_are_cut_off() {
         .replace("[server]\n", "[server]\nheader_read_timeout_ms = 200\n");
     let gw = start_gateway(&text).await;
     let mut s = TcpStream::connect(gw.addr).await.unwrap();
-    s.write_all(b"POST /entrust/group/create.json HTTP/1.1\r\nhost: gw\r\n").await.unwrap();
+    s.write_all(b"POST /entrust/group/create.json HTTP/1.1\r\nhost: gw\r\n")
+        .await
+        .unwrap();
     // Never finish the headers: the gateway closes the connection by itself.
     let mut buf = Vec::new();
     let closed = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut buf)).await;
@@ -105,7 +220,11 @@ async fn the_total_request_time_is_bounded() {
     let text = config_text(&[sim_server.url()], "", "")
         .replace("[server]\n", "[server]\nrequest_timeout_ms = 300\n");
     let gw = start_gateway(&text).await;
-    sim.inject(FaultRule { path: None, fault: Fault::Delay(Duration::from_secs(3)), times: None });
+    sim.inject(FaultRule {
+        path: None,
+        fault: Fault::Delay(Duration::from_secs(3)),
+        times: None,
+    });
     let a = post_form(&format!("{}{CREATE}", gw.url()), "groupId=t&name=n&owner=o").await;
     assert_eq!(a.status, 504);
     assert_eq!(a.json()["code"], 1050);
@@ -119,7 +238,9 @@ async fn connections_beyond_the_limit_wait_for_a_free_slot() {
     let gw = start_gateway(&text).await;
     // One client holds the only slot with a keep-alive connection.
     let mut held = TcpStream::connect(gw.addr).await.unwrap();
-    held.write_all(b"GET /healthz HTTP/1.1\r\nhost: gw\r\n\r\n").await.unwrap();
+    held.write_all(b"GET /healthz HTTP/1.1\r\nhost: gw\r\n\r\n")
+        .await
+        .unwrap();
     let mut buf = [0u8; 512];
     let n = held.read(&mut buf).await.unwrap();
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
@@ -130,14 +251,21 @@ async fn connections_beyond_the_limit_wait_for_a_free_slot() {
     assert!(!waiting.is_finished());
     // ...and is served once it frees up.
     drop(held);
-    let a = tokio::time::timeout(Duration::from_secs(10), waiting).await.unwrap().unwrap();
+    let a = tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(a.status, 200);
 }
 
 #[tokio::test]
 async fn upstream_faults_get_clear_errors_and_leave_nothing_in_flight() {
     let (sim, sim_server) = start_sim().await;
-    let text = config_text(&[sim_server.url()], "timeout_ms = 500\nmax_response_bytes = 65536", "");
+    let text = config_text(
+        &[sim_server.url()],
+        "timeout_ms = 500\nmax_response_bytes = 65536",
+        "",
+    );
     let gw = start_gateway(&text).await;
     let env_url = |p: &str| format!("{}{p}", gw.url());
     let cases: Vec<(Fault, u16, Option<i64>)> = vec![
@@ -153,37 +281,80 @@ async fn upstream_faults_get_clear_errors_and_leave_nothing_in_flight() {
     ];
     for (fault, status, code) in cases {
         sim.clear_faults();
-        sim.inject(FaultRule { path: None, fault: fault.clone(), times: Some(1) });
+        sim.inject(FaultRule {
+            path: None,
+            fault: fault.clone(),
+            times: Some(1),
+        });
         let a = post_form(&env_url(CREATE), "groupId=f&name=n&owner=o").await;
         assert_eq!(a.status.as_u16(), status, "{fault:?}: {}", a.text());
         match code {
             Some(c) => assert_eq!(a.json()["code"], c, "{fault:?}"),
-            None => assert!(a.headers["content-type"].to_str().unwrap().starts_with("text/html")),
+            None => assert!(
+                a.headers["content-type"]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("text/html")
+            ),
         }
     }
     let h = send(Method::GET, &env_url("/healthz"), &[], "").await;
     assert_eq!(h.status, 200);
-    let m = send(Method::GET, &env_url("/metrics"), &[], "").await.text();
-    assert!(m.contains("entrust_gateway_in_flight_requests 1"), "only the scrape itself in flight:\n{m}");
+    let m = send(Method::GET, &env_url("/metrics"), &[], "")
+        .await
+        .text();
+    assert!(
+        m.contains("entrust_gateway_in_flight_requests 1"),
+        "only the scrape itself in flight:\n{m}"
+    );
 }
 
 #[tokio::test]
 async fn thousands_of_bad_requests_leave_the_gateway_healthy_and_flat() {
     let env = Env::start().await;
     let gw = env.gw.url();
-    let bad: Vec<(Method, String, Vec<(&str, &str)>, Vec<u8>)> = vec![
+    let bad: Vec<Req> = vec![
         (Method::GET, format!("{gw}{CREATE}"), vec![], vec![]),
-        (Method::POST, format!("{gw}/entrust/../user/getToken.json"), vec![FORM], b"a=1".to_vec()),
-        (Method::POST, format!("{gw}{CREATE}"), vec![("content-type", "text/plain")], b"x".to_vec()),
-        (Method::POST, format!("{gw}{CREATE}"), vec![FORM], b"\xff\xff".to_vec()),
+        (
+            Method::POST,
+            format!("{gw}/entrust/../user/getToken.json"),
+            vec![FORM],
+            b"a=1".to_vec(),
+        ),
+        (
+            Method::POST,
+            format!("{gw}{CREATE}"),
+            vec![("content-type", "text/plain")],
+            b"x".to_vec(),
+        ),
+        (
+            Method::POST,
+            format!("{gw}{CREATE}"),
+            vec![FORM],
+            b"\xff\xff".to_vec(),
+        ),
         (Method::POST, format!("{gw}{CREATE}"), vec![FORM], vec![]),
-        (Method::POST, format!("{gw}/user/getToken.json"), vec![FORM], b"userId=u".to_vec()),
-        (Method::POST, format!("{gw}{CREATE}"), vec![FORM], vec![b'a'; 5 * 1024 * 1024]),
+        (
+            Method::POST,
+            format!("{gw}/user/getToken.json"),
+            vec![FORM],
+            b"userId=u".to_vec(),
+        ),
+        (
+            Method::POST,
+            format!("{gw}{CREATE}"),
+            vec![FORM],
+            vec![b'a'; 5 * 1024 * 1024],
+        ),
     ];
     let rss = || -> u64 {
         std::fs::read_to_string("/proc/self/status")
             .ok()
-            .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(str::to_string))
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .map(str::to_string)
+            })
             .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
             .unwrap_or(0)
     };
@@ -197,9 +368,15 @@ async fn thousands_of_bad_requests_leave_the_gateway_healthy_and_flat() {
         }
     }
     let grown_kib = rss().saturating_sub(after_warmup);
-    assert!(env.sim.requests().is_empty(), "a bad request reached the vendor");
+    assert!(
+        env.sim.requests().is_empty(),
+        "a bad request reached the vendor"
+    );
     assert_eq!(in_flight(&env).await, 0);
     healthy(&env).await;
     // Memory is flat: no per-request leak (test process included, so a loose bound).
-    assert!(grown_kib < 16 * 1024, "RSS grew {grown_kib} KiB over 2500 bad requests");
+    assert!(
+        grown_kib < 16 * 1024,
+        "RSS grew {grown_kib} KiB over 2500 bad requests"
+    );
 }

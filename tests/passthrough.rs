@@ -12,7 +12,11 @@ const CREATE: &str = "/entrust/group/create.json";
 #[tokio::test]
 async fn forwards_signed_and_the_simulator_accepts() {
     let env = Env::start().await;
-    let a = post_form(&env.url(CREATE), "groupId=g1&name=Group&owner=alice&userIds=bob,carol").await;
+    let a = post_form(
+        &env.url(CREATE),
+        "groupId=g1&name=Group&owner=alice&userIds=bob,carol",
+    )
+    .await;
     assert_eq!(a.status, 200, "{}", a.text());
     assert_eq!(a.json()["code"], 200);
     let g = env.sim.group("g1").expect("group created upstream");
@@ -21,7 +25,10 @@ async fn forwards_signed_and_the_simulator_accepts() {
     assert_eq!(reqs.len(), 1);
     let h = &reqs[0].headers;
     assert_eq!(h["app-key"], APP_KEY);
-    let (nonce, ts) = (h["nonce"].to_str().unwrap(), h["timestamp"].to_str().unwrap());
+    let (nonce, ts) = (
+        h["nonce"].to_str().unwrap(),
+        h["timestamp"].to_str().unwrap(),
+    );
     assert!(nonce.len() <= 18);
     assert_eq!(ts.len(), 13, "timestamp in milliseconds");
     assert_eq!(h["signature"], signature(APP_SECRET, nonce, ts).as_str());
@@ -41,7 +48,13 @@ async fn caller_signing_headers_are_replaced() {
         ("RC-Signature", "forged"),
         ("content-type", "application/x-www-form-urlencoded"),
     ];
-    let a = send(Method::POST, &env.url(CREATE), &forged, "groupId=g2&name=n&owner=o").await;
+    let a = send(
+        Method::POST,
+        &env.url(CREATE),
+        &forged,
+        "groupId=g2&name=n&owner=o",
+    )
+    .await;
     assert_eq!(a.json()["code"], 200, "{}", a.text());
     let h = &env.sim.requests()[0].headers;
     assert_eq!(h["app-key"], APP_KEY);
@@ -58,7 +71,9 @@ async fn nonces_never_repeat_across_many_requests() {
     let mut tasks = Vec::new();
     for i in 0..60 {
         let url = env.url("/entrust/group/profile/query.json");
-        tasks.push(tokio::spawn(async move { post_form(&url, &format!("groupIds=g{i}")).await }));
+        tasks.push(tokio::spawn(async move {
+            post_form(&url, &format!("groupIds=g{i}")).await
+        }));
     }
     for t in tasks {
         assert_eq!(t.await.unwrap().json()["code"], 200);
@@ -98,7 +113,10 @@ async fn query_string_and_content_type_are_forwarded() {
     let a = send(
         Method::POST,
         &env.url("/entrust/group/profile/query.json?trace=1&x=%20y"),
-        &[("content-type", "application/x-www-form-urlencoded; charset=UTF-8")],
+        &[(
+            "content-type",
+            "application/x-www-form-urlencoded; charset=UTF-8",
+        )],
         "groupIds=a",
     )
     .await;
@@ -106,7 +124,10 @@ async fn query_string_and_content_type_are_forwarded() {
     let r = &env.sim.requests()[0];
     assert_eq!(r.path, "/entrust/group/profile/query.json");
     assert_eq!(r.query.as_deref(), Some("trace=1&x=%20y"));
-    assert_eq!(r.headers["content-type"], "application/x-www-form-urlencoded; charset=UTF-8");
+    assert_eq!(
+        r.headers["content-type"],
+        "application/x-www-form-urlencoded; charset=UTF-8"
+    );
 }
 
 #[tokio::test]
@@ -134,19 +155,37 @@ async fn request_id_is_kept_when_safe_generated_otherwise_and_echoed() {
     let env = Env::start().await;
     let url = env.url("/entrust/group/profile/query.json");
     let ct = ("content-type", "application/x-www-form-urlencoded");
-    let a = send(Method::POST, &url, &[ct, ("x-request-id", "req-123_abc")], "groupIds=a").await;
+    let a = send(
+        Method::POST,
+        &url,
+        &[ct, ("x-request-id", "req-123_abc")],
+        "groupIds=a",
+    )
+    .await;
     assert_eq!(a.headers["x-request-id"], "req-123_abc");
     assert_eq!(env.sim.requests()[0].headers["x-request-id"], "req-123_abc");
 
     let unsafe_id = "has spaces and/slashes";
-    let a = send(Method::POST, &url, &[ct, ("x-request-id", unsafe_id)], "groupIds=a").await;
+    let a = send(
+        Method::POST,
+        &url,
+        &[ct, ("x-request-id", unsafe_id)],
+        "groupIds=a",
+    )
+    .await;
     let echoed = a.headers["x-request-id"].to_str().unwrap().to_string();
     assert_ne!(echoed, unsafe_id);
     assert_eq!(echoed.len(), 32);
-    assert_eq!(env.sim.requests()[1].headers["x-request-id"], echoed.as_str());
+    assert_eq!(
+        env.sim.requests()[1].headers["x-request-id"],
+        echoed.as_str()
+    );
 
     let a = send(Method::POST, &url, &[ct], "groupIds=a").await;
-    assert_eq!(a.headers["x-request-id"], env.sim.requests()[2].headers["x-request-id"]);
+    assert_eq!(
+        a.headers["x-request-id"],
+        env.sim.requests()[2].headers["x-request-id"]
+    );
 }
 
 #[tokio::test]
@@ -170,7 +209,13 @@ async fn hop_by_hop_headers_are_not_forwarded() {
     .await;
     assert_eq!(a.json()["code"], 200);
     let h = &env.sim.requests()[0].headers;
-    for gone in ["x-hop", "keep-alive", "proxy-authorization", "te", "authorization"] {
+    for gone in [
+        "x-hop",
+        "keep-alive",
+        "proxy-authorization",
+        "te",
+        "authorization",
+    ] {
         assert!(h.get(gone).is_none(), "{gone} was forwarded");
     }
     assert_eq!(h["x-end-to-end"], "kept");
@@ -194,14 +239,22 @@ async fn paths_outside_entrust_json_are_refused_and_never_forwarded() {
         let a = post_form(&format!("{gw}{path}"), "groupId=x&name=n&owner=o").await;
         assert_eq!(a.status, 404, "{path}: {}", a.text());
         assert_eq!(a.json()["code"], 404, "{path}");
-        assert!(a.json()["errorMessage"].as_str().unwrap().contains("not served"));
+        assert!(
+            a.json()["errorMessage"]
+                .as_str()
+                .unwrap()
+                .contains("not served")
+        );
     }
     let long = format!("{gw}/entrust/{}.json", "a/".repeat(200));
     assert_eq!(post_form(&long, "").await.status, 404);
     let a = send(Method::GET, &env.url(CREATE), &[], "").await;
     assert_eq!(a.status, 405);
     assert_eq!(a.headers["allow"], "POST");
-    assert!(env.sim.requests().is_empty(), "a refused request reached the vendor");
+    assert!(
+        env.sim.requests().is_empty(),
+        "a refused request reached the vendor"
+    );
 }
 
 #[tokio::test]

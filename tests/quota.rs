@@ -52,12 +52,22 @@ async fn ten_times_overload_never_exceeds_the_vendor_limit_and_uses_the_quota() 
         tasks.push(tokio::spawn(async move {
             let sent = Instant::now();
             let form = ("content-type", "application/x-www-form-urlencoded");
-            let a = send_with(&client, http::Method::POST, &url, &[form], format!("groupIds=g{i}")).await;
+            let a = send_with(
+                &client,
+                http::Method::POST,
+                &url,
+                &[form],
+                format!("groupIds=g{i}"),
+            )
+            .await;
             (a, sent.elapsed())
         }));
     }
     let offered = 3000.0 / started.elapsed().as_secs_f64();
-    assert!(offered > 500.0, "the load generator fell behind: {offered:.0}/s offered");
+    assert!(
+        offered > 500.0,
+        "the load generator fell behind: {offered:.0}/s offered"
+    );
     let (mut ok, mut limited, mut slowest) = (0usize, 0usize, Duration::ZERO);
     for t in tasks {
         let (a, took) = t.await.expect("caller task");
@@ -68,7 +78,11 @@ async fn ten_times_overload_never_exceeds_the_vendor_limit_and_uses_the_quota() 
                 ok += 1;
             }
             429 => {
-                assert_eq!(a.json()["code"], 1008, "gateway 429 in the vendor's dialect");
+                assert_eq!(
+                    a.json()["code"],
+                    1008,
+                    "gateway 429 in the vendor's dialect"
+                );
                 let after: u64 = a.headers["retry-after"].to_str().unwrap().parse().unwrap();
                 assert!(after >= 1);
                 limited += 1;
@@ -80,18 +94,34 @@ async fn ten_times_overload_never_exceeds_the_vendor_limit_and_uses_the_quota() 
     let reqs = env.sim.requests();
     // Nothing lost: every caller got an answer, and the vendor's count equals the successes.
     assert_eq!(ok + limited, 3000);
-    assert_eq!(reqs.len(), ok, "the vendor saw a request the caller did not get back as a success");
-    assert!(reqs.iter().all(|r| r.code == 200), "the vendor itself rate-limited");
+    assert_eq!(
+        reqs.len(),
+        ok,
+        "the vendor saw a request the caller did not get back as a success"
+    );
+    assert!(
+        reqs.iter().all(|r| r.code == 200),
+        "the vendor itself rate-limited"
+    );
     // The guarantee, at the vendor's side of the wire.
     let mut times: Vec<Instant> = reqs.iter().map(|r| r.at).collect();
     let max = max_in_any_second(&mut times);
-    assert!(max <= 100, "{max} requests reached the vendor within one second");
+    assert!(
+        max <= 100,
+        "{max} requests reached the vendor within one second"
+    );
     // Utilisation: from the first to the last request at the vendor.
     let span = times.last().unwrap().duration_since(times[0]).as_secs_f64();
     let utilisation = (reqs.len() - 1) as f64 / span / 100.0;
-    assert!(utilisation >= 0.95, "utilisation {utilisation:.3} over {span:.2} s");
+    assert!(
+        utilisation >= 0.95,
+        "utilisation {utilisation:.3} over {span:.2} s"
+    );
     // Timely: nobody waited much past max_wait_ms (2 s).
-    assert!(slowest < Duration::from_secs(4), "slowest answer took {slowest:?}");
+    assert!(
+        slowest < Duration::from_secs(4),
+        "slowest answer took {slowest:?}"
+    );
     eprintln!(
         "overload: {offered:.0}/s offered; {ok} ok, {limited} limited in {elapsed:?}; max/s {max}; utilisation {utilisation:.3}"
     );
@@ -105,7 +135,9 @@ async fn paths_have_separate_quotas() {
     let mut waiting = Vec::new();
     for i in 0..6 {
         let url = env.url(QUERY);
-        waiting.push(tokio::spawn(async move { post_form(&url, &format!("groupIds=q{i}")).await }));
+        waiting.push(tokio::spawn(async move {
+            post_form(&url, &format!("groupIds=q{i}")).await
+        }));
     }
     let limiter = env.gw.gateway.limiter();
     while limiter.queued(QUERY) < 4 {
@@ -114,7 +146,10 @@ async fn paths_have_separate_quotas() {
     // ...while another path goes straight through.
     let a = post_form(&env.url(UPDATE), "groupId=x&groupProfile=%7B%7D").await;
     assert!(a.status.as_u16() != 429, "{}", a.text());
-    assert!(limiter.queued(QUERY) >= 1, "the update waited behind the query path");
+    assert!(
+        limiter.queued(QUERY) >= 1,
+        "the update waited behind the query path"
+    );
     for w in waiting {
         assert_eq!(w.await.unwrap().status, 200);
     }
@@ -123,10 +158,14 @@ async fn paths_have_separate_quotas() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waiting_is_first_come_first_served() {
     let _serial = SERIAL.lock().await;
-    let env = Arc::new(Env::start_with("", "[rate_limit]\nper_second = 20\nmax_wait_ms = 60000").await);
+    let env =
+        Arc::new(Env::start_with("", "[rate_limit]\nper_second = 20\nmax_wait_ms = 60000").await);
     let limiter = env.gw.gateway.limiter();
     // Use up the burst so that the requests after it queue.
-    assert_eq!(post_form(&env.url(QUERY), "groupIds=warmup").await.status, 200);
+    assert_eq!(
+        post_form(&env.url(QUERY), "groupIds=warmup").await.status,
+        200
+    );
     let fifo_seen = |sim: &entrust_gateway::sim::Simulator| {
         sim.requests()
             .iter()
@@ -136,7 +175,9 @@ async fn waiting_is_first_come_first_served() {
     let mut tasks = Vec::new();
     for i in 0..12 {
         let url = env.url(QUERY);
-        tasks.push(tokio::spawn(async move { post_form(&url, &format!("groupIds=fifo{i}")).await }));
+        tasks.push(tokio::spawn(async move {
+            post_form(&url, &format!("groupIds=fifo{i}")).await
+        }));
         // Send strictly one after another: wait until this one is queued
         // (or already served).
         while limiter.queued(QUERY) + fifo_seen(&env.sim) < i + 1 {
@@ -160,14 +201,20 @@ async fn waiting_is_first_come_first_served() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_budget_is_refused_at_once_with_retry_after() {
     let _serial = SERIAL.lock().await;
-    let env = Env::start_with("", "[rate_limit]\nper_second = 2\nmax_wait_ms = 1500\nmax_queue = 100").await;
+    let env = Env::start_with(
+        "",
+        "[rate_limit]\nper_second = 2\nmax_wait_ms = 1500\nmax_queue = 100",
+    )
+    .await;
     let limiter = env.gw.gateway.limiter();
     // Burst 1 at 2/s: the first goes, the next two can wait (≤ 1.5 s)...
     assert_eq!(post_form(&env.url(QUERY), "groupIds=a").await.status, 200);
     let mut waiting = Vec::new();
     for i in 0..2 {
         let url = env.url(QUERY);
-        waiting.push(tokio::spawn(async move { post_form(&url, &format!("groupIds=w{i}")).await }));
+        waiting.push(tokio::spawn(async move {
+            post_form(&url, &format!("groupIds=w{i}")).await
+        }));
         while limiter.queued(QUERY) < i + 1 {
             tokio::task::yield_now().await;
         }
@@ -176,12 +223,28 @@ async fn over_budget_is_refused_at_once_with_retry_after() {
     let a = post_form(&env.url(QUERY), "groupIds=late").await;
     assert_eq!(a.status, 429);
     assert_eq!(a.json()["code"], 1008);
-    assert!(a.headers["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
-    assert_eq!(limiter.queued(QUERY), 2, "refused before the waiters were served");
+    assert!(
+        a.headers["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            >= 1
+    );
+    assert_eq!(
+        limiter.queued(QUERY),
+        2,
+        "refused before the waiters were served"
+    );
     for w in waiting {
         assert_eq!(w.await.unwrap().status, 200);
     }
-    assert!(env.sim.requests().iter().all(|r| !String::from_utf8_lossy(&r.body).contains("late")));
+    assert!(
+        env.sim
+            .requests()
+            .iter()
+            .all(|r| !String::from_utf8_lossy(&r.body).contains("late"))
+    );
     let m = env.gw.gateway.metrics().encode();
     assert!(m.contains("reason=\"wait_too_long\""), "{m}");
 }
@@ -189,13 +252,19 @@ async fn over_budget_is_refused_at_once_with_retry_after() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_queue_is_refused_at_once() {
     let _serial = SERIAL.lock().await;
-    let env = Env::start_with("", "[rate_limit]\nper_second = 1\nmax_wait_ms = 60000\nmax_queue = 2").await;
+    let env = Env::start_with(
+        "",
+        "[rate_limit]\nper_second = 1\nmax_wait_ms = 60000\nmax_queue = 2",
+    )
+    .await;
     let limiter = env.gw.gateway.limiter();
     assert_eq!(post_form(&env.url(QUERY), "groupIds=a").await.status, 200);
     let mut waiting = Vec::new();
     for i in 0..2 {
         let url = env.url(QUERY);
-        waiting.push(tokio::spawn(async move { post_form(&url, &format!("groupIds=w{i}")).await }));
+        waiting.push(tokio::spawn(async move {
+            post_form(&url, &format!("groupIds=w{i}")).await
+        }));
         while limiter.queued(QUERY) < i + 1 {
             tokio::task::yield_now().await;
         }

@@ -33,7 +33,10 @@ fn pki() -> Pki {
         .with_no_client_auth()
         .with_single_cert(chain, key)
         .unwrap();
-    Pki { ca_pem: ca.pem(), server: Arc::new(server) }
+    Pki {
+        ca_pem: ca.pem(),
+        server: Arc::new(server),
+    }
 }
 
 async fn https_sim(pki: &Pki) -> (Simulator, String) {
@@ -60,13 +63,21 @@ async fn https_upstream_with_a_private_ca() {
         "",
     ))
     .await;
-    let a = post_form(&format!("{}/entrust/group/create.json", gw.url()), "groupId=tls&name=n&owner=o").await;
+    let a = post_form(
+        &format!("{}/entrust/group/create.json", gw.url()),
+        "groupId=tls&name=n&owner=o",
+    )
+    .await;
     assert_eq!(a.json()["code"], 200, "{}", a.text());
     assert!(sim.group("tls").is_some());
 
     // Without the CA the upstream's certificate is not trusted: 502, nothing accepted.
     let gw = start_gateway(&config_text(&[url], "", "")).await;
-    let a = post_form(&format!("{}/entrust/group/create.json", gw.url()), "groupId=tls2&name=n&owner=o").await;
+    let a = post_form(
+        &format!("{}/entrust/group/create.json", gw.url()),
+        "groupId=tls2&name=n&owner=o",
+    )
+    .await;
     assert_eq!(a.status, 502);
     assert_eq!(a.json()["code"], 1000);
     assert!(sim.group("tls2").is_none());

@@ -59,7 +59,11 @@ impl Env {
     pub async fn start_with(upstream_extra: &str, extra: &str) -> Env {
         let (sim, sim_server) = start_sim().await;
         let gw = start_gateway(&config_text(&[sim_server.url()], upstream_extra, extra)).await;
-        Env { sim, sim_server, gw }
+        Env {
+            sim,
+            sim_server,
+            gw,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -115,7 +119,11 @@ pub async fn send_with(
     let resp = client.request(req).await.expect("request sent");
     let (parts, body) = resp.into_parts();
     let body = body.collect().await.expect("body read").to_bytes();
-    Answer { status: parts.status, headers: parts.headers, body }
+    Answer {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    }
 }
 
 /// POST a form body.
@@ -130,8 +138,16 @@ pub async fn post_form(url: &str, form: &str) -> Answer {
 }
 
 /// POST a JSON body with OpenIM's headers.
-pub async fn post_openim(url: &str, operation_id: &str, token: Option<&str>, body: &serde_json::Value) -> Answer {
-    let mut headers = vec![("content-type", "application/json"), ("operationID", operation_id)];
+pub async fn post_openim(
+    url: &str,
+    operation_id: &str,
+    token: Option<&str>,
+    body: &serde_json::Value,
+) -> Answer {
+    let mut headers = vec![
+        ("content-type", "application/json"),
+        ("operationID", operation_id),
+    ];
     if let Some(t) = token {
         headers.push(("token", t));
     }
@@ -140,7 +156,9 @@ pub async fn post_openim(url: &str, operation_id: &str, token: Option<&str>, bod
 
 /// An address on which nothing listens (bound, then released).
 pub async fn closed_port_url() -> String {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = l.local_addr().expect("addr");
     drop(l);
     format!("http://{addr}")
