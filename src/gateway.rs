@@ -322,8 +322,9 @@ impl Gateway {
         let code = serde_json::from_slice::<CodeOnly>(&body)
             .ok()
             .map(|c| c.code);
-        let limited =
-            parts.status == StatusCode::TOO_MANY_REQUESTS || code == Some(code::RATE_LIMITED);
+        // 1008 (the general limit) or 25416 (the entrust service's own).
+        let limited = parts.status == StatusCode::TOO_MANY_REQUESTS
+            || matches!(code, Some(code::RATE_LIMITED | code::ENTRUST_RATE_LIMIT));
         let retry_after = limited.then(|| {
             self.count_error(path_label, "rate_limited");
             tracing::warn!(path, "the vendor rate-limited this path; backing off");

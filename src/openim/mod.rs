@@ -92,7 +92,16 @@ impl Ctx<'_> {
             .gw
             .call(&Call::form(path, body, self.request_id))
             .await?;
-        match profile::status(&reply.body) {
+        let status = profile::status(&reply.body);
+        // The vendor rate-limited this path: tell the caller when to come back.
+        if let Some(retry_after) = reply.retry_after {
+            let (code, message) = status.unwrap_or((code::RATE_LIMITED, String::new()));
+            return Err(Error::RateLimited {
+                retry_after,
+                detail: format!("entrust {path} answered code {code}: {message}"),
+            });
+        }
+        match status {
             Some((code::OK, _)) => Ok(reply.body),
             Some((code, message)) => Err(Error::Upstream {
                 path: path.to_string(),

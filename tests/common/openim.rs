@@ -36,7 +36,12 @@ pub struct Im {
 impl Im {
     /// With `[openim]`, holding an admin token.
     pub async fn start() -> Im {
-        let env = Env::start_with("", &section(3600)).await;
+        Im::start_with_extra("").await
+    }
+
+    /// The same, with more config sections.
+    pub async fn start_with_extra(extra: &str) -> Im {
+        let env = Env::start_with("", &format!("{}\n{extra}", section(3600))).await;
         let mut im = Im { env, token: None };
         let a = im
             .post(

@@ -1,0 +1,184 @@
+//! What an operator relies on: probes, metrics, the admin listener, and
+//! secret rotation through `app_secret_file`.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use entrust_gateway::sign::signature;
+use entrust_gateway::sim::{Fault, FaultRule};
+use http::Method;
+
+async fn get(url: &str) -> Answer {
+    send(Method::GET, url, &[], "").await
+}
+
+#[tokio::test]
+async fn probes_answer_json() {
+    let env = Env::start().await;
+    let h = get(&env.url("/healthz")).await;
+    assert_eq!(h.status, 200);
+    assert_eq!(h.json()["status"], "ok");
+    let r = get(&env.url("/readyz")).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["status"], "ready");
+    assert_eq!(r.json()["upstream"], env.sim_server.url().as_str());
+    assert_eq!(
+        send(Method::POST, &env.url("/healthz"), &[], "")
+            .await
+            .status,
+        405
+    );
+}
+
+#[tokio::test]
+async fn metrics_cover_requests_upstream_limiter_and_failover() {
+    let dead = closed_port_url().await;
+    let (sim, s) = start_sim().await;
+    let text = config_text(
+        &[dead, s.url()],
+        "",
+        "[rate_limit.paths.\"/entrust/group/create.json\"]\nper_second = 1\nmax_wait_ms = 0",
+    );
+    let gw = start_gateway(&text).await;
+    let url = |p: &str| format!("{}{p}", gw.url());
+    // The dead primary: a connect error, then the read is retried on the backup.
+    post_form(&url("/entrust/group/profile/query.json"), "groupIds=m1").await;
+    post_form(
+        &url("/entrust/group/create.json"),
+        "groupId=m1&name=n&owner=o",
+    )
+    .await;
+    // Over quota (1/s, no waiting): a rejection.
+    post_form(
+        &url("/entrust/group/create.json"),
+        "groupId=m2&name=n&owner=o",
+    )
+    .await;
+    sim.inject(FaultRule {
+        path: None,
+        fault: Fault::Status(500),
+        times: Some(1),
+    });
+    post_form(
+        &url("/entrust/group/profile/update.json"),
+        "groupId=m1&groupProfile=%7B%7D",
+    )
+    .await;
+    post_form(&url("/entrust/no/such/thing.json"), "a=1").await;
+    let m = get(&url("/metrics")).await;
+    assert!(m.headers["content-type"].to_str().unwrap().contains("text"));
+    let m = m.text();
+    for needle in [
+        r#"entrust_gateway_requests_total{face="entrust",route="/entrust/group/create.json",status="200"} 1"#,
+        r#"entrust_gateway_requests_total{face="entrust",route="/entrust/group/create.json",status="429"} 1"#,
+        r#"entrust_gateway_requests_total{face="entrust",route="other",status="#,
+        "entrust_gateway_in_flight_requests 1",
+        r#"entrust_gateway_upstream_duration_seconds_count{path="/entrust/group/create.json",data_center=""#,
+        r#"entrust_gateway_upstream_errors_total{path="/entrust/group/profile/query.json",kind="connect"} 1"#,
+        r#"entrust_gateway_upstream_errors_total{path="/entrust/group/profile/update.json",kind="status_5xx"} 1"#,
+        "entrust_gateway_failovers_total{from=",
+        r#"entrust_gateway_limiter_wait_seconds_count{path="/entrust/group/create.json"}"#,
+        r#"entrust_gateway_limiter_rejections_total{path="/entrust/group/create.json",reason="wait_too_long"} 1"#,
+        r#"entrust_gateway_build_info{version=""#,
+    ] {
+        assert!(m.contains(needle), "missing {needle}\n{m}");
+    }
+    assert!(!m.contains(APP_SECRET));
+}
+
+#[tokio::test]
+async fn the_admin_listener_serves_only_admin_routes() {
+    let (_sim, s) = start_sim().await;
+    let gw = start_gateway(&config_text(
+        &[s.url()],
+        "",
+        "[admin]\nlisten = \"127.0.0.1:0\"",
+    ))
+    .await;
+    let admin = format!("http://{}", gw.admin_addr.expect("admin listener"));
+    assert_eq!(get(&format!("{admin}/healthz")).await.status, 200);
+    assert_eq!(get(&format!("{admin}/readyz")).await.status, 200);
+    assert!(
+        get(&format!("{admin}/metrics"))
+            .await
+            .text()
+            .contains("entrust_gateway_build_info")
+    );
+    let a = post_form(
+        &format!("{admin}/entrust/group/create.json"),
+        "groupId=a&name=n&owner=o",
+    )
+    .await;
+    assert_eq!(a.status, 404);
+    // The main listener still serves everything.
+    assert_eq!(get(&format!("{}/healthz", gw.url())).await.status, 200);
+}
+
+/// Waits until the `secret_reloads{result=...}` counter reaches `n`.
+async fn reloads(gw: &entrust_gateway::server::ServerHandle, result: &str, n: u64) {
+    let needle = format!("entrust_gateway_secret_reloads_total{{result=\"{result}\"}} {n}");
+    let mut tick = tokio::time::interval(Duration::from_millis(5));
+    for _ in 0..2000 {
+        if gw.gateway.metrics().encode().contains(&needle) {
+            return;
+        }
+        tick.tick().await;
+    }
+    panic!("never saw {needle}");
+}
+
+#[tokio::test]
+async fn a_changed_secret_file_is_picked_up_and_a_bad_one_keeps_the_old_secret() {
+    let (sim, s) = start_sim().await;
+    let dir = std::env::temp_dir().join(format!("entrust-gw-rotate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("secret");
+    std::fs::write(&file, format!("{APP_SECRET}\n")).unwrap();
+    let text = config_text(&[s.url()], "", "").replace(
+        &format!("app_secret = \"{APP_SECRET}\""),
+        &format!(
+            "app_secret_file = {:?}\nsecret_poll_ms = 20",
+            file.display().to_string()
+        ),
+    );
+    let gw = start_gateway(&text).await;
+    let create = format!("{}/entrust/group/create.json", gw.url());
+    assert_eq!(
+        post_form(&create, "groupId=r1&name=n&owner=o").await.json()["code"],
+        200
+    );
+
+    // Rotate: the gateway now signs with the new secret. (The simulator
+    // still knows the old one and says so: 1004.)
+    std::fs::write(&file, "rotated-Xy7\n").unwrap();
+    reloads(&gw, "ok", 1).await;
+    let a = post_form(&create, "groupId=r2&name=n&owner=o").await;
+    assert_eq!(a.status, 401);
+    assert_eq!(a.json()["code"], 1004);
+    let signed_with = |sim: &entrust_gateway::sim::Simulator, secret: &str| {
+        let reqs = sim.requests();
+        let h = &reqs.last().unwrap().headers;
+        let (n, t) = (
+            h["nonce"].to_str().unwrap(),
+            h["timestamp"].to_str().unwrap(),
+        );
+        h["signature"] == signature(secret, n, t).as_str()
+    };
+    assert!(signed_with(&sim, "rotated-Xy7"));
+
+    // An empty file keeps the last good secret.
+    std::fs::write(&file, "").unwrap();
+    reloads(&gw, "error", 1).await;
+    post_form(&create, "groupId=r3&name=n&owner=o").await;
+    assert!(signed_with(&sim, "rotated-Xy7"));
+
+    // And rotating back restores service.
+    std::fs::write(&file, APP_SECRET).unwrap();
+    reloads(&gw, "ok", 2).await;
+    assert_eq!(
+        post_form(&create, "groupId=r4&name=n&owner=o").await.json()["code"],
+        200
+    );
+}
