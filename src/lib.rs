@@ -14,7 +14,10 @@
 //! - [`server`]: the listener, routing by face, body and time limits, graceful shutdown.
 //! - [`route`]: which paths may be forwarded (never anything outside `/entrust/**.json`).
 //! - [`proxy`]: the `/entrust/` passthrough face.
-//! - [`openim`]: the OpenIM face: JSON types, translation to and from entrust forms, routes.
+//! - [`openim`]: the OpenIM face: routes and the upstream call helper; [`openim::group`]
+//!   (group info and the field mapping), [`openim::member`] (membership),
+//!   [`openim::token`] (admin tokens), [`openim::json`](mod@openim::json) (strict request parsing),
+//!   [`openim::errcode`] (OpenIM's codes, and the vendor's translated).
 //! - [`gateway`]: the pipeline both faces share: quota, signing, sending, failover, retry.
 //! - [`limit`]: the per-path quota with fair, bounded waiting.
 //! - [`sign`]: the vendor signature and nonces.
@@ -22,7 +25,8 @@
 //! - [`dedup`]: duplicate protection: a retried write gets the first attempt's answer.
 //! - [`headers`]: hop-by-hop headers, forwarded headers, request ids.
 //! - [`error`]: every gateway error, and how it looks to each kind of caller.
-//! - [`entrust`]: the vendor's names, paths, codes and limits (shared with the simulator).
+//! - [`entrust`]: the vendor's names, paths, codes and limits (shared with the simulator);
+//!   [`entrust::profile`]: the vendor's answers, parsed tolerantly (gateway only).
 //! - [`config`]: `gateway.toml`: schema, defaults, validation.
 //! - [`secret`]: a secret type that never prints.
 //! - [`metrics`]: Prometheus metrics.

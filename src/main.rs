@@ -233,7 +233,7 @@ curl -s -X POST {gw}/entrust/group/create.json -d 'groupId=demo1&name=Demo&owner
 # read it back
 curl -s -X POST {gw}/entrust/group/profile/query.json -d 'groupIds=demo1'
 
-# OpenIM's set_group_info, translated to entrust
+# OpenIM's set_group_info, translated to entrust (the demo has no [openim] section, so the token is not checked)
 curl -s -X POST {gw}/group/set_group_info -H 'operationID: op1' -H 'token: demo' -H 'Content-Type: application/json' -d '{{"groupInfoForSet":{{"groupID":"demo1","groupName":"new name","introduction":"hello","needVerification":2}}}}'
 
 # and OpenIM's get_groups_info

@@ -13,7 +13,7 @@
 //! - [`member`]: membership (invite, join, kick, quit, transfer, dismiss,
 //!   member lists and member info, joined groups).
 //! - [`token`]: stateless admin tokens.
-//! - [`json`]: strict request parsing with errors that name the field.
+//! - [`mod@json`]: strict request parsing with errors that name the field.
 //! - [`errcode`]: OpenIM's codes and the vendor's codes translated.
 
 pub mod errcode;
