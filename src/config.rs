@@ -123,7 +123,7 @@ pub struct UpstreamConfig {
     pub app_secret_env: Option<String>,
     /// The app secret inline (discouraged: it then lives in a file on disk).
     #[serde(skip_serializing)]
-    pub app_secret: Option<String>,
+    pub app_secret: Option<Secret>,
     /// A file holding the app secret (e.g. a mounted Kubernetes secret).
     pub app_secret_file: Option<PathBuf>,
     /// How often `app_secret_file` is checked for changes (SIGHUP also reloads it).
@@ -230,7 +230,7 @@ impl RateLimitConfig {
 pub struct OpenImConfig {
     /// The secret `/auth/get_admin_token` checks (OpenIM's `share.secret`).
     #[serde(skip_serializing)]
-    pub secret: Option<String>,
+    pub secret: Option<Secret>,
     /// Or the name of an environment variable holding it.
     pub secret_env: Option<String>,
     /// User IDs allowed to get an admin token (OpenIM's `imAdminUserID`).
@@ -505,7 +505,12 @@ impl Config {
                     );
                 }
             },
-            SecretSource::Inline => self.upstream.app_secret.clone().unwrap_or_default(),
+            SecretSource::Inline => self
+                .upstream
+                .app_secret
+                .as_ref()
+                .map(|s| s.expose().to_string())
+                .unwrap_or_default(),
             SecretSource::File(path) => {
                 read_secret_file(&path).or_else(|e| err("upstream.app_secret_file", e))?
             }
@@ -559,7 +564,7 @@ impl Config {
             return Ok(None);
         };
         let value = match (&o.secret, &o.secret_env) {
-            (Some(s), _) => s.clone(),
+            (Some(s), _) => s.expose().to_string(),
             (None, Some(name)) => std::env::var(name).or_else(|_| {
                 err(
                     "openim.secret_env",
@@ -655,6 +660,16 @@ app_secret = "s"
             let msg = e.expect_err(text).0;
             assert!(msg.contains(key), "{msg:?} should name {key}");
         }
+    }
+
+    #[test]
+    fn debug_output_has_no_secret() {
+        let text = GOOD.replace("app_secret = \"s\"", "app_secret = \"hunter2-secret\"")
+            + "[openim]\nsecret = \"openim-secret-9\"\nadmin_user_ids = [\"a\"]\n";
+        let c = Config::parse(&text).unwrap();
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("hunter2-secret") && !debug.contains("openim-secret-9"));
+        assert_eq!(c.load_secret().unwrap().expose(), "hunter2-secret");
     }
 
     #[test]
