@@ -83,6 +83,8 @@ pub struct ServerConfig {
     /// Largest request head (request line and headers).
     pub max_header_bytes: usize,
     /// Time a client has to send its request headers (slow-loris guard).
+    /// It also closes keep-alive connections idle this long, so callers'
+    /// connection pools should drop idle connections sooner.
     pub header_read_timeout_ms: u64,
     /// Time a request may take from its headers to its answer, waiting included.
     pub request_timeout_ms: u64,
@@ -103,7 +105,7 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_body_bytes: 4 * 1024 * 1024,
             max_header_bytes: 64 * 1024,
-            header_read_timeout_ms: 10_000,
+            header_read_timeout_ms: 30_000,
             request_timeout_ms: 60_000,
             max_connections: 4096,
             drain_timeout_ms: 30_000,
