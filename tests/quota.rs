@@ -31,10 +31,59 @@ fn max_in_any_second(times: &mut [Instant]) -> usize {
     best
 }
 
+/// A simulator and a gateway on their own runtime and threads, as separate
+/// processes would be: the load generator's thousands of tasks then can't
+/// delay the gateway's timers or the simulator's arrival timestamps.
+struct Isolated {
+    env: Option<Env>,
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Isolated {
+    fn start() -> Isolated {
+        let (tx_env, rx_env) = std::sync::mpsc::channel();
+        let (stop, rx_stop) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            let env = rt.block_on(Env::start());
+            tx_env.send(env).expect("send env");
+            // Serve until the test is done.
+            let _ = rx_stop.recv();
+        });
+        let env = rx_env.recv().expect("isolated env starts");
+        Isolated {
+            env: Some(env),
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    fn env(&self) -> &Env {
+        self.env.as_ref().expect("env")
+    }
+}
+
+impl Drop for Isolated {
+    fn drop(&mut self) {
+        // Drop the servers' handles first, then stop their runtime.
+        self.env.take();
+        self.stop.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_times_overload_never_exceeds_the_vendor_limit_and_uses_the_quota() {
     let _serial = SERIAL.lock().await;
-    let env = Env::start().await;
+    let isolated = Isolated::start();
+    let env = isolated.env();
     let url = env.url(QUERY);
     // One pooled client, so the load generator spends its CPU on requests,
     // not on connection set-up (everything here shares two cores).
