@@ -146,8 +146,10 @@ pub fn get_admin_token(gw: &Gateway, body: &[u8]) -> Result<Value, Error> {
         return Err(Error::NoPermission("secret invalid".into()));
     }
     if user.is_empty() || !cfg.admin_user_ids.iter().any(|a| a == user) {
+        // At most 80 characters of it: the detail is logged and echoed.
         return Err(Error::Args(format!(
-            "userID {user:?} is not an admin user ID"
+            "userID {:?} is not an admin user ID",
+            crate::route::printable(user)
         )));
     }
     let expire = cfg.token_expire_seconds;

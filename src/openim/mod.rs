@@ -168,13 +168,14 @@ pub fn ok(data: Option<Value>) -> Response<Body> {
     json_response(StatusCode::OK, &body)
 }
 
-/// A non-empty header value as text.
-fn header<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+/// A header's value, trimmed; `None` when absent or blank. Any bytes count
+/// (OpenIM reads headers as Go strings): an `operationID` of non-ASCII
+/// text is present, not missing.
+fn header<'a>(parts: &'a Parts, name: &str) -> Option<&'a [u8]> {
     parts
         .headers
         .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
+        .map(|v| v.as_bytes().trim_ascii())
         .filter(|v| !v.is_empty())
 }
 
@@ -208,6 +209,11 @@ pub async fn handle(
                     detail: "header must have token".into(),
                 });
             };
+            // A token is ASCII; anything else is malformed.
+            let t = std::str::from_utf8(t).map_err(|_| Error::Token {
+                code: errcode::TOKEN_MALFORMED,
+                detail: "the token is malformed".into(),
+            })?;
             Some(token::verify(secret, t, &cfg.admin_user_ids, token::now())?)
         }
         _ => None,
