@@ -176,13 +176,18 @@ pub async fn serve(
     }
 }
 
-fn face_of(path: &str) -> Face {
+/// The face a request speaks: by path prefix, and for a path no face
+/// serves, by whether it carries OpenIM's `operationID` header, so that an
+/// OpenIM caller's typo still gets OpenIM's envelope.
+fn face_of(path: &str, headers: &http::HeaderMap) -> Face {
     if path.starts_with(entrust::path::PREFIX) {
         Face::Entrust
     } else if path.starts_with("/group/") || path.starts_with("/auth/") {
         Face::OpenIm
     } else if matches!(path, "/healthz" | "/readyz" | "/metrics") {
         Face::Admin
+    } else if headers.contains_key("operationid") {
+        Face::OpenIm
     } else {
         Face::Entrust
     }
@@ -207,7 +212,7 @@ async fn handle(
     let _in_flight = InFlight::new(&metrics.in_flight);
     let start = Instant::now();
     let path = req.uri().path().to_string();
-    let face = face_of(&path);
+    let face = face_of(&path, req.headers());
     if which == Listener::Admin && face != Face::Admin {
         let mut resp =
             Error::NotFound("the admin listener serves /healthz, /readyz and /metrics only".into())

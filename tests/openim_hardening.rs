@@ -671,13 +671,13 @@ fn cases(token: &str) -> Vec<Bad> {
             .expect(404, 404),
         );
     }
-    // Outside the face's prefixes: the entrust face's 404.
+    // Outside the face's prefixes: still OpenIM's envelope, since the
+    // caller sends operationID...
     for p in [
         "//group/set_group_info",
         "/group%2Fset_group_info",
         "/%67roup/set_group_info",
         "/GROUP/set_group_info",
-        "/entrust/../group/set_group_info",
         "/auth",
     ] {
         c.push(
@@ -688,10 +688,21 @@ fn cases(token: &str) -> Vec<Bad> {
                 valid_get.clone(),
                 "is not served",
             )
-            .expect(404, 404)
-            .shape(Shape::Entrust),
+            .expect(404, 404),
         );
     }
+    // ...except under /entrust/, which is the entrust face's.
+    c.push(
+        Bad::new(
+            "path /entrust/../group/set_group_info".to_string(),
+            "/entrust/../group/set_group_info",
+            t,
+            valid_get.clone(),
+            "is not served",
+        )
+        .expect(404, 404)
+        .shape(Shape::Entrust),
+    );
 
     // Headers: operationID on every route, then the token.
     for route in [get, openim::GET_ADMIN_TOKEN] {
