@@ -5,7 +5,29 @@
 mod common;
 
 use common::*;
-use entrust_gateway::sim::{Fault, FaultRule};
+use entrust_gateway::server::ServerHandle;
+use entrust_gateway::sim::{Fault, FaultRule, SimServer, Simulator};
+
+/// A primary and a backup simulator, and a gateway in front of both.
+struct TwoDataCenters {
+    primary: Simulator,
+    backup: Simulator,
+    gw: ServerHandle,
+    /// The simulators serve while these live.
+    _servers: (SimServer, SimServer),
+}
+
+async fn two_data_centers(upstream_extra: &str) -> TwoDataCenters {
+    let (primary, p) = start_sim().await;
+    let (backup, b) = start_sim().await;
+    let gw = start_gateway(&config_text(&[p.url(), b.url()], upstream_extra, "")).await;
+    TwoDataCenters {
+        primary,
+        backup,
+        gw,
+        _servers: (p, b),
+    }
+}
 
 const QUERY: &str = "/entrust/group/profile/query.json";
 const CREATE: &str = "/entrust/group/create.json";
@@ -33,9 +55,12 @@ async fn primary_refusing_connections_fails_over_even_for_writes() {
 
 #[tokio::test]
 async fn a_5xx_read_is_retried_on_the_backup() {
-    let (primary, p) = start_sim().await;
-    let (backup, b) = start_sim().await;
-    let gw = start_gateway(&config_text(&[p.url(), b.url()], "", "")).await;
+    let TwoDataCenters {
+        primary,
+        backup,
+        gw,
+        _servers,
+    } = two_data_centers("").await;
     primary.inject(FaultRule {
         path: None,
         fault: Fault::Status(503),
@@ -50,9 +75,12 @@ async fn a_5xx_read_is_retried_on_the_backup() {
 
 #[tokio::test]
 async fn a_5xx_write_is_not_retried_and_the_answer_comes_back() {
-    let (primary, p) = start_sim().await;
-    let (backup, b) = start_sim().await;
-    let gw = start_gateway(&config_text(&[p.url(), b.url()], "", "")).await;
+    let TwoDataCenters {
+        primary,
+        backup,
+        gw,
+        _servers,
+    } = two_data_centers("").await;
     primary.inject(FaultRule {
         path: None,
         fault: Fault::Status(500),
@@ -77,9 +105,12 @@ async fn a_5xx_write_is_not_retried_and_the_answer_comes_back() {
 
 #[tokio::test]
 async fn a_timed_out_write_is_not_retried_and_answers_504_1050() {
-    let (primary, p) = start_sim().await;
-    let (backup, b) = start_sim().await;
-    let gw = start_gateway(&config_text(&[p.url(), b.url()], "timeout_ms = 300", "")).await;
+    let TwoDataCenters {
+        primary,
+        backup,
+        gw,
+        _servers,
+    } = two_data_centers("timeout_ms = 300").await;
     primary.inject(FaultRule {
         path: None,
         fault: Fault::Hang,
@@ -90,9 +121,12 @@ async fn a_timed_out_write_is_not_retried_and_answers_504_1050() {
     assert_eq!(a.json()["code"], 1050);
     assert!(backup.requests().is_empty());
     // A timed-out read is retried on the backup.
-    let (primary2, p2) = start_sim().await;
-    let (backup2, b2) = start_sim().await;
-    let gw2 = start_gateway(&config_text(&[p2.url(), b2.url()], "timeout_ms = 300", "")).await;
+    let TwoDataCenters {
+        primary: primary2,
+        backup: backup2,
+        gw: gw2,
+        _servers,
+    } = two_data_centers("timeout_ms = 300").await;
     primary2.inject(FaultRule {
         path: None,
         fault: Fault::Hang,
@@ -115,9 +149,12 @@ async fn unreachable_upstream_answers_502_1000() {
 
 #[tokio::test]
 async fn at_most_one_switch_per_cooldown() {
-    let (primary, p) = start_sim().await;
-    let (backup, b) = start_sim().await;
-    let gw = start_gateway(&config_text(&[p.url(), b.url()], "", "")).await;
+    let TwoDataCenters {
+        primary,
+        backup,
+        gw,
+        _servers,
+    } = two_data_centers("").await;
     primary.inject(FaultRule {
         path: None,
         fault: Fault::Status(500),

@@ -17,6 +17,23 @@ const UPDATE: &str = "/entrust/group/profile/update.json";
 /// Serializes these tests: they share the machine's two cores.
 static SERIAL: Mutex<()> = Mutex::const_new(());
 
+/// Starts `n` requests on QUERY, one after another, each once the previous
+/// one is waiting in the gateway's queue.
+async fn queue_waiters(env: &Env, n: usize) -> Vec<tokio::task::JoinHandle<Answer>> {
+    let limiter = env.gw.gateway.limiter();
+    let mut waiting = Vec::new();
+    for i in 0..n {
+        let url = env.url(QUERY);
+        waiting.push(tokio::spawn(async move {
+            post_form(&url, &format!("groupIds=w{i}")).await
+        }));
+        while limiter.queued(QUERY) < i + 1 {
+            tokio::task::yield_now().await;
+        }
+    }
+    waiting
+}
+
 /// Most requests in any window [t, t + 1 s) of these arrival times.
 fn max_in_any_second(times: &mut [Instant]) -> usize {
     times.sort();
@@ -258,16 +275,7 @@ async fn over_budget_is_refused_at_once_with_retry_after() {
     let limiter = env.gw.gateway.limiter();
     // Burst 1 at 2/s: the first goes, the next two can wait (≤ 1.5 s)...
     assert_eq!(post_form(&env.url(QUERY), "groupIds=a").await.status, 200);
-    let mut waiting = Vec::new();
-    for i in 0..2 {
-        let url = env.url(QUERY);
-        waiting.push(tokio::spawn(async move {
-            post_form(&url, &format!("groupIds=w{i}")).await
-        }));
-        while limiter.queued(QUERY) < i + 1 {
-            tokio::task::yield_now().await;
-        }
-    }
+    let waiting = queue_waiters(&env, 2).await;
     // ...a third would wait too long: refused at once, while the others still wait.
     let a = post_form(&env.url(QUERY), "groupIds=late").await;
     assert_eq!(a.status, 429);
@@ -306,18 +314,8 @@ async fn a_full_queue_is_refused_at_once() {
         "[rate_limit]\nper_second = 1\nmax_wait_ms = 60000\nmax_queue = 2",
     )
     .await;
-    let limiter = env.gw.gateway.limiter();
     assert_eq!(post_form(&env.url(QUERY), "groupIds=a").await.status, 200);
-    let mut waiting = Vec::new();
-    for i in 0..2 {
-        let url = env.url(QUERY);
-        waiting.push(tokio::spawn(async move {
-            post_form(&url, &format!("groupIds=w{i}")).await
-        }));
-        while limiter.queued(QUERY) < i + 1 {
-            tokio::task::yield_now().await;
-        }
-    }
+    let waiting = queue_waiters(&env, 2).await;
     let a = post_form(&env.url(QUERY), "groupIds=third").await;
     assert_eq!(a.status, 429);
     assert!(a.headers.contains_key("retry-after"));
