@@ -20,6 +20,7 @@ use http_body_util::Full;
 use sha1::{Digest, Sha1};
 use tokio::sync::watch;
 
+use crate::entrust;
 use crate::error::{Body, Error};
 
 /// An answer kept for replay.
@@ -191,6 +192,34 @@ impl Dedup {
                 Err(_) => continue,
             }
         }
+    }
+}
+
+impl Dedup {
+    /// The key's scope: face, path, and a digest of the caller's credential
+    /// (`Authorization`, OpenIM's `token`), so that only the same caller,
+    /// not one without a valid token, can get a stored answer back.
+    pub fn scope(face: &str, path: &str, headers: &HeaderMap) -> String {
+        let credential = [http::header::AUTHORIZATION.as_str(), "token"]
+            .iter()
+            .filter_map(|h| headers.get(*h))
+            .fold(Sha1::new(), |d, v| d.chain_update(v.as_bytes()))
+            .finalize();
+        format!("{face}:{path}:{}", hex::encode(credential))
+    }
+}
+
+/// Whether an answer is the vendor's definitive one, worth replaying to a
+/// retry: not a 5xx or a 429 (which a retry should try again), and not an
+/// error the gateway made itself.
+pub fn replayable(result: &Result<Response<Body>, Error>) -> bool {
+    match result {
+        Ok(r) => !r.status().is_server_error() && r.status() != StatusCode::TOO_MANY_REQUESTS,
+        Err(Error::Upstream { code, .. }) => !matches!(
+            *code,
+            entrust::code::RATE_LIMITED | entrust::code::ENTRUST_RATE_LIMIT
+        ),
+        Err(_) => false,
     }
 }
 

@@ -20,7 +20,6 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use serde_json::json;
-use sha1::Digest;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, oneshot};
 use tokio::task::JoinHandle;
@@ -287,19 +286,7 @@ async fn dispatch(
     let Some((dedup, id)) = dedup_key(gw, face, &parts, request_id) else {
         return route(gw, face, &parts, body, request_id).await;
     };
-    // The caller's credential is part of the key, so that only the same
-    // caller (not one without a valid token) can get a stored answer back.
-    let credential = [header::AUTHORIZATION.as_str(), "token"]
-        .iter()
-        .filter_map(|h| parts.headers.get(*h))
-        .fold(sha1::Sha1::new(), |d, v| d.chain_update(v.as_bytes()))
-        .finalize();
-    let scope = format!(
-        "{}:{}:{}",
-        face.as_str(),
-        parts.uri.path(),
-        hex::encode(credential)
-    );
+    let scope = Dedup::scope(face.as_str(), parts.uri.path(), &parts.headers);
     let claim = match dedup.begin(&scope, id, &body).await? {
         Begin::Replay(mut resp) => {
             tracing::info!("duplicate of an earlier request: replaying its answer");
@@ -310,13 +297,7 @@ async fn dispatch(
         Begin::New(claim) => claim,
     };
     let result = route(gw, face, &parts, body, request_id).await;
-    // Only definitive answers from the vendor are kept: not 5xx or 429,
-    // which a retry should try again.
-    let from_vendor = match &result {
-        Ok(r) => !r.status().is_server_error() && r.status() != StatusCode::TOO_MANY_REQUESTS,
-        Err(Error::Upstream { code, .. }) => *code != entrust::code::RATE_LIMITED,
-        Err(_) => false,
-    };
+    let from_vendor = crate::dedup::replayable(&result);
     let resp = result.unwrap_or_else(|e| e.to_response(face));
     let (parts, body) = resp.into_parts();
     let bytes = match body.collect().await {
