@@ -16,7 +16,9 @@
 # Settings (environment): DURATION (s per measured wrk run, 10), WARMUP (s, 2),
 # CONNS ("64 1000"), PACED_CONNS (64), READY_RUNS (9), LOAD_CPU (0),
 # SERVER_CPU (1), PORT_BASE (18081: stub, +1 nginx, +2 gateway), OUT (a
-# directory for the raw output; a temp dir by default).
+# directory for the raw output; a temp dir by default), TARGETS (a subset of
+# "direct nginx passthrough openim"), PHASES (a subset of "wrk paced ready";
+# paced needs wrk's figures), GATEWAY_BIN (another gateway binary, for A/B).
 #
 # Cores: on this 2-core machine the load generator (wrk, loadgen) runs on
 # LOAD_CPU and the server side (the proxy under test and the stub) on
@@ -33,6 +35,8 @@ WARMUP=${WARMUP:-2}
 CONNS=${CONNS:-"64 1000"}
 PACED_CONNS=${PACED_CONNS:-64}
 READY_RUNS=${READY_RUNS:-9}
+TARGETS=${TARGETS:-"direct nginx passthrough openim"}
+PHASES=${PHASES:-"wrk paced ready"}
 LOAD_CPU=${LOAD_CPU:-0}
 SERVER_CPU=${SERVER_CPU:-1}
 PORT_BASE=${PORT_BASE:-18081}
@@ -73,7 +77,7 @@ say "cargo build --release (gateway, upstream_stub, loadgen, ready_time)"
 cargo build --release --quiet --bin entrust-gateway \
   --example upstream_stub --example loadgen --example ready_time
 BIN=$CARGO_TARGET_DIR/release
-GW=$BIN/entrust-gateway
+GW=${GATEWAY_BIN:-$BIN/entrust-gateway}
 
 # --- 3. a scratch directory and cleanup --------------------------------------
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/entrust-bench.XXXXXX")
@@ -256,7 +260,8 @@ printf 'target\tconns\trps\tp50_us\tp99_us\tp999_us\tmax_us\terrors\tproxy_cpu_u
 # --- 5. closed-loop runs (wrk) -----------------------------------------------
 say "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 for conns in $CONNS; do
-  for target in direct nginx passthrough openim; do
+  [[ " $PHASES " == *" wrk "* ]] || break
+  for target in $TARGETS; do
     set_request_env "$target"
     url="http://127.0.0.1:$(target_port "$target")$(target_path "$target")"
     say "$target, $conns connections: $url"
@@ -308,7 +313,8 @@ max_rps() { # target: the throughput at the first connection count
 }
 PACED=$OUT/paced.tsv
 printf 'target\trate\tachieved\tp50_us\tp90_us\tp99_us\tp999_us\tmax_us\terrors\tnon2xx\tpacer_late_p99_us\n' >"$PACED"
-for target in direct nginx passthrough openim; do
+for target in $TARGETS; do
+  [[ " $PHASES " == *" paced "* ]] || break
   rate=$(awk -v m="$(max_rps "$target")" 'BEGIN {printf "%d", m / 2}')
   set_request_env "$target"
   url="http://127.0.0.1:$(target_port "$target")$(target_path "$target")"
@@ -328,10 +334,13 @@ for target in direct nginx passthrough openim; do
 done
 
 # --- 7. start to ready, idle RSS ---------------------------------------------
-say "gateway start to ready, $READY_RUNS runs"
-"$BIN/examples/ready_time" --runs "$READY_RUNS" --addr "127.0.0.1:$PORT_GW" -- \
-  taskset -c "$SERVER_CPU" "$GW" --config "$TMP/gateway.toml" >"$OUT/ready.txt"
-ready=$(grep '^READY ' "$OUT/ready.txt")
+ready="READY"
+if [[ " $PHASES " == *" ready "* ]]; then
+  say "gateway start to ready, $READY_RUNS runs"
+  "$BIN/examples/ready_time" --runs "$READY_RUNS" --addr "127.0.0.1:$PORT_GW" -- \
+    taskset -c "$SERVER_CPU" "$GW" --config "$TMP/gateway.toml" >"$OUT/ready.txt"
+  ready=$(grep '^READY ' "$OUT/ready.txt")
+fi
 say "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # --- 8. the report -----------------------------------------------------------
@@ -354,8 +363,11 @@ print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for r in prow:
     print(f"| {r['target']} | {r['rate']} | {r['achieved']} | {ms(r['p50_us'])} | {ms(r['p90_us'])} | {ms(r['p99_us'])} | {ms(r['p999_us'])} | {ms(r['max_us'])} | {r['errors']} | {r['non2xx']} | {ms(r['pacer_late_p99_us'])} |")
 kv = dict(p.split("=") for p in ready.split()[1:])
-print(f"\n### Gateway start to ready\n\nmedian {kv['median_ms']} ms over {kv['runs']} runs (min {kv['min_ms']}, max {kv['max_ms']}); idle RSS {int(kv['idle_rss_kb']) / 1024:.1f} MB")
+if kv:
+    print(f"\n### Gateway start to ready\n\nmedian {kv['median_ms']} ms over {kv['runs']} runs (min {kv['min_ms']}, max {kv['max_ms']}); idle RSS {int(kv['idle_rss_kb']) / 1024:.1f} MB")
 get = lambda t, c, k: float(next(r[k] for r in rows if r["target"] == t and r["conns"] == c))
+if not all(any(r["target"] == t for r in rows) for t in ("nginx", "passthrough", "openim")):
+    sys.exit(0)
 print("\n### Ratios\n")
 print("| conns | passthrough / nginx req/s | openim / passthrough req/s | passthrough p99 / nginx p99 | openim p99 / nginx p99 |")
 print("|---:|---:|---:|---:|---:|")
