@@ -314,14 +314,18 @@ for conns in $CONNS; do
 done
 
 # --- 6. open loop at half of each target's maximum (loadgen) -----------------
-max_rps() { # target: the throughput at the first connection count
-  awk -F'\t' -v t="$1" -v c="${CONNS%% *}" '$1 == t && $2 == c {print $3}' "$RESULTS"
+max_rps() { # target conns: wrk's throughput at that connection count, else at the first
+  local m
+  m=$(awk -F'\t' -v t="$1" -v c="$2" '$1 == t && $2 == c {print $3}' "$RESULTS")
+  [ -n "$m" ] || m=$(awk -F'\t' -v t="$1" -v c="${CONNS%% *}" '$1 == t && $2 == c {print $3}' "$RESULTS")
+  echo "$m"
 }
 PACED=$OUT/paced.tsv
 printf 'target\tconns\trate\tachieved\tp50_us\tp90_us\tp99_us\tp999_us\tmax_us\terrors\tnon2xx\tpacer_late_p99_us\tsvc_p99_us\tpeak_rss_kb\n' >"$PACED"
-# Each target at half its own maximum over PACED_CONNS connections; then the
-# gateway's faces over 1000 connections at the same rate (memory with many
-# keep-alive connections at a sustainable load, rather than 1000 in flight).
+# Each target at half its own maximum (wrk's, at the same connection count
+# when measured) over PACED_CONNS connections; then the gateway's faces over
+# 1000 connections (memory with many keep-alive connections at a sustainable
+# load, rather than 1000 requests in flight).
 paced_runs=()
 for target in $TARGETS; do paced_runs+=("$target:$PACED_CONNS"); done
 for target in passthrough openim; do
@@ -331,7 +335,7 @@ for run in "${paced_runs[@]}"; do
   [[ " $PHASES " == *" paced "* ]] || break
   target=${run%%:*}
   pconns=${run##*:}
-  rate=$(awk -v m="$(max_rps "$target")" 'BEGIN {printf "%d", m / 2}')
+  rate=$(awk -v m="$(max_rps "$target" "$pconns")" 'BEGIN {printf "%d", m / 2}')
   set_request_env "$target"
   url="http://127.0.0.1:$(target_port "$target")$(target_path "$target")"
   say "$target at $rate/s (half its maximum), open loop, $pconns connections"
