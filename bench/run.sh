@@ -10,11 +10,12 @@
 # then an open-loop run of each at half its own maximum (examples/loadgen.rs),
 # start-to-ready time and idle RSS of the gateway, and the ratios.
 #
-#   bench/run.sh                        # everything (about 6 minutes after the build)
-#   DURATION=5 CONNS="64" bench/run.sh  # shorter
+#   bench/run.sh                                  # everything (about 12 minutes after the build)
+#   ROUNDS=1 DURATION=5 CONNS="64" bench/run.sh   # shorter
 #
 # Settings (environment): DURATION (s per measured wrk run, 10), WARMUP (s, 2),
-# CONNS ("64 1000"), PACED_CONNS (64), READY_RUNS (9), LOAD_CPU (0),
+# CONNS ("64 1000"), ROUNDS (3: every measurement is repeated, rounds
+# interleaved, and the report gives medians), PACED_CONNS (64), READY_RUNS (9), LOAD_CPU (0),
 # SERVER_CPU (1), NICE (-20 as root, else 0), PORT_BASE (18081: stub, +1 nginx, +2 gateway), OUT (a
 # directory for the raw output; a temp dir by default), TARGETS (a subset of
 # "direct nginx passthrough openim"), PHASES (a subset of "wrk paced ready";
@@ -35,6 +36,7 @@ WARMUP=${WARMUP:-2}
 CONNS=${CONNS:-"64 1000"}
 PACED_CONNS=${PACED_CONNS:-64}
 READY_RUNS=${READY_RUNS:-9}
+ROUNDS=${ROUNDS:-3}
 TARGETS=${TARGETS:-"direct nginx passthrough openim"}
 PHASES=${PHASES:-"wrk paced ready"}
 LOAD_CPU=${LOAD_CPU:-0}
@@ -261,16 +263,17 @@ stub_count() { # path
 }
 
 RESULTS=$OUT/results.tsv
-printf 'target\tconns\trps\tp50_us\tp99_us\tp999_us\tmax_us\terrors\tproxy_cpu_us_per_req\tstub_cpu_us_per_req\tpeak_rss_kb\tload_core_busy\tserver_core_busy\n' >"$RESULTS"
+printf 'target\tconns\trps\tp50_us\tp99_us\tp999_us\tmax_us\terrors\tproxy_cpu_us_per_req\tstub_cpu_us_per_req\tpeak_rss_kb\tload_core_busy\tserver_core_busy\tround\n' >"$RESULTS"
 
 # --- 5. closed-loop runs (wrk) -----------------------------------------------
 say "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+for round in $(seq 1 "$ROUNDS"); do
 for conns in $CONNS; do
   [[ " $PHASES " == *" wrk "* ]] || break
   for target in $TARGETS; do
     set_request_env "$target"
     url="http://127.0.0.1:$(target_port "$target")$(target_path "$target")"
-    say "$target, $conns connections: $url"
+    say "round $round: $target, $conns connections: $url"
     start_server "$target"
     # Checks the answer before loading it.
     if [ "$target" = openim ]; then
@@ -286,42 +289,47 @@ for conns in $CONNS; do
     p0=$(cpu_ticks "$SERVER_PID"); s0=$(cpu_ticks "$STUB_PID")
     read -r lb0 lt0 < <(core_busy "$LOAD_CPU"); read -r sb0 st0 < <(core_busy "$SERVER_CPU")
     "${LOAD[@]}" wrk -t"$threads" -c"$conns" -d"${DURATION}s" --timeout 10s --latency \
-      -s bench/wrk.lua "$url" >"$OUT/wrk-$target-$conns.txt"
+      -s bench/wrk.lua "$url" >"$OUT/wrk-$target-$conns-$round.txt"
     p1=$(cpu_ticks "$SERVER_PID"); s1=$(cpu_ticks "$STUB_PID")
     read -r lb1 lt1 < <(core_busy "$LOAD_CPU"); read -r sb1 st1 < <(core_busy "$SERVER_CPU")
     peak=$(vm_kb "$SERVER_PID" VmHWM)
-    line=$(grep '^WRK ' "$OUT/wrk-$target-$conns.txt")
+    line=$(grep '^WRK ' "$OUT/wrk-$target-$conns-$round.txt")
     reqs=$(kv "$line" requests)
     errors=$(( $(kv "$line" err_connect) + $(kv "$line" err_read) + $(kv "$line" err_write) + $(kv "$line" err_status) + $(kv "$line" err_timeout) ))
     if [ "$target" = openim ]; then
       updates=$(( $(stub_count /entrust/group/profile/update.json) - updates_before ))
       say "openim: $reqs set_group_info answered, $updates profile/update.json calls reached the stub"
       [ "$updates" -ge "$reqs" ] || die "set_group_info did not become profile/update.json calls"
-      echo "$updates" >"$OUT/openim-updates-$conns.txt"
+      echo "$updates" >"$OUT/openim-updates-$conns-$round.txt"
     fi
     awk -v t="$target" -v c="$conns" -v rps="$(kv "$line" rps)" -v p50="$(kv "$line" p50_us)" \
       -v p99="$(kv "$line" p99_us)" -v p999="$(kv "$line" p999_us)" -v mx="$(kv "$line" max_us)" \
       -v err="$errors" -v reqs="$reqs" -v dp="$((p1 - p0))" -v ds="$((s1 - s0))" -v hz="$CLK_TCK" \
       -v peak="$peak" -v lb="$((lb1 - lb0))" -v lt="$((lt1 - lt0))" -v sb="$((sb1 - sb0))" -v st="$((st1 - st0))" \
-      -v direct="$([ "$target" = direct ] && echo 1 || echo 0)" 'BEGIN {
+      -v direct="$([ "$target" = direct ] && echo 1 || echo 0)" -v round="$round" 'BEGIN {
         pc = dp / hz * 1e6 / reqs; sc = ds / hz * 1e6 / reqs
         if (direct) pc = 0
-        printf "%s\t%s\t%.0f\t%d\t%d\t%d\t%d\t%d\t%.1f\t%.1f\t%d\t%.0f%%\t%.0f%%\n", t, c, rps, p50, p99, p999, mx, err, pc, sc, peak, 100 * lb / lt, 100 * sb / st
+        printf "%s\t%s\t%.0f\t%d\t%d\t%d\t%d\t%d\t%.1f\t%.1f\t%d\t%.0f%%\t%.0f%%\t%d\n", t, c, rps, p50, p99, p999, mx, err, pc, sc, peak, 100 * lb / lt, 100 * sb / st, round
       }' >>"$RESULTS"
     tail -1 "$RESULTS" >&2
     stop_server "$target"
   done
 done
+done
 
 # --- 6. open loop at half of each target's maximum (loadgen) -----------------
+median_rps() { # target conns: the median over the rounds of wrk's req/s
+  awk -F'\t' -v t="$1" -v c="$2" '$1 == t && $2 == c {print $3}' "$RESULTS" | sort -n |
+    awk '{v[NR] = $1} END {if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2)}'
+}
 max_rps() { # target conns: wrk's throughput at that connection count, else at the first
   local m
-  m=$(awk -F'\t' -v t="$1" -v c="$2" '$1 == t && $2 == c {print $3}' "$RESULTS")
-  [ -n "$m" ] || m=$(awk -F'\t' -v t="$1" -v c="${CONNS%% *}" '$1 == t && $2 == c {print $3}' "$RESULTS")
+  m=$(median_rps "$1" "$2")
+  [ -n "$m" ] || m=$(median_rps "$1" "${CONNS%% *}")
   echo "$m"
 }
 PACED=$OUT/paced.tsv
-printf 'target\tconns\trate\tachieved\tp50_us\tp90_us\tp99_us\tp999_us\tmax_us\terrors\tnon2xx\tpacer_late_p99_us\tsvc_p99_us\tpeak_rss_kb\n' >"$PACED"
+printf 'target\tconns\trate\tachieved\tp50_us\tp90_us\tp99_us\tp999_us\tmax_us\terrors\tnon2xx\tpacer_late_p99_us\tsvc_p99_us\tpeak_rss_kb\tround\n' >"$PACED"
 # Each target at half its own maximum (wrk's, at the same connection count
 # when measured) over PACED_CONNS connections; then the gateway's faces over
 # 1000 connections (memory with many keep-alive connections at a sustainable
@@ -331,6 +339,7 @@ for target in $TARGETS; do paced_runs+=("$target:$PACED_CONNS"); done
 for target in passthrough openim; do
   [[ " $TARGETS " == *" $target "* ]] && paced_runs+=("$target:1000")
 done
+for round in $(seq 1 "$ROUNDS"); do
 for run in "${paced_runs[@]}"; do
   [[ " $PHASES " == *" paced "* ]] || break
   target=${run%%:*}
@@ -338,22 +347,23 @@ for run in "${paced_runs[@]}"; do
   rate=$(awk -v m="$(max_rps "$target" "$pconns")" 'BEGIN {printf "%d", m / 2}')
   set_request_env "$target"
   url="http://127.0.0.1:$(target_port "$target")$(target_path "$target")"
-  say "$target at $rate/s (half its maximum), open loop, $pconns connections"
+  say "round $round: $target at $rate/s (half its maximum), open loop, $pconns connections"
   start_server "$target"
   uniq=()
   [ "$target" = openim ] && uniq=(--unique-header operationID)
   "${LOAD[@]}" "$BIN/examples/loadgen" --url "$url" --rate "$rate" --seconds "$DURATION" \
     --warmup-seconds "$WARMUP" --connections "$pconns" --header "Content-Type: $BENCH_CONTENT_TYPE" \
-    --body "$BENCH_BODY" "${uniq[@]}" >"$OUT/loadgen-$target-$pconns.txt"
-  line=$(grep '^LOADGEN ' "$OUT/loadgen-$target-$pconns.txt")
+    --body "$BENCH_BODY" "${uniq[@]}" >"$OUT/loadgen-$target-$pconns-$round.txt"
+  line=$(grep '^LOADGEN ' "$OUT/loadgen-$target-$pconns-$round.txt")
   peak=0
   [ "$target" = direct ] || peak=$(vm_kb "$SERVER_PID" VmHWM)
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$target" "$pconns" "$rate" "$(kv "$line" achieved)" \
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$target" "$pconns" "$rate" "$(kv "$line" achieved)" \
     "$(kv "$line" p50_us)" "$(kv "$line" p90_us)" "$(kv "$line" p99_us)" "$(kv "$line" p999_us)" \
     "$(kv "$line" max_us)" "$(kv "$line" errors)" "$(kv "$line" non2xx)" "$(kv "$line" late_p99_us)" \
-    "$(kv "$line" svc_p99_us)" "$peak" >>"$PACED"
+    "$(kv "$line" svc_p99_us)" "$peak" "$round" >>"$PACED"
   tail -1 "$PACED" >&2
   stop_server "$target"
+done
 done
 
 # --- 7. start to ready, idle RSS ---------------------------------------------
@@ -367,35 +377,61 @@ fi
 say "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # --- 8. the report -----------------------------------------------------------
-python3 - "$RESULTS" "$PACED" "$ready" "$CONNS" <<'EOF'
-import csv, sys
-results, paced, ready, conns = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].split()
+python3 - "$RESULTS" "$PACED" "$ready" "$CONNS" "$ROUNDS" <<'EOF'
+import csv, statistics, sys
+results, paced, ready, conns, rounds = sys.argv[1:6]
+conns = conns.split()
 rows = list(csv.DictReader(open(results), delimiter="\t"))
 prow = list(csv.DictReader(open(paced), delimiter="\t"))
-ms = lambda us: f"{int(us) / 1000:.2f}"
-print("\n### Closed loop (wrk, 1 thread)\n")
-print("| target | conns | req/s | p50 ms | p99 ms | p99.9 ms | errors | proxy CPU µs/req | stub CPU µs/req | proxy peak RSS MB | load core busy | server core busy |")
+ms = lambda us: f"{float(us) / 1000:.2f}"
+num = lambda v: float(str(v).rstrip("%"))
+
+def groups(rs, keys):
+    out = {}
+    for r in rs:
+        out.setdefault(tuple(r[k] for k in keys), []).append(r)
+    return out
+
+def med(rs, k):
+    return statistics.median(num(r[k]) for r in rs)
+
+print(f"\n### Closed loop (wrk, 1 thread): medians of {rounds} rounds\n")
+print("| target | conns | req/s (min–max) | p50 ms | p99 ms | p99.9 ms | errors | proxy CPU µs/req | stub CPU µs/req | proxy peak RSS MB | load core busy | server core busy |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-for r in rows:
-    proxy_cpu = "—" if r["target"] == "direct" else r["proxy_cpu_us_per_req"]
-    rss = "—" if r["target"] == "direct" else f"{int(r['peak_rss_kb']) / 1024:.1f}"
-    print(f"| {r['target']} | {r['conns']} | {float(r['rps']):,.0f} | {ms(r['p50_us'])} | {ms(r['p99_us'])} | {ms(r['p999_us'])} | {r['errors']} | {proxy_cpu} | {r['stub_cpu_us_per_req']} | {rss} | {r['load_core_busy']} | {r['server_core_busy']} |")
-print("\n### Open loop at half of each target's maximum (examples/loadgen.rs)\n")
-print("| target | conns | rate/s | achieved/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors | non-2xx | service p99 ms | pacer late p99 ms | proxy peak RSS MB |")
+wrk = groups(rows, ("target", "conns"))
+for (t, c), rs in wrk.items():
+    rps = [num(r["rps"]) for r in rs]
+    proxy_cpu = "—" if t == "direct" else f"{med(rs, 'proxy_cpu_us_per_req'):.1f}"
+    rss = "—" if t == "direct" else f"{med(rs, 'peak_rss_kb') / 1024:.1f}"
+    errors = sum(int(r["errors"]) for r in rs)
+    print(f"| {t} | {c} | {statistics.median(rps):,.0f} ({min(rps):,.0f}–{max(rps):,.0f}) | {ms(med(rs, 'p50_us'))} | {ms(med(rs, 'p99_us'))} | {ms(med(rs, 'p999_us'))} | {errors} | {proxy_cpu} | {med(rs, 'stub_cpu_us_per_req'):.1f} | {rss} | {med(rs, 'load_core_busy'):.0f}% | {med(rs, 'server_core_busy'):.0f}% |")
+print(f"\n### Open loop at half of each target's maximum (examples/loadgen.rs): medians of {rounds} rounds\n")
+print("| target | conns | rate/s | achieved/s | p50 ms | p90 ms | p99 ms (min–max) | p99.9 ms | max ms | errors | non-2xx | service p99 ms | pacer late p99 ms | proxy peak RSS MB |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-for r in prow:
-    rss = "—" if r["target"] == "direct" else f"{int(r['peak_rss_kb']) / 1024:.1f}"
-    print(f"| {r['target']} | {r['conns']} | {r['rate']} | {r['achieved']} | {ms(r['p50_us'])} | {ms(r['p90_us'])} | {ms(r['p99_us'])} | {ms(r['p999_us'])} | {ms(r['max_us'])} | {r['errors']} | {r['non2xx']} | {ms(r['svc_p99_us'])} | {ms(r['pacer_late_p99_us'])} | {rss} |")
+for (t, c), rs in groups(prow, ("target", "conns")).items():
+    rss = "—" if t == "direct" else f"{med(rs, 'peak_rss_kb') / 1024:.1f}"
+    p99 = [num(r["p99_us"]) for r in rs]
+    errors = sum(int(r["errors"]) for r in rs)
+    non2xx = sum(int(r["non2xx"]) for r in rs)
+    print(f"| {t} | {c} | {med(rs, 'rate'):.0f} | {med(rs, 'achieved'):.0f} | {ms(med(rs, 'p50_us'))} | {ms(med(rs, 'p90_us'))} | {ms(statistics.median(p99))} ({ms(min(p99))}–{ms(max(p99))}) | {ms(med(rs, 'p999_us'))} | {ms(med(rs, 'max_us'))} | {errors} | {non2xx} | {ms(med(rs, 'svc_p99_us'))} | {ms(med(rs, 'pacer_late_p99_us'))} | {rss} |")
 kv = dict(p.split("=") for p in ready.split()[1:])
 if kv:
     print(f"\n### Gateway start to ready\n\nmedian {kv['median_ms']} ms over {kv['runs']} runs (min {kv['min_ms']}, max {kv['max_ms']}); idle RSS {int(kv['idle_rss_kb']) / 1024:.1f} MB")
-get = lambda t, c, k: float(next(r[k] for r in rows if r["target"] == t and r["conns"] == c))
-if not all(any(r["target"] == t for r in rows) for t in ("nginx", "passthrough", "openim")):
+if not all((t, c) in wrk for t in ("nginx", "passthrough", "openim") for c in conns):
     sys.exit(0)
-print("\n### Ratios\n")
+print("\n### Ratios (of the medians; in brackets the range of the same ratio within each round)\n")
 print("| conns | passthrough / nginx req/s | openim / passthrough req/s | passthrough p99 / nginx p99 | openim p99 / nginx p99 |")
 print("|---:|---:|---:|---:|---:|")
+
+def ratio(a, b, c, k):
+    m = med(wrk[(a, c)], k) / med(wrk[(b, c)], k)
+    per = {}
+    for r in wrk[(a, c)] + wrk[(b, c)]:
+        per.setdefault(r["round"], {})[r["target"]] = num(r[k])
+    rs = [v[a] / v[b] for v in per.values() if a in v and b in v]
+    return f"{m:.2f} ({min(rs):.2f}–{max(rs):.2f})"
+
 for c in conns:
-    print(f"| {c} | {get('passthrough', c, 'rps') / get('nginx', c, 'rps'):.2f} | {get('openim', c, 'rps') / get('passthrough', c, 'rps'):.2f} | {get('passthrough', c, 'p99_us') / get('nginx', c, 'p99_us'):.2f} | {get('openim', c, 'p99_us') / get('nginx', c, 'p99_us'):.2f} |")
+    print(f"| {c} | {ratio('passthrough', 'nginx', c, 'rps')} | {ratio('openim', 'passthrough', c, 'rps')} | {ratio('passthrough', 'nginx', c, 'p99_us')} | {ratio('openim', 'nginx', c, 'p99_us')} |")
 EOF
 say "raw output in $OUT"
