@@ -17,7 +17,7 @@
 # CONNS ("64 1000"), ROUNDS (3: every measurement is repeated, rounds
 # interleaved, and the report gives medians), PACED_CONNS (64), READY_RUNS (9), LOAD_CPU (0),
 # SERVER_CPU (1), NICE (-20 as root, else 0), PORT_BASE (18081: stub, +1 nginx, +2 gateway), OUT (a
-# directory for the raw output; a temp dir by default), TARGETS (a subset of
+# directory for the raw output; a new one under /tmp by default), TARGETS (a subset of
 # "direct nginx passthrough openim"), PHASES (a subset of "wrk paced ready";
 # paced needs wrk's figures), GATEWAY_BIN (another gateway binary, for A/B).
 #
@@ -88,8 +88,14 @@ BIN=$CARGO_TARGET_DIR/release
 GW=${GATEWAY_BIN:-$BIN/entrust-gateway}
 
 # --- 3. a scratch directory and cleanup --------------------------------------
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/entrust-bench.XXXXXX")
-OUT=${OUT:-$TMP}
+# Scratch (configs, the gateway's and nginx's logs, nginx's temp files) on
+# tmpfs when there is one: both log one line per request, and on a disk
+# shared with other work, writeback can stall a logging process at random
+# (a container runtime's log pipe doesn't). Removed at exit; OUT is kept.
+SCRATCH_BASE=${TMPDIR:-/tmp}
+[ -d /dev/shm ] && [ -w /dev/shm ] && SCRATCH_BASE=/dev/shm
+TMP=$(mktemp -d "$SCRATCH_BASE/entrust-bench.XXXXXX")
+OUT=${OUT:-$(mktemp -d "${TMPDIR:-/tmp}/entrust-bench-results.XXXXXX")}
 mkdir -p "$OUT"
 PIDS=()
 cleanup() {
@@ -97,6 +103,7 @@ cleanup() {
     [ -n "$p" ] && kill "$p" 2>/dev/null || true
   done
   wait 2>/dev/null || true
+  rm -rf "$TMP"
 }
 trap cleanup EXIT
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
