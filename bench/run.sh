@@ -58,7 +58,7 @@ die() { printf 'bench/run.sh: %s\n' "$*" >&2; exit 1; }
 
 # --- 1. what the benchmark needs, from Debian's packages -------------------
 missing=()
-for tool in wrk nginx taskset curl python3; do
+for tool in wrk nginx taskset curl python3 pgrep; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -66,6 +66,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   for t in "${missing[@]}"; do
     case $t in
       taskset) pkgs+=(util-linux) ;;
+      pgrep) pkgs+=(procps) ;;
       *) pkgs+=("$t") ;;
     esac
   done
@@ -73,8 +74,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO=sudo
   $SUDO apt-get update -qq
-  # nginx's package tries to start the system service: not wanted (and
-  # refused in containers); the benchmark runs its own nginx.
+  # nginx's package starts the system service where systemd runs (port 80;
+  # refused in containers): the benchmark doesn't use it, it runs its own.
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${pkgs[@]}" >/dev/null
 fi
 command -v cargo >/dev/null 2>&1 || die "cargo is needed (the Rust toolchain, 1.85 or newer)"
