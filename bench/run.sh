@@ -107,7 +107,7 @@ cleanup() {
   rm -rf "$TMP"
 }
 trap cleanup EXIT
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 for port in $PORT_STUB $PORT_NGINX $PORT_GW; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
