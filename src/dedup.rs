@@ -58,6 +58,10 @@ pub struct Dedup {
     window: Duration,
     max_entries: usize,
     entries: Mutex<HashMap<(String, String), Entry>>,
+    /// No stored answer expires before this (set by the last sweep of a
+    /// full map): until then a sweep would remove nothing, so it is skipped.
+    /// Locked only while `entries` is.
+    next_expiry: Mutex<Option<Instant>>,
 }
 
 /// What to do with a request.
@@ -119,11 +123,40 @@ impl Dedup {
             window,
             max_entries,
             entries: Mutex::new(HashMap::new()),
+            next_expiry: Mutex::new(None),
         }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Entry>> {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Removes expired answers from a full map. Entries are added with
+    /// `at` = now, so none can expire before the earliest expiry seen by the
+    /// last sweep: until then the map is not walked again (a full map of
+    /// live entries would otherwise cost a walk of every entry per request).
+    fn sweep(&self, entries: &mut HashMap<(String, String), Entry>) {
+        let mut next_expiry = self.next_expiry.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        if next_expiry.is_some_and(|t| now < t) {
+            return;
+        }
+        let window = self.window;
+        let Some(mut next) = now.checked_add(window) else {
+            // A window too long to represent: nothing ever expires.
+            return;
+        };
+        entries.retain(|_, e| match e {
+            Entry::Done { at, .. } => {
+                let live = now.saturating_duration_since(*at) < window;
+                if live {
+                    next = next.min(*at + window);
+                }
+                live
+            }
+            Entry::Running { .. } => true,
+        });
+        *next_expiry = Some(next);
     }
 
     /// Looks the request up; `scope` separates faces and routes.
@@ -148,11 +181,7 @@ impl Dedup {
                     }
                     _ => {
                         if entries.len() >= self.max_entries {
-                            let window = self.window;
-                            entries.retain(|_, e| match e {
-                                Entry::Done { at, .. } => at.elapsed() < window,
-                                Entry::Running { .. } => true,
-                            });
+                            self.sweep(&mut entries);
                         }
                         if entries.len() >= self.max_entries {
                             // Full of live entries: serve without protection

@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue};
 use sha1::{Digest, Sha1};
 
 use crate::entrust::{header, limit};
@@ -32,6 +32,11 @@ pub struct Signer {
     app_key: HeaderValue,
     prefix: [u8; PREFIX_LEN],
     counter: AtomicU64,
+    /// `header::SIGNING` as header names, made once: a `&str` name is
+    /// parsed and validated again on every insert and remove.
+    signing: [HeaderName; 8],
+    /// App-Key, Nonce, Timestamp, Signature, likewise.
+    set: [HeaderName; 4],
 }
 
 impl Signer {
@@ -45,6 +50,14 @@ impl Signer {
             app_key,
             prefix,
             counter: AtomicU64::new(0),
+            signing: header::SIGNING.map(HeaderName::from_static),
+            set: [
+                header::APP_KEY,
+                header::NONCE,
+                header::TIMESTAMP,
+                header::SIGNATURE,
+            ]
+            .map(HeaderName::from_static),
         }
     }
 
@@ -65,21 +78,22 @@ impl Signer {
     /// Removes any signing header (and `RC-` alias) the caller sent, then sets
     /// fresh `App-Key`, `Nonce`, `Timestamp` (ms) and `Signature`.
     pub fn sign(&self, secret: &Secret, headers: &mut HeaderMap) {
-        for name in header::SIGNING {
+        for name in &self.signing {
             headers.remove(name);
         }
         let nonce = self.nonce();
         let timestamp = now_ms().to_string();
         let sig = signature(secret.expose(), &nonce, &timestamp);
-        headers.insert(header::APP_KEY, self.app_key.clone());
+        let [app_key, nonce_name, timestamp_name, signature_name] = &self.set;
+        headers.insert(app_key.clone(), self.app_key.clone());
         // Nonce, timestamp and hex signature are ASCII alphanumerics: always valid.
         for (name, value) in [
-            (header::NONCE, nonce),
-            (header::TIMESTAMP, timestamp),
-            (header::SIGNATURE, sig),
+            (nonce_name, nonce),
+            (timestamp_name, timestamp),
+            (signature_name, sig),
         ] {
             if let Ok(v) = HeaderValue::from_str(&value) {
-                headers.insert(name, v);
+                headers.insert(name.clone(), v);
             }
         }
     }
