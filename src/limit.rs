@@ -60,8 +60,11 @@ pub struct Limiter {
 
 struct PathQuota {
     limit: EffectiveLimit,
-    /// Time between permits at the paced rate.
-    period: Duration,
+    /// What one caller ahead costs a waiter: the time between permits, plus, when the
+    /// burst is 1 (nothing absorbs a late wake-up), the timer's granularity
+    /// (tokio sleeps round up to the next millisecond), so that the upfront
+    /// estimate never promises a wait the queue then overruns.
+    slot: Duration,
     gov: DefaultDirectRateLimiter,
     /// FIFO order among waiters: only the holder polls governor.
     turn: tokio::sync::Mutex<()>,
@@ -91,9 +94,14 @@ impl PathQuota {
         let quota = Quota::with_period(period)
             .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
             .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN));
+        let slot = if burst == 1 {
+            period + Duration::from_millis(1)
+        } else {
+            period
+        };
         PathQuota {
             limit,
-            period,
+            slot,
             gov: RateLimiter::direct(quota),
             turn: tokio::sync::Mutex::new(()),
             queued: AtomicUsize::new(0),
@@ -159,8 +167,8 @@ impl Limiter {
         }
         let ahead = q.queued.fetch_add(1, Ordering::AcqRel);
         let _slot = QueueSlot(&q.queued);
-        // Each caller ahead takes one period; ours comes within one more.
-        let estimate = q.period.saturating_mul(ahead as u32 + 1);
+        // Each caller ahead takes one slot; ours comes within one more.
+        let estimate = q.slot.saturating_mul(ahead as u32 + 1);
         if ahead >= q.limit.max_queue {
             return Err(refuse(
                 Refusal::QueueFull,
