@@ -49,6 +49,20 @@ impl Group {
         self.members.iter().find(|m| m.user_id == user)
     }
 
+    /// 25418 naming every listed user who is not a member.
+    fn require_members(&self, users: &[String]) -> Result<(), ApiError> {
+        let missing: Vec<&str> = users
+            .iter()
+            .filter(|u| self.member(u).is_none())
+            .map(String::as_str)
+            .collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(not_in_group(&missing))
+        }
+    }
+
     fn member_mut(&mut self, user: &str) -> Option<&mut Member> {
         self.members.iter_mut().find(|m| m.user_id == user)
     }
@@ -283,14 +297,7 @@ impl Store {
         if users.contains(&g.owner) {
             return Err(owner_op("quit or be kicked"));
         }
-        let missing: Vec<&str> = users
-            .iter()
-            .filter(|u| g.member(u).is_none())
-            .map(String::as_str)
-            .collect();
-        if !missing.is_empty() {
-            return Err(not_in_group(&missing));
-        }
+        g.require_members(users)?;
         g.members.retain(|m| !users.contains(&m.user_id));
         Ok(())
     }
@@ -364,14 +371,7 @@ impl Store {
     /// 25418; a member who is not a manager (the owner included): 25420.
     pub fn manager_remove(&mut self, id: &str, users: &[String]) -> Result<(), ApiError> {
         let g = self.get_mut(id)?;
-        let missing: Vec<&str> = users
-            .iter()
-            .filter(|u| g.member(u).is_none())
-            .map(String::as_str)
-            .collect();
-        if !missing.is_empty() {
-            return Err(not_in_group(&missing));
-        }
+        g.require_members(users)?;
         let not_managers: Vec<&str> = users
             .iter()
             .filter(|u| g.member(u).is_some_and(|m| m.role != role::MANAGER))
