@@ -298,10 +298,10 @@ async fn worker(
         *req.method_mut() = template.method().clone();
         *req.uri_mut() = template.uri().clone();
         *req.headers_mut() = template.headers().clone();
-        if let Some(name) = &unique {
-            if let Ok(v) = HeaderValue::from_str(&format!("lg-{}-{i}", std::process::id())) {
-                req.headers_mut().insert(name.clone(), v);
-            }
+        if let Some(name) = &unique
+            && let Ok(v) = HeaderValue::from_str(&format!("lg-{}-{i}", std::process::id()))
+        {
+            req.headers_mut().insert(name.clone(), v);
         }
         if sender.ready().await.is_err() {
             shared.errors.fetch_add(1, Ordering::Relaxed);

@@ -373,13 +373,13 @@ impl Config {
         if self.server.max_header_bytes < 8192 {
             return err("server.max_header_bytes", "must be at least 8192");
         }
-        if let Some(ca) = &u.ca_file {
-            if !ca.is_file() {
-                return err(
-                    "upstream.ca_file",
-                    format!("{} is not a readable file", ca.display()),
-                );
-            }
+        if let Some(ca) = &u.ca_file
+            && !ca.is_file()
+        {
+            return err(
+                "upstream.ca_file",
+                format!("{} is not a readable file", ca.display()),
+            );
         }
         let r = &self.rate_limit;
         if r.per_second == 0 {

@@ -152,14 +152,14 @@ impl Limiter {
         }
         let q = self.quota(path);
         let start = Instant::now();
-        if let Some(until) = *q.paused_until.lock().unwrap_or_else(|e| e.into_inner()) {
-            if until > start {
-                return Err(refuse(
-                    Refusal::UpstreamBackoff,
-                    until - start,
-                    format!("the vendor rate-limited {path}; retry shortly"),
-                ));
-            }
+        if let Some(until) = *q.paused_until.lock().unwrap_or_else(|e| e.into_inner())
+            && until > start
+        {
+            return Err(refuse(
+                Refusal::UpstreamBackoff,
+                until - start,
+                format!("the vendor rate-limited {path}; retry shortly"),
+            ));
         }
         // Fast path: nobody is waiting and a permit is free now.
         if q.queued.load(Ordering::Acquire) == 0 && q.gov.check().is_ok() {

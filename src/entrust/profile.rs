@@ -159,10 +159,10 @@ pub fn parse_profile(v: &Value) -> Option<Profile> {
     let ext_json = json_field(m.get("groupExtProfile"));
     // ext_ keys at the top level too, for profiles flattened all the way.
     for (k, v) in m.iter().chain(ext_json.iter()) {
-        if k.starts_with(super::limit::EXT_KEY_PREFIX) {
-            if let Some(s) = text(Some(v)) {
-                ext.insert(k.clone(), s);
-            }
+        if k.starts_with(super::limit::EXT_KEY_PREFIX)
+            && let Some(s) = text(Some(v))
+        {
+            ext.insert(k.clone(), s);
         }
     }
     Some(Profile {

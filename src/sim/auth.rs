@@ -71,10 +71,10 @@ impl NonceCache {
             if now.duration_since(*t) < NONCE_TTL {
                 break;
             }
-            if let Some((t, n)) = self.order.pop_front() {
-                if self.seen.get(&n) == Some(&t) {
-                    self.seen.remove(&n);
-                }
+            if let Some((t, n)) = self.order.pop_front()
+                && self.seen.get(&n) == Some(&t)
+            {
+                self.seen.remove(&n);
             }
         }
         if self.seen.contains_key(nonce) {
