@@ -28,7 +28,7 @@ SERVER_CPU=${SERVER_CPU:-1}
 PORT_STUB=$PORT_BASE
 PORT_GW=$((PORT_BASE + 2))
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-say() { printf '== %s\n' "$*" >&2; }
+. "$(dirname "$0")/common.sh"
 
 missing=()
 for tool in wrk valgrind perf taskset; do
@@ -56,28 +56,11 @@ cleanup() {
 }
 trap cleanup EXIT
 ulimit -n 65536 2>/dev/null || true
-wait_port() {
-  for _ in $(seq 1 3000); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.01
-  done
-  echo "nothing listens on $1" >&2
-  exit 1
-}
 
 taskset -c "$SERVER_CPU" "$BIN/examples/upstream_stub" "$PORT_STUB" 2>/dev/null &
 PIDS+=($!)
-wait_port "$PORT_STUB"
-cat >"$TMP/gateway.toml" <<EOF
-[server]
-listen = "127.0.0.1:$PORT_GW"
-[upstream]
-urls = ["http://127.0.0.1:$PORT_STUB"]
-app_key = "bench-app-key"
-app_secret = "bench-app-secret"
-[rate_limit]
-enabled = false
-EOF
+wait_port "$PORT_STUB" 3000
+write_gateway_config "$TMP/gateway.toml" "$PORT_GW" "$PORT_STUB"
 
 if [ "$TARGET" = openim ]; then
   export BENCH_CONTENT_TYPE=application/json BENCH_UNIQUE_HEADER=operationID
@@ -96,7 +79,7 @@ if [[ " $MODES " == *" callgrind "* ]]; then
     "$BIN/entrust-gateway" --config "$TMP/gateway.toml" 2>"$OUT/valgrind.log" &
   VG=$!
   PIDS+=("$VG")
-  wait_port "$PORT_GW"
+  wait_port "$PORT_GW" 3000
   taskset -c "$LOAD_CPU" "$BIN/examples/loadgen" --url "$URL" --rate "$RATE" --seconds "$SECONDS_" \
     --warmup-seconds 0 --connections 8 --header "Content-Type: $BENCH_CONTENT_TYPE" --body "$BENCH_BODY" \
     "${UNIQ[@]}" | tee "$OUT/loadgen.txt" | grep -v '^LOADGEN' >&2
@@ -116,7 +99,7 @@ if [[ " $MODES " == *" perf "* ]]; then
   taskset -c "$SERVER_CPU" "$BIN/entrust-gateway" --config "$TMP/gateway.toml" 2>/dev/null &
   GWP=$!
   PIDS+=("$GWP")
-  wait_port "$PORT_GW"
+  wait_port "$PORT_GW" 3000
   taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"$((DURATION + 2))s" -s bench/wrk.lua "$URL" >"$OUT/wrk.txt" &
   WRK=$!
   sleep 1

@@ -53,7 +53,7 @@ PORT_NGINX=$((PORT_BASE + 1))
 PORT_GW=$((PORT_BASE + 2))
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 
-say() { printf '== %s\n' "$*" >&2; }
+. "$(dirname "$0")/common.sh"
 die() { printf 'bench/run.sh: %s\n' "$*" >&2; exit 1; }
 
 # --- 1. what the benchmark needs, from Debian's packages -------------------
@@ -115,14 +115,6 @@ for port in $PORT_STUB $PORT_NGINX $PORT_GW; do
   fi
 done
 
-wait_port() { # port [tries]
-  local i
-  for i in $(seq 1 "${2:-500}"); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.01
-  done
-  die "nothing listens on 127.0.0.1:$1"
-}
 wait_port_free() {
   local i
   for i in $(seq 1 500); do
@@ -197,20 +189,7 @@ http {
 }
 EOF
 
-cat >"$TMP/gateway.toml" <<EOF
-# Benchmark config: the defaults, but no quota, and the stub as upstream.
-[server]
-listen = "127.0.0.1:$PORT_GW"
-
-[upstream]
-urls = ["http://127.0.0.1:$PORT_STUB"]
-app_key = "bench-app-key"
-# Not a secret: a benchmark credential.
-app_secret = "bench-app-secret"
-
-[rate_limit]
-enabled = false
-EOF
+write_gateway_config "$TMP/gateway.toml" "$PORT_GW" "$PORT_STUB"
 "$GW" --config "$TMP/gateway.toml" --check-config >/dev/null 2>&1 \
   || die "the benchmark gateway config is invalid: $("$GW" --config "$TMP/gateway.toml" --check-config 2>&1 | tail -1)"
 
