@@ -90,7 +90,10 @@ impl Gateway {
         config.validate()?;
         let app_key = HeaderValue::from_str(&config.upstream.app_key)
             .map_err(|_| ConfigError("upstream.app_key: not a valid header value".into()))?;
+        let metrics = Metrics::new();
         Ok(Gateway {
+            limiter: Limiter::from_config(&config, &metrics)?,
+            metrics,
             signer: Signer::new(app_key),
             secret: RwLock::new(Arc::new(secret)),
             openim_secret: config.load_openim_secret()?,
@@ -99,9 +102,7 @@ impl Gateway {
                 .iter()
                 .map(|t| token_digest(t.expose()))
                 .collect(),
-            limiter: Limiter::new(config.rate_limit.clone()),
             upstream: Upstream::new(&config)?,
-            metrics: Metrics::new(),
             dedup: crate::dedup::Dedup::new(
                 Duration::from_millis(config.dedup.window_ms),
                 config.dedup.max_entries,

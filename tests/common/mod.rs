@@ -3,8 +3,10 @@
 #![allow(dead_code)]
 
 pub mod openim;
+pub mod redis_server;
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use entrust_gateway::config::Config;
@@ -159,4 +161,18 @@ pub async fn post_openim(
 /// before the gateway connects to it.)
 pub async fn closed_port_url() -> String {
     "http://127.0.0.1:1".to_string()
+}
+
+/// Most requests in any window [t, t + 1 s) of these arrival times.
+pub fn max_in_any_second(times: &mut [Instant]) -> usize {
+    times.sort();
+    let mut best = 0;
+    let mut start = 0;
+    for end in 0..times.len() {
+        while times[end].duration_since(times[start]) >= Duration::from_secs(1) {
+            start += 1;
+        }
+        best = best.max(end - start + 1);
+    }
+    best
 }
