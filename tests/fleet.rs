@@ -143,15 +143,7 @@ async fn offer(
             let instance = i % urls.len();
             let (url, client) = (urls[instance].clone(), client.clone());
             tasks.push(tokio::spawn(async move {
-                let form = ("content-type", "application/x-www-form-urlencoded");
-                let a = send_with(
-                    &client,
-                    http::Method::POST,
-                    &url,
-                    &[form],
-                    format!("groupIds=g{i}"),
-                )
-                .await;
+                let a = post_form_with(&client, &url, format!("groupIds=g{i}")).await;
                 Outcome {
                     instance,
                     status: a.status.as_u16(),

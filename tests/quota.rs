@@ -103,15 +103,7 @@ async fn ten_times_overload_never_exceeds_the_vendor_limit_and_uses_the_quota() 
         let (url, client) = (url.clone(), client.clone());
         tasks.push(tokio::spawn(async move {
             let sent = Instant::now();
-            let form = ("content-type", "application/x-www-form-urlencoded");
-            let a = send_with(
-                &client,
-                http::Method::POST,
-                &url,
-                &[form],
-                format!("groupIds=g{i}"),
-            )
-            .await;
+            let a = post_form_with(&client, &url, format!("groupIds=g{i}")).await;
             (a, sent.elapsed())
         }));
     }

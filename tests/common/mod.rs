@@ -128,6 +128,16 @@ pub async fn send_with(
     }
 }
 
+/// POST a form body through a given (pooled) client.
+pub async fn post_form_with(
+    client: &Client<HttpConnector, Full<Bytes>>,
+    url: &str,
+    form: String,
+) -> Answer {
+    let content_type = ("content-type", "application/x-www-form-urlencoded");
+    send_with(client, Method::POST, url, &[content_type], form).await
+}
+
 /// POST a form body.
 pub async fn post_form(url: &str, form: &str) -> Answer {
     send(
