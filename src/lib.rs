@@ -19,7 +19,8 @@
 //!   [`openim::token`] (admin tokens), [`openim::json`](mod@openim::json) (strict request parsing),
 //!   [`openim::errcode`] (OpenIM's codes, and the vendor's translated).
 //! - [`gateway`]: the pipeline both faces share: quota, signing, sending, failover, retry.
-//! - [`limit`]: the per-path quota with fair, bounded waiting.
+//! - [`limit`]: the per-path quota with fair, bounded waiting; [`limit::fleet`]: the same
+//!   quota shared by several gateways through Redis, with a local fallback.
 //! - [`sign`]: the vendor signature and nonces.
 //! - [`upstream`]: the pooled TLS client, data centers and failover state.
 //! - [`dedup`]: duplicate protection: a retried write gets the first attempt's answer.

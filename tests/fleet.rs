@@ -2,7 +2,8 @@
 //! vendor's per-path quota through a real redis-server, and keep working
 //! when Redis goes away. The limit they must hold is the vendor's: 100
 //! requests per second per API per app key (vendor doc
-//! /work/shared/seeds, "rate limit"; `entrust::limit::RATE_PER_SECOND`),
+//! /work/shared/seeds/entrust-group-profile-query.txt line 17, "Rate Limit:
+//! 100 requests per second"; `entrust::limit::RATE_PER_SECOND`),
 //! which the simulator enforces with a sliding one-second window
 //! (src/sim/rate.rs). These tests run one at a time (they measure load).
 
