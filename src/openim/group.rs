@@ -25,6 +25,7 @@ use std::collections::HashSet;
 use serde_json::{Map, Value, json};
 
 use super::json::{Obj, max_len};
+use super::member::partial;
 use super::{Ctx, Form};
 use crate::entrust::profile::Profile;
 use crate::entrust::{code, limit, path};
@@ -570,16 +571,9 @@ pub async fn create_group(ctx: &Ctx<'_>, req: &Map<String, Value>) -> Result<Val
             .filter(|u| joined.contains(u) && not_admin(u))
             .cloned()
             .collect();
-        let pending = users
-            .iter()
-            .filter(|u| !joined.contains(u) || !not_admin(u))
-            .cloned()
-            .collect();
-        return Err(Error::Partial {
-            done,
-            pending,
-            cause: Box::new(noted(cause, &format!("group {id} was created"))),
-        });
+        // Admins count as pending until they are made admins.
+        let cause = noted(cause, &format!("group {id} was created"));
+        return Err(partial(&users, done, cause));
     }
     let mut promoted: Vec<String> = Vec::new();
     for batch in c.admins.chunks(limit::USERS_PER_CALL_MAX) {
@@ -590,20 +584,8 @@ pub async fn create_group(ctx: &Ctx<'_>, req: &Map<String, Value>) -> Result<Val
                 .filter(|u| not_admin(u) || promoted.contains(u))
                 .cloned()
                 .collect();
-            let pending = c
-                .admins
-                .iter()
-                .filter(|u| !promoted.contains(u))
-                .cloned()
-                .collect();
-            return Err(Error::Partial {
-                done,
-                pending,
-                cause: Box::new(noted(
-                    cause,
-                    &format!("group {id} was created with every member; admins not set"),
-                )),
-            });
+            let note = format!("group {id} was created with every member; admins not set");
+            return Err(partial(&users, done, noted(cause, &note)));
         }
         promoted.extend(batch.iter().cloned());
     }

@@ -109,8 +109,9 @@ fn acting_user(ctx: &Ctx<'_>, given: &str, field: &str) -> Result<String, Error>
     })
 }
 
-/// A split call's failure: `Partial` once some users were done, else the cause.
-fn partial(all: &[String], done: Vec<String>, cause: Error) -> Error {
+/// A split call's failure: `Partial` once some users were done, else the
+/// cause. `pending` is everything in `all` not in `done`.
+pub(super) fn partial(all: &[String], done: Vec<String>, cause: Error) -> Error {
     if done.is_empty() {
         return cause;
     }
