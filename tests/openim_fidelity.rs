@@ -113,7 +113,10 @@ async fn member_order_and_shape() {
     // get_group_member_user_id: the same order (GetGroupMemberUserIDs,
     // group.go ~line 1802; FindMemberUserID sorts with memberSort).
     let d = im
-        .ok("/group/get_group_member_user_id", json!({"groupID": "ord1"}))
+        .ok(
+            "/group/get_group_member_user_id",
+            json!({"groupID": "ord1"}),
+        )
         .await;
     assert_eq!(ids(&d["userIDs"]), ["own", "a1", "a2", "m1", "m2"]);
     // Unknown group: errCode 0 and nothing (group.go ~line 662
@@ -279,7 +282,10 @@ async fn member_set_always_carries_the_nickname() {
         )
         .await;
     assert_eq!(v["errCode"], 0, "{v}");
-    assert!(v["errDlt"].as_str().unwrap().contains("faceURL not stored"), "{v}");
+    assert!(
+        v["errDlt"].as_str().unwrap().contains("faceURL not stored"),
+        "{v}"
+    );
 }
 
 /// groupIDs: letters, digits, `_` and `-`, 1-64 (issue 12 item 4); anything
@@ -297,7 +303,10 @@ async fn group_id_characters() {
     assert!(im.paths().is_empty(), "{:?}", im.paths());
     // `_` and `-` pass the face's check and go to the vendor.
     let v = im
-        .post("/group/get_groups_info", json!({"groupIDs": ["RC_GROUP-1"]}))
+        .post(
+            "/group/get_groups_info",
+            json!({"groupIDs": ["RC_GROUP-1"]}),
+        )
         .await;
     assert!(!err(&v).1.contains("groupIDs[0]"), "{v}");
     assert_eq!(im.requests_to(path::PROFILE_QUERY).len(), 1);
@@ -342,7 +351,9 @@ async fn pre_3_8_1_token_routes() {
         .unwrap()
         .as_secs();
     assert!(d["expireTimeSeconds"].as_u64().unwrap() > now);
-    let v = im.post("/auth/parse_token", json!({"token": "v1.zz"})).await;
+    let v = im
+        .post("/auth/parse_token", json!({"token": "v1.zz"}))
+        .await;
     assert_eq!(v["errCode"], 1503, "{v}");
     // The token from user_token works on the group routes.
     im.token = Some(t);
@@ -416,9 +427,15 @@ async fn abstract_info() {
     };
     let d = read().await;
     let info = &d["groupAbstractInfos"][0];
-    assert_eq!((&info["groupID"], &info["groupMemberNumber"]), (&json!("ab1"), &json!(2)));
+    assert_eq!(
+        (&info["groupID"], &info["groupMemberNumber"]),
+        (&json!("ab1"), &json!(2))
+    );
     let before = info["groupMemberListHash"].as_u64().unwrap();
-    assert_eq!(read().await["groupAbstractInfos"][0]["groupMemberListHash"], before);
+    assert_eq!(
+        read().await["groupAbstractInfos"][0]["groupMemberListHash"],
+        before
+    );
     im.ok(
         "/group/invite_user_to_group",
         json!({"groupID": "ab1", "invitedUserIDs": ["m2"]}),
@@ -478,7 +495,9 @@ async fn get_groups_search() {
     assert_eq!(d["total"], 1);
     assert_eq!(d["groups"][0]["groupInfo"]["groupName"], "cat");
     // pagination is required (protocol group/group.go ~line 204).
-    let v = im.post("/group/get_groups", json!({"groupName": "fox"})).await;
+    let v = im
+        .post("/group/get_groups", json!({"groupName": "fox"}))
+        .await;
     assert_eq!(err(&v), (1001, "pagination is empty".to_string()));
 }
 
@@ -497,11 +516,16 @@ async fn routes_the_vendor_cannot_back() {
         "/group/get_user_req_group_applicationList",
         "/group/get_group_users_req_application_list",
     ] {
-        let v = im.post(route, json!({"groupID": "g1", "userID": "u"})).await;
+        let v = im
+            .post(route, json!({"groupID": "g1", "userID": "u"}))
+            .await;
         assert_eq!(v["errCode"], 1002, "{route}: {v}");
         assert_eq!(v["errMsg"], "NoPermissionError");
         let dlt = v["errDlt"].as_str().unwrap();
-        assert!(dlt.contains("not supported") && dlt.contains("vendor"), "{dlt}");
+        assert!(
+            dlt.contains("not supported") && dlt.contains("vendor"),
+            "{dlt}"
+        );
     }
     assert!(im.paths().is_empty(), "{:?}", im.paths());
 }

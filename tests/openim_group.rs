@@ -190,7 +190,10 @@ async fn create_get_set_get() {
     // A changed notification records who and when (open-im-server
     // internal/rpc/group/db_map.go UpdateGroupInfoMap, ~line 33).
     let when = got["notificationUpdateTime"].as_i64().unwrap_or(0);
-    assert!(when > 1_600_000_000_000, "notificationUpdateTime in ms: {got}");
+    assert!(
+        when > 1_600_000_000_000,
+        "notificationUpdateTime in ms: {got}"
+    );
     got["notificationUpdateTime"] = json!(0);
     let mut want = expect.clone();
     for (k, v) in [

@@ -188,7 +188,10 @@ async fn join_adds_the_inviter_and_quit_defaults_to_the_token_user() {
         assert_eq!(err(&v), (1001, "joinSource is invalid".to_string()), "{v}");
     }
     let v = im
-        .post("/group/join_group", json!({"groupID": "jq1", "joinSource": 3}))
+        .post(
+            "/group/join_group",
+            json!({"groupID": "jq1", "joinSource": 3}),
+        )
         .await;
     assert_eq!(v["errCode"], 1001, "{v}");
     assert!(v["errDlt"].as_str().unwrap().contains("inviterUserID"));
@@ -222,8 +225,11 @@ async fn join_adds_the_inviter_and_quit_defaults_to_the_token_user() {
     assert_eq!(v["errCode"], 1002, "{v}");
     assert!(v["errDlt"].as_str().unwrap().contains("application"), "{v}");
     assert!(im.requests_to(path::GROUP_JOIN).is_empty());
-    im.ok("/group/quit_group", json!({"groupID": "jq1", "userID": "x1"}))
-        .await;
+    im.ok(
+        "/group/quit_group",
+        json!({"groupID": "jq1", "userID": "x1"}),
+    )
+    .await;
     let d = member_list(&im, "jq1").await;
     assert_eq!(roles(&d["members"]), pairs(&[("own", 100)]));
     // The token's user quits when no userID is given.
@@ -238,7 +244,9 @@ async fn join_adds_the_inviter_and_quit_defaults_to_the_token_user() {
     // Without tokens there is no user to default to.
     let open = Im::start_open().await;
     open.create("jq2", "own", &[]).await;
-    let v = open.post("/group/quit_group", json!({"groupID": "jq2"})).await;
+    let v = open
+        .post("/group/quit_group", json!({"groupID": "jq2"}))
+        .await;
     assert_eq!(v["errCode"], 1001);
     assert!(v["errDlt"].as_str().unwrap().contains("userID"));
 }
@@ -776,7 +784,11 @@ async fn membership_codes() {
             json!({"groupID": "mc1", "oldOwnerUserID": "own", "newOwnerUserID": "stranger"}),
         )
         .await;
-    assert_eq!(err(&v), (1001, "user not in group stranger".to_string()), "{v}");
+    assert_eq!(
+        err(&v),
+        (1001, "user not in group stranger".to_string()),
+        "{v}"
+    );
     // The owner quitting: 1002 "group owner can't quit" (group.go ~line 1015).
     let v = im
         .post(

@@ -153,8 +153,18 @@ async fn openim_test_script_group_suite() {
     .await;
     let g = &d["groupInfo"];
     assert_eq!(
-        (&g["groupID"], &g["groupName"], &g["ownerUserID"], &g["memberCount"]),
-        (&json!(GROUP_ID), &json!("test-group"), &json!(USER_ID), &json!(3))
+        (
+            &g["groupID"],
+            &g["groupName"],
+            &g["ownerUserID"],
+            &g["memberCount"]
+        ),
+        (
+            &json!(GROUP_ID),
+            &json!("test-group"),
+            &json!(USER_ID),
+            &json!(3)
+        )
     );
 
     // 1. invite_user_to_group "$GROUP_ID" "$IM_ADMIN_USERID" "$OTHER_USER3_ID":
@@ -420,9 +430,7 @@ async fn openim_test_script_group_suite() {
     // Every call carried the script's operationID to the vendor.
     for r in im.env.sim.requests() {
         assert_eq!(
-            r.headers
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok()),
+            r.headers.get("x-request-id").and_then(|v| v.to_str().ok()),
             Some(OPERATION_ID),
             "{}",
             r.path

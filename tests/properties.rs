@@ -283,7 +283,11 @@ impl Model {
         // set_group_info_ex trims the notification (db_map.go ~line 73).
         if let Some(n) = f.notification.value().filter(|n| !plain || !n.is_empty()) {
             self.notified = true;
-            self.notification = if plain { n.clone() } else { n.trim().to_string() };
+            self.notification = if plain {
+                n.clone()
+            } else {
+                n.trim().to_string()
+            };
         }
         for (o, v) in [
             (&f.name, &mut self.name),

@@ -191,13 +191,7 @@ impl InfoSet {
             group_id: o.str("groupID")?.to_string(),
             name: s("groupName")?,
             // set_group_info_ex trims it (db_map.go UpdateGroupInfoExMap).
-            notification: s("notification")?.map(|n| {
-                if plain {
-                    n
-                } else {
-                    n.trim().to_string()
-                }
-            }),
+            notification: s("notification")?.map(|n| if plain { n } else { n.trim().to_string() }),
             introduction: s("introduction")?,
             face_url: s("faceURL")?,
             ex: o.opt_str("ex")?.map(str::to_string),

@@ -28,9 +28,7 @@ use md5::{Digest, Md5};
 use serde_json::{Map, Value, json};
 
 use super::errcode;
-use super::group::{
-    check_group_id, check_user_id, group_info, join_in_batches, need_verification,
-};
+use super::group::{check_group_id, check_user_id, group_info, join_in_batches, need_verification};
 use super::json::{Obj, max_len};
 use super::{Ctx, Form};
 use crate::entrust::profile::{self, Member, Page};
@@ -282,13 +280,16 @@ pub async fn transfer(ctx: &Ctx<'_>, req: &Map<String, Value>) -> Result<(), Err
         return Ok(());
     }
     let form: Form = vec![("groupId", id.to_string()), ("userIds", old.to_string())];
-    ctx.call(path::MANAGER_ADD, &form).await.map(drop).map_err(|cause| {
-        let steps = [
-            format!("{new} owns {id}"),
-            format!("{old} is an admin of {id}"),
-        ];
-        partial(&steps, vec![steps[0].clone()], cause)
-    })
+    ctx.call(path::MANAGER_ADD, &form)
+        .await
+        .map(drop)
+        .map_err(|cause| {
+            let steps = [
+                format!("{new} owns {id}"),
+                format!("{old} is an admin of {id}"),
+            ];
+            partial(&steps, vec![steps[0].clone()], cause)
+        })
 }
 
 /// `/group/dismiss_group` → group/dismiss.json (the vendor removes every
@@ -442,8 +443,7 @@ pub async fn member_list(ctx: &Ctx<'_>, req: &Map<String, Value>) -> Result<Valu
     }
     let keyword = o.str("keyword")?;
     let (total, members) = if keyword.is_empty() {
-        unknown_is_empty(sorted_members(ctx, id, Some((offset, count))).await)?
-            .unwrap_or_default()
+        unknown_is_empty(sorted_members(ctx, id, Some((offset, count))).await)?.unwrap_or_default()
     } else {
         let all = unknown_is_empty(sorted_members(ctx, id, None).await)?
             .map(|(_, all)| all)
@@ -806,10 +806,7 @@ pub async fn member_user_ids(ctx: &Ctx<'_>, req: &Map<String, Value>) -> Result<
 }
 
 /// `/group/get_full_group_member_user_ids` `{"groupID","idHash"}`.
-pub async fn full_member_user_ids(
-    ctx: &Ctx<'_>,
-    req: &Map<String, Value>,
-) -> Result<Value, Error> {
+pub async fn full_member_user_ids(ctx: &Ctx<'_>, req: &Map<String, Value>) -> Result<Value, Error> {
     let o = Obj::new(req, "");
     let id = group_id(&o)?;
     let asked = id_hash_of(&o)?;
@@ -819,10 +816,7 @@ pub async fn full_member_user_ids(
 /// `/group/get_full_join_group_ids` `{"userID","idHash"}`: the user's
 /// groups ordered as OpenIM orders them (`mgo/group_member.go`
 /// FindUserJoinedGroupID: role level descending, then join time).
-pub async fn full_join_group_ids(
-    ctx: &Ctx<'_>,
-    req: &Map<String, Value>,
-) -> Result<Value, Error> {
+pub async fn full_join_group_ids(ctx: &Ctx<'_>, req: &Map<String, Value>) -> Result<Value, Error> {
     let o = Obj::new(req, "");
     let user = o.str("userID")?;
     if user.is_empty() {

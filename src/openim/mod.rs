@@ -142,9 +142,7 @@ impl Route {
             Route::GroupApplicationResponse => "/group/group_application_response",
             Route::GetRecvGroupApplicationList => "/group/get_recv_group_applicationList",
             Route::GetUserReqGroupApplicationList => "/group/get_user_req_group_applicationList",
-            Route::GetGroupUsersReqApplicationList => {
-                "/group/get_group_users_req_application_list"
-            }
+            Route::GetGroupUsersReqApplicationList => "/group/get_group_users_req_application_list",
             Route::GetSpecifiedUserGroupRequestInfo => {
                 "/group/get_specified_user_group_request_info"
             }
@@ -416,17 +414,19 @@ pub async fn handle(
         Route::GetGroupMembersInfo => Some(member::members_info(&ctx, &req).await?),
         Route::GetJoinedGroupList => Some(member::joined_groups(&ctx, &req).await?),
         Route::GetGroupMemberUserId => Some(member::member_user_ids(&ctx, &req).await?),
-        Route::GetFullGroupMemberUserIds => {
-            Some(member::full_member_user_ids(&ctx, &req).await?)
-        }
+        Route::GetFullGroupMemberUserIds => Some(member::full_member_user_ids(&ctx, &req).await?),
         Route::GetFullJoinGroupIds => Some(member::full_join_group_ids(&ctx, &req).await?),
         Route::GetGroupAbstractInfo => Some(member::abstract_info(&ctx, &req).await?),
         Route::SetGroupMemberInfo => {
             let note = member::set_member_info(&ctx, &req).await?;
             return Ok(ok_noted(None, note));
         }
-        Route::SetGroupInfo => group::set_group_info(&ctx, &req, true).await.map(|()| None)?,
-        Route::SetGroupInfoEx => group::set_group_info(&ctx, &req, false).await.map(|()| None)?,
+        Route::SetGroupInfo => group::set_group_info(&ctx, &req, true)
+            .await
+            .map(|()| None)?,
+        Route::SetGroupInfoEx => group::set_group_info(&ctx, &req, false)
+            .await
+            .map(|()| None)?,
         Route::InviteUserToGroup => member::invite(&ctx, &req).await.map(|()| None)?,
         Route::JoinGroup => member::join(&ctx, &req).await.map(|()| None)?,
         Route::KickGroup => member::kick(&ctx, &req).await.map(|()| None)?,
