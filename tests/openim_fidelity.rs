@@ -237,6 +237,17 @@ async fn empty_group_name_on_create() {
 async fn member_set_always_carries_the_nickname() {
     let im = Im::start().await;
     im.create("ns1", "own", &["u1"]).await;
+    // No group nickname yet: the vendor would refuse member/set.json
+    // without one, so the face refuses first, naming the field.
+    let v = im
+        .post(
+            "/group/set_group_member_info",
+            json!({"members": [{"groupID": "ns1", "userID": "u1", "ex": "e0"}]}),
+        )
+        .await;
+    assert_eq!(v["errCode"], 1001, "{v}");
+    assert!(v["errDlt"].as_str().unwrap().contains("members[0].nickname"), "{v}");
+    assert!(im.requests_to(path::MEMBER_SET).is_empty());
     im.ok(
         "/group/set_group_member_info",
         json!({"members": [{"groupID": "ns1", "userID": "u1", "nickname": "Uno"}]}),

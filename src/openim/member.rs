@@ -562,7 +562,16 @@ impl MemberSet {
     }
 
     /// Refuses what can't be done to `current` before anything is sent.
-    fn check(&self, current: &Member) -> Result<(), Error> {
+    fn check(&self, current: &Member, i: usize) -> Result<(), Error> {
+        // member/set.json needs a non-empty nickname (vendor doc page;
+        // Java/PHP verify.json): with none given, the current one is sent.
+        let nickname = self.nickname.as_deref().unwrap_or(&current.nickname);
+        if (self.nickname.is_some() || self.ex.is_some()) && nickname.is_empty() {
+            return Err(Error::Args(format!(
+                "members[{i}].nickname is required here: {} has no group nickname, and the vendor stores ex only with a nickname",
+                self.user_id
+            )));
+        }
         let changes_role = self
             .role_level
             .is_some_and(|l| l != role_level(current.role));
@@ -664,7 +673,7 @@ pub async fn set_member_info(
         }
     }
     let mut work = Vec::with_capacity(sets.len());
-    for s in &sets {
+    for (i, s) in sets.iter().enumerate() {
         let key = (s.group_id.clone(), s.user_id.clone());
         let Some(m) = current.get(&key) else {
             return Err(Error::Internal(format!(
@@ -672,7 +681,7 @@ pub async fn set_member_info(
                 s.group_id, s.user_id
             )));
         };
-        s.check(m)?;
+        s.check(m, i)?;
         work.push((s, m));
     }
     let names: Vec<String> = sets
