@@ -246,7 +246,13 @@ async fn member_set_always_carries_the_nickname() {
         )
         .await;
     assert_eq!(v["errCode"], 1001, "{v}");
-    assert!(v["errDlt"].as_str().unwrap().contains("members[0].nickname"), "{v}");
+    assert!(
+        v["errDlt"]
+            .as_str()
+            .unwrap()
+            .contains("members[0].nickname"),
+        "{v}"
+    );
     assert!(im.requests_to(path::MEMBER_SET).is_empty());
     im.ok(
         "/group/set_group_member_info",
@@ -413,6 +419,24 @@ async fn full_id_sync_routes() {
     // Owned first (role level descending), then by join time
     // (mgo/group_member.go ~line 195 FindUserJoinedGroupID).
     assert_eq!(ids(&d["groupIDs"]), ["fs2", "fs1"]);
+    // get_joined_group_list pages the same order (controller/group.go
+    // ~line 326 PageGetJoinGroup over GetJoinedGroupIDs).
+    let d = im
+        .ok(
+            "/group/get_joined_group_list",
+            json!({"fromUserID": "m1", "pagination": {"pageNumber": 1, "showNumber": 10}}),
+        )
+        .await;
+    assert_eq!(d["total"], 2);
+    assert_eq!(d["groups"][0]["groupID"], "fs2");
+    assert_eq!(d["groups"][1]["groupID"], "fs1");
+    let d = im
+        .ok(
+            "/group/get_joined_group_list",
+            json!({"fromUserID": "m1", "pagination": {"pageNumber": 2, "showNumber": 1}}),
+        )
+        .await;
+    assert_eq!(d["groups"][0]["groupID"], "fs1");
     let v = im
         .post(
             "/group/get_full_join_group_ids",

@@ -390,31 +390,52 @@ async fn query_members(
     .await
 }
 
-/// A group's members in OpenIM's order (owner, admins, members; each by
-/// join time): the total and the `range` of it. A page costs the owner's
-/// and the admins' query (one call each) and the members' up to the page;
-/// everything is one walk of the whole list, sorted here.
-async fn sorted_members(
-    ctx: &Ctx<'_>,
-    id: &str,
+/// A role-filtered vendor list in OpenIM's order, role level descending,
+/// then join time (`mgo/group_member.go` memberSort, used for a group's
+/// members and a user's groups alike): the total and the `range` of it.
+/// `query(kind, range)` reads one role (`kind` 3 owner, 2 manager, 1
+/// member; 0 all), oldest first. A page costs the owner's and the managers'
+/// query and the members' up to the page; everything is one walk of the
+/// whole list, sorted here.
+async fn by_role<T, F, Fut>(
     range: Option<(usize, usize)>,
-) -> Result<(i64, Vec<Member>), Error> {
+    role_of: impl Fn(&T) -> i64,
+    query: F,
+) -> Result<(i64, Vec<T>), Error>
+where
+    F: Fn(i64, Option<(usize, usize)>) -> Fut,
+    Fut: std::future::Future<Output = Result<(i64, Vec<T>), Error>>,
+{
     let Some((mut skip, mut want)) = range else {
-        let (_, mut all) = query_members(ctx, id, 0, None).await?;
+        let (_, mut all) = query(0, None).await?;
         // Stable: join order stays within a role.
-        all.sort_by_key(|m| std::cmp::Reverse(m.role));
+        all.sort_by_key(|t| std::cmp::Reverse(role_of(t)));
         return Ok((i64::try_from(all.len()).unwrap_or(i64::MAX), all));
     };
     let mut total = 0i64;
     let mut out = Vec::new();
     for kind in [role::OWNER, role::MANAGER, role::MEMBER] {
-        let (t, items) = query_members(ctx, id, kind, Some((skip, want))).await?;
+        let (t, items) = query(kind, Some((skip, want))).await?;
         total = total.saturating_add(t);
         skip = skip.saturating_sub(usize::try_from(t).unwrap_or(usize::MAX));
         want = want.saturating_sub(items.len());
         out.extend(items);
     }
     Ok((total, out))
+}
+
+/// A group's members in OpenIM's order (see [`by_role`]).
+async fn sorted_members(
+    ctx: &Ctx<'_>,
+    id: &str,
+    range: Option<(usize, usize)>,
+) -> Result<(i64, Vec<Member>), Error> {
+    by_role(
+        range,
+        |m: &Member| m.role,
+        |kind, r| query_members(ctx, id, kind, r),
+    )
+    .await
 }
 
 /// A group the vendor doesn't know reads as empty (25410 → `Ok(None)`), as
@@ -709,16 +730,29 @@ pub async fn set_member_info(
     }))
 }
 
-/// The groups a user joined, oldest first: joined/group/query.json walked
-/// over `range`.
+/// The groups a user joined in OpenIM's order (see [`by_role`]:
+/// `mgo/group_member.go` FindUserJoinedGroupID sorts with memberSort).
 async fn joined(
     ctx: &Ctx<'_>,
     user: &str,
     range: Option<(usize, usize)>,
 ) -> Result<(i64, Vec<profile::JoinedGroup>), Error> {
+    let role_of = |g: &profile::JoinedGroup| g.role;
+    by_role(range, role_of, |kind, r| joined_of_role(ctx, user, kind, r)).await
+}
+
+/// joined/group/query.json for one `role` (0 all), oldest first, walked
+/// over `range`.
+async fn joined_of_role(
+    ctx: &Ctx<'_>,
+    user: &str,
+    kind: i64,
+    range: Option<(usize, usize)>,
+) -> Result<(i64, Vec<profile::JoinedGroup>), Error> {
     walk(range, |token| async move {
         let mut form: Form = vec![
             ("userId", user.to_string()),
+            ("role", kind.to_string()),
             ("size", limit::MEMBER_PAGE_MAX.to_string()),
             ("order", "0".to_string()),
         ];
@@ -731,8 +765,9 @@ async fn joined(
     .await
 }
 
-/// `/group/get_joined_group_list` → joined/group/query.json (oldest first),
-/// then group/profile/query.json for the page's GroupInfo.
+/// `/group/get_joined_group_list` → joined/group/query.json (owned groups
+/// first, then managed, then the rest, each by join time), then
+/// group/profile/query.json for the page's GroupInfo.
 pub async fn joined_groups(ctx: &Ctx<'_>, req: &Map<String, Value>) -> Result<Value, Error> {
     let o = Obj::new(req, "");
     let user = o.str("fromUserID")?;
@@ -833,8 +868,7 @@ pub async fn full_join_group_ids(ctx: &Ctx<'_>, req: &Map<String, Value>) -> Res
     }
     check_user_id("userID", user)?;
     let asked = id_hash_of(&o)?;
-    let (_, mut groups) = joined(ctx, user, None).await?;
-    groups.sort_by_key(|g| std::cmp::Reverse(g.role));
+    let (_, groups) = joined(ctx, user, None).await?;
     let mut seen = HashSet::new();
     let ids: Vec<String> = groups
         .into_iter()
