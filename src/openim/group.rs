@@ -64,6 +64,7 @@ fn check_limits(o: &Obj<'_>, values: [Option<&str>; 5]) -> Result<(), Error> {
     }
     Ok(())
 }
+
 /// OpenIM's only supported group type (working group).
 pub const WORKING_GROUP: i64 = 2;
 
@@ -203,7 +204,7 @@ impl InfoSet {
         // set_group_info_ex refuses a blank name (db_map.go
         // UpdateGroupInfoExMap: "group name is empty"); set_group_info
         // leaves an empty one unchanged.
-        if set.name.as_deref().is_some_and(|n| n.trim().is_empty()) {
+        if !plain && set.name.as_deref().is_some_and(|n| n.trim().is_empty()) {
             return Err(Error::Args(format!(
                 "group name is empty ({})",
                 o.name("groupName")

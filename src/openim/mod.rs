@@ -5,15 +5,22 @@
 //! envelope `{"errCode","errMsg","errDlt"[,"data"]}`; errors are rendered by
 //! [`crate::error`]. Every route needs an `operationID` header (it becomes
 //! the upstream `X-Request-ID`). When `[openim]` is configured, every route
-//! but `/auth/get_admin_token` also needs a `token` header holding a token
-//! from that route; without `[openim]` no token is asked for (the gateway
-//! listens on loopback for services on the same host).
+//! but the three `/auth/` ones also needs a `token` header holding a token
+//! from `get_admin_token` or `user_token`; without `[openim]` no token is
+//! asked for (the gateway listens on loopback for services on the same host).
+//! [`Route`] lists every route; the ones the vendor can't back (muting,
+//! join applications) answer 1002 saying so. Answers follow open-im-server's
+//! source; the tests cite the lines.
 //!
-//! - [`group`]: group info (create, set, read) and the field mapping.
+//! - [`group`]: group info (create, set, read, admin search) and the field
+//!   mapping.
 //! - [`member`]: membership (invite, join, kick, quit, transfer, dismiss,
-//!   member lists and member info, joined groups).
-//! - [`token`]: stateless admin tokens (`get_admin_token`, `user_token`, `parse_token`).
-//! - [`mod@json`]: strict request parsing with errors that name the field.
+//!   member lists and member info, joined groups, the id-sync and abstract
+//!   routes).
+//! - [`token`]: stateless admin tokens (`get_admin_token`, `user_token`,
+//!   `parse_token`).
+//! - [`mod@json`]: strict request parsing with errors that name the field;
+//!   keys match ignoring case, as Go's `encoding/json` matches them.
 //! - [`errcode`]: OpenIM's codes and the vendor's codes translated.
 
 pub mod errcode;
