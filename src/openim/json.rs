@@ -5,7 +5,8 @@
 //! the wrong JSON type is an error (so `"1"` and `{"value":1}` are refused
 //! where an integer is expected), and unknown fields are ignored. Keys match
 //! as Go matches them: the exact key first, else one equal but for case
-//! (`groupIds`, `nickName` work on real OpenIM; every field is read through one lookup).
+//! (`groupIds`, `nickName` work on real OpenIM); every field is read
+//! through that one lookup.
 
 use serde_json::{Map, Value};
 
