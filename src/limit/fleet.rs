@@ -199,6 +199,10 @@ struct ClockMap {
 const CLOCK_CREEP: i64 = 1000;
 
 impl ClockMap {
+    fn reset(&self) {
+        *self.state.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
     fn local_us(&self, t: Instant) -> i64 {
         i64::try_from(t.duration_since(self.epoch).as_micros()).unwrap_or(i64::MAX)
     }
@@ -305,6 +309,8 @@ impl Link {
     /// `redis_now` (µs) when this follows a time on the fallback.
     fn connected(&self, conn: MultiplexedConnection, redis_now: Option<u64>) {
         *self.conn.lock().unwrap_or_else(|e| e.into_inner()) = Some(conn);
+        // It may be another server now, with another clock.
+        self.clock.reset();
         if let Some(now) = redis_now {
             let from = micros(self.resume_delay());
             *self.resumed.lock().unwrap_or_else(|e| e.into_inner()) =
@@ -554,5 +560,43 @@ impl Fleet {
                 Err(_) => link.failed("timeout", "no answer in time"),
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_clock_map_follows_the_fastest_reply_and_creeps_later() {
+        let epoch = Instant::now();
+        let clock = ClockMap {
+            epoch,
+            state: Mutex::new(None),
+        };
+        let at = |us: u64| epoch + Duration::from_micros(us);
+        let redis = 5_000_000_000; // Redis's clock at our epoch, in µs
+        // A reply 2 ms on its way: slot 10 ms after its "now" is 12 ms after it.
+        let now = redis + 100_000;
+        assert_eq!(clock.map(at(102_000), now, now + 10_000), at(112_000));
+        // A reply 30 ms late maps its slot as the 2 ms one did (plus the
+        // creep: 128 ms later, 128 µs), not 28 ms later.
+        let now = redis + 200_000;
+        assert_eq!(clock.map(at(230_000), now, now + 10_000), at(212_128));
+        // A faster reply (1 ms) lowers the offset.
+        let now = redis + 300_000;
+        assert_eq!(clock.map(at(301_000), now, now + 10_000), at(311_000));
+        // Without faster replies it creeps later: 1 ms per second.
+        let now = redis + 2_301_000;
+        assert_eq!(clock.map(at(2_331_000), now, now), at(2_304_030));
+        clock.reset();
+        assert_eq!(clock.map(at(2_400_000), redis, redis), at(2_400_000));
+    }
+
+    #[test]
+    fn the_fleet_keeps_two_periods_of_burst_for_lateness() {
+        assert_eq!(fleet_burst(3), 1);
+        assert_eq!(fleet_burst(1), 1);
+        assert_eq!(fleet_burst(7), 5);
     }
 }
