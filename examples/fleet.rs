@@ -15,6 +15,8 @@
 //! measurement), the gateways on another (two worker threads, like a small
 //! pod each would get less), the load generator on a third. The simulator
 //! enforces 100/s itself, as the vendor does: an overshoot shows as 1008s.
+//! Exits 1 if the vendor saw more than 100 in any second, refused anything,
+//! or a caller got anything but 200 or 429.
 //!
 //! Permit latency: before the load, each gateway takes permits on another
 //! path well under its quota (so no caller waits for a slot), timed around
@@ -225,6 +227,12 @@ fn main() {
     drop((handles, local));
     drop(rt_gw);
     drop(own_redis);
+    if max > PER_SECOND as usize || refused > 0 || other > 0 {
+        eprintln!(
+            "fleet: the vendor saw more than its limit, refused calls, or a caller got an error"
+        );
+        std::process::exit(1);
+    }
 }
 
 /// Sends `total` requests at `rate`, round robin over `urls`, printing each

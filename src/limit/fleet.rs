@@ -456,7 +456,11 @@ impl Fleet {
                     Ok((0, wait, now)) => {
                         // Our slot: wait for it here, still counted as queued.
                         let at = self.link.clock.map(Instant::now(), now, now + wait);
-                        tokio::time::sleep_until(at.into()).await;
+                        // Only when it is ahead: tokio's timer would round even
+                        // a past deadline up to its next 1 ms tick.
+                        if at > Instant::now() {
+                            tokio::time::sleep_until(at.into()).await;
+                        }
                         if Instant::now().saturating_duration_since(at) <= late_allowed {
                             return Ok(start.elapsed());
                         }
