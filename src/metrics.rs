@@ -132,7 +132,7 @@ impl Metrics {
         let limiter_rejections = Family::<RejectionLabels, Counter>::default();
         registry.register(
             "limiter_rejections",
-            "Requests refused with 429 by the quota, by path and reason (wait_too_long, queue_full, upstream_backoff)",
+            "Requests refused with 429 by the quota, by path and reason (wait_too_long, queue_full, upstream_backoff, quota_store_down)",
             limiter_rejections.clone(),
         );
         let secret_reloads = Family::<ResultLabels, Counter>::default();
