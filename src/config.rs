@@ -103,7 +103,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            max_body_bytes: 4 * 1024 * 1024,
+            max_body_bytes: crate::entrust::limit::BODY_MAX,
             max_header_bytes: 64 * 1024,
             header_read_timeout_ms: 30_000,
             request_timeout_ms: 60_000,

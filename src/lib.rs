@@ -19,6 +19,7 @@
 //!   [`openim::token`] (admin tokens), [`openim::json`](mod@openim::json) (strict request parsing),
 //!   [`openim::errcode`] (OpenIM's codes, and the vendor's translated).
 //! - [`gateway`]: the pipeline both faces share: quota, signing, sending, failover, retry.
+//! - [`retry`]: the failover decision (failure × read/write × sent), a pure function.
 //! - [`limit`]: the per-path quota with fair, bounded waiting.
 //! - [`sign`]: the vendor signature and nonces.
 //! - [`upstream`]: the pooled TLS client, data centers and failover state.
@@ -27,11 +28,13 @@
 //! - [`error`]: every gateway error, and how it looks to each kind of caller.
 //! - [`entrust`]: the vendor's names, paths, codes and limits (shared with the simulator);
 //!   [`entrust::profile`]: the vendor's answers, parsed tolerantly (gateway only).
+//! - [`clock`]: the wall clock (Unix milliseconds), for the gateway's modules.
 //! - [`config`]: `gateway.toml`: schema, defaults, validation.
 //! - [`secret`]: a secret type that never prints.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`sim`]: the vendor simulator (tests, `--demo`, `entrust-gateway sim`).
 
+pub mod clock;
 pub mod config;
 pub mod dedup;
 pub mod entrust;
@@ -42,6 +45,7 @@ pub mod limit;
 pub mod metrics;
 pub mod openim;
 pub mod proxy;
+pub mod retry;
 pub mod route;
 pub mod secret;
 pub mod server;

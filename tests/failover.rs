@@ -18,9 +18,17 @@ struct TwoDataCenters {
 }
 
 async fn two_data_centers(upstream_extra: &str) -> TwoDataCenters {
+    two_data_centers_with(upstream_extra, |_| {}).await
+}
+
+async fn two_data_centers_with(
+    upstream_extra: &str,
+    edit: impl FnOnce(&mut entrust_gateway::config::Config),
+) -> TwoDataCenters {
     let (primary, p) = start_sim().await;
     let (backup, b) = start_sim().await;
-    let gw = start_gateway(&config_text(&[p.url(), b.url()], upstream_extra, "")).await;
+    let gw =
+        start_gateway_edited(&config_text(&[p.url(), b.url()], upstream_extra, ""), edit).await;
     TwoDataCenters {
         primary,
         backup,
@@ -172,4 +180,136 @@ async fn at_most_one_switch_per_cooldown() {
     post_form(&url, "groupId=b&name=n&owner=o").await;
     assert_eq!(gw.gateway.upstream().active(), 1);
     assert_eq!(backup.requests().len(), 1);
+}
+
+/// issue 13 item 12: a data center that accepts the TCP connection and then
+/// stalls the TLS handshake never got the request, so even a write moves to
+/// the backup (README "Failover": connect error, TLS handshake failure or
+/// stall → retried), and the answer is the backup's, not a 504.
+#[tokio::test]
+async fn a_stalled_tls_handshake_is_never_sent_and_a_write_moves_to_the_backup() {
+    let (stalled, mut arrived, _task) = silent_upstream().await;
+    let (sim, backup) = start_sim().await;
+    let gw = start_gateway(&config_text(
+        &[format!("https://{stalled}"), backup.url()],
+        "connect_timeout_ms = 300\ntimeout_ms = 8000",
+        "",
+    ))
+    .await;
+    let a = within(
+        "the write",
+        post_form(
+            &format!("{}{CREATE}", gw.url()),
+            "groupId=hs&name=n&owner=o",
+        ),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.text());
+    assert_eq!(a.json()["code"], 200);
+    assert_eq!(sim.accepted(CREATE), 1);
+    // What the stalled data center got was a TLS ClientHello (record type
+    // 0x16, RFC 8446 §5.1), never the request.
+    let hello = arrived.try_recv().expect("the gateway connected");
+    assert_eq!(hello.first(), Some(&0x16));
+    assert_eq!(gw.gateway.upstream().active(), 1);
+}
+
+/// issue 12 item 5: a body over the data center's limit is that request's
+/// failure. The simulator reads at most 1 MiB (src/sim/server.rs
+/// MAX_REQUEST_BODY) and closes; the gateway (its limit raised to 4 MiB)
+/// answers a clear error, keeps the data center in service, and /readyz
+/// stays 200.
+#[tokio::test]
+async fn a_body_the_data_center_refuses_fails_only_that_request() {
+    let TwoDataCenters {
+        primary,
+        backup,
+        gw,
+        _servers,
+    } = two_data_centers_with("", |c| c.server.max_body_bytes = 4 << 20).await;
+    // Just under the gateway's limit: the simulator has stopped reading
+    // long before the gateway has finished sending. Whether the vendor's
+    // answer arrives before the closed connection is a race, so try a few.
+    let big = format!(
+        "groupId=big&name=n&owner=o&groupProfile={}",
+        "x".repeat(4000 << 10)
+    );
+    for _ in 0..6 {
+        let a = within(
+            "the big write",
+            post_form(&format!("{}{CREATE}", gw.url()), &big),
+        )
+        .await;
+        // Either the vendor's own refusal got through (400 code 1005, its
+        // "parameter too long": src/entrust/mod.rs code::PARAM_TOO_LONG), or
+        // the gateway's: 413 code 1005, saying the body was refused.
+        let refused_here = a.status == 413 && a.text().contains("refused the request body");
+        assert!(
+            (a.status == 400 || refused_here) && a.json()["code"] == 1005,
+            "{} {}",
+            a.status,
+            a.text()
+        );
+        let r = send(http::Method::GET, &format!("{}/readyz", gw.url()), &[], "").await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    assert!(
+        backup.requests().is_empty(),
+        "a refused body is not sent again"
+    );
+    assert_eq!(gw.gateway.upstream().active(), 0, "no failover");
+    // The data center still serves everyone else.
+    let a = post_form(
+        &format!("{}{CREATE}", gw.url()),
+        "groupId=ok&name=n&owner=o",
+    )
+    .await;
+    assert_eq!(a.json()["code"], 200, "{}", a.text());
+    assert_eq!(primary.accepted(CREATE), 1);
+}
+
+/// The same when the data center answers nothing at all: it reads the
+/// request head and some of the body, then closes the connection (a proxy
+/// in front of the vendor enforcing its own limit). The gateway's answer
+/// says the body was refused; the data center stays in service.
+#[tokio::test]
+async fn a_data_center_closing_mid_body_refuses_the_body_not_the_service() {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let _upstream = tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let mut buf = vec![0u8; 64 << 10];
+            let mut got = 0;
+            while got < buf.len() {
+                match s.read(&mut buf[got..]).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got += n,
+                }
+            }
+            drop(s); // unread data left: the kernel answers with a reset
+        }
+    });
+    let gw = start_gateway_edited(&config_text(&[url], "", ""), |c| {
+        c.server.max_body_bytes = 4 << 20
+    })
+    .await;
+    let big = format!(
+        "groupId=big&name=n&owner=o&groupProfile={}",
+        "x".repeat(4000 << 10)
+    );
+    let a = within(
+        "the big write",
+        post_form(&format!("{}{CREATE}", gw.url()), &big),
+    )
+    .await;
+    assert_eq!(a.status, 413, "{}", a.text());
+    assert_eq!(a.json()["code"], 1005);
+    assert!(
+        a.text().contains("refused the request body"),
+        "{}",
+        a.text()
+    );
+    let r = send(http::Method::GET, &format!("{}/readyz", gw.url()), &[], "").await;
+    assert_eq!(r.status, 200, "{}", r.text());
 }

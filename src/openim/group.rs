@@ -153,7 +153,11 @@ pub fn get_admin_token(gw: &Gateway, body: &[u8]) -> Result<Value, Error> {
         )));
     }
     let expire = cfg.token_expire_seconds;
-    let t = token::issue(expected, user, token::now().saturating_add(expire))?;
+    let t = token::issue(
+        expected,
+        user,
+        crate::clock::unix_secs().saturating_add(expire),
+    )?;
     Ok(json!({"token": t, "expireTimeSeconds": expire}))
 }
 
@@ -456,7 +460,7 @@ impl Create {
             introduction: Some(self.introduction.clone()),
             announcement: Some(self.notification.clone()),
             portrait_url: Some(self.face_url.clone()),
-            create_time: Some(now_ms()),
+            create_time: Some(i64::try_from(crate::clock::unix_ms()).unwrap_or(i64::MAX)),
             member_count: i64::try_from(1 + self.members.len() + self.admins.len()).ok(),
             ..Profile::default()
         };
@@ -470,13 +474,6 @@ impl Create {
             .insert(EXT_APPLY.into(), self.apply_member_friend.to_string());
         group_info(&p)
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 /// Adds `to_add` to the group in join.json batches of at most 100. On a

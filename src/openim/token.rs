@@ -7,8 +7,6 @@
 //! without the secret, and changing the secret revokes every token. A token
 //! is also refused once its user is no longer in `admin_user_ids`.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
 
@@ -18,14 +16,6 @@ use crate::secret::Secret;
 
 const VERSION: &str = "v1";
 const DOMAIN: &[u8] = b"entrust-gateway/openim-admin-token\n";
-
-/// Seconds since the epoch.
-pub fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
 
 fn mac(secret: &Secret, payload: &str) -> Result<Hmac<Sha1>, Error> {
     let mut mac = <Hmac<Sha1> as KeyInit>::new_from_slice(secret.expose().as_bytes())
