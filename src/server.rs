@@ -178,13 +178,15 @@ pub async fn serve(
             drop(permit);
         });
     }
-    drop(listener);
     if which == Listener::Admin {
         // Probes answered until the main listener drained; nothing to wait for.
         return Drained::default();
     }
-    tracing::info!("shutting down: no new connections; draining in-flight requests");
+    // Draining before the listener closes: a caller refused a connection
+    // knows that requests on its open ones get 503.
     drain.start();
+    drop(listener);
+    tracing::info!("shutting down: no new connections; draining in-flight requests");
     let deadline = tokio::time::Instant::now() + Duration::from_millis(cfg.drain_timeout_ms);
     // In-flight requests first; then idle connections are closed.
     let drained = async {
