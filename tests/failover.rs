@@ -313,3 +313,119 @@ async fn a_data_center_closing_mid_body_refuses_the_body_not_the_service() {
     let r = send(http::Method::GET, &format!("{}/readyz", gw.url()), &[], "").await;
     assert_eq!(r.status, 200, "{}", r.text());
 }
+
+/// README failover table, "connection broken after the request was
+/// written": the simulator reads the request, then resets the connection
+/// (src/sim/fault.rs Fault::Reset). The vendor may have acted on a write, so
+/// it is not sent again (502 code 1000); a read is.
+#[tokio::test]
+async fn a_write_whose_connection_broke_after_sending_is_not_resent() {
+    for (path, form, resent) in [
+        (CREATE, "groupId=rs&name=n&owner=o", false),
+        (QUERY, "groupIds=x", true),
+    ] {
+        let TwoDataCenters {
+            primary,
+            backup,
+            gw,
+            _servers,
+        } = two_data_centers("").await;
+        primary.inject(FaultRule {
+            path: None,
+            fault: Fault::Reset,
+            times: Some(1),
+        });
+        let a = post_form(&format!("{}{path}", gw.url()), form).await;
+        assert_eq!(primary.requests().len(), 1);
+        if resent {
+            assert_eq!(a.json()["code"], 200, "{}", a.text());
+            assert_eq!(backup.requests().len(), 1);
+        } else {
+            assert_eq!(a.status, 502, "{}", a.text());
+            assert_eq!(a.json()["code"], 1000);
+            assert!(
+                backup.requests().is_empty(),
+                "a write that may have arrived was sent twice"
+            );
+        }
+    }
+}
+
+/// A data center that closes kept-alive connections as soon as it has
+/// answered (as a server with a short idle timeout does). The gateway's
+/// next write must not land on the closed connection and fail: hyper sees
+/// the close before writing (or hands the unwritten request back, and it is
+/// sent on another connection). Each write reaches the vendor exactly once.
+#[tokio::test]
+async fn a_data_center_closing_idle_connections_costs_no_write() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (closed_tx, mut closed) = tokio::sync::mpsc::unbounded_channel();
+    let _upstream = tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            // One whole request: the head, then Content-Length bytes.
+            let complete = |got: &[u8]| {
+                let text = String::from_utf8_lossy(got);
+                let Some(end) = text.find("\r\n\r\n") else {
+                    return false;
+                };
+                let len = text[..end]
+                    .lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("content-length")
+                            .then(|| v.trim().parse::<usize>().ok())?
+                    })
+                    .unwrap_or(0);
+                got.len() >= end + 4 + len
+            };
+            while !complete(&got) {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+            let body = r#"{"code":200}"#;
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = s.write_all(answer.as_bytes()).await;
+            drop(s); // no "Connection: close": the client thinks it may reuse it
+            let _ = closed_tx.send(got);
+        }
+    });
+    let gw = start_gateway(&config_text(&[url], "", "")).await;
+    // Back to back, so that a write often follows the close closely.
+    const WRITES: usize = 50;
+    for i in 0..WRITES {
+        let a = within(
+            "a write",
+            post_form(
+                &format!("{}{CREATE}", gw.url()),
+                &format!("groupId=k{i}&name=n&owner=o"),
+            ),
+        )
+        .await;
+        assert_eq!(a.status, 200, "write {i}: {}", a.text());
+    }
+    let mut seen = Vec::new();
+    for _ in 0..WRITES {
+        let got = within("the upstream to close", closed.recv())
+            .await
+            .unwrap();
+        seen.push(String::from_utf8_lossy(&got).into_owned());
+    }
+    for i in 0..WRITES {
+        let id = format!("groupId=k{i}&");
+        assert_eq!(
+            seen.iter().filter(|r| r.contains(&id)).count(),
+            1,
+            "write {i}"
+        );
+    }
+    assert!(closed.try_recv().is_err(), "a write was sent twice");
+}
