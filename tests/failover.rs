@@ -17,6 +17,21 @@ struct TwoDataCenters {
     _servers: (SimServer, SimServer),
 }
 
+/// Two data centers; the primary fails `times` times (None: always).
+async fn primary_failing(
+    upstream_extra: &str,
+    fault: Fault,
+    times: Option<usize>,
+) -> TwoDataCenters {
+    let dcs = two_data_centers(upstream_extra).await;
+    dcs.primary.inject(FaultRule {
+        path: None,
+        fault,
+        times,
+    });
+    dcs
+}
+
 async fn two_data_centers(upstream_extra: &str) -> TwoDataCenters {
     two_data_centers_with(upstream_extra, |_| {}).await
 }
@@ -63,86 +78,54 @@ async fn primary_refusing_connections_fails_over_even_for_writes() {
 
 #[tokio::test]
 async fn a_5xx_read_is_retried_on_the_backup() {
-    let TwoDataCenters {
-        primary,
-        backup,
-        gw,
-        _servers,
-    } = two_data_centers("").await;
-    primary.inject(FaultRule {
-        path: None,
-        fault: Fault::Status(503),
-        times: None,
-    });
-    let a = post_form(&format!("{}{QUERY}", gw.url()), "groupIds=x").await;
+    let dcs = primary_failing("", Fault::Status(503), None).await;
+    let a = post_form(&format!("{}{QUERY}", dcs.gw.url()), "groupIds=x").await;
     assert_eq!(a.status, 200, "{}", a.text());
     assert_eq!(a.json()["code"], 200);
-    assert_eq!(primary.requests().len(), 1);
-    assert_eq!(backup.requests().len(), 1);
+    assert_eq!(dcs.primary.requests().len(), 1);
+    assert_eq!(dcs.backup.requests().len(), 1);
 }
 
 #[tokio::test]
 async fn a_5xx_write_is_not_retried_and_the_answer_comes_back() {
-    let TwoDataCenters {
-        primary,
-        backup,
-        gw,
-        _servers,
-    } = two_data_centers("").await;
-    primary.inject(FaultRule {
-        path: None,
-        fault: Fault::Status(500),
-        times: Some(1),
-    });
-    let a = post_form(&format!("{}{CREATE}", gw.url()), "groupId=w&name=n&owner=o").await;
+    let dcs = primary_failing("", Fault::Status(500), Some(1)).await;
+    let a = post_form(
+        &format!("{}{CREATE}", dcs.gw.url()),
+        "groupId=w&name=n&owner=o",
+    )
+    .await;
     assert_eq!(a.status, 500);
-    assert_eq!(primary.requests().len(), 1);
+    assert_eq!(dcs.primary.requests().len(), 1);
     assert!(
-        backup.requests().is_empty(),
+        dcs.backup.requests().is_empty(),
         "a write that may have arrived was sent twice"
     );
     // But the active data center switched, so the next write goes to the backup.
     let a = post_form(
-        &format!("{}{CREATE}", gw.url()),
+        &format!("{}{CREATE}", dcs.gw.url()),
         "groupId=w2&name=n&owner=o",
     )
     .await;
     assert_eq!(a.json()["code"], 200);
-    assert_eq!(backup.accepted(CREATE), 1);
+    assert_eq!(dcs.backup.accepted(CREATE), 1);
 }
 
 #[tokio::test]
 async fn a_timed_out_write_is_not_retried_and_answers_504_1050() {
-    let TwoDataCenters {
-        primary,
-        backup,
-        gw,
-        _servers,
-    } = two_data_centers("timeout_ms = 300").await;
-    primary.inject(FaultRule {
-        path: None,
-        fault: Fault::Hang,
-        times: None,
-    });
-    let a = post_form(&format!("{}{CREATE}", gw.url()), "groupId=t&name=n&owner=o").await;
+    let dcs = primary_failing("timeout_ms = 300", Fault::Hang, None).await;
+    let a = post_form(
+        &format!("{}{CREATE}", dcs.gw.url()),
+        "groupId=t&name=n&owner=o",
+    )
+    .await;
     assert_eq!(a.status, 504);
     assert_eq!(a.json()["code"], 1050);
-    assert!(backup.requests().is_empty());
+    assert!(dcs.backup.requests().is_empty());
     // A timed-out read is retried on the backup.
-    let TwoDataCenters {
-        primary: primary2,
-        backup: backup2,
-        gw: gw2,
-        _servers,
-    } = two_data_centers("timeout_ms = 300").await;
-    primary2.inject(FaultRule {
-        path: None,
-        fault: Fault::Hang,
-        times: None,
-    });
-    let a = post_form(&format!("{}{QUERY}", gw2.url()), "groupIds=x").await;
+    let dcs = primary_failing("timeout_ms = 300", Fault::Hang, None).await;
+    let a = post_form(&format!("{}{QUERY}", dcs.gw.url()), "groupIds=x").await;
     assert_eq!(a.json()["code"], 200);
-    assert_eq!(backup2.requests().len(), 1);
+    assert_eq!(dcs.backup.requests().len(), 1);
 }
 
 #[tokio::test]
@@ -157,29 +140,19 @@ async fn unreachable_upstream_answers_502_1000() {
 
 #[tokio::test]
 async fn at_most_one_switch_per_cooldown() {
-    let TwoDataCenters {
-        primary,
-        backup,
-        gw,
-        _servers,
-    } = two_data_centers("").await;
-    primary.inject(FaultRule {
+    let dcs = primary_failing("", Fault::Status(500), None).await;
+    dcs.backup.inject(FaultRule {
         path: None,
         fault: Fault::Status(500),
         times: None,
     });
-    backup.inject(FaultRule {
-        path: None,
-        fault: Fault::Status(500),
-        times: None,
-    });
-    let url = format!("{}{CREATE}", gw.url());
+    let url = format!("{}{CREATE}", dcs.gw.url());
     post_form(&url, "groupId=a&name=n&owner=o").await;
-    assert_eq!(gw.gateway.upstream().active(), 1);
+    assert_eq!(dcs.gw.gateway.upstream().active(), 1);
     // The backup fails too, but within the cooldown: no switch back.
     post_form(&url, "groupId=b&name=n&owner=o").await;
-    assert_eq!(gw.gateway.upstream().active(), 1);
-    assert_eq!(backup.requests().len(), 1);
+    assert_eq!(dcs.gw.gateway.upstream().active(), 1);
+    assert_eq!(dcs.backup.requests().len(), 1);
 }
 
 /// issue 13 item 12: a data center that accepts the TCP connection and then
@@ -324,27 +297,17 @@ async fn a_write_whose_connection_broke_after_sending_is_not_resent() {
         (CREATE, "groupId=rs&name=n&owner=o", false),
         (QUERY, "groupIds=x", true),
     ] {
-        let TwoDataCenters {
-            primary,
-            backup,
-            gw,
-            _servers,
-        } = two_data_centers("").await;
-        primary.inject(FaultRule {
-            path: None,
-            fault: Fault::Reset,
-            times: Some(1),
-        });
-        let a = post_form(&format!("{}{path}", gw.url()), form).await;
-        assert_eq!(primary.requests().len(), 1);
+        let dcs = primary_failing("", Fault::Reset, Some(1)).await;
+        let a = post_form(&format!("{}{path}", dcs.gw.url()), form).await;
+        assert_eq!(dcs.primary.requests().len(), 1);
         if resent {
             assert_eq!(a.json()["code"], 200, "{}", a.text());
-            assert_eq!(backup.requests().len(), 1);
+            assert_eq!(dcs.backup.requests().len(), 1);
         } else {
             assert_eq!(a.status, 502, "{}", a.text());
             assert_eq!(a.json()["code"], 1000);
             assert!(
-                backup.requests().is_empty(),
+                dcs.backup.requests().is_empty(),
                 "a write that may have arrived was sent twice"
             );
         }
@@ -428,4 +391,29 @@ async fn a_data_center_closing_idle_connections_costs_no_write() {
         );
     }
     assert!(closed.try_recv().is_err(), "a write was sent twice");
+}
+
+/// issue 12 item 5: a data center answering 413 is answering. Its answer
+/// goes back unchanged (README "The entrust face": the vendor's status and
+/// body come back), nothing is resent, and it stays in service.
+#[tokio::test]
+async fn a_data_center_answering_413_stays_in_service() {
+    let dcs = primary_failing("", Fault::Code(1005, 413), Some(1)).await;
+    let a = post_form(
+        &format!("{}{CREATE}", dcs.gw.url()),
+        "groupId=t4&name=n&owner=o",
+    )
+    .await;
+    assert_eq!(a.status, 413, "{}", a.text());
+    assert_eq!(a.json()["code"], 1005);
+    assert!(dcs.backup.requests().is_empty());
+    assert_eq!(dcs.gw.gateway.upstream().active(), 0);
+    let r = send(
+        http::Method::GET,
+        &format!("{}/readyz", dcs.gw.url()),
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
 }
