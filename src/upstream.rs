@@ -242,11 +242,10 @@ fn classify(e: &hyper_util::client::legacy::Error, body_taken: bool, body_len: u
     }
     // The connection ended with no answer while the body was being sent:
     // the data center stopped reading it. Signs: hyper was still taking the
-    // body, or a broken pipe (only writing gives one), or a body larger than
-    // any documented call needs (kernel buffers can hide the other two).
+    // body, or a body larger than any documented call needs (kernel buffers
+    // can take all of a large body before the data center stops reading).
     // Then it is this request's failure, not the data center's.
-    let broken_pipe = io_kind(e) == Some(std::io::ErrorKind::BrokenPipe);
-    if body_len > 0 && (!body_taken || broken_pipe || body_len > LARGE_BODY) {
+    if !body_taken || body_len > LARGE_BODY {
         return SendError::new(
             Failure::BodyRefused,
             Sent::Maybe,
@@ -256,18 +255,6 @@ fn classify(e: &hyper_util::client::legacy::Error, body_taken: bool, body_len: u
         );
     }
     SendError::new(Failure::Broken, Sent::Maybe, detail)
-}
-
-/// The kind of the first `io::Error` among `e`'s sources.
-fn io_kind(e: &dyn std::error::Error) -> Option<std::io::ErrorKind> {
-    let mut src = e.source();
-    while let Some(s) = src {
-        if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            return Some(io.kind());
-        }
-        src = s.source();
-    }
-    None
 }
 
 /// The request body, handed to hyper in slices so that hyper's bounded
