@@ -70,6 +70,13 @@ pub enum Error {
     },
     /// OpenIM 1002: the caller may not do this.
     NoPermission(String),
+    /// An OpenIM code the OpenIM face chose where open-im-server answers one
+    /// the vendor's code doesn't translate to (e.g. 1101 for kicking a
+    /// non-member).
+    OpenIm {
+        code: i64,
+        detail: String,
+    },
     /// Over quota; the caller may retry after this long.
     RateLimited {
         retry_after: Duration,
@@ -115,6 +122,7 @@ impl Error {
             Error::Unauthorized(_) => "unauthorized",
             Error::Token { .. } => "token",
             Error::NoPermission(_) => "no_permission",
+            Error::OpenIm { .. } => "openim_code",
             Error::RateLimited { .. } => "rate_limited",
             Error::Upstream { .. } => "upstream_code",
             Error::Unreachable(_) => "unreachable",
@@ -152,7 +160,9 @@ impl Error {
             | Error::Conflict(d)
             | Error::Unavailable(d)
             | Error::Internal(d) => d.clone(),
-            Error::Token { detail, .. } | Error::RateLimited { detail, .. } => detail.clone(),
+            Error::Token { detail, .. }
+            | Error::OpenIm { detail, .. }
+            | Error::RateLimited { detail, .. } => detail.clone(),
             Error::MethodNotAllowed => "method not allowed".into(),
             Error::PayloadTooLarge { limit } => format!("request body larger than {limit} bytes"),
             Error::Upstream {
@@ -178,7 +188,9 @@ impl Error {
     /// HTTP status and `code` on the entrust face.
     fn entrust_status(&self) -> (StatusCode, i64) {
         match self {
-            Error::Args(_) | Error::Conflict(_) => (StatusCode::BAD_REQUEST, code::PARAM_ERROR),
+            Error::Args(_) | Error::Conflict(_) | Error::OpenIm { .. } => {
+                (StatusCode::BAD_REQUEST, code::PARAM_ERROR)
+            }
             Error::NoPostData(_) => (StatusCode::BAD_REQUEST, code::NO_POST_DATA),
             Error::NotFound(_) => (StatusCode::NOT_FOUND, 404),
             Error::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, code::PARAM_ERROR),

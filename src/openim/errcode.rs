@@ -104,7 +104,7 @@ fn status(err: &Error) -> (StatusCode, i64, &'static str) {
             (StatusCode::PAYLOAD_TOO_LARGE, ARGS, "ArgsError")
         }
         Error::Unauthorized(_) => (ok, ARGS, "ArgsError"),
-        Error::Token { code, .. } => (ok, *code, name(*code)),
+        Error::Token { code, .. } | Error::OpenIm { code, .. } => (ok, *code, name(*code)),
         Error::NoPermission(_) => (ok, NO_PERMISSION, "NoPermissionError"),
         Error::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, 429, "TooManyRequests"),
         Error::Upstream { code, .. } => {
