@@ -447,3 +447,54 @@ fn the_redis_sidecar_manifests_config_is_valid() {
     assert_eq!(r.url_env.as_deref(), Some("ENTRUST_REDIS_URL"));
     assert!(yaml.contains("name: ENTRUST_REDIS_URL"));
 }
+
+#[test]
+fn rediss_urls_speak_tls_and_check_the_certificate() {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let dir = std::env::temp_dir().join(format!("entrust-gw-rediss-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    let file = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let (ca_file, cert_file, key_file) = (
+        file("ca.pem", &ca.pem()),
+        file("cert.pem", &cert.pem()),
+        file("key.pem", &key.serialize_pem()),
+    );
+    let redis = RedisServer::start_tls(&cert_file, &key_file);
+    let config = file(
+        "gateway.toml",
+        &config_text(
+            &["http://127.0.0.1:9".into()],
+            "",
+            &format!("[redis]\nurl = \"rediss://127.0.0.1:{}/0\"\n", redis.port),
+        ),
+    );
+    // The CA comes from the system store; SSL_CERT_FILE stands in for it.
+    let check = |ca: Option<&str>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_entrust-gateway"));
+        cmd.args(["--check-config", "--config", &config]);
+        cmd.env_remove("SSL_CERT_FILE");
+        if let Some(ca) = ca {
+            cmd.env("SSL_CERT_FILE", ca);
+        }
+        let out = cmd.output().expect("binary runs");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = check(Some(&ca_file));
+    assert!(err.contains("redis: answered"), "{err}");
+    // A certificate from an unknown CA is refused.
+    let err = check(Some(&cert_file));
+    assert!(err.contains("redis: did not answer"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -14,6 +14,8 @@ const READY_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct RedisServer {
     child: Option<Child>,
     pub port: u16,
+    /// Extra arguments (TLS).
+    args: Vec<String>,
 }
 
 impl RedisServer {
@@ -21,12 +23,30 @@ impl RedisServer {
     /// taken in the meantime). Panics, naming the script that installs it,
     /// when redis-server is missing: tests that need Redis fail, never skip.
     pub fn start() -> RedisServer {
+        RedisServer::start_with(&[])
+    }
+
+    /// TLS only (`rediss://`), with this PEM certificate and key.
+    pub fn start_tls(cert_file: &str, key_file: &str) -> RedisServer {
+        RedisServer::start_with(&[
+            "--tls-cert-file",
+            cert_file,
+            "--tls-key-file",
+            key_file,
+            "--tls-auth-clients",
+            "no",
+        ])
+    }
+
+    fn start_with(args: &[&str]) -> RedisServer {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         for _ in 0..5 {
             let port = free_port();
-            if let Some(child) = spawn(port) {
+            if let Some(child) = spawn(port, &args) {
                 return RedisServer {
                     child: Some(child),
                     port,
+                    args,
                 };
             }
         }
@@ -50,7 +70,7 @@ impl RedisServer {
     /// persistence).
     pub fn restart(&mut self) {
         self.kill();
-        self.child = Some(spawn(self.port).expect("redis-server restarts on its port"));
+        self.child = Some(spawn(self.port, &self.args).expect("redis-server restarts on its port"));
     }
 
     /// A client connection for checking what the gateway wrote.
@@ -80,9 +100,17 @@ fn free_port() -> u16 {
 
 /// Spawns redis-server on `port` and waits for its "Ready to accept
 /// connections" line; `None` if it exited first (the port was taken).
-fn spawn(port: u16) -> Option<Child> {
+fn spawn(port: u16, args: &[String]) -> Option<Child> {
+    // With TLS arguments the port is the TLS port and plain TCP is off.
+    let (port_flag, plain) = if args.is_empty() {
+        ("--port", None)
+    } else {
+        ("--tls-port", Some(["--port", "0"]))
+    };
     let mut child = match Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args([port_flag, &port.to_string(), "--bind", "127.0.0.1"])
+        .args(plain.iter().flatten())
+        .args(args)
         .args(["--save", "", "--appendonly", "no", "--loglevel", "notice"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
