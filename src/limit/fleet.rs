@@ -34,8 +34,10 @@
 //! One hash per path, `<key_prefix>:<app_key>:quota:<path>`, with the
 //! theoretical arrival time of the next free slot (`tat`, µs on Redis's
 //! clock) and, after the vendor answered 1008 on the path, the end of the
-//! fleet-wide backoff (`hold`). Every script touches only that key, so Redis
-//! Cluster works. Keys expire one second after their last slot.
+//! fleet-wide backoff (`hold`). Every script touches only that key, so the
+//! scripts are ready for Redis Cluster; the client, though, talks to one
+//! server (a cluster client is redis-rs's `cluster-async` feature, not
+//! enabled). Keys expire one second after their last slot.
 //!
 //! # When Redis is unreachable
 //!
