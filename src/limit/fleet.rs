@@ -16,7 +16,7 @@
 //! (96/s with a burst of 3, at most 99, for the vendor's 100/s). The local
 //! quota spends the burst also on waiters' late wake-ups; a fleet slot is
 //! fixed in advance, so there the burst is spent on that lateness up front
-//! (reserved with burst `b - 2`, at least 1: see [`LATE_PERIODS`]).
+//! (reserved with burst `b - 2`, at least 1: see `LATE_PERIODS`).
 //!
 //! The script gives the caller the earliest free slot, or, when that slot is
 //! more than `max_wait_ms` away, refuses without reserving anything (429 +
