@@ -332,6 +332,57 @@ async fn redis_down_falls_back_to_the_local_quota_and_comes_back() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_is_first_come_first_served_across_the_fleet() {
+    let _serial = SERIAL.lock().await;
+    let redis = RedisServer::start();
+    let fleet = Fleet::start(
+        2,
+        &redis.url(),
+        "[rate_limit]\nper_second = 20\nmax_wait_ms = 60000",
+    );
+    let urls = fleet.urls();
+    let mut conn = redis.connection().await;
+    // The next free slot in Redis: it moves on with every reservation.
+    let mut tat = async || -> Option<String> {
+        redis::cmd("HGET")
+            .arg(KEY)
+            .arg("tat")
+            .query_async(&mut conn)
+            .await
+            .unwrap()
+    };
+    assert_eq!(post_form(&urls[0], "groupIds=warmup").await.status, 200);
+    // Twelve callers, alternating between the two gateways, each sent once
+    // the one before holds its slot in Redis.
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let before = tat().await;
+        let url = urls[i % 2].clone();
+        tasks.push(tokio::spawn(async move {
+            post_form(&url, &format!("groupIds=fifo{i}")).await
+        }));
+        within("the caller reserves its slot", async {
+            while tat().await == before {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+        .await;
+    }
+    for t in tasks {
+        assert_eq!(within("a caller is served", t).await.unwrap().status, 200);
+    }
+    let order: Vec<String> = fleet
+        .sim
+        .requests()
+        .iter()
+        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+        .filter(|b| b.starts_with("groupIds=fifo"))
+        .collect();
+    let expected: Vec<String> = (0..12).map(|i| format!("groupIds=fifo{i}")).collect();
+    assert_eq!(order, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_vendors_1008_holds_the_path_back_fleet_wide() {
     let _serial = SERIAL.lock().await;
     let redis = RedisServer::start();
