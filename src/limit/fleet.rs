@@ -61,7 +61,7 @@
 //! This assumes the fleet loses Redis together; an instance cut off from it
 //! alone adds its fallback quota to the fleet's.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -171,7 +171,9 @@ pub(super) struct Fleet {
 struct Link {
     client: redis::Client,
     timeout: Duration,
-    conn: Mutex<Option<MultiplexedConnection>>,
+    /// The connection, and which one it is (see `failed`).
+    conn: Mutex<Option<(MultiplexedConnection, u64)>>,
+    connections: AtomicU64,
     state: AtomicU8,
     /// When this instance last found Redis unreachable.
     down_since: Mutex<Instant>,
@@ -293,12 +295,12 @@ pub async fn ping(url: &Secret, timeout: Duration) -> Result<(), String> {
 
 impl Link {
     /// A connection while Redis answers; `None` while it does not.
-    async fn connection(self: &Arc<Self>) -> Option<MultiplexedConnection> {
+    async fn connection(self: &Arc<Self>) -> Option<(MultiplexedConnection, u64)> {
         self.first
             .get_or_init(|| async {
                 match connect(&self.client, self.timeout).await {
                     Ok((conn, _)) => self.connected(conn, None),
-                    Err((kind, why)) => self.failed(kind, &why),
+                    Err((kind, why)) => self.failed(kind, &why, None),
                 }
             })
             .await;
@@ -310,7 +312,8 @@ impl Link {
 
     /// `redis_now` (µs) when this follows a time on the fallback.
     fn connected(&self, conn: MultiplexedConnection, redis_now: Option<u64>) {
-        *self.conn.lock().unwrap_or_else(|e| e.into_inner()) = Some(conn);
+        let id = self.connections.fetch_add(1, Ordering::AcqRel) + 1;
+        *self.conn.lock().unwrap_or_else(|e| e.into_inner()) = Some((conn, id));
         // It may be another server now, with another clock.
         self.clock.reset();
         if let Some(now) = redis_now {
@@ -340,10 +343,14 @@ impl Link {
         }
     }
 
-    /// A Redis call failed: count it, and on the first failure switch to
-    /// the fallback (logged once) and start reconnecting.
-    fn failed(self: &Arc<Self>, kind: &'static str, why: &str) {
+    /// A Redis call on connection `conn` failed: count it, and on the first
+    /// failure switch to the fallback (logged once) and start reconnecting.
+    /// A late failure on a connection already replaced changes nothing.
+    fn failed(self: &Arc<Self>, kind: &'static str, why: &str, conn: Option<u64>) {
         self.errors.get_or_create(&KindLabels { kind }).inc();
+        if conn.is_some_and(|c| c != self.connections.load(Ordering::Acquire)) {
+            return;
+        }
         if self.state.swap(DOWN, Ordering::AcqRel) == DOWN {
             return;
         }
@@ -402,6 +409,7 @@ impl Fleet {
                 client,
                 timeout: Duration::from_millis(redis.timeout_ms),
                 conn: Mutex::new(None),
+                connections: AtomicU64::new(0),
                 state: AtomicU8::new(UNKNOWN),
                 down_since: Mutex::new(Instant::now()),
                 resumed: Mutex::new(None),
@@ -437,7 +445,7 @@ impl Fleet {
         q: &PathQuota,
         start: Instant,
     ) -> Result<Duration, (Refusal, Error)> {
-        let Some(mut conn) = self.link.connection().await else {
+        let Some((mut conn, conn_id)) = self.link.connection().await else {
             return self.degraded(path, q).await;
         };
         let reply = {
@@ -491,7 +499,7 @@ impl Fleet {
                 format!("the vendor rate-limited {path}; retry shortly"),
             )),
             Err((kind, why)) => {
-                self.link.failed(kind, &why);
+                self.link.failed(kind, &why, Some(conn_id));
                 self.degraded(path, q).await
             }
         }
@@ -555,15 +563,15 @@ impl Fleet {
         let key = format!("{}{path}", self.key_prefix);
         let ms = micros(backoff) / 1000;
         tokio::spawn(async move {
-            let Some(mut conn) = link.connection().await else {
+            let Some((mut conn, conn_id)) = link.connection().await else {
                 return;
             };
             let mut call = hold.key(key);
             call.arg(ms);
             match tokio::time::timeout(link.timeout, call.invoke_async::<i64>(&mut conn)).await {
                 Ok(Ok(_)) => {}
-                Ok(Err(e)) => link.failed(kind_of(&e), &e.to_string()),
-                Err(_) => link.failed("timeout", "no answer in time"),
+                Ok(Err(e)) => link.failed(kind_of(&e), &e.to_string(), Some(conn_id)),
+                Err(_) => link.failed("timeout", "no answer in time", Some(conn_id)),
             }
         });
     }
