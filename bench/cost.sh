@@ -35,7 +35,7 @@
 # WRK_ROUNDS (3), DURATION (wrk s, 5), WARMUP (wrk s, 2), CONNS (wrk, 64),
 # INFLIGHT (rss phase, 1000), LOAD_CPU (0), SERVER_CPU (1), NICE (-20 as
 # root, else 0), PORT_BASE (18181: stub, +1 nginx, +2 gateway, +3 bare,
-# +4 nginx limit_req, +5 the slow stub), SLOW_MS (the slow stub's delay, 3000), OUT (raw output; a new /tmp dir by default),
+# +4 nginx limit_req, +5 the slow stub), SLOW_MS (the slow stub's delay, 9000: longer than connecting the 1000 takes, under the gateway's 10 s upstream timeout), OUT (raw output; a new /tmp dir by default),
 # GATEWAY_BIN (another gateway binary).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,7 +51,7 @@ DURATION=${DURATION:-5}
 WARMUP=${WARMUP:-2}
 CONNS=${CONNS:-64}
 INFLIGHT=${INFLIGHT:-1000}
-SLOW_MS=${SLOW_MS:-3000}
+SLOW_MS=${SLOW_MS:-9000}
 LOAD_CPU=${LOAD_CPU:-0}
 SERVER_CPU=${SERVER_CPU:-1}
 if [ "$(id -u)" -eq 0 ]; then NICE=${NICE:--20}; else NICE=${NICE:-0}; fi
