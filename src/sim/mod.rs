@@ -122,7 +122,7 @@ pub use fault::{Fault, FaultRule};
 pub use profile::ProfileVariant;
 pub use record::Recorded;
 pub use server::{MAX_REQUEST_BODY, SimServer};
-pub use simulator::{SimConfig, Simulator};
+pub use simulator::{REQUEST_LOG_MAX, SimConfig, Simulator};
 pub use standalone::run_standalone;
 pub use store::{GroupSnapshot, MANAGER_MAX, MEMBER_MAX};
 

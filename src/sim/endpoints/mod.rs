@@ -4,6 +4,7 @@
 mod groups;
 mod members;
 mod queries;
+mod social;
 
 use std::sync::{Mutex, MutexGuard};
 
@@ -13,7 +14,7 @@ use super::form::Form;
 use super::profile::ProfileVariant;
 use super::reply::ApiError;
 use super::store::Store;
-use crate::entrust::path;
+use crate::entrust::{code, path};
 
 /// What an endpoint can see.
 pub(crate) struct Ctx<'a> {
@@ -51,6 +52,12 @@ pub(crate) fn route(p: &str) -> Option<Handler> {
         path::MEMBER_QUERY => queries::member_query,
         path::MEMBER_SPECIFIC_QUERY => queries::specific_query,
         path::JOINED_GROUP_QUERY => queries::joined_query,
+        path::MEMBER_FOLLOW => social::follow,
+        path::MEMBER_UNFOLLOW => social::unfollow,
+        path::MEMBER_FOLLOWED_GET => social::followed,
+        path::REMARK_NAME_SET => social::remark_set,
+        path::REMARK_NAME_DELETE => social::remark_delete,
+        path::REMARK_NAME_QUERY => social::remark_query,
         _ => return None,
     };
     Some(h)
@@ -61,6 +68,22 @@ pub(crate) fn all_optional(p: &str) -> bool {
     p == path::GROUP_QUERY
 }
 
+fn not_found(id: &str) -> ApiError {
+    ApiError::new(code::GROUP_NOT_FOUND, format!("group {id} does not exist"))
+}
+
 fn fields<const N: usize>(pairs: [(&str, Value); N]) -> Fields {
     pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_documented_path_is_served() {
+        for p in path::DOCUMENTED {
+            assert!(route(p).is_some(), "{p}");
+        }
+    }
 }
