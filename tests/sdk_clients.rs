@@ -8,6 +8,8 @@
 //! `tests/clients`. Without it these tests print a skip line and pass, unless
 //! `ENTRUST_SDK_CLIENTS=required` (set by CI), when they fail.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -170,6 +172,8 @@ fn start_gateway(upstream: &str, name: &str) -> (Proc, String) {
         .env("SDK_TEST_SECRET", APP_SECRET);
     let p = Proc::spawn(cmd);
     let addr = p.wait_for("entrust_gateway: ready", "listen=");
+    // Read at start-up; nothing else needs it.
+    let _ = std::fs::remove_dir_all(&dir);
     (p, format!("http://{addr}"))
 }
 
@@ -273,4 +277,35 @@ fn node_sdk_nonce_reuse_is_refused_only_by_strict() {
         "{out}"
     );
     assert!(out.contains("1004"), "{out}");
+}
+
+/// `entrust-gateway sim --strict` switches the replay check on; without it
+/// the same signed request is accepted twice (needs no SDK).
+#[tokio::test]
+async fn the_sim_command_takes_strict() {
+    use sha1::{Digest, Sha1};
+    let ts = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
+        .to_string();
+    let nonce = "8674665223082153551";
+    let sig = hex::encode(Sha1::digest(format!("{APP_SECRET}{nonce}{ts}")));
+    let headers = [
+        ("App-Key", APP_KEY),
+        ("Nonce", nonce),
+        ("Timestamp", ts.as_str()),
+        ("Signature", sig.as_str()),
+        ("Content-Type", "application/x-www-form-urlencoded"),
+    ];
+    for (strict, second) in [(false, 200), (true, 1004)] {
+        let (_sim, url) = start_sim(strict);
+        let url = format!("{url}/entrust/group/query.json");
+        let mut codes = Vec::new();
+        for _ in 0..2 {
+            let a = common::send(http::Method::POST, &url, &headers, "size=1").await;
+            codes.push(a.json()["code"].as_i64());
+        }
+        assert_eq!(codes, [Some(200), Some(second)], "strict={strict}");
+    }
 }

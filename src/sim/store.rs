@@ -272,8 +272,9 @@ impl Store {
     }
 
     /// group/join.json: all or nothing. A user already in the group: 25412;
-    /// joinPerm 3 ("no one can join"): 25414; over the size: 25411.
-    pub fn join(&mut self, id: &str, users: &[String], now_ms: i64) -> Result<(), ApiError> {
+    /// joinPerm 3 ("no one can join"): 25414; over the size: 25411. Answers
+    /// the group afterwards.
+    pub fn join(&mut self, id: &str, users: &[String], now_ms: i64) -> Result<&Group, ApiError> {
         let mut seqs = Vec::with_capacity(users.len());
         {
             let g = self.groups.get(id).ok_or_else(|| not_found(id))?;
@@ -312,7 +313,7 @@ impl Store {
                 seq,
             });
         }
-        Ok(())
+        Ok(g)
     }
 
     /// group/quit.json and group/member/kick.json: all or nothing. The owner

@@ -32,10 +32,7 @@ pub(super) fn join(ctx: &Ctx<'_>, f: &Form) -> Result<Fields, ApiError> {
     let id = required_group_id(f)?;
     let users = write_users(f, "userIds")?;
     let mut store = ctx.store();
-    store.join(id, &users, ctx.now_ms)?;
-    let Some(g) = store.get(id) else {
-        return Err(ApiError::new(code::GROUP_NOT_FOUND, "group vanished"));
-    };
+    let g = store.join(id, &users, ctx.now_ms)?;
     let mut out = fields([
         ("groupId", Value::from(g.id.as_str())),
         ("name", Value::from(g.name.as_str())),
