@@ -140,7 +140,8 @@ impl From<&Group> for GroupSnapshot {
     }
 }
 
-fn not_found(id: &str) -> ApiError {
+/// 25410 for a group that does not exist.
+pub(crate) fn not_found(id: &str) -> ApiError {
     ApiError::new(code::GROUP_NOT_FOUND, format!("group {id} does not exist"))
 }
 

@@ -14,7 +14,8 @@ use super::form::Form;
 use super::profile::ProfileVariant;
 use super::reply::ApiError;
 use super::store::Store;
-use crate::entrust::{code, path};
+pub(crate) use super::store::not_found;
+use crate::entrust::path;
 
 /// What an endpoint can see.
 pub(crate) struct Ctx<'a> {
@@ -66,10 +67,6 @@ pub(crate) fn route(p: &str) -> Option<Handler> {
 /// Whether the endpoint has no required parameter (an empty body is fine).
 pub(crate) fn all_optional(p: &str) -> bool {
     p == path::GROUP_QUERY
-}
-
-fn not_found(id: &str) -> ApiError {
-    ApiError::new(code::GROUP_NOT_FOUND, format!("group {id} does not exist"))
 }
 
 fn fields<const N: usize>(pairs: [(&str, Value); N]) -> Fields {
