@@ -213,6 +213,11 @@ pub mod limit {
     pub const MEMBER_PAGE_DEFAULT: usize = 50;
     pub const MEMBER_PAGE_MAX: usize = 100;
     pub const GROUP_PAGE_MAX: usize = 1000;
+    /// Largest request body. The docs state none; the largest documented
+    /// call (a full profile with 10 ext pairs, or 100 user ids) needs a few
+    /// KiB. 1 MiB is the simulator's limit and the gateway's default, so
+    /// that a body the vendor side would refuse never leaves the gateway.
+    pub const BODY_MAX: usize = 1 << 20;
 }
 
 /// Data centers: (region, primary, backup), in the vendor's order.
