@@ -8,7 +8,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 use http_body_util::Full;
-use serde_json::json;
 
 use crate::entrust::code;
 
@@ -220,7 +219,20 @@ impl Error {
             Error::MethodNotAllowed => format!("method not allowed; use {}", face.allow()),
             _ => self.detail(),
         };
-        self.response(face, status, &json!({"code": code, "errorMessage": detail}))
+        // Serialized straight from a struct: the same bytes as the
+        // `{"code","errorMessage"}` map printed, without building it.
+        #[derive(serde::Serialize)]
+        struct Vendor<'a> {
+            code: i64,
+            #[serde(rename = "errorMessage")]
+            error_message: &'a str,
+        }
+        let body = serde_json::to_vec(&Vendor {
+            code,
+            error_message: &detail,
+        })
+        .unwrap_or_default();
+        self.with_headers(face, json_bytes_response(status, Bytes::from(body)))
     }
 
     /// A response with `body`, and the headers this error carries on any
@@ -231,7 +243,10 @@ impl Error {
         status: StatusCode,
         body: &serde_json::Value,
     ) -> Response<Body> {
-        let mut resp = json_response(status, body);
+        self.with_headers(face, json_response(status, body))
+    }
+
+    fn with_headers(&self, face: Face, mut resp: Response<Body>) -> Response<Body> {
         if let Some(after) = self.retry_after() {
             resp.headers_mut().insert(
                 header::RETRY_AFTER,
@@ -256,7 +271,12 @@ impl std::error::Error for Error {}
 
 /// A JSON response with the given status.
 pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
-    let mut resp = Response::new(Full::new(Bytes::from(body.to_string())));
+    json_bytes_response(status, Bytes::from(body.to_string()))
+}
+
+/// A JSON response of `body`, already serialized.
+pub fn json_bytes_response(status: StatusCode, body: Bytes) -> Response<Body> {
+    let mut resp = Response::new(Full::new(body));
     *resp.status_mut() = status;
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -268,6 +288,52 @@ pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<B
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vendor_body_is_the_map_printed() {
+        use http_body_util::BodyExt;
+        for e in [
+            Error::Args("a \"quoted\"\n é".into()),
+            Error::MethodNotAllowed,
+            Error::RateLimited {
+                retry_after: Duration::from_millis(1500),
+                detail: "over".into(),
+            },
+        ] {
+            let resp = e.vendor_response(Face::Entrust);
+            assert_eq!(
+                resp.headers().get(header::RETRY_AFTER).is_some(),
+                e.retry_after().is_some()
+            );
+            let body = futures_lite_body(resp.into_body().collect());
+            let (_, code) = e.entrust_status();
+            let detail = match &e {
+                Error::MethodNotAllowed => {
+                    format!("method not allowed; use {}", Face::Entrust.allow())
+                }
+                _ => e.detail(),
+            };
+            assert_eq!(
+                body,
+                serde_json::json!({"code": code, "errorMessage": detail}).to_string()
+            );
+        }
+    }
+
+    /// A `Full` body is ready at once.
+    fn futures_lite_body(
+        fut: impl std::future::Future<
+            Output = Result<http_body_util::Collected<Bytes>, std::convert::Infallible>,
+        >,
+    ) -> String {
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        let mut fut = std::pin::pin!(fut);
+        match fut.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(Ok(c)) => String::from_utf8(c.to_bytes().to_vec()).unwrap(),
+            _ => panic!("a Full body is ready"),
+        }
+    }
 
     #[test]
     fn retry_after_rounds_up_to_whole_seconds() {

@@ -3,17 +3,20 @@
 //! the vendor's [`Reply`] or an [`Error`]; how either looks to its caller is
 //! the face's (and [`crate::error`]'s) business.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri, header};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::histogram::Histogram;
 use serde::Deserialize;
 
 use crate::config::{Config, ConfigError};
 use crate::entrust::{self, code};
 use crate::error::Error;
-use crate::limit::Limiter;
+use crate::limit::{Limiter, Refusal};
 use crate::metrics::{self, Metrics};
 use crate::retry::{self, Access, Failure, Sent};
 use crate::secret::Secret;
@@ -50,6 +53,11 @@ impl<'a> Call<'a> {
     }
 }
 
+/// A quota permit already taken for a call's first attempt
+/// ([`Gateway::early_permit`]).
+#[derive(Debug)]
+pub struct Permit(());
+
 /// The vendor's answer, whole.
 #[derive(Debug, Clone)]
 pub struct Reply {
@@ -83,6 +91,80 @@ pub struct Gateway {
     upstream: Upstream,
     metrics: Metrics,
     dedup: crate::dedup::Dedup,
+    /// Per documented path (and a last one for any other): what a call on
+    /// it needs, made once instead of per request.
+    paths: Vec<PathSlot>,
+    /// Per data center: scheme, authority and path prefix of its URL.
+    origins: Vec<Origin>,
+}
+
+/// A data center's URL in parts, so that an upstream URI is assembled from
+/// parts instead of formatted and parsed again per request.
+struct Origin {
+    scheme: Scheme,
+    authority: Authority,
+    /// The URL's path without its trailing `/` (usually empty).
+    prefix: String,
+}
+
+impl Origin {
+    fn new(url: &crate::config::BaseUrl) -> Result<Origin, ConfigError> {
+        let bad = || ConfigError(format!("upstream URL {}: no scheme or host", url.label));
+        Ok(Origin {
+            scheme: url.uri.scheme().cloned().ok_or_else(bad)?,
+            authority: url.uri.authority().cloned().ok_or_else(bad)?,
+            prefix: url.uri.path().trim_end_matches('/').to_string(),
+        })
+    }
+
+    fn uri(&self, pq: PathAndQuery) -> Result<Uri, http::Error> {
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = Some(self.scheme.clone());
+        parts.authority = Some(self.authority.clone());
+        parts.path_and_query = Some(pq);
+        Ok(Uri::from_parts(parts)?)
+    }
+}
+
+/// One path's cached pieces. Metric handles are resolved on first use (so
+/// `/metrics` shows the same series as before) and then kept: a label
+/// lookup hashes the label strings and allocates them on every call.
+struct PathSlot {
+    /// The metric label: the path when documented, else `other`.
+    label: &'static str,
+    /// Per data center: the upstream path for a call without a query.
+    pq: Vec<Option<PathAndQuery>>,
+    limiter_wait: OnceLock<Histogram>,
+    /// Per data center.
+    upstream_duration: Vec<OnceLock<Histogram>>,
+    /// Per [`Refusal`], in [`REFUSALS`] order.
+    rejections: [OnceLock<Counter>; REFUSALS.len()],
+}
+
+const REFUSALS: [Refusal; 4] = [
+    Refusal::WaitTooLong,
+    Refusal::QueueFull,
+    Refusal::UpstreamBackoff,
+    Refusal::QuotaStoreDown,
+];
+
+impl PathSlot {
+    fn new(label: &'static str, origins: &[Origin], documented: bool) -> PathSlot {
+        PathSlot {
+            label,
+            pq: origins
+                .iter()
+                .map(|o| {
+                    documented
+                        .then(|| PathAndQuery::try_from(format!("{}{label}", o.prefix)).ok())
+                        .flatten()
+                })
+                .collect(),
+            limiter_wait: OnceLock::new(),
+            upstream_duration: origins.iter().map(|_| OnceLock::new()).collect(),
+            rejections: Default::default(),
+        }
+    }
 }
 
 impl Gateway {
@@ -91,7 +173,19 @@ impl Gateway {
         let app_key = HeaderValue::from_str(&config.upstream.app_key)
             .map_err(|_| ConfigError("upstream.app_key: not a valid header value".into()))?;
         let metrics = Metrics::new();
+        let origins = config
+            .base_urls()?
+            .iter()
+            .map(Origin::new)
+            .collect::<Result<Vec<_>, _>>()?;
+        let paths = entrust::path::ALL
+            .iter()
+            .map(|p| PathSlot::new(p, &origins, true))
+            .chain([PathSlot::new("other", &origins, false)])
+            .collect();
         Ok(Gateway {
+            paths,
+            origins,
             limiter: Limiter::from_config(&config, &metrics)?,
             metrics,
             signer: Signer::new(app_key),
@@ -185,8 +279,29 @@ impl Gateway {
     /// once, to the next data center, when [`retry::decide`] says that is
     /// safe (it never left, or the endpoint only reads).
     pub async fn call(&self, call: &Call<'_>) -> Result<Reply, Error> {
-        let path_label = metrics::path_label(call.path);
-        tracing::Span::current().record("upstream_path", call.path);
+        self.call_inner(call, None).await
+    }
+
+    /// Takes the quota permit for a call's first attempt on `path` now,
+    /// before its body is read: over quota, the caller is refused having
+    /// cost nothing more (the body is neither read nor checked).
+    pub async fn early_permit(&self, path: &str) -> Result<Permit, Error> {
+        self.permit(path, self.slot(path)).await?;
+        Ok(Permit(()))
+    }
+
+    /// [`Gateway::call`] whose first attempt uses `permit`.
+    pub async fn call_permitted(&self, call: &Call<'_>, permit: Permit) -> Result<Reply, Error> {
+        self.call_inner(call, Some(permit)).await
+    }
+
+    async fn call_inner(
+        &self,
+        call: &Call<'_>,
+        mut permit: Option<Permit>,
+    ) -> Result<Reply, Error> {
+        let slot = self.slot(call.path);
+        crate::accesslog::record_upstream_path(call.path);
         let access = if entrust::path::is_read_only(call.path) {
             Access::Read
         } else {
@@ -195,14 +310,17 @@ impl Gateway {
         let mut dc = self.upstream.active();
         let mut retried = false;
         loop {
-            self.permit(call.path, &path_label).await?;
-            let (failure, answer) = match self.attempt(call, dc, &path_label).await? {
+            if permit.take().is_none() {
+                self.permit(call.path, slot).await?;
+            }
+            let (failure, answer) = match self.attempt(call, dc, slot).await? {
                 Ok(reply) => return Ok(reply),
                 Err(failed) => failed,
             };
             let label = &self.upstream.urls()[dc].label;
-            self.count_error(&path_label, failure.kind());
-            tracing::warn!(error = ?failure, data_center = %label, "upstream attempt failed");
+            self.count_error(slot.label, failure.kind());
+            let span = crate::accesslog::span(self.upstream.urls());
+            span.in_scope(|| tracing::warn!(error = ?failure, data_center = %label, "upstream attempt failed"));
             let decision = retry::decide(failure.failure, access, failure.sent);
             if decision.mark_failed {
                 self.failed(dc);
@@ -210,7 +328,7 @@ impl Gateway {
             if decision.retry && !retried && self.upstream.urls().len() > 1 {
                 retried = true;
                 dc = self.upstream.next(dc);
-                tracing::warn!(to = %self.upstream.urls()[dc].label, "sending again to the next data center");
+                span.in_scope(|| tracing::warn!(to = %self.upstream.urls()[dc].label, "sending again to the next data center"));
                 continue;
             }
             // A 5xx is the vendor's own answer, and goes back unchanged.
@@ -221,26 +339,44 @@ impl Gateway {
         }
     }
 
+    /// The cached pieces for `path` (the last slot for an undocumented one).
+    fn slot(&self, path: &str) -> &PathSlot {
+        let i = entrust::path::ALL
+            .iter()
+            .position(|p| *p == path)
+            .unwrap_or(entrust::path::ALL.len());
+        &self.paths[i]
+    }
+
     /// One quota permit for `path` (every attempt takes one).
-    async fn permit(&self, path: &str, path_label: &str) -> Result<(), Error> {
+    async fn permit(&self, path: &str, slot: &PathSlot) -> Result<(), Error> {
         match self.limiter.acquire(path).await {
             Ok(waited) => {
                 if self.limiter.enabled() {
-                    self.metrics
-                        .limiter_wait
-                        .get_or_create(&metrics::PathLabels {
-                            path: path_label.to_string(),
+                    slot.limiter_wait
+                        .get_or_init(|| {
+                            self.metrics
+                                .limiter_wait
+                                .get_or_create(&metrics::PathLabels {
+                                    path: slot.label.to_string(),
+                                })
+                                .clone()
                         })
                         .observe(waited.as_secs_f64());
                 }
                 Ok(())
             }
             Err((why, err)) => {
-                self.metrics
-                    .limiter_rejections
-                    .get_or_create(&metrics::RejectionLabels {
-                        path: path_label.to_string(),
-                        reason: why.as_str(),
+                let i = REFUSALS.iter().position(|r| *r == why).unwrap_or(0);
+                slot.rejections[i]
+                    .get_or_init(|| {
+                        self.metrics
+                            .limiter_rejections
+                            .get_or_create(&metrics::RejectionLabels {
+                                path: slot.label.to_string(),
+                                reason: why.as_str(),
+                            })
+                            .clone()
                     })
                     .inc();
                 Err(err)
@@ -254,18 +390,22 @@ impl Gateway {
         &self,
         call: &Call<'_>,
         dc: usize,
-        path_label: &str,
+        slot: &PathSlot,
     ) -> Result<Result<Reply, (SendError, Option<Reply>)>, Error> {
         let label = &self.upstream.urls()[dc].label;
-        tracing::Span::current().record("data_center", label.as_str());
-        let req = self.build(call, dc)?;
+        crate::accesslog::record_data_center(dc);
+        let req = self.build(call, dc, slot)?;
         let started = Instant::now();
         let result = self.upstream.send(req).await;
-        self.metrics
-            .upstream_duration
-            .get_or_create(&metrics::UpstreamLabels {
-                path: path_label.to_string(),
-                data_center: label.clone(),
+        slot.upstream_duration[dc]
+            .get_or_init(|| {
+                self.metrics
+                    .upstream_duration
+                    .get_or_create(&metrics::UpstreamLabels {
+                        path: slot.label.to_string(),
+                        data_center: label.clone(),
+                    })
+                    .clone()
             })
             .observe(started.elapsed().as_secs_f64());
         Ok(match result {
@@ -277,12 +417,12 @@ impl Gateway {
                         sent: Sent::Maybe,
                         detail: format!("answered HTTP {}", status.as_u16()),
                     },
-                    Some(self.reply(call.path, path_label, resp)),
+                    Some(self.reply(call.path, slot.label, resp)),
                 ))
             }
             Ok(resp) => {
                 self.upstream.mark_ok(dc);
-                Ok(self.reply(call.path, path_label, resp))
+                Ok(self.reply(call.path, slot.label, resp))
             }
             Err(e) => Err((e, None)),
         })
@@ -316,7 +456,7 @@ impl Gateway {
     fn failed(&self, dc: usize) {
         if let Some(next) = self.upstream.mark_failed(dc) {
             let urls = self.upstream.urls();
-            tracing::warn!(from = %urls[dc].label, to = %urls[next].label, "failing over to the next data center");
+            crate::accesslog::span(urls).in_scope(|| tracing::warn!(from = %urls[dc].label, to = %urls[next].label, "failing over to the next data center"));
             self.metrics
                 .failovers
                 .get_or_create(&metrics::FailoverLabels {
@@ -338,15 +478,28 @@ impl Gateway {
     }
 
     /// The signed request for data center `dc`.
-    fn build(&self, call: &Call<'_>, dc: usize) -> Result<Request<Bytes>, Error> {
-        let pq = match call.query {
-            Some(q) => format!("{}?{q}", call.path),
-            None => call.path.to_string(),
+    fn build(&self, call: &Call<'_>, dc: usize, slot: &PathSlot) -> Result<Request<Bytes>, Error> {
+        let origin = &self.origins[dc];
+        // The path passed the route check: a failure here is ours.
+        let internal = |e: &dyn std::fmt::Display| {
+            Error::Internal(format!("cannot build the upstream URI: {e}"))
         };
-        let uri = self.upstream.urls()[dc]
-            .join(&pq)
-            // The path passed the route check: a failure here is ours.
-            .map_err(|e| Error::Internal(format!("cannot build the upstream URI: {e}")))?;
+        let pq = match (call.query, &slot.pq[dc]) {
+            (None, Some(pq)) => pq.clone(),
+            (query, _) => {
+                let mut s = String::with_capacity(
+                    origin.prefix.len() + call.path.len() + query.map_or(0, |q| q.len() + 1),
+                );
+                s.push_str(&origin.prefix);
+                s.push_str(call.path);
+                if let Some(q) = query {
+                    s.push('?');
+                    s.push_str(q);
+                }
+                PathAndQuery::try_from(s).map_err(|e| internal(&e))?
+            }
+        };
+        let uri = origin.uri(pq).map_err(|e| internal(&e))?;
         let mut headers = call.headers.clone();
         self.signer.sign(&self.secret(), &mut headers);
         headers.insert(entrust::header::REQUEST_ID, call.request_id.clone());
@@ -367,7 +520,9 @@ impl Gateway {
             || matches!(code, Some(code::RATE_LIMITED | code::ENTRUST_RATE_LIMIT));
         let retry_after = limited.then(|| {
             self.count_error(path_label, "rate_limited");
-            tracing::warn!(path, "the vendor rate-limited this path; backing off");
+            crate::accesslog::span(self.upstream.urls()).in_scope(|| {
+                tracing::warn!(path, "the vendor rate-limited this path; backing off")
+            });
             self.limiter.upstream_limited(path)
         });
         Reply {

@@ -56,10 +56,24 @@ pub fn request_headers_for_upstream(caller: &HeaderMap) -> HeaderMap {
 
 /// The vendor's response headers as they go back to the caller.
 pub fn response_headers_for_caller(upstream: &HeaderMap) -> HeaderMap {
-    let mut h = upstream.clone();
-    strip_hop_by_hop(&mut h);
-    h.remove(header::CONTENT_LENGTH);
-    h.remove(crate::entrust::header::REQUEST_ID);
+    if upstream.contains_key(header::CONNECTION) {
+        let mut h = upstream.clone();
+        strip_hop_by_hop(&mut h);
+        h.remove(header::CONTENT_LENGTH);
+        h.remove(crate::entrust::header::REQUEST_ID);
+        return h;
+    }
+    // Without `Connection` (the usual answer), one pass copies what stays.
+    let mut h = HeaderMap::with_capacity(upstream.keys_len());
+    for (name, value) in upstream {
+        let dropped = HOP_BY_HOP.contains(name)
+            || *name == header::UPGRADE
+            || *name == header::CONTENT_LENGTH
+            || *name == crate::entrust::header::REQUEST_ID;
+        if !dropped {
+            h.append(name.clone(), value.clone());
+        }
+    }
     h
 }
 
@@ -81,8 +95,10 @@ pub fn request_id(candidate: Option<&HeaderValue>) -> HeaderValue {
 
 /// 32 random hex characters.
 pub fn new_request_id() -> HeaderValue {
-    let id = hex::encode(rand::random::<[u8; 16]>());
-    HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("0"))
+    let mut id = [0u8; 32];
+    // 16 bytes into 32 hex digits: the sizes match, so this cannot fail.
+    let _ = hex::encode_to_slice(rand::random::<[u8; 16]>(), &mut id);
+    HeaderValue::from_bytes(&id).unwrap_or_else(|_| HeaderValue::from_static("0"))
 }
 
 #[cfg(test)]
@@ -102,6 +118,30 @@ mod tests {
         let out = request_headers_for_upstream(&h);
         assert_eq!(out.len(), 1, "{out:?}");
         assert!(out.contains_key("x-keep"));
+    }
+
+    #[test]
+    fn answer_headers_without_connection_lose_the_same_ones() {
+        let mut h = HeaderMap::new();
+        for (n, v) in [
+            ("keep-alive", "timeout=5"),
+            ("transfer-encoding", "chunked"),
+            ("upgrade", "h2c"),
+            ("content-length", "3"),
+            ("x-request-id", "r"),
+            ("content-type", "application/json"),
+            ("x-vendor", "1"),
+        ] {
+            h.append(HeaderName::from_static(n), HeaderValue::from_static(v));
+        }
+        h.append("x-vendor", HeaderValue::from_static("2"));
+        let out = response_headers_for_caller(&h);
+        let mut slow = h.clone();
+        strip_hop_by_hop(&mut slow);
+        slow.remove(header::CONTENT_LENGTH);
+        slow.remove("x-request-id");
+        assert_eq!(out, slow);
+        assert_eq!(out.len(), 3, "{out:?}");
     }
 
     #[test]

@@ -34,8 +34,10 @@
 //! - [`config`]: `gateway.toml`: schema, defaults, validation.
 //! - [`secret`]: a secret type that never prints.
 //! - [`metrics`]: Prometheus metrics.
+//! - [`accesslog`]: the per-request log line, and log output written off the event loop.
 //! - [`sim`]: the vendor simulator (tests, `--demo`, `entrust-gateway sim`).
 
+pub mod accesslog;
 pub mod clock;
 pub mod config;
 pub mod dedup;

@@ -83,7 +83,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    let result = runtime.block_on(run(cli));
+    // Log lines still buffered for the writer thread go out before exit.
+    entrust_gateway::accesslog::flush();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(msg) => {
             eprintln!("entrust-gateway: {msg}");
@@ -278,8 +281,14 @@ fn init_logs(format: LogFormat, level: &str, cli: Option<LogFormatArg>) {
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(entrust_gateway::accesslog::writer())
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    entrust_gateway::accesslog::install(match (json, ansi) {
+        (true, _) => Some(entrust_gateway::accesslog::Format::Json),
+        (false, false) => Some(entrust_gateway::accesslog::Format::Text),
+        (false, true) => None,
+    });
     if json {
         builder
             .json()

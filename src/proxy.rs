@@ -8,15 +8,12 @@ use http::{HeaderValue, Method, Response, header};
 use http_body_util::Full;
 
 use crate::error::{Body, Error};
-use crate::gateway::{Call, Gateway};
+use crate::gateway::{Call, Gateway, Permit};
 use crate::{headers, route};
 
-pub async fn handle(
-    gw: &Gateway,
-    parts: &Parts,
-    body: Bytes,
-    request_id: &HeaderValue,
-) -> Result<Response<Body>, Error> {
+/// What can be checked before the body is read: the path is forwarded, the
+/// method, the bearer token and the content type. Returns the path.
+pub fn precheck<'a>(gw: &Gateway, parts: &'a Parts) -> Result<&'a str, Error> {
     let Some(path) = route::entrust_path(parts.uri.path()) else {
         return Err(Error::NotFound(format!(
             "{} is not served: only normalized /entrust/**.json paths are forwarded",
@@ -27,7 +24,21 @@ pub async fn handle(
         return Err(Error::MethodNotAllowed);
     }
     gw.check_auth(parts.headers.get(header::AUTHORIZATION))?;
-    check_form(parts.headers.get(header::CONTENT_TYPE), &body, path)?;
+    check_content_type(parts.headers.get(header::CONTENT_TYPE))?;
+    Ok(path)
+}
+
+/// Serves a passthrough call; `permit`, when the quota permit for the first
+/// attempt was taken before the body was read ([`Gateway::early_permit`]).
+pub async fn handle(
+    gw: &Gateway,
+    parts: &Parts,
+    body: Bytes,
+    request_id: &HeaderValue,
+    permit: Option<Permit>,
+) -> Result<Response<Body>, Error> {
+    let path = precheck(gw, parts)?;
+    check_form(&body, path)?;
     let call = Call {
         path,
         query: parts.uri.query(),
@@ -35,7 +46,10 @@ pub async fn handle(
         body,
         request_id,
     };
-    let reply = gw.call(&call).await?;
+    let reply = match permit {
+        Some(p) => gw.call_permitted(&call, p).await?,
+        None => gw.call(&call).await?,
+    };
     let mut resp = Response::new(Full::new(reply.body));
     *resp.status_mut() = reply.status;
     *resp.headers_mut() = headers::response_headers_for_caller(&reply.headers);
@@ -50,7 +64,7 @@ pub async fn handle(
 
 /// The vendor takes only UTF-8 form bodies; anything else would cost a
 /// permit and an upstream call just to be refused there.
-fn check_form(content_type: Option<&HeaderValue>, body: &[u8], path: &str) -> Result<(), Error> {
+fn check_content_type(content_type: Option<&HeaderValue>) -> Result<(), Error> {
     let is_form = content_type
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
@@ -63,6 +77,10 @@ fn check_form(content_type: Option<&HeaderValue>, body: &[u8], path: &str) -> Re
             "Content-Type must be application/x-www-form-urlencoded".into(),
         ));
     }
+    Ok(())
+}
+
+fn check_form(body: &[u8], path: &str) -> Result<(), Error> {
     // Every parameter of group/query.json is optional; all others need some.
     if body.is_empty() && path != crate::entrust::path::GROUP_QUERY {
         return Err(Error::NoPostData("the request body is empty".into()));

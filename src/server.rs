@@ -24,14 +24,13 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
-use tracing::Instrument;
 
 use crate::dedup::{Begin, Dedup};
 use crate::entrust;
 use crate::error::{Body, Error, Face, json_response};
 use crate::gateway::Gateway;
 use crate::metrics::{InFlight, RequestLabels};
-use crate::{headers, openim, proxy};
+use crate::{accesslog, headers, openim, proxy};
 
 /// A running gateway.
 pub struct ServerHandle {
@@ -71,10 +70,10 @@ impl ServerHandle {
 
 /// Binds `server.listen` (and `admin.listen`) and serves in a background task.
 pub async fn start(gateway: Arc<Gateway>) -> io::Result<ServerHandle> {
-    let listener = TcpListener::bind(gateway.config().server.listen).await?;
+    let listener = bind(gateway.config().server.listen)?;
     let addr = listener.local_addr()?;
     let admin = match gateway.config().admin.listen {
-        Some(a) => Some(TcpListener::bind(a).await?),
+        Some(a) => Some(bind(a)?),
         None => None,
     };
     let admin_addr = admin.as_ref().map(|l| l.local_addr()).transpose()?;
@@ -106,6 +105,23 @@ pub async fn start(gateway: Arc<Gateway>) -> io::Result<ServerHandle> {
         shutdown: Some(tx),
         task,
     })
+}
+
+/// Listen backlog: std's (and so tokio's `bind`) is 128, which a burst of
+/// new connections overflows into SYN retransmits (1 s, then 3 s); the
+/// kernel caps it at `net.core.somaxconn`.
+const BACKLOG: u32 = 4096;
+
+/// A listener on `addr` with [`BACKLOG`] (`SO_REUSEADDR` as std sets it).
+fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
 }
 
 /// Which listener a connection came in on.
@@ -342,49 +358,53 @@ async fn handle(
         _ => headers::request_id(req.headers().get(entrust::header::REQUEST_ID)),
     };
     let route = route_label(face, &path);
-    let span = tracing::info_span!(
-        "request",
-        request_id = request_id.to_str().unwrap_or(""),
-        face = face.as_str(),
-        route = %route,
-        upstream_path = tracing::field::Empty,
-        data_center = tracing::field::Empty,
-    );
+    let log = accesslog::Request::new(request_id.clone(), face.as_str(), route);
     let timeout = Duration::from_millis(gw.config().server.request_timeout_ms);
-    let mut resp = async {
-        match tokio::time::timeout(timeout, dispatch(&gw, face, req, &request_id)).await {
-            Ok(Ok(resp)) => resp,
-            Ok(Err(e)) => {
-                tracing::info!(error = %e, "request refused");
-                e.to_response(face)
+    let data_centers = gw.upstream().urls();
+    // The request's fields for its log line travel in a task-local: no
+    // span is entered on every poll (accesslog's module doc).
+    let (mut resp, log) = {
+        let mut serving = std::pin::pin!(log.scope(async {
+            // Boxed: the pipeline's state is kilobytes, moved on every
+            // wrapping otherwise, and held by idle connections.
+            let serving = Box::pin(dispatch(&gw, face, req, &request_id));
+            match tokio::time::timeout(timeout, serving).await {
+                Ok(Ok(resp)) => resp,
+                Ok(Err(e)) => {
+                    let _ = accesslog::with(|r| accesslog::refused(r, data_centers, &e));
+                    e.to_response(face)
+                }
+                Err(_) => Error::Timeout(format!(
+                    "the request took longer than server.request_timeout_ms ({} ms)",
+                    timeout.as_millis()
+                ))
+                .to_response(face),
             }
-            Err(_) => Error::Timeout(format!(
-                "the request took longer than server.request_timeout_ms ({} ms)",
-                timeout.as_millis()
-            ))
-            .to_response(face),
-        }
-    }
-    .instrument(span.clone())
-    .await;
+        }));
+        let resp = serving.as_mut().await;
+        (resp, serving.as_mut().take_value())
+    };
     resp.headers_mut()
         .insert(entrust::header::REQUEST_ID, request_id);
+    let Some(log) = log else {
+        return Ok(resp);
+    };
     let status = resp.status().as_u16();
     metrics
         .requests
         .get_or_create(&RequestLabels {
             face: face.as_str(),
-            route,
+            route: log.route.clone(),
             status,
         })
         .inc();
-    span.in_scope(|| {
-        tracing::info!(
-            status,
-            latency_ms = start.elapsed().as_secs_f64() * 1000.0,
-            "done"
-        );
-    });
+    accesslog::done(
+        &log,
+        data_centers,
+        tracing::Level::INFO,
+        status,
+        start.elapsed(),
+    );
     Ok(resp)
 }
 
@@ -399,21 +419,43 @@ async fn dispatch(
     }
     let (parts, body) = req.into_parts();
     let limit = gw.config().server.max_body_bytes;
+    let dedup = dedup_key(gw, face, &parts, request_id);
+    // A passthrough call takes its first quota permit before its body is
+    // read: over quota, the refusal costs no reading or checking. (A
+    // duplicate may be replayed without a permit: it waits for the body.)
+    let permit = match face {
+        Face::Entrust if dedup.is_none() => {
+            let early = match proxy::precheck(gw, &parts) {
+                Ok(path) => gw.early_permit(path).await,
+                Err(e) => Err(e),
+            };
+            match early {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    discard_body(body, limit).await;
+                    return Err(e);
+                }
+            }
+        }
+        _ => None,
+    };
     let body = read_body(body, limit).await?;
-    let Some((dedup, id)) = dedup_key(gw, face, &parts, request_id) else {
-        return route(gw, face, &parts, body, request_id).await;
+    let Some((dedup, id)) = dedup else {
+        return route(gw, face, &parts, body, request_id, permit).await;
     };
     let scope = Dedup::scope(face.as_str(), parts.uri.path(), &parts.headers);
     let claim = match dedup.begin(&scope, id, &body).await? {
         Begin::Replay(mut resp) => {
-            tracing::info!("duplicate of an earlier request: replaying its answer");
+            accesslog::span(gw.upstream().urls()).in_scope(|| {
+                tracing::info!("duplicate of an earlier request: replaying its answer")
+            });
             resp.headers_mut()
                 .insert("x-gateway-replayed", HeaderValue::from_static("true"));
             return Ok(resp);
         }
         Begin::New(claim) => claim,
     };
-    let result = route(gw, face, &parts, body, request_id).await;
+    let result = route(gw, face, &parts, body, request_id, None).await;
     let from_vendor = crate::dedup::replayable(&result);
     let resp = result.unwrap_or_else(|e| e.to_response(face));
     let (parts, body) = resp.into_parts();
@@ -432,10 +474,11 @@ async fn route(
     parts: &http::request::Parts,
     body: Bytes,
     request_id: &HeaderValue,
+    permit: Option<crate::gateway::Permit>,
 ) -> Result<Response<Body>, Error> {
     match face {
         Face::OpenIm => openim::handle(gw, parts, body, request_id).await,
-        _ => proxy::handle(gw, parts, body, request_id).await,
+        _ => proxy::handle(gw, parts, body, request_id, permit).await,
     }
 }
 
@@ -463,6 +506,19 @@ fn dedup_key<'a>(
         return None;
     }
     Some((dedup, request_id.to_str().ok()?))
+}
+
+/// Reads and drops a body that will not be used, so that the connection
+/// stays usable for the caller's next request; past `limit` it stops (and
+/// hyper closes the connection).
+async fn discard_body(mut body: Incoming, limit: usize) {
+    let mut seen = 0;
+    while let Some(Ok(frame)) = body.frame().await {
+        seen += frame.data_ref().map_or(0, |d| d.len());
+        if seen > limit {
+            return;
+        }
+    }
 }
 
 /// The whole request body, or 413 past `limit` (without reading further).

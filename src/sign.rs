@@ -62,6 +62,10 @@ impl Signer {
 
     /// A nonce of exactly 18 characters, never repeated by this signer.
     pub fn nonce(&self) -> String {
+        String::from_utf8_lossy(&self.nonce_bytes()).into_owned()
+    }
+
+    fn nonce_bytes(&self) -> [u8; limit::NONCE_MAX] {
         let mut n = self.counter.fetch_add(1, Ordering::Relaxed);
         let mut out = [b'0'; limit::NONCE_MAX];
         out[..PREFIX_LEN].copy_from_slice(&self.prefix);
@@ -71,29 +75,55 @@ impl Signer {
             n /= 36;
         }
         debug_assert_eq!(COUNTER_LEN, 10);
-        String::from_utf8_lossy(&out).into_owned()
+        out
     }
 
     /// Removes any signing header (and `RC-` alias) the caller sent, then sets
-    /// fresh `App-Key`, `Nonce`, `Timestamp` (ms) and `Signature`.
+    /// fresh `App-Key`, `Nonce`, `Timestamp` (ms) and `Signature`. The values
+    /// are made on the stack: no string is allocated for them.
     pub fn sign(&self, secret: &Secret, headers: &mut HeaderMap) {
-        for name in &self.signing {
-            headers.remove(name);
+        // A removal hashes the name even when absent: look first (callers'
+        // maps hold a header or two).
+        if headers.keys().any(|k| self.signing.contains(k)) {
+            for name in &self.signing {
+                headers.remove(name);
+            }
         }
-        let nonce = self.nonce();
-        let timestamp = crate::clock::unix_ms().to_string();
-        let sig = signature(secret.expose(), &nonce, &timestamp);
+        let nonce = self.nonce_bytes();
+        let mut ts_buf = [0u8; 20];
+        let timestamp = decimal(crate::clock::unix_ms(), &mut ts_buf);
+        let mut h = Sha1::new();
+        h.update(secret.expose().as_bytes());
+        h.update(nonce);
+        h.update(timestamp);
+        let mut sig = [0u8; 40];
+        // 20 bytes into 40 hex digits: the sizes match, so this cannot fail.
+        let _ = hex::encode_to_slice(h.finalize(), &mut sig);
         let [app_key, nonce_name, timestamp_name, signature_name] = &self.set;
+        headers.reserve(4);
         headers.insert(app_key.clone(), self.app_key.clone());
         // Nonce, timestamp and hex signature are ASCII alphanumerics: always valid.
         for (name, value) in [
-            (nonce_name, nonce),
+            (nonce_name, &nonce[..]),
             (timestamp_name, timestamp),
-            (signature_name, sig),
+            (signature_name, &sig[..]),
         ] {
-            if let Ok(v) = HeaderValue::from_str(&value) {
+            if let Ok(v) = HeaderValue::from_bytes(value) {
                 headers.insert(name.clone(), v);
             }
+        }
+    }
+}
+
+/// `n` in decimal, written at the end of `buf`.
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
         }
     }
 }
@@ -138,5 +168,13 @@ mod tests {
         );
         assert_eq!(t.len(), 13);
         assert_eq!(h["signature"], signature("sec", n, t).as_str());
+    }
+
+    #[test]
+    fn decimals() {
+        let mut buf = [0u8; 20];
+        for n in [0, 7, 10, 1408710653000, u64::MAX] {
+            assert_eq!(decimal(n, &mut buf), n.to_string().as_bytes());
+        }
     }
 }

@@ -26,7 +26,7 @@ use serde_json::{Map, Value, json};
 
 use super::json::{Obj, max_len};
 use super::member::partial;
-use super::{Ctx, Form};
+use super::{Ctx, Form, FormBody};
 use crate::entrust::profile::Profile;
 use crate::entrust::{code, limit, path};
 use crate::error::Error;
@@ -58,7 +58,10 @@ const FIELD_LIMITS: [(&str, usize); 5] = [
 /// = not sent) longer than its limit.
 fn check_limits(o: &Obj<'_>, values: [Option<&str>; 5]) -> Result<(), Error> {
     for ((key, max), v) in FIELD_LIMITS.iter().zip(values) {
-        if let Some(v) = v {
+        // Bytes bound characters: the field's name is made only when needed.
+        if let Some(v) = v
+            && v.len() > *max
+        {
             max_len(&o.name(key), v, *max)?;
         }
     }
@@ -225,65 +228,75 @@ impl InfoSet {
 
     /// The profile/update.json form, or `None` when nothing changes. A
     /// changed notification records `caller` and the time, as OpenIM does
-    /// (db_map.go UpdateGroupInfoMap).
-    fn form(&self, caller: &str) -> Option<Form> {
-        let mut profile = Map::new();
+    /// (db_map.go UpdateGroupInfoMap). Written straight into one buffer;
+    /// the JSON objects' keys in sorted order, as a `serde_json` map
+    /// prints them.
+    fn form(&self, caller: &str) -> Option<FormBody> {
+        let mut profile: [(&str, &str); 4] = [("", ""); 4];
+        let mut n_profile = 0;
+        // Sorted by key.
         for (key, v) in [
-            ("name", &self.name),
             ("announcement", &self.notification),
             ("introduction", &self.introduction),
+            ("name", &self.name),
             ("portraitUrl", &self.face_url),
         ] {
             if let Some(v) = v {
-                profile.insert(key.into(), Value::from(v.as_str()));
+                profile[n_profile] = (key, v.as_str());
+                n_profile += 1;
             }
         }
-        let mut ext = Map::new();
+        let look = self.look_member_info.map(|v| v.to_string());
+        let apply = self.apply_member_friend.map(|v| v.to_string());
+        let time = self
+            .notification
+            .is_some()
+            .then(|| crate::clock::unix_ms().to_string());
         // An empty value removes the key at the vendor; a missing key reads
-        // back as "", so "set ex to empty" round-trips.
-        if let Some(ex) = &self.ex {
-            ext.insert(EXT_EX.into(), Value::from(ex.as_str()));
+        // back as "", so "set ex to empty" round-trips. A name set records
+        // "0" (a value, not a removal: the key may not exist, 25415). Without
+        // tokens there is no caller, and "" would remove a key that may not
+        // exist (25415).
+        let mut ext: Vec<(&str, &str)> = [
+            (EXT_EX, self.ex.as_deref()),
+            (EXT_LOOK, look.as_deref()),
+            (EXT_APPLY, apply.as_deref()),
+            (EXT_NO_NAME, self.name.as_ref().map(|_| "0")),
+            (
+                EXT_NOTIF_USER,
+                self.notification
+                    .as_ref()
+                    .and(Some(caller))
+                    .filter(|c| !c.is_empty()),
+            ),
+            (EXT_NOTIF_TIME, time.as_deref()),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, v?)))
+        .collect();
+        ext.sort_unstable_by_key(|(k, _)| *k);
+        if n_profile == 0 && self.need_verification.is_none() && ext.is_empty() {
+            return None;
         }
-        for (key, v) in [
-            (EXT_LOOK, self.look_member_info),
-            (EXT_APPLY, self.apply_member_friend),
-        ] {
-            if let Some(v) = v {
-                ext.insert(key.into(), Value::from(v.to_string()));
-            }
-        }
-        if self.name.is_some() {
-            // A value, not a removal: the key may not exist (25415).
-            ext.insert(EXT_NO_NAME.into(), Value::from("0"));
-        }
-        if self.notification.is_some() {
-            // Without tokens there is no caller, and "" would remove a key
-            // that may not exist (25415).
-            if !caller.is_empty() {
-                ext.insert(EXT_NOTIF_USER.into(), Value::from(caller));
-            }
-            ext.insert(
-                EXT_NOTIF_TIME.into(),
-                Value::from(crate::clock::unix_ms().to_string()),
-            );
-        }
-        let mut form: Form = vec![("groupId", self.group_id.clone())];
-        if !profile.is_empty() {
-            form.push(("groupProfile", Value::Object(profile).to_string()));
+        let mut form = FormBody::with_capacity(256);
+        form.field("groupId", &self.group_id);
+        if n_profile > 0 {
+            form.json_field("groupProfile", &profile[..n_profile]);
         }
         if let Some(nv) = self.need_verification {
-            form.push(("permissions", permissions_json(nv)));
+            form.field("permissions", &permissions_json(nv));
         }
         if !ext.is_empty() {
-            form.push(("groupExtProfile", Value::Object(ext).to_string()));
+            form.json_field("groupExtProfile", &ext);
         }
-        (form.len() > 1).then_some(form)
+        Some(form)
     }
 }
 
 fn permissions_json(need_verification: i64) -> String {
     let (join, invite) = permissions_for(need_verification);
-    json!({"joinPerm": join, "memInvitePerm": invite}).to_string()
+    // As `json!({"joinPerm": join, "memInvitePerm": invite})` prints.
+    format!("{{\"joinPerm\":{join},\"memInvitePerm\":{invite}}}")
 }
 
 /// `/group/set_group_info` (`old` = true: `{"groupInfoForSet":{...}}`, plain
@@ -308,7 +321,7 @@ pub async fn set_group_info(
         // Nothing to change: OpenIM still answers 1004 for an unknown group.
         return ctx.profile(&set.group_id).await.map(drop);
     };
-    match ctx.call(path::PROFILE_UPDATE, &form).await {
+    match ctx.call_body(path::PROFILE_UPDATE, form).await {
         // "ex" = "" is sent as an empty ext value, which removes the key. A
         // vendor that refuses to remove a key that isn't there (25415) has
         // refused the whole update; without the key ex already reads "", so
@@ -318,7 +331,7 @@ pub async fn set_group_info(
         {
             let rest = InfoSet { ex: None, ..set };
             match rest.form(&caller) {
-                Some(form) => ctx.call(path::PROFILE_UPDATE, &form).await.map(drop),
+                Some(form) => ctx.call_body(path::PROFILE_UPDATE, form).await.map(drop),
                 None => Ok(()),
             }
         }
@@ -586,7 +599,7 @@ pub async fn create_group(ctx: &Ctx<'_>, req: &Map<String, Value>) -> Result<Val
             None => c.info(&id),
         },
         Err(e) => {
-            tracing::warn!(error = %e, group_id = %id, "created, but cannot read the group back; answering from the request");
+            crate::accesslog::span(ctx.gw.upstream().urls()).in_scope(|| tracing::warn!(error = %e, group_id = %id, "created, but cannot read the group back; answering from the request"));
             c.info(&id)
         }
     };
@@ -687,6 +700,17 @@ pub async fn get_groups(ctx: &Ctx<'_>, req: &Map<String, Value>) -> Result<Value
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn permissions_as_the_map_printed() {
+        for nv in 0..=2 {
+            let (join, invite) = permissions_for(nv);
+            assert_eq!(
+                permissions_json(nv),
+                json!({"joinPerm": join, "memInvitePerm": invite}).to_string()
+            );
+        }
+    }
 
     #[test]
     fn need_verification_round_trips() {

@@ -217,6 +217,10 @@ impl<'a> Obj<'a> {
 /// Whether two keys are equal ignoring case (Unicode lowercase, as Go folds
 /// them for field names).
 fn same_ignoring_case(a: &str, b: &str) -> bool {
+    // ASCII keys (all of OpenIM's) compare without per-character lowercasing.
+    if a.is_ascii() && b.is_ascii() {
+        return a.eq_ignore_ascii_case(b);
+    }
     a.chars()
         .flat_map(char::to_lowercase)
         .eq(b.chars().flat_map(char::to_lowercase))

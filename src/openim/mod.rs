@@ -251,17 +251,136 @@ pub struct Ctx<'a> {
 /// A form to send: (key, value) pairs.
 pub type Form = Vec<(&'static str, String)>;
 
+/// An `application/x-www-form-urlencoded` body written in one buffer, byte
+/// for byte as `serde_urlencoded` (the WHATWG serializer) writes it: `*-._`
+/// and ASCII alphanumerics as they are, space as `+`, the rest `%XX`.
+#[derive(Debug, Default)]
+pub struct FormBody(Vec<u8>);
+
+impl FormBody {
+    pub fn with_capacity(n: usize) -> FormBody {
+        FormBody(Vec::with_capacity(n))
+    }
+
+    /// Starts the field `key` (its value follows, encoded).
+    fn key(&mut self, key: &str) {
+        if !self.0.is_empty() {
+            self.0.push(b'&');
+        }
+        self.push_encoded(key.as_bytes());
+        self.0.push(b'=');
+    }
+
+    /// Appends `key=value`.
+    pub fn field(&mut self, key: &str, value: &str) {
+        self.key(key);
+        self.push_encoded(value.as_bytes());
+    }
+
+    /// Appends `key=` and a JSON object of string values, `pairs` in the
+    /// order given, with no intermediate string.
+    pub fn json_field(&mut self, key: &str, pairs: &[(&str, &str)]) {
+        self.key(key);
+        let mut out = Encoder(self);
+        let mut sep = b"{".as_slice();
+        for (k, v) in pairs {
+            out.push(sep);
+            // Writing JSON strings to this writer cannot fail.
+            let _ = serde_json::to_writer(&mut out, k);
+            out.push(b":");
+            let _ = serde_json::to_writer(&mut out, v);
+            sep = b",";
+        }
+        out.push(if pairs.is_empty() { b"{}" } else { b"}" });
+    }
+
+    fn push_encoded(&mut self, bytes: &[u8]) {
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            // A run of bytes that stay as they are, copied at once.
+            let run = rest
+                .iter()
+                .position(|&b| {
+                    !(b.is_ascii_alphanumeric() || matches!(b, b'*' | b'-' | b'.' | b'_'))
+                })
+                .unwrap_or(rest.len());
+            self.0.extend_from_slice(&rest[..run]);
+            let Some((&b, tail)) = rest[run..].split_first() else {
+                break;
+            };
+            if b == b' ' {
+                self.0.push(b'+');
+            } else {
+                self.0
+                    .extend_from_slice(&[b'%', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
+            }
+            rest = tail;
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn into_string(self) -> String {
+        // Only ASCII is ever pushed.
+        String::from_utf8(self.0).unwrap_or_default()
+    }
+}
+
+/// Encodes whatever is written to it into the form.
+struct Encoder<'a>(&'a mut FormBody);
+
+impl Encoder<'_> {
+    fn push(&mut self, b: &[u8]) {
+        self.0.push_encoded(b);
+    }
+}
+
+impl std::io::Write for Encoder<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.push_encoded(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl From<&Form> for FormBody {
+    fn from(form: &Form) -> FormBody {
+        let n = form
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 2)
+            .sum::<usize>();
+        let mut body = FormBody::with_capacity(n + n / 2);
+        for (k, v) in form {
+            body.field(k, v);
+        }
+        body
+    }
+}
+
 impl Ctx<'_> {
     /// Sends one entrust call and returns the body of a code-200 answer.
     /// Any other code is [`Error::Upstream`]; an answer without a JSON code is
     /// [`Error::BadUpstream`], except HTTP 401, which means the gateway's
     /// credentials are at fault.
     pub async fn call(&self, path: &'static str, form: &Form) -> Result<Bytes, Error> {
-        let body = serde_urlencoded::to_string(form)
-            .map_err(|e| Error::Internal(format!("cannot encode the form for {path}: {e}")))?;
+        self.call_body(path, FormBody::from(form)).await
+    }
+
+    /// [`Ctx::call`] with the form already encoded.
+    pub async fn call_body(&self, path: &'static str, body: FormBody) -> Result<Bytes, Error> {
         let reply = self
             .gw
-            .call(&Call::form(path, body, self.request_id))
+            .call(&Call::form(path, body.into_string(), self.request_id))
             .await?;
         let status = profile::status(&reply.body);
         // The vendor rate-limited this path: tell the caller when to come back.
@@ -338,6 +457,13 @@ pub fn ok(data: Option<Value>) -> Response<Body> {
 /// The success envelope with a note in `errDlt` (something asked for that
 /// the vendor could not keep, while the rest was done).
 pub fn ok_noted(data: Option<Value>, note: Option<String>) -> Response<Body> {
+    if data.is_none() && note.is_none() {
+        // The envelope below with nothing in it, as it prints.
+        return crate::error::json_bytes_response(
+            StatusCode::OK,
+            Bytes::from_static(br#"{"errCode":0,"errDlt":"","errMsg":""}"#),
+        );
+    }
     let mut body = json!({"errCode": 0, "errMsg": "", "errDlt": note.unwrap_or_default()});
     if let (Some(d), Some(m)) = (data, body.as_object_mut()) {
         m.insert("data".into(), d);
@@ -479,5 +605,35 @@ mod tests {
         assert!(!is_write("/group/get_groups"));
         assert!(!is_write("/auth/user_token"));
         assert!(!is_write("/group/nope"));
+    }
+
+    #[test]
+    fn the_empty_envelope_is_the_map_printed() {
+        use http_body_util::BodyExt;
+        let body = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(ok(None).into_body().collect())
+            .unwrap()
+            .to_bytes();
+        let want = json!({"errCode": 0, "errMsg": "", "errDlt": ""}).to_string();
+        assert_eq!(body, want.as_bytes());
+    }
+
+    #[test]
+    fn form_body_encodes_as_serde_urlencoded() {
+        let value: String = (0u8..=127).map(char::from).chain("中 é".chars()).collect();
+        let form: Form = vec![("a b", value.clone()), ("k", "v".into())];
+        assert_eq!(
+            FormBody::from(&form).into_string(),
+            serde_urlencoded::to_string(&form).unwrap()
+        );
+        let mut body = FormBody::default();
+        body.json_field("j", &[("x", "1\"\n中"), ("y", "")]);
+        let want = serde_json::json!({"x": "1\"\n中", "y": ""}).to_string();
+        assert_eq!(
+            body.into_string(),
+            serde_urlencoded::to_string([("j", want)]).unwrap()
+        );
     }
 }

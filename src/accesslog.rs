@@ -1,0 +1,695 @@
+//! The per-request log line (`done`), made cheaply, and the log output that
+//! does not block the event loop.
+//!
+//! Through `tracing` the line cost a span per request (created, its fields
+//! formatted, entered and left on every poll of the request) and then an
+//! event formatted field by field: about a fifth of a proxied request's
+//! instructions. Here the request's fields live in a task-local
+//! ([`Request`]), the line is formatted once into a reused buffer, in the
+//! same text or JSON layout `tracing` printed it, and appended to the
+//! [`Sink`] that every log line goes through; a thread writes the sink to
+//! stderr, so no request waits for a `write`. Events inside a request
+//! ([`span`]) still get the `request` span, made only when one is logged.
+//!
+//! Without [`install`] (a gateway run in-process, as the tests do) the line
+//! goes through `tracing` as before.
+
+use std::cell::{Cell, RefCell};
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tracing::Level;
+
+const TARGET: &str = "entrust_gateway::server";
+
+/// The log layout [`install`] was given.
+static FORMAT: OnceLock<Format> = OnceLock::new();
+static SINK: Sink = Sink {
+    state: Mutex::new(State {
+        buf: Vec::new(),
+        writing: false,
+    }),
+    wake: Condvar::new(),
+    drained: Condvar::new(),
+};
+/// Set once the writer thread runs; until then lines are written at once.
+static WRITER: AtomicBool = AtomicBool::new(false);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+/// Starts the thread that writes [`writer`]'s output to stderr, and with
+/// `Some(format)` makes [`done`] and [`refused`] format their own lines in
+/// that layout (`None`: through `tracing`, e.g. for colours on a terminal).
+/// Call once, with the subscriber that writes through [`writer`].
+pub fn install(format: Option<Format>) {
+    if WRITER.load(Ordering::Acquire) {
+        return;
+    }
+    if let Some(f) = format {
+        let _ = FORMAT.set(f);
+    }
+    // Without the thread, lines are written by whoever logs them.
+    let spawned = std::thread::Builder::new()
+        .name("log-writer".into())
+        .spawn(|| SINK.run());
+    WRITER.store(spawned.is_ok(), Ordering::Release);
+}
+
+/// Writes what is buffered; returns when it is out (or after a second).
+/// Call before the process exits.
+pub fn flush() {
+    if !WRITER.load(Ordering::Acquire) {
+        return;
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(1);
+    let mut st = SINK.lock();
+    while !st.buf.is_empty() || st.writing {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        st = match SINK.drained.wait_timeout(st, left) {
+            Ok((g, _)) => g,
+            Err(e) => e.into_inner().0,
+        };
+    }
+}
+
+/// The `tracing_subscriber` writer for every log line: appends to the sink.
+pub fn writer() -> SinkWriter {
+    SinkWriter
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct SinkWriter;
+
+impl std::io::Write for SinkWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        SINK.append(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for SinkWriter {
+    type Writer = SinkWriter;
+
+    fn make_writer(&'a self) -> SinkWriter {
+        SinkWriter
+    }
+}
+
+/// Log output waiting for the writer thread.
+struct Sink {
+    state: Mutex<State>,
+    /// The writer thread waits here for output.
+    wake: Condvar,
+    /// Loggers wait here while the buffer is full, and [`flush`] until empty.
+    drained: Condvar,
+}
+
+struct State {
+    buf: Vec<u8>,
+    /// The writer thread holds a batch it is writing.
+    writing: bool,
+}
+
+/// Past this, a logger waits for the writer (as a blocking write would).
+const SINK_MAX: usize = 1 << 20;
+
+impl Sink {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn append(&self, bytes: &[u8]) {
+        if !WRITER.load(Ordering::Acquire) {
+            let _ = std::io::stderr().write_all(bytes);
+            return;
+        }
+        let mut st = self.lock();
+        while st.buf.len() > SINK_MAX {
+            st = self.drained.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+        let was_empty = st.buf.is_empty();
+        st.buf.extend_from_slice(bytes);
+        drop(st);
+        // The writer checks the buffer before it waits: it needs waking only
+        // when it may have found it empty.
+        if was_empty {
+            self.wake.notify_one();
+        }
+    }
+
+    fn run(&self) {
+        let mut batch = Vec::new();
+        let mut err = std::io::stderr();
+        loop {
+            {
+                let mut st = self.lock();
+                st.writing = false;
+                self.drained.notify_all();
+                while st.buf.is_empty() {
+                    st = self.wake.wait(st).unwrap_or_else(|e| e.into_inner());
+                }
+                std::mem::swap(&mut st.buf, &mut batch);
+                st.writing = true;
+            }
+            let _ = err.write_all(&batch);
+            batch.clear();
+            if batch.capacity() > SINK_MAX {
+                batch = Vec::new();
+            }
+        }
+    }
+}
+
+/// The fields of the request being served, for its log line and for events
+/// logged while it is served.
+#[derive(Debug)]
+pub struct Request {
+    pub request_id: http::HeaderValue,
+    pub face: &'static str,
+    pub route: String,
+    upstream_path: RefCell<Option<std::borrow::Cow<'static, str>>>,
+    data_center: Cell<Option<usize>>,
+}
+
+tokio::task_local! {
+    // Boxed: the value moves in and out of the task-local on every poll.
+    static REQUEST: Box<Request>;
+}
+
+impl Request {
+    pub fn new(request_id: http::HeaderValue, face: &'static str, route: String) -> Request {
+        Request {
+            request_id,
+            face,
+            route,
+            upstream_path: RefCell::new(None),
+            data_center: Cell::new(None),
+        }
+    }
+
+    /// Runs `fut` with this request as the current one.
+    pub fn scope<F: std::future::Future>(
+        self,
+        fut: F,
+    ) -> tokio::task::futures::TaskLocalFuture<Box<Request>, F> {
+        REQUEST.scope(Box::new(self), fut)
+    }
+}
+
+/// Runs `f` with the current request, if any.
+pub fn with<R>(f: impl FnOnce(&Request) -> R) -> Option<R> {
+    REQUEST.try_with(|r| f(r)).ok()
+}
+
+/// Records the entrust path the current request calls (a documented one
+/// without allocating).
+pub fn record_upstream_path(path: &str) {
+    let _ = REQUEST.try_with(|r| {
+        let p = match crate::entrust::path::ALL.iter().find(|p| **p == path) {
+            Some(p) => std::borrow::Cow::Borrowed(*p),
+            None => std::borrow::Cow::Owned(path.to_string()),
+        };
+        *r.upstream_path.borrow_mut() = Some(p);
+    });
+}
+
+/// Records the data center (an index into `upstream.urls`) the current
+/// request is sent to.
+pub fn record_data_center(i: usize) {
+    let _ = REQUEST.try_with(|r| r.data_center.set(Some(i)));
+}
+
+/// The `request` span of the current request, made now with the fields
+/// known so far, for an event logged while it is served (`data_centers`:
+/// the labels of `upstream.urls`). Outside a request, the current span.
+pub fn span(data_centers: &[crate::config::BaseUrl]) -> tracing::Span {
+    REQUEST
+        .try_with(|r| make_span(r, data_centers))
+        .unwrap_or_else(|_| tracing::Span::current())
+}
+
+fn make_span(r: &Request, data_centers: &[crate::config::BaseUrl]) -> tracing::Span {
+    let span = tracing::info_span!(
+        target: TARGET,
+        "request",
+        request_id = r.request_id.to_str().unwrap_or(""),
+        face = r.face,
+        route = %r.route,
+        upstream_path = tracing::field::Empty,
+        data_center = tracing::field::Empty,
+    );
+    if let Some(p) = r.upstream_path.borrow().as_deref() {
+        span.record("upstream_path", p);
+    }
+    if let Some(dc) = r.data_center.get().and_then(|i| data_centers.get(i)) {
+        span.record("data_center", dc.label.as_str());
+    }
+    span
+}
+
+/// The request's `done` line: at INFO, or DEBUG for probes and scrapes.
+pub fn done(
+    r: &Request,
+    data_centers: &[crate::config::BaseUrl],
+    level: Level,
+    status: u16,
+    latency: Duration,
+) {
+    // Whole microseconds: `0.062`, not `0.06151499999999999`.
+    let latency_ms = latency.as_micros() as f64 / 1000.0;
+    let enabled = if level == Level::INFO {
+        tracing::enabled!(target: TARGET, Level::INFO)
+    } else {
+        tracing::enabled!(target: TARGET, Level::DEBUG)
+    };
+    if enabled {
+        emit(r, data_centers, level, Event::Done { status, latency_ms });
+    }
+}
+
+/// The line saying the request was refused, and why (at INFO).
+pub fn refused(r: &Request, data_centers: &[crate::config::BaseUrl], error: &crate::error::Error) {
+    if tracing::enabled!(target: TARGET, Level::INFO) {
+        emit(r, data_centers, Level::INFO, Event::Refused { error });
+    }
+}
+
+fn emit(r: &Request, data_centers: &[crate::config::BaseUrl], level: Level, event: Event<'_>) {
+    let Some(format) = FORMAT.get() else {
+        // In-process (tests): through tracing, as the subscriber in use wants it.
+        make_span(r, data_centers).in_scope(|| match event {
+            Event::Done { status, latency_ms } if level == Level::INFO => {
+                tracing::info!(target: TARGET, status, latency_ms, "done");
+            }
+            Event::Done { status, latency_ms } => {
+                tracing::debug!(target: TARGET, status, latency_ms, "done");
+            }
+            Event::Refused { error } => {
+                tracing::info!(target: TARGET, error = %error, "request refused");
+            }
+        });
+        return;
+    };
+    let upstream_path = r.upstream_path.borrow();
+    let line = Line {
+        request_id: r.request_id.to_str().unwrap_or(""),
+        face: r.face,
+        route: &r.route,
+        upstream_path: upstream_path.as_deref(),
+        data_center: r
+            .data_center
+            .get()
+            .and_then(|i| data_centers.get(i))
+            .map(|d| d.label.as_str()),
+        level,
+        event,
+    };
+    thread_local! {
+        static BUF: RefCell<String> = RefCell::new(String::with_capacity(512));
+    }
+    BUF.with(|buf| {
+        let Ok(mut buf) = buf.try_borrow_mut() else {
+            return;
+        };
+        buf.clear();
+        let _ = match format {
+            Format::Text => line.text(&mut buf, SystemTime::now()),
+            Format::Json => line.json(&mut buf, SystemTime::now()),
+        };
+        SINK.append(buf.as_bytes());
+    });
+}
+
+/// One line's fields: the request span's, then the event's.
+struct Line<'a> {
+    request_id: &'a str,
+    face: &'a str,
+    route: &'a str,
+    upstream_path: Option<&'a str>,
+    data_center: Option<&'a str>,
+    level: Level,
+    event: Event<'a>,
+}
+
+enum Event<'a> {
+    Done { status: u16, latency_ms: f64 },
+    Refused { error: &'a dyn std::fmt::Display },
+}
+
+impl Line<'_> {
+    /// As `tracing_subscriber`'s full text format printed it, with the
+    /// fields as [`crate::logs`] writes them (`Debug`, which escapes
+    /// control characters; the route, a bounded label, by `Display`).
+    fn text(&self, out: &mut String, now: SystemTime) -> std::fmt::Result {
+        timestamp(out, now);
+        out.push_str(if self.level == Level::INFO {
+            "  INFO request{request_id="
+        } else {
+            " DEBUG request{request_id="
+        });
+        debug_str(out, self.request_id);
+        out.push_str(" face=");
+        debug_str(out, self.face);
+        out.push_str(" route=");
+        push_escaped(out, self.route);
+        if let Some(p) = self.upstream_path {
+            out.push_str(" upstream_path=");
+            debug_str(out, p);
+        }
+        if let Some(d) = self.data_center {
+            out.push_str(" data_center=");
+            debug_str(out, d);
+        }
+        out.push_str("}: ");
+        out.push_str(TARGET);
+        out.push_str(": ");
+        match self.event {
+            Event::Done { status, latency_ms } => {
+                out.push_str("done status=");
+                push_u64(out, u64::from(status));
+                out.push_str(" latency_ms=");
+                push_ms(out, latency_ms);
+                out.push('\n');
+                Ok(())
+            }
+            Event::Refused { error } => {
+                out.push_str("request refused error=");
+                let start = out.len();
+                write!(out, "{error}")?;
+                if out[start..].chars().any(needs_escape) {
+                    let raw = out.split_off(start);
+                    push_escaped(out, &raw);
+                }
+                out.push('\n');
+                Ok(())
+            }
+        }
+    }
+
+    /// As [`crate::logs`]' flat JSON lines: one object, keys sorted (as a
+    /// `serde_json` map prints them).
+    fn json(&self, out: &mut String, now: SystemTime) -> std::fmt::Result {
+        out.push('{');
+        if let Some(d) = self.data_center {
+            out.push_str("\"data_center\":");
+            json_str(out, d);
+            out.push(',');
+        }
+        let (message, status, latency_ms) = match self.event {
+            Event::Done { status, latency_ms } => ("done", Some(status), Some(latency_ms)),
+            Event::Refused { error } => {
+                out.push_str("\"error\":");
+                json_str(out, &error.to_string());
+                out.push(',');
+                ("request refused", None, None)
+            }
+        };
+        out.push_str("\"face\":");
+        json_str(out, self.face);
+        if let Some(l) = latency_ms {
+            out.push_str(",\"latency_ms\":");
+            push_ms(out, l);
+        }
+        out.push_str(if self.level == Level::INFO {
+            ",\"level\":\"INFO\",\"message\":"
+        } else {
+            ",\"level\":\"DEBUG\",\"message\":"
+        });
+        json_str(out, message);
+        out.push_str(",\"request_id\":");
+        json_str(out, self.request_id);
+        out.push_str(",\"route\":");
+        json_str(out, self.route);
+        if let Some(st) = status {
+            out.push_str(",\"status\":");
+            push_u64(out, u64::from(st));
+        }
+        out.push_str(",\"target\":\"");
+        out.push_str(TARGET);
+        out.push_str("\",\"timestamp\":\"");
+        timestamp(out, now);
+        out.push('"');
+        if let Some(p) = self.upstream_path {
+            out.push_str(",\"upstream_path\":");
+            json_str(out, p);
+        }
+        out.push_str("}\n");
+        Ok(())
+    }
+}
+
+/// Printable ASCII but `"` and `\`: written as it is, quoted, by both
+/// `Debug` and JSON.
+fn plain(s: &str) -> bool {
+    s.bytes()
+        .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
+}
+
+/// `s` as `{:?}` prints it.
+fn debug_str(out: &mut String, s: &str) {
+    quoted(out, s, |out, s| {
+        let _ = write!(out, "{s:?}");
+    });
+}
+
+/// `s` as a JSON string, as `serde_json` prints it.
+fn json_str(out: &mut String, s: &str) {
+    quoted(out, s, |out, s| {
+        out.push_str(&serde_json::to_string(s).unwrap_or_default())
+    });
+}
+
+/// `"s"` when [`plain`], else as `escaped` writes it.
+fn quoted(out: &mut String, s: &str, escaped: impl FnOnce(&mut String, &str)) {
+    if plain(s) {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        escaped(out, s);
+    }
+}
+
+fn push_u64(out: &mut String, n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(buf[i..].iter().map(|&b| b as char));
+}
+
+/// Milliseconds with at most three decimals (whole microseconds) as both
+/// `{:?}` and `serde_json` print such an `f64`: `0.062`, `1.5`, `2.0`.
+fn push_ms(out: &mut String, ms: f64) {
+    let us = (ms * 1000.0).round();
+    if !(0.0..1e15).contains(&us) {
+        let _ = write!(out, "{ms:?}");
+        return;
+    }
+    let us = us as u64;
+    push_u64(out, us / 1000);
+    out.push('.');
+    let frac = us % 1000;
+    if frac == 0 {
+        out.push('0');
+        return;
+    }
+    let digits = [frac / 100, frac / 10 % 10, frac % 10];
+    let n = if digits[2] != 0 {
+        3
+    } else if digits[1] != 0 {
+        2
+    } else {
+        1
+    };
+    out.extend(digits[..n].iter().map(|&d| (b'0' + d as u8) as char));
+}
+
+fn needs_escape(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')
+}
+
+/// `s` with control characters written as Rust escapes (a route is a
+/// bounded label, but it is printed as it is).
+fn push_escaped(out: &mut String, s: &str) {
+    if s.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+        out.push_str(s);
+        return;
+    }
+    for c in s.chars() {
+        if needs_escape(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+}
+
+/// RFC 3339 in UTC with microseconds, as `tracing_subscriber`'s
+/// `SystemTime` writes it: `2026-11-29T11:05:26.123456Z`. The date and time
+/// to the second are made once a second per thread.
+fn timestamp(out: &mut String, now: SystemTime) {
+    thread_local! {
+        static SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+    }
+    let d = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    SECOND.with(|cell| {
+        let Ok(mut cached) = cell.try_borrow_mut() else {
+            return;
+        };
+        if cached.0 != secs {
+            let (y, m, day) = civil_from_days((secs / 86_400) as i64);
+            let rem = secs % 86_400;
+            cached.1.clear();
+            let _ = write!(
+                cached.1,
+                "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}",
+                rem / 3600,
+                rem / 60 % 60,
+                rem % 60
+            );
+            cached.0 = secs;
+        }
+        out.push_str(&cached.1);
+    });
+    out.push('.');
+    let us = d.subsec_micros();
+    let mut div = 100_000;
+    while div > 0 {
+        out.push((b'0' + (us / div % 10) as u8) as char);
+        div /= 10;
+    }
+    out.push('Z');
+}
+
+/// Days since 1970-01-01 as (year, month, day): Howard Hinnant's
+/// `civil_from_days`.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line() -> Line<'static> {
+        Line {
+            request_id: "r1",
+            face: "entrust",
+            route: "/entrust/group/create.json",
+            upstream_path: Some("/entrust/group/create.json"),
+            data_center: Some("http://127.0.0.1:1"),
+            level: Level::INFO,
+            event: Event::Done {
+                status: 200,
+                latency_ms: 0.062,
+            },
+        }
+    }
+
+    #[test]
+    fn timestamps_as_tracing_subscriber_writes_them() {
+        let mut s = String::new();
+        let t = UNIX_EPOCH + Duration::from_micros(1_795_000_000_123_456);
+        timestamp(&mut s, t);
+        // date -u -d @1795000000
+        assert_eq!(s, "2026-11-18T11:06:40.123456Z");
+        s.clear();
+        timestamp(&mut s, UNIX_EPOCH + Duration::from_secs(951_782_400));
+        assert_eq!(s, "2000-02-29T00:00:00.000000Z");
+    }
+
+    #[test]
+    fn numbers_and_strings_as_debug_and_serde_json_print_them() {
+        for us in [0u64, 1, 10, 60, 62, 100, 999, 1000, 1500, 123_456_789] {
+            let ms = us as f64 / 1000.0;
+            let mut s = String::new();
+            push_ms(&mut s, ms);
+            assert_eq!(s, format!("{ms:?}"), "{us}");
+            assert_eq!(s, serde_json::Value::from(ms).to_string(), "{us}");
+        }
+        for v in ["plain", "a\"b", "a\\b", "tab\t", "é", "\u{1b}[2J", ""] {
+            let mut s = String::new();
+            debug_str(&mut s, v);
+            assert_eq!(s, format!("{v:?}"));
+            s.clear();
+            json_str(&mut s, v);
+            assert_eq!(s, serde_json::to_string(v).unwrap());
+        }
+    }
+
+    #[test]
+    fn text_line_as_the_span_and_event_printed_it() {
+        let mut s = String::new();
+        line().text(&mut s, UNIX_EPOCH).unwrap();
+        assert_eq!(
+            s,
+            "1970-01-01T00:00:00.000000Z  INFO request{request_id=\"r1\" face=\"entrust\" route=/entrust/group/create.json upstream_path=\"/entrust/group/create.json\" data_center=\"http://127.0.0.1:1\"}: entrust_gateway::server: done status=200 latency_ms=0.062\n"
+        );
+    }
+
+    #[test]
+    fn json_line_is_flat_with_sorted_keys() {
+        let mut s = String::new();
+        let mut l = line();
+        l.request_id = "a\"\n";
+        l.event = Event::Done {
+            status: 200,
+            latency_ms: 1.0,
+        };
+        l.json(&mut s, UNIX_EPOCH).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&s).unwrap();
+        assert_eq!(v["request_id"], "a\"\n");
+        assert_eq!(v["status"], 200);
+        assert!(v["latency_ms"].is_f64());
+        assert_eq!(v["message"], "done");
+        assert_eq!(v["upstream_path"], "/entrust/group/create.json");
+        // Byte for byte what serializing the map would give.
+        assert_eq!(s.trim_end(), serde_json::to_string(&v).unwrap());
+        let e = crate::error::Error::Args("bad\n\u{1b}x".into());
+        l.event = Event::Refused { error: &e };
+        s.clear();
+        l.json(&mut s, UNIX_EPOCH).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&s).unwrap();
+        assert_eq!(v["message"], "request refused");
+        assert_eq!(v["error"], e.to_string());
+        assert_eq!(s.trim_end(), serde_json::to_string(&v).unwrap());
+        s.clear();
+        l.text(&mut s, UNIX_EPOCH).unwrap();
+        assert!(
+            s.ends_with(": request refused error=bad\\n\\u{1b}x\n"),
+            "{s}"
+        );
+    }
+}
