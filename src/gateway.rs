@@ -101,7 +101,13 @@ impl Gateway {
                 .collect(),
             limiter: Limiter::new(config.rate_limit.clone()),
             upstream: Upstream::new(&config)?,
-            metrics: Metrics::new(),
+            metrics: Metrics::for_data_centers(
+                &config
+                    .base_urls()?
+                    .iter()
+                    .map(|u| u.label.as_str())
+                    .collect::<Vec<_>>(),
+            ),
             dedup: crate::dedup::Dedup::new(
                 Duration::from_millis(config.dedup.window_ms),
                 config.dedup.max_entries,
