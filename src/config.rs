@@ -735,8 +735,9 @@ fn parse_error(text: &str, key: &str, e: &toml::de::Error) -> ConfigError {
     let line = e
         .span()
         .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-    // serde's messages quote the offending value; a secret's must not be shown.
-    let message = if key.contains("secret") {
+    // serde's messages quote the offending value; a secret's must not be
+    // shown. An unknown key's message quotes only key names.
+    let message = if key.contains("secret") && !e.message().starts_with("unknown field") {
         "invalid value (not shown: the key holds a secret)".to_string()
     } else {
         e.message().split_whitespace().collect::<Vec<_>>().join(" ")

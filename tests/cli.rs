@@ -375,6 +375,7 @@ fn each_bad_config_names_its_dotted_key_and_no_secret() {
         (format!("{up}app_secret = \"hunter2-Kq7\n"), vec![], "line 4", "hunter2-Kq7"),
         (format!("{up}app_secret = hunter2-Kq7\n"), vec![], "line 4", "hunter2-Kq7"),
         (format!("{up}app_secret = 7301442\n"), vec![], "upstream.app_secret", "7301442"),
+        (format!("{up}app_secret_typo = 'x'\n"), vec![], "unknown field `app_secret_typo`", "\u{7}"),
         // Userinfo is never used (the vendor checks a signature) and would
         // show in /readyz, metric labels and logs.
         ("[upstream]\nurls = ['https://u:pw-Kq7@x.example']\napp_key = 'k'\napp_secret_env = 'S'\n".into(), vec![("S", "x")], "upstream.urls[0]", "pw-Kq7"),
