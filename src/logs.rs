@@ -148,6 +148,49 @@ impl Visit for JsonVisitor<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// What one event inside a request span looks like as a JSON line.
+    #[test]
+    fn json_lines_are_flat() {
+        let out = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let sink = out.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || Sink(sink.clone()))
+            .fmt_fields(JsonFields::new())
+            .event_format(FlatJson)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!(
+                "request",
+                request_id = "r1",
+                data_center = tracing::field::Empty
+            );
+            span.record("data_center", "https://a");
+            span.in_scope(|| tracing::info!(status = 200u16, latency_ms = 1.5, "done"));
+        });
+        let text = String::from_utf8(out.lock().unwrap().clone()).unwrap();
+        let v: Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(v["request_id"], "r1", "{v}");
+        assert_eq!(v["data_center"], "https://a");
+        assert_eq!(v["status"], 200);
+        assert_eq!(v["latency_ms"], 1.5);
+        assert_eq!(v["message"], "done");
+        assert_eq!(v["level"], "INFO");
+        assert!(v.get("span").is_none() && v.get("fields").is_none());
+    }
+
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
 
     #[test]
     fn control_characters_are_escaped() {
