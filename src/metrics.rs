@@ -57,13 +57,14 @@ struct BuildLabels {
 
 /// Label values known before any traffic. Every family has its series from
 /// start-up, at zero, so `rate()` and `absent()` in alert rules see them.
-/// Keep these in step with `SendError::kind` (upstream.rs) plus the two
-/// kinds gateway.rs counts, and with `Refusal::as_str` (limit.rs).
-pub const UPSTREAM_ERROR_KINDS: [&str; 6] = [
+/// Keep these in step with `SendError::kind` (upstream.rs) plus
+/// `rate_limited` (gateway.rs), and with `Refusal::as_str` (limit.rs).
+pub const UPSTREAM_ERROR_KINDS: [&str; 7] = [
     "connect",
     "timeout",
     "io",
     "status_5xx",
+    "body_refused",
     "too_large",
     "rate_limited",
 ];
@@ -73,7 +74,7 @@ const ADMIN_ROUTES: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
 
 /// Every value the `path` label can take: the documented paths and `other`.
 fn path_labels() -> impl Iterator<Item = String> {
-    crate::entrust::path::ALL
+    crate::entrust::path::DOCUMENTED
         .iter()
         .map(|p| p.to_string())
         .chain(std::iter::once("other".to_string()))
@@ -128,7 +129,7 @@ impl Metrics {
         let upstream_errors = Family::<UpstreamErrorLabels, Counter>::default();
         registry.register(
             "upstream_errors",
-            "Upstream attempts that failed, by path and kind (connect, timeout, io, status_5xx, too_large, rate_limited)",
+            "Upstream attempts that failed, by path and kind (connect, timeout, io, status_5xx, body_refused, too_large, rate_limited)",
             upstream_errors.clone(),
         );
         let failovers = Family::<FailoverLabels, Counter>::default();
@@ -246,7 +247,7 @@ impl Metrics {
 
 /// A bounded label for an entrust path: the path itself when documented.
 pub fn path_label(path: &str) -> String {
-    if crate::entrust::path::ALL.contains(&path) {
+    if crate::entrust::path::DOCUMENTED.contains(&path) {
         path.to_string()
     } else {
         "other".to_string()
