@@ -90,7 +90,16 @@ impl Gateway {
         config.validate()?;
         let app_key = HeaderValue::from_str(&config.upstream.app_key)
             .map_err(|_| ConfigError("upstream.app_key: not a valid header value".into()))?;
+        let metrics = Metrics::for_data_centers(
+            &config
+                .base_urls()?
+                .iter()
+                .map(|u| u.label.as_str())
+                .collect::<Vec<_>>(),
+        );
         Ok(Gateway {
+            limiter: Limiter::from_config(&config, &metrics)?,
+            metrics,
             signer: Signer::new(app_key),
             secret: RwLock::new(Arc::new(secret)),
             openim_secret: config.load_openim_secret()?,
@@ -99,15 +108,7 @@ impl Gateway {
                 .iter()
                 .map(|t| token_digest(t.expose()))
                 .collect(),
-            limiter: Limiter::new(config.rate_limit.clone()),
             upstream: Upstream::new(&config)?,
-            metrics: Metrics::for_data_centers(
-                &config
-                    .base_urls()?
-                    .iter()
-                    .map(|u| u.label.as_str())
-                    .collect::<Vec<_>>(),
-            ),
             dedup: crate::dedup::Dedup::new(
                 Duration::from_millis(config.dedup.window_ms),
                 config.dedup.max_entries,

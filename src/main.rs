@@ -138,6 +138,12 @@ async fn run(cli: Cli) -> Result<(), String> {
             config.load_openim_secret().map_err(in_file)?;
             config.load_auth_tokens().map_err(in_file)?;
         }
+        // A Redis URL may hold a password, and may come from the environment.
+        let redis_url = if cli.skip_secret {
+            None
+        } else {
+            config.load_redis_url().map_err(in_file)?
+        };
         print!("{}", config.redacted_toml());
         let skipped = if cli.skip_secret {
             " (secrets not loaded)"
@@ -145,6 +151,15 @@ async fn run(cli: Cli) -> Result<(), String> {
             ""
         };
         eprintln!("{}: ok{skipped}", cli.config.display());
+        if let (Some(url), Some(r)) = (redis_url, &config.redis) {
+            let timeout = std::time::Duration::from_millis(r.timeout_ms);
+            match entrust_gateway::limit::fleet::ping(&url, timeout).await {
+                Ok(()) => eprintln!("redis: answered"),
+                Err(e) => eprintln!(
+                    "redis: did not answer ({e}); the gateway would start on its fallback quota"
+                ),
+            }
+        }
         return Ok(());
     }
     init_logs(config.log.format, &config.log.level, cli.log_format);
