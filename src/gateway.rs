@@ -16,6 +16,7 @@ use crate::entrust::{self, code};
 use crate::error::Error;
 use crate::limit::Limiter;
 use crate::metrics::{self, Metrics};
+use crate::route::{EntrustPath, Routes};
 use crate::secret::Secret;
 use crate::sign::Signer;
 use crate::upstream::{SendError, Upstream};
@@ -23,8 +24,8 @@ use crate::upstream::{SendError, Upstream};
 /// One entrust API call.
 #[derive(Debug, Clone)]
 pub struct Call<'a> {
-    /// A normalized `/entrust/**.json` path (see [`crate::route`]).
-    pub path: &'a str,
+    /// A forwarded path (only [`crate::route`] makes one).
+    pub path: EntrustPath<'a>,
     pub query: Option<&'a str>,
     /// End-to-end headers to send, `Content-Type` included.
     pub headers: HeaderMap,
@@ -34,7 +35,7 @@ pub struct Call<'a> {
 
 impl<'a> Call<'a> {
     /// A form-encoded call, as the OpenIM face makes them.
-    pub fn form(path: &'a str, body: String, request_id: &'a HeaderValue) -> Call<'a> {
+    pub fn form(path: EntrustPath<'a>, body: String, request_id: &'a HeaderValue) -> Call<'a> {
         let mut headers = HeaderMap::new();
         headers.insert(
             header::CONTENT_TYPE,
@@ -67,6 +68,16 @@ fn token_digest(token: &str) -> [u8; 20] {
     sha1::Sha1::digest(token.as_bytes()).into()
 }
 
+/// The credential of an `Authorization: Bearer <token>` value; the scheme is
+/// case-insensitive (RFC 9110 §11.1).
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
 #[derive(Deserialize)]
 struct CodeOnly {
     code: i64,
@@ -79,6 +90,8 @@ pub struct Gateway {
     openim_secret: Option<Secret>,
     /// SHA-1 digests of the inbound bearer tokens (entrust face).
     auth_tokens: Vec<[u8; 20]>,
+    routes: Routes,
+    admin_token_throttle: crate::openim::token::Throttle,
     limiter: Limiter,
     upstream: Upstream,
     metrics: Metrics,
@@ -90,6 +103,7 @@ impl Gateway {
         config.validate()?;
         let app_key = HeaderValue::from_str(&config.upstream.app_key)
             .map_err(|_| ConfigError("upstream.app_key: not a valid header value".into()))?;
+        let routes = Routes::new(&config.server.extra_entrust_paths)?;
         Ok(Gateway {
             signer: Signer::new(app_key),
             secret: RwLock::new(Arc::new(secret)),
@@ -99,7 +113,9 @@ impl Gateway {
                 .iter()
                 .map(|t| token_digest(t.expose()))
                 .collect(),
-            limiter: Limiter::new(config.rate_limit.clone()),
+            limiter: Limiter::new(config.rate_limit.clone(), &routes),
+            routes,
+            admin_token_throttle: crate::openim::token::Throttle::default(),
             upstream: Upstream::new(&config)?,
             metrics: Metrics::new(),
             dedup: crate::dedup::Dedup::new(
@@ -120,6 +136,16 @@ impl Gateway {
 
     pub fn dedup(&self) -> Option<&crate::dedup::Dedup> {
         (self.config.dedup.window_ms > 0).then_some(&self.dedup)
+    }
+
+    /// The entrust paths this gateway forwards.
+    pub fn routes(&self) -> &Routes {
+        &self.routes
+    }
+
+    /// Failed `/auth/get_admin_token` attempts, per caller and overall.
+    pub fn admin_token_throttle(&self) -> &crate::openim::token::Throttle {
+        &self.admin_token_throttle
     }
 
     pub fn limiter(&self) -> &Limiter {
@@ -148,8 +174,8 @@ impl Gateway {
         }
         let presented = authorization
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(|t| token_digest(t.trim()));
+            .and_then(bearer)
+            .map(token_digest);
         let Some(presented) = presented else {
             return Err(Error::Unauthorized(
                 "gateway: missing Authorization: Bearer token".into(),
@@ -184,12 +210,13 @@ impl Gateway {
     /// once, to the next data center, only when that is safe: it never left
     /// (connect error), or the endpoint only reads.
     pub async fn call(&self, call: &Call<'_>) -> Result<Reply, Error> {
-        let path_label = metrics::path_label(call.path);
+        let path = call.path.as_str();
+        let path_label = metrics::path_label(path);
         let urls = self.upstream.urls();
         let mut dc = self.upstream.active();
         let mut retried = false;
         let span = tracing::Span::current();
-        span.record("upstream_path", call.path);
+        span.record("upstream_path", path);
         loop {
             match self.limiter.acquire(call.path).await {
                 Ok(waited) => {
@@ -226,11 +253,11 @@ impl Gateway {
                 })
                 .observe(started.elapsed().as_secs_f64());
             let can_retry = !retried && urls.len() > 1;
-            let read_only = entrust::path::is_read_only(call.path);
+            let read_only = entrust::path::is_read_only(path);
             let failure = match result {
                 Ok(resp) if !resp.status().is_server_error() => {
                     self.upstream.mark_ok(dc);
-                    return Ok(self.reply(call.path, &path_label, resp));
+                    return Ok(self.reply(path, &path_label, resp));
                 }
                 Ok(resp) => {
                     self.count_error(&path_label, "status_5xx");
@@ -242,7 +269,7 @@ impl Gateway {
                         continue;
                     }
                     // The vendor's own answer goes back unchanged.
-                    return Ok(self.reply(call.path, &path_label, resp));
+                    return Ok(self.reply(path, &path_label, resp));
                 }
                 Err(e) => e,
             };

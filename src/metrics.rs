@@ -70,6 +70,7 @@ pub struct Metrics {
     pub limiter_wait: Family<PathLabels, Histogram>,
     pub limiter_rejections: Family<RejectionLabels, Counter>,
     pub secret_reloads: Family<ResultLabels, Counter>,
+    pub admin_token_failures: Family<ResultLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -133,6 +134,12 @@ impl Metrics {
             "App secret reloads from app_secret_file, by result (ok, error)",
             secret_reloads.clone(),
         );
+        let admin_token_failures = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "openim_admin_token_failures",
+            "Failed OpenIM token requests, by result (refused: wrong secret or user; throttled: too many failures, not checked)",
+            admin_token_failures.clone(),
+        );
         let build = Family::<BuildLabels, Gauge>::default();
         build
             .get_or_create(&BuildLabels {
@@ -150,6 +157,7 @@ impl Metrics {
             limiter_wait,
             limiter_rejections,
             secret_reloads,
+            admin_token_failures,
         }
     }
 

@@ -88,9 +88,11 @@ impl Ctx<'_> {
     pub async fn call(&self, path: &'static str, form: &Form) -> Result<Bytes, Error> {
         let body = serde_urlencoded::to_string(form)
             .map_err(|e| Error::Internal(format!("cannot encode the form for {path}: {e}")))?;
+        let forwarded = crate::route::EntrustPath::documented(path)
+            .ok_or_else(|| Error::Internal(format!("{path} is not a documented entrust path")))?;
         let reply = self
             .gw
-            .call(&Call::form(path, body, self.request_id))
+            .call(&Call::form(forwarded, body, self.request_id))
             .await?;
         let status = profile::status(&reply.body);
         // The vendor rate-limited this path: tell the caller when to come back.
@@ -195,29 +197,14 @@ pub async fn handle(
     if parts.method != Method::POST {
         return Err(Error::MethodNotAllowed);
     }
-    if header(parts, "operationid").is_none() {
+    if header(parts, crate::headers::OPERATION_ID).is_none() {
         return Err(Error::Args("header must have operationID".into()));
     }
     if route == GET_ADMIN_TOKEN {
-        return group::get_admin_token(gw, &body).map(|d| ok(Some(d)));
+        return token::throttled(gw, parts, || group::get_admin_token(gw, &body))
+            .map(|d| ok(Some(d)));
     }
-    let user = match (gw.openim_secret(), &gw.config().openim) {
-        (Some(secret), Some(cfg)) => {
-            let Some(t) = header(parts, "token") else {
-                return Err(Error::Token {
-                    code: errcode::ARGS,
-                    detail: "header must have token".into(),
-                });
-            };
-            // A token is ASCII; anything else is malformed.
-            let t = std::str::from_utf8(t).map_err(|_| Error::Token {
-                code: errcode::TOKEN_MALFORMED,
-                detail: "the token is malformed".into(),
-            })?;
-            Some(token::verify(secret, t, &cfg.admin_user_ids, token::now())?)
-        }
-        _ => None,
-    };
+    let user = token::authorize(gw, &parts.headers)?;
     let ctx = Ctx {
         gw,
         request_id,
