@@ -558,3 +558,61 @@ async fn failed_admin_token_attempts_are_throttled_and_counted() {
         "{m}"
     );
 }
+
+/// Log output captured from the current thread while the guard lives.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// What `server::start` logs for a config (start-up runs on this thread).
+async fn start_up_log(text: &str) -> String {
+    let out = Captured::default();
+    let writer = out.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let guard = tracing::subscriber::set_default(subscriber);
+    let gw = start_gateway(text).await;
+    drop(guard);
+    gw.shutdown().await;
+    String::from_utf8_lossy(&out.0.lock().unwrap()).into_owned()
+}
+
+// Items 2 and 14: a gateway beyond loopback with no inbound auth, and one
+// with OpenIM's published default secret (`openIM123`, OpenIM
+// config/share.yml), say so at start.
+#[tokio::test]
+async fn start_up_warns_about_open_listeners_and_the_default_openim_secret() {
+    let (_sim, sim_server) = start_sim().await;
+    let open = config_text(&[sim_server.url()], "", "")
+        .replace("listen = \"127.0.0.1:0\"", "listen = \"0.0.0.0:0\"");
+    let log = start_up_log(&open).await;
+    assert!(log.contains("NO INBOUND AUTH"), "{log}");
+    let guarded = open.replace(
+        "[server]\n",
+        &format!("[server]\nauth_tokens_file = {:?}\n", tokens_file("warn")),
+    );
+    let log = start_up_log(&guarded).await;
+    assert!(!log.contains("LISTENING OFF LOOPBACK"), "{log}");
+    let default_secret = config_text(
+        &[sim_server.url()],
+        "",
+        "[openim]\nsecret = \"openIM123\"\nadmin_user_ids = [\"imAdmin\"]\n",
+    );
+    let log = start_up_log(&default_secret).await;
+    assert!(log.contains("published default"), "{log}");
+    assert!(
+        !log.contains("openIM123"),
+        "the secret itself is never logged: {log}"
+    );
+}
