@@ -452,7 +452,19 @@ impl Config {
     /// The keys of the edge limits (paths, body memory, write deadline).
     fn validate_edge(&self) -> Result<(), ConfigError> {
         let s = &self.server;
-        crate::route::Routes::new(&s.extra_entrust_paths)?;
+        let routes = crate::route::Routes::new(&s.extra_entrust_paths)?;
+        // An override for a path that is never forwarded is a typo.
+        if let Some(p) = self
+            .rate_limit
+            .paths
+            .keys()
+            .find(|p| routes.entrust(p).is_none())
+        {
+            return err(
+                &format!("rate_limit.paths.\"{p}\""),
+                "is not a documented entrust path or in server.extra_entrust_paths",
+            );
+        }
         if s.write_timeout_ms == 0 {
             return err("server.write_timeout_ms", "must be greater than 0");
         }
@@ -685,6 +697,22 @@ app_secret = "s"
             (
                 "[upstream]\nurls=['http://x']\napp_key='k'\napp_secret_env='ENTRUST_GW_TEST_UNSET_VAR'",
                 "ENTRUST_GW_TEST_UNSET_VAR",
+            ),
+            (
+                "[server]\nextra_entrust_paths=['/user/x.json']\n[upstream]\nurls=['http://x']\napp_key='k'\napp_secret='s'",
+                "server.extra_entrust_paths[0]",
+            ),
+            (
+                "[server]\nwrite_timeout_ms=0\n[upstream]\nurls=['http://x']\napp_key='k'\napp_secret='s'",
+                "server.write_timeout_ms",
+            ),
+            (
+                "[server]\nmax_body_memory_bytes=1\n[upstream]\nurls=['http://x']\napp_key='k'\napp_secret='s'",
+                "server.max_body_memory_bytes",
+            ),
+            (
+                "[upstream]\nurls=['http://x']\napp_key='k'\napp_secret='s'\n[rate_limit.paths.\"/entrust/typo.json\"]\nper_second=5",
+                "rate_limit.paths",
             ),
         ];
         for (text, key) in cases {

@@ -226,7 +226,7 @@ async fn handle(
     gw: Arc<Gateway>,
     which: Listener,
     budget: Arc<BodyBudget>,
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     let metrics = gw.metrics();
     let _in_flight = InFlight::new(&metrics.in_flight);
@@ -256,10 +256,11 @@ async fn handle(
     );
     let timeout = Duration::from_millis(gw.config().server.request_timeout_ms);
     let mut resp = async {
-        // Checked before the body is read; the permit is the body's room in
-        // the memory budget, held until the answer is made.
-        let _body_room = match admit::admit(&gw, face, &req, &budget) {
-            Ok(permit) => permit,
+        // Checked before the body is read. The body's room in the memory
+        // budget travels in the request's extensions, so it is held as long
+        // as the request's parts are, wherever the work runs.
+        match admit::admit(&gw, face, &req, &budget) {
+            Ok(room) => req.extensions_mut().insert(room),
             Err(e) => return admit::refused(e, face),
         };
         match tokio::time::timeout(timeout, dispatch(&gw, face, req, &request_id)).await {

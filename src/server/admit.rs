@@ -36,17 +36,23 @@ impl BodyBudget {
     }
 }
 
-/// Checks a request on the entrust or OpenIM face before its body is read.
-/// The permit is the body's room in the budget: hold it until the body is
-/// dropped.
+/// A body's room in the budget, given back when the last clone is dropped
+/// (a request extension: it lives as long as the request's parts).
+#[derive(Clone)]
+pub struct BodyRoom {
+    _permit: Option<Arc<OwnedSemaphorePermit>>,
+}
+
+/// Checks a request on the entrust or OpenIM face before its body is read,
+/// and takes room for its body in the budget.
 pub fn admit<B>(
     gw: &Gateway,
     face: Face,
     req: &Request<B>,
     budget: &BodyBudget,
-) -> Result<Option<OwnedSemaphorePermit>, Error> {
+) -> Result<BodyRoom, Error> {
     if face == Face::Admin {
-        return Ok(None);
+        return Ok(BodyRoom { _permit: None });
     }
     headers::check_request(req)?;
     let path = req.uri().path();
@@ -66,9 +72,11 @@ pub fn admit<B>(
     // A chunked body may grow to the limit.
     let need = declared.map_or(limit, |n| n as usize);
     if need == 0 {
-        return Ok(None);
+        return Ok(BodyRoom { _permit: None });
     }
-    budget.reserve(need).map(Some).ok_or_else(|| {
+    budget.reserve(need).map(|p| BodyRoom {
+            _permit: Some(Arc::new(p)),
+        }).ok_or_else(|| {
         Error::Unavailable(
             "too many request bodies in memory at once (server.max_body_memory_bytes); retry shortly"
                 .into(),
