@@ -64,7 +64,7 @@ async fn raw(addr: std::net::SocketAddr, request: &[u8]) -> String {
     String::from_utf8_lossy(&buf).into_owned()
 }
 
-// Item 2. Vendor doc (reference/entrust-api.md, "Authentication"): every
+// Item 2. reference/entrust-api.md "Signing (every request)": every
 // call is signed with the app secret, so every face that makes one must be
 // guarded; RFC 9110 §11.1: the auth scheme is case-insensitive.
 #[tokio::test]
@@ -90,7 +90,8 @@ async fn inbound_auth_guards_the_openim_face_when_there_is_no_openim_section() {
             h.push(("authorization", b));
         }
         let a = send(Method::POST, &url, &h, body.clone()).await;
-        // OpenIM's envelope: errCode 1001 ArgsError (pkg/common/... errs.ErrArgs).
+        // OpenIM's envelope for a missing header: errCode 1001 ArgsError
+        // (reference/openim-api.md "Envelope and conventions").
         assert_eq!(a.json()["errCode"], 1001, "{}", a.text());
         assert!(
             a.json()["errDlt"].as_str().unwrap().contains("bearer")
@@ -126,7 +127,7 @@ async fn inbound_auth_guards_the_openim_face_when_there_is_no_openim_section() {
 }
 
 // Item 2, with [openim]: OpenIM's token is the credential (OpenIM clients
-// send `token`, never `Authorization`: reference/openim-api.md), so a
+// send `token`: reference/openim-api.md "Envelope and conventions"), so a
 // configured bearer is not asked for on that face; the entrust face still
 // needs it.
 #[tokio::test]
@@ -372,8 +373,8 @@ async fn connection_cannot_remove_a_checked_header() {
 }
 
 // Item 15: only what the vendor documents (reference/entrust-api.md
-// "Authentication": App-Key, Nonce, Timestamp, Signature, optional
-// X-Request-ID; "Body": a form) reaches it.
+// "Signing (every request)": App-Key, Nonce, Timestamp, Signature, optional
+// X-Request-ID, a form body) reaches it.
 #[tokio::test]
 async fn only_allowlisted_headers_reach_the_vendor() {
     let env = Env::start().await;
@@ -442,7 +443,8 @@ async fn raw_bytes_in_headers_and_host_count_are_refused() {
     for req in [bad_byte, no_host.into_bytes(), two_hosts.into_bytes()] {
         let got = raw(env.gw.addr, &req).await;
         assert!(got.starts_with("HTTP/1.1 400"), "{got}");
-        // The vendor's shape: code 1002 (reference/entrust-api.md "Codes").
+        // The vendor's shape: code 1002 parameter error (reference/entrust-api.md
+        // "Status codes").
         assert!(got.contains("\"code\":1002"), "{got}");
     }
     // OpenIM's dialect: errCode 1001 ArgsError.
@@ -521,7 +523,8 @@ async fn hop_by_hop_headers_from_the_vendor_are_stripped() {
 
 // Item 14: failed /auth/get_admin_token attempts are throttled per caller
 // (5, then one per 6 s) and counted. OpenIM answers a wrong secret with
-// errCode 1002 NoPermissionError (internal/rpc/auth/auth.go).
+// errCode 1002 "secret invalid" (reference/openim-api.md, get_admin_token);
+// its own limiter answers HTTP 429 errCode 429 ("Envelope and conventions").
 #[tokio::test]
 async fn failed_admin_token_attempts_are_throttled_and_counted() {
     let im = Im::start().await;
@@ -589,8 +592,8 @@ async fn start_up_log(text: &str) -> String {
 }
 
 // Items 2 and 14: a gateway beyond loopback with no inbound auth, and one
-// with OpenIM's published default secret (`openIM123`, OpenIM
-// config/share.yml), say so at start.
+// with OpenIM's published default secret (`openIM123`, OpenIM's
+// config/share.yml `secret`; issue 13 item 14), say so at start.
 #[tokio::test]
 async fn start_up_warns_about_open_listeners_and_the_default_openim_secret() {
     let (_sim, sim_server) = start_sim().await;
