@@ -93,7 +93,8 @@ pub struct ServerConfig {
     /// On SIGTERM/SIGINT, how long in-flight requests may take to finish.
     pub drain_timeout_ms: u64,
     /// Name of an environment variable holding bearer tokens (comma-separated)
-    /// that callers of the entrust face must send as `Authorization: Bearer`.
+    /// that callers of the entrust face (and of the OpenIM face when there is
+    /// no `[openim]` section) must send as `Authorization: Bearer`.
     pub auth_tokens_env: Option<String>,
     /// Or a file holding them, one per line.
     pub auth_tokens_file: Option<PathBuf>,

@@ -88,7 +88,8 @@ pub struct Gateway {
     signer: Signer,
     secret: RwLock<Arc<Secret>>,
     openim_secret: Option<Secret>,
-    /// SHA-1 digests of the inbound bearer tokens (entrust face).
+    /// SHA-1 digests of the inbound bearer tokens (entrust face; OpenIM face
+    /// without `[openim]`).
     auth_tokens: Vec<[u8; 20]>,
     routes: Routes,
     admin_token_throttle: crate::openim::token::Throttle,

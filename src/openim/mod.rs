@@ -6,8 +6,9 @@
 //! [`crate::error`]. Every route needs an `operationID` header (it becomes
 //! the upstream `X-Request-ID`). When `[openim]` is configured, every route
 //! but `/auth/get_admin_token` also needs a `token` header holding a token
-//! from that route; without `[openim]` no token is asked for (the gateway
-//! listens on loopback for services on the same host).
+//! from that route; without `[openim]` no token is asked for, but the
+//! gateway's bearer token is when `server.auth_tokens_*` is set (see
+//! [`token::authorize`]).
 //!
 //! - [`group`]: group info (create, set, read) and the field mapping.
 //! - [`member`]: membership (invite, join, kick, quit, transfer, dismiss,
