@@ -52,7 +52,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     headers.remove(header::UPGRADE);
 }
 
-/// The caller's headers as they go upstream: only [`TO_VENDOR`]. `Connection`
+/// The caller's headers as they go upstream: only `Content-Type`. `Connection`
 /// is not consulted: an allowlisted header is end-to-end by definition, and
 /// the gateway checked it (`Connection: Content-Type` must not remove the
 /// Content-Type the form check passed).
