@@ -146,6 +146,7 @@ pub struct UpstreamConfig {
     pub secret_poll_ms: u64,
     /// Whole-request timeout for one upstream attempt.
     pub timeout_ms: u64,
+    /// TCP connect and TLS handshake together (the request was never sent).
     pub connect_timeout_ms: u64,
     /// Extra PEM roots trusted besides the public web roots.
     pub ca_file: Option<PathBuf>,

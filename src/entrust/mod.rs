@@ -167,6 +167,13 @@ pub mod limit {
     pub const MEMBER_PAGE_DEFAULT: usize = 50;
     pub const MEMBER_PAGE_MAX: usize = 100;
     pub const GROUP_PAGE_MAX: usize = 1000;
+    /// Largest request body. The docs state none; the largest documented
+    /// call (a full profile with 10 ext pairs, or 100 user ids) needs a few
+    /// KiB (at worst about 85 KB percent-encoded: the README's limits
+    /// section). 1 MiB is the simulator's limit; the gateway's default
+    /// `server.max_body_bytes` is 128 KiB, below it, so that a body the
+    /// vendor side would refuse never leaves the gateway.
+    pub const BODY_MAX: usize = 1 << 20;
 }
 
 /// Data centers: (region, primary, backup), in the vendor's order.

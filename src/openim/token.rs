@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
@@ -26,14 +26,6 @@ use crate::secret::Secret;
 
 const VERSION: &str = "v1";
 const DOMAIN: &[u8] = b"entrust-gateway/openim-admin-token\n";
-
-/// Seconds since the epoch.
-pub fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
 
 fn mac(secret: &Secret, payload: &str) -> Result<Hmac<Sha1>, Error> {
     let mut mac = <Hmac<Sha1> as KeyInit>::new_from_slice(secret.expose().as_bytes())
@@ -159,7 +151,11 @@ pub fn admin_token(gw: &Gateway, body: &[u8]) -> Result<Value, Error> {
             crate::route::printable(user)
         )));
     }
-    let t = issue(expected, user, now().saturating_add(expire))?;
+    let t = issue(
+        expected,
+        user,
+        crate::clock::unix_secs().saturating_add(expire),
+    )?;
     Ok(json!({"token": t, "expireTimeSeconds": expire}))
 }
 
@@ -170,7 +166,7 @@ pub fn parse_token(gw: &Gateway, body: &[u8]) -> Result<Value, Error> {
     let req = super::json::parse(body)?;
     let token = Obj::new(&req, "").required("token")?;
     let (secret, admins, _) = configured(gw)?;
-    let (user, expires_at) = verify_claims(secret, token, admins, now())?;
+    let (user, expires_at) = verify_claims(secret, token, admins, crate::clock::unix_secs())?;
     Ok(json!({"userID": user, "platformID": ADMIN_PLATFORM_ID, "expireTimeSeconds": expires_at}))
 }
 
@@ -200,7 +196,7 @@ pub fn authorize(gw: &Gateway, headers: &http::HeaderMap) -> Result<Option<Strin
         code: errcode::TOKEN_MALFORMED,
         detail: "the token is malformed".into(),
     })?;
-    verify(secret, t, &cfg.admin_user_ids, now()).map(Some)
+    verify(secret, t, &cfg.admin_user_ids, crate::clock::unix_secs()).map(Some)
 }
 
 /// Failed attempts one caller address may make at once, then one more per
