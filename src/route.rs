@@ -10,7 +10,7 @@
 use std::fmt;
 
 use crate::config::ConfigError;
-use crate::entrust::path::ALL as DOCUMENTED;
+use crate::entrust::path::DOCUMENTED;
 
 /// Longest path the gateway forwards.
 pub const MAX_PATH_LEN: usize = 256;
