@@ -105,7 +105,10 @@ impl Gateway {
         let app_key = HeaderValue::from_str(&config.upstream.app_key)
             .map_err(|_| ConfigError("upstream.app_key: not a valid header value".into()))?;
         let routes = Routes::new(&config.server.extra_entrust_paths)?;
+        let metrics = Metrics::new();
         Ok(Gateway {
+            limiter: Limiter::from_config(&config, &routes, &metrics)?,
+            metrics,
             signer: Signer::new(app_key),
             secret: RwLock::new(Arc::new(secret)),
             openim_secret: config.load_openim_secret()?,
@@ -114,11 +117,9 @@ impl Gateway {
                 .iter()
                 .map(|t| token_digest(t.expose()))
                 .collect(),
-            limiter: Limiter::new(config.rate_limit.clone(), &routes),
             routes,
             admin_token_throttle: crate::openim::token::Throttle::default(),
             upstream: Upstream::new(&config)?,
-            metrics: Metrics::new(),
             dedup: crate::dedup::Dedup::new(
                 Duration::from_millis(config.dedup.window_ms),
                 config.dedup.max_entries,
