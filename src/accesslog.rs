@@ -281,10 +281,20 @@ pub fn done(
     }
 }
 
-/// The line saying the request was refused, and why (at INFO).
-pub fn refused(r: &Request, data_centers: &[crate::config::BaseUrl], error: &crate::error::Error) {
+/// The line saying the request was refused (`message`), and why (at INFO).
+pub fn refused(
+    r: &Request,
+    data_centers: &[crate::config::BaseUrl],
+    message: &'static str,
+    error: &crate::error::Error,
+) {
     if tracing::enabled!(target: TARGET, Level::INFO) {
-        emit(r, data_centers, Level::INFO, Event::Refused { error });
+        emit(
+            r,
+            data_centers,
+            Level::INFO,
+            Event::Refused { message, error },
+        );
     }
 }
 
@@ -298,8 +308,8 @@ fn emit(r: &Request, data_centers: &[crate::config::BaseUrl], level: Level, even
             Event::Done { status, latency_ms } => {
                 tracing::debug!(target: TARGET, status, latency_ms, "done");
             }
-            Event::Refused { error } => {
-                tracing::info!(target: TARGET, error = %error, "request refused");
+            Event::Refused { message, error } => {
+                tracing::info!(target: TARGET, error = %error, "{message}");
             }
         });
         return;
@@ -346,8 +356,14 @@ struct Line<'a> {
 }
 
 enum Event<'a> {
-    Done { status: u16, latency_ms: f64 },
-    Refused { error: &'a dyn std::fmt::Display },
+    Done {
+        status: u16,
+        latency_ms: f64,
+    },
+    Refused {
+        message: &'static str,
+        error: &'a dyn std::fmt::Display,
+    },
 }
 
 impl Line<'_> {
@@ -386,8 +402,9 @@ impl Line<'_> {
                 out.push('\n');
                 Ok(())
             }
-            Event::Refused { error } => {
-                out.push_str("request refused error=");
+            Event::Refused { message, error } => {
+                out.push_str(message);
+                out.push_str(" error=");
                 let start = out.len();
                 write!(out, "{error}")?;
                 if out[start..].chars().any(needs_escape) {
@@ -411,11 +428,11 @@ impl Line<'_> {
         }
         let (message, status, latency_ms) = match self.event {
             Event::Done { status, latency_ms } => ("done", Some(status), Some(latency_ms)),
-            Event::Refused { error } => {
+            Event::Refused { message, error } => {
                 out.push_str("\"error\":");
                 json_str(out, &error.to_string());
                 out.push(',');
-                ("request refused", None, None)
+                (message, None, None)
             }
         };
         out.push_str("\"face\":");
@@ -678,7 +695,10 @@ mod tests {
         // Byte for byte what serializing the map would give.
         assert_eq!(s.trim_end(), serde_json::to_string(&v).unwrap());
         let e = crate::error::Error::Args("bad\n\u{1b}x".into());
-        l.event = Event::Refused { error: &e };
+        l.event = Event::Refused {
+            message: "request refused",
+            error: &e,
+        };
         s.clear();
         l.json(&mut s, UNIX_EPOCH).unwrap();
         let v: serde_json::Value = serde_json::from_str(&s).unwrap();

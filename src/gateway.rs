@@ -19,6 +19,7 @@ use crate::error::Error;
 use crate::limit::{Limiter, Refusal};
 use crate::metrics::{self, Metrics};
 use crate::retry::{self, Access, Failure, Sent};
+use crate::route::{EntrustPath, Routes};
 use crate::secret::Secret;
 use crate::sign::Signer;
 use crate::upstream::{SendError, Upstream};
@@ -26,8 +27,8 @@ use crate::upstream::{SendError, Upstream};
 /// One entrust API call.
 #[derive(Debug, Clone)]
 pub struct Call<'a> {
-    /// A normalized `/entrust/**.json` path (see [`crate::route`]).
-    pub path: &'a str,
+    /// A forwarded path (only [`crate::route`] makes one).
+    pub path: EntrustPath<'a>,
     pub query: Option<&'a str>,
     /// End-to-end headers to send, `Content-Type` included.
     pub headers: HeaderMap,
@@ -37,7 +38,7 @@ pub struct Call<'a> {
 
 impl<'a> Call<'a> {
     /// A form-encoded call, as the OpenIM face makes them.
-    pub fn form(path: &'a str, body: String, request_id: &'a HeaderValue) -> Call<'a> {
+    pub fn form(path: EntrustPath<'a>, body: String, request_id: &'a HeaderValue) -> Call<'a> {
         let mut headers = HeaderMap::new();
         headers.insert(
             header::CONTENT_TYPE,
@@ -75,6 +76,16 @@ fn token_digest(token: &str) -> [u8; 20] {
     sha1::Sha1::digest(token.as_bytes()).into()
 }
 
+/// The credential of an `Authorization: Bearer <token>` value; the scheme is
+/// case-insensitive (RFC 9110 §11.1).
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
 #[derive(Deserialize)]
 struct CodeOnly {
     code: i64,
@@ -85,8 +96,11 @@ pub struct Gateway {
     signer: Signer,
     secret: RwLock<Arc<Secret>>,
     openim_secret: Option<Secret>,
-    /// SHA-1 digests of the inbound bearer tokens (entrust face).
+    /// SHA-1 digests of the inbound bearer tokens (entrust face; OpenIM face
+    /// without `[openim]`).
     auth_tokens: Vec<[u8; 20]>,
+    routes: Routes,
+    admin_token_throttle: crate::openim::token::Throttle,
     limiter: Limiter,
     upstream: Upstream,
     metrics: Metrics,
@@ -172,7 +186,14 @@ impl Gateway {
         config.validate()?;
         let app_key = HeaderValue::from_str(&config.upstream.app_key)
             .map_err(|_| ConfigError("upstream.app_key: not a valid header value".into()))?;
-        let metrics = Metrics::new();
+        let routes = Routes::new(&config.server.extra_entrust_paths)?;
+        let metrics = Metrics::for_data_centers(
+            &config
+                .base_urls()?
+                .iter()
+                .map(|u| u.label.as_str())
+                .collect::<Vec<_>>(),
+        );
         let origins = config
             .base_urls()?
             .iter()
@@ -186,7 +207,7 @@ impl Gateway {
         Ok(Gateway {
             paths,
             origins,
-            limiter: Limiter::from_config(&config, &metrics)?,
+            limiter: Limiter::from_config(&config, &routes, &metrics)?,
             metrics,
             signer: Signer::new(app_key),
             secret: RwLock::new(Arc::new(secret)),
@@ -196,6 +217,8 @@ impl Gateway {
                 .iter()
                 .map(|t| token_digest(t.expose()))
                 .collect(),
+            routes,
+            admin_token_throttle: crate::openim::token::Throttle::default(),
             upstream: Upstream::new(&config)?,
             dedup: crate::dedup::Dedup::new(
                 Duration::from_millis(config.dedup.window_ms),
@@ -215,6 +238,16 @@ impl Gateway {
 
     pub fn dedup(&self) -> Option<&crate::dedup::Dedup> {
         (self.config.dedup.window_ms > 0).then_some(&self.dedup)
+    }
+
+    /// The entrust paths this gateway forwards.
+    pub fn routes(&self) -> &Routes {
+        &self.routes
+    }
+
+    /// Failed `/auth/get_admin_token` attempts, per caller and overall.
+    pub fn admin_token_throttle(&self) -> &crate::openim::token::Throttle {
+        &self.admin_token_throttle
     }
 
     pub fn limiter(&self) -> &Limiter {
@@ -243,8 +276,8 @@ impl Gateway {
         }
         let presented = authorization
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(|t| token_digest(t.trim()));
+            .and_then(bearer)
+            .map(token_digest);
         let Some(presented) = presented else {
             return Err(Error::Unauthorized(
                 "gateway: missing Authorization: Bearer token".into(),
@@ -285,8 +318,8 @@ impl Gateway {
     /// Takes the quota permit for a call's first attempt on `path` now,
     /// before its body is read: over quota, the caller is refused having
     /// cost nothing more (the body is neither read nor checked).
-    pub async fn early_permit(&self, path: &str) -> Result<Permit, Error> {
-        self.permit(path, self.slot(path)).await?;
+    pub async fn early_permit(&self, path: EntrustPath<'_>) -> Result<Permit, Error> {
+        self.permit(path, self.slot(path.as_str())).await?;
         Ok(Permit(()))
     }
 
@@ -300,9 +333,10 @@ impl Gateway {
         call: &Call<'_>,
         mut permit: Option<Permit>,
     ) -> Result<Reply, Error> {
-        let slot = self.slot(call.path);
-        crate::accesslog::record_upstream_path(call.path);
-        let access = if entrust::path::is_read_only(call.path) {
+        let path = call.path.as_str();
+        let slot = self.slot(path);
+        crate::accesslog::record_upstream_path(path);
+        let access = if entrust::path::is_read_only(path) {
             Access::Read
         } else {
             Access::Write
@@ -349,7 +383,7 @@ impl Gateway {
     }
 
     /// One quota permit for `path` (every attempt takes one).
-    async fn permit(&self, path: &str, slot: &PathSlot) -> Result<(), Error> {
+    async fn permit(&self, path: EntrustPath<'_>, slot: &PathSlot) -> Result<(), Error> {
         match self.limiter.acquire(path).await {
             Ok(waited) => {
                 if self.limiter.enabled() {
@@ -417,12 +451,12 @@ impl Gateway {
                         sent: Sent::Maybe,
                         detail: format!("answered HTTP {}", status.as_u16()),
                     },
-                    Some(self.reply(call.path, slot.label, resp)),
+                    Some(self.reply(call.path.as_str(), slot.label, resp)),
                 ))
             }
             Ok(resp) => {
                 self.upstream.mark_ok(dc);
-                Ok(self.reply(call.path, slot.label, resp))
+                Ok(self.reply(call.path.as_str(), slot.label, resp))
             }
             Err(e) => Err((e, None)),
         })
@@ -488,10 +522,12 @@ impl Gateway {
             (None, Some(pq)) => pq.clone(),
             (query, _) => {
                 let mut s = String::with_capacity(
-                    origin.prefix.len() + call.path.len() + query.map_or(0, |q| q.len() + 1),
+                    origin.prefix.len()
+                        + call.path.as_str().len()
+                        + query.map_or(0, |q| q.len() + 1),
                 );
                 s.push_str(&origin.prefix);
-                s.push_str(call.path);
+                s.push_str(call.path.as_str());
                 if let Some(q) = query {
                     s.push('?');
                     s.push_str(q);

@@ -12,7 +12,7 @@
 //! upstream → (translate back) → caller.
 //!
 //! - [`server`]: the listener, routing by face, body and time limits, graceful shutdown.
-//! - [`route`]: which paths may be forwarded (never anything outside `/entrust/**.json`).
+//! - [`route`]: which paths may be forwarded: the documented entrust paths plus configured ones.
 //! - [`proxy`]: the `/entrust/` passthrough face.
 //! - [`openim`]: the OpenIM face: routes and the upstream call helper; [`openim::group`]
 //!   (group info and the field mapping), [`openim::member`] (membership),
@@ -35,6 +35,7 @@
 //! - [`secret`]: a secret type that never prints.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`accesslog`]: the per-request log line, and log output written off the event loop.
+//! - [`logs`]: log output: escaped text, or JSON lines with flat keys.
 //! - [`sim`]: the vendor simulator (tests, `--demo`, `entrust-gateway sim`).
 
 pub mod accesslog;
@@ -46,6 +47,7 @@ pub mod error;
 pub mod gateway;
 pub mod headers;
 pub mod limit;
+pub mod logs;
 pub mod metrics;
 pub mod openim;
 pub mod proxy;

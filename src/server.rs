@@ -32,6 +32,16 @@ use crate::gateway::Gateway;
 use crate::metrics::{InFlight, RequestLabels};
 use crate::{accesslog, headers, openim, proxy};
 
+mod admit;
+mod deadline;
+
+pub use admit::BodyBudget;
+
+/// The caller's address, in each request's extensions (for per-caller
+/// throttles such as [`crate::openim::token::throttled`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub SocketAddr);
+
 /// A running gateway.
 pub struct ServerHandle {
     pub addr: SocketAddr,
@@ -77,6 +87,7 @@ pub async fn start(gateway: Arc<Gateway>) -> io::Result<ServerHandle> {
         None => None,
     };
     let admin_addr = admin.as_ref().map(|l| l.local_addr()).transpose()?;
+    admit::warn_at_start(&gateway);
     gateway.spawn_secret_watcher();
     let (tx, rx) = oneshot::channel();
     let gw = gateway.clone();
@@ -153,6 +164,8 @@ pub async fn serve(
     let cfg = gw.config().server.clone();
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(cfg.max_connections));
+    let budget = Arc::new(BodyBudget::new(cfg.max_body_memory_bytes));
+    let write_timeout = Duration::from_millis(cfg.write_timeout_ms);
     let drain = Arc::new(Drain::default());
     // Owned here, so that connections left at the drain timeout can be cut.
     let mut conns = JoinSet::new();
@@ -163,7 +176,7 @@ pub async fn serve(
             p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
             _ = &mut shutdown => break,
         };
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(conn) => conn,
                 Err(e) => {
@@ -178,14 +191,21 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let gw = gw.clone();
+        let budget = budget.clone();
         let drain = drain.clone();
-        let service = service_fn(move |req| drained(drain.clone(), gw.clone(), which, req));
+        let service = service_fn(move |mut req: Request<Incoming>| {
+            req.extensions_mut().insert(ClientAddr(peer));
+            drained(drain.clone(), gw.clone(), which, budget.clone(), req)
+        });
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(Duration::from_millis(cfg.header_read_timeout_ms))
             .max_header_size(cfg.max_header_bytes)
             .keep_alive(true)
-            .serve_connection(TokioIo::new(stream), service);
+            .serve_connection(
+                TokioIo::new(deadline::WriteDeadline::new(stream, write_timeout)),
+                service,
+            );
         let conn = graceful.watch(conn);
         conns.spawn(async move {
             if let Err(e) = conn.await {
@@ -278,6 +298,7 @@ async fn drained(
     drain: Arc<Drain>,
     gw: Arc<Gateway>,
     which: Listener,
+    budget: Arc<BodyBudget>,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     // Counted before the check, so that the drain never misses a request
@@ -298,7 +319,7 @@ async fn drained(
             .insert(entrust::header::REQUEST_ID, headers::new_request_id());
         resp
     } else {
-        handle(gw, which, req).await?
+        handle(gw, which, budget, req).await?
     };
     if drain.draining() {
         // The caller opens a new connection (to another instance) next time.
@@ -318,7 +339,7 @@ fn face_of(path: &str, headers: &http::HeaderMap) -> Face {
         Face::OpenIm
     } else if matches!(path, "/healthz" | "/readyz" | "/metrics") {
         Face::Admin
-    } else if headers.contains_key("operationid") {
+    } else if headers.contains_key(headers::OPERATION_ID) {
         Face::OpenIm
     } else {
         Face::Entrust
@@ -338,7 +359,8 @@ fn route_label(face: Face, path: &str) -> String {
 async fn handle(
     gw: Arc<Gateway>,
     which: Listener,
-    req: Request<Incoming>,
+    budget: Arc<BodyBudget>,
+    mut req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     let metrics = gw.metrics();
     let _in_flight = InFlight::new(&metrics.in_flight);
@@ -354,7 +376,7 @@ async fn handle(
         return Ok(resp);
     }
     let request_id = match face {
-        Face::OpenIm => headers::request_id(req.headers().get("operationid")),
+        Face::OpenIm => headers::request_id(req.headers().get(headers::OPERATION_ID)),
         _ => headers::request_id(req.headers().get(entrust::header::REQUEST_ID)),
     };
     let route = route_label(face, &path);
@@ -362,16 +384,26 @@ async fn handle(
     let timeout = Duration::from_millis(gw.config().server.request_timeout_ms);
     let data_centers = gw.upstream().urls();
     // The request's fields for its log line travel in a task-local: no
-    // span is entered on every poll (accesslog's module doc).
+    // span is entered on every poll (accesslog's module doc); JSON logs
+    // print them flat, upstream_path and data_center included.
     let (mut resp, log) = {
         let mut serving = std::pin::pin!(log.scope(async {
+            // Checked before the body is read. The body's room in the memory
+            // budget travels in the request's extensions, so it is held as long
+            // as the request's parts are, wherever the work runs.
+            match admit::admit(&gw, face, &req, &budget) {
+                Ok(room) => req.extensions_mut().insert(room),
+                Err(e) => return admit::refused(e, face, data_centers),
+            };
             // Boxed: the pipeline's state is kilobytes, moved on every
             // wrapping otherwise, and held by idle connections.
             let serving = Box::pin(dispatch(&gw, face, req, &request_id));
             match tokio::time::timeout(timeout, serving).await {
                 Ok(Ok(resp)) => resp,
                 Ok(Err(e)) => {
-                    let _ = accesslog::with(|r| accesslog::refused(r, data_centers, &e));
+                    let _ = accesslog::with(|r| {
+                        accesslog::refused(r, data_centers, "request refused", &e)
+                    });
                     e.to_response(face)
                 }
                 Err(_) => Error::Timeout(format!(
@@ -398,13 +430,14 @@ async fn handle(
             status,
         })
         .inc();
-    accesslog::done(
-        &log,
-        data_centers,
-        tracing::Level::INFO,
-        status,
-        start.elapsed(),
-    );
+    // Probes and scrapes come every few seconds: their lines are DEBUG, so
+    // INFO logs carry only API traffic.
+    let level = if face == Face::Admin {
+        tracing::Level::DEBUG
+    } else {
+        tracing::Level::INFO
+    };
+    accesslog::done(&log, data_centers, level, status, start.elapsed());
     Ok(resp)
 }
 
@@ -425,7 +458,8 @@ async fn dispatch(
     // duplicate may be replayed without a permit: it waits for the body.)
     let permit = match face {
         Face::Entrust if dedup.is_none() => {
-            let early = match proxy::precheck(gw, &parts) {
+            // admit() passed; this makes the path value again.
+            let early = match proxy::admit(gw, &parts.method, parts.uri.path(), &parts.headers) {
                 Ok(path) => gw.early_permit(path).await,
                 Err(e) => Err(e),
             };
