@@ -54,6 +54,12 @@ impl<'a> Call<'a> {
     }
 }
 
+/// Equal strings; the same constant (a path or label handed around from
+/// one table) is recognised by its address without comparing bytes.
+fn same(a: &str, b: &str) -> bool {
+    std::ptr::eq(a, b) || a == b
+}
+
 /// A quota permit already taken for a call's first attempt
 /// ([`Gateway::early_permit`]).
 #[derive(Debug)]
@@ -110,6 +116,27 @@ pub struct Gateway {
     paths: Vec<PathSlot>,
     /// Per data center: scheme, authority and path prefix of its URL.
     origins: Vec<Origin>,
+    /// `requests` counters of the common answers, per (face, route label).
+    requests: Vec<RouteCounters>,
+}
+
+/// One route's `entrust_gateway_requests` counters for the statuses most
+/// answers have, resolved on first use.
+struct RouteCounters {
+    face: &'static str,
+    route: &'static str,
+    /// 200, 429.
+    by_status: [OnceLock<Counter>; 2],
+}
+
+impl RouteCounters {
+    fn new(face: &'static str, route: &'static str) -> RouteCounters {
+        RouteCounters {
+            face,
+            route,
+            by_status: Default::default(),
+        }
+    }
 }
 
 /// A data center's URL in parts, so that an upstream URI is assembled from
@@ -204,9 +231,26 @@ impl Gateway {
             .map(|p| PathSlot::new(p, &origins, true))
             .chain([PathSlot::new("other", &origins, false)])
             .collect();
+        let requests = entrust::path::DOCUMENTED
+            .iter()
+            .chain(&["other"])
+            .map(|r| RouteCounters::new("entrust", r))
+            .chain(
+                crate::openim::ROUTES
+                    .iter()
+                    .chain(&["other"])
+                    .map(|r| RouteCounters::new("openim", r)),
+            )
+            .chain(
+                ["/healthz", "/readyz", "/metrics"]
+                    .into_iter()
+                    .map(|r| RouteCounters::new("admin", r)),
+            )
+            .collect();
         Ok(Gateway {
             paths,
             origins,
+            requests,
             limiter: Limiter::from_config(&config, &routes, &metrics)?,
             metrics,
             signer: Signer::new(app_key),
@@ -335,7 +379,7 @@ impl Gateway {
     ) -> Result<Reply, Error> {
         let path = call.path.as_str();
         let slot = self.slot(path);
-        crate::accesslog::record_upstream_path(path);
+        crate::accesslog::record_upstream_path(path, (slot.label != "other").then_some(slot.label));
         let access = if entrust::path::is_read_only(path) {
             Access::Read
         } else {
@@ -373,11 +417,39 @@ impl Gateway {
         }
     }
 
+    /// Counts an answer in `entrust_gateway_requests` (`route`: a bounded
+    /// label); the common ones without a label lookup.
+    pub fn count_request(&self, face: &'static str, route: &'static str, status: u16) {
+        let i = match status {
+            200 => Some(0),
+            429 => Some(1),
+            _ => None,
+        };
+        let cached = i.and_then(|i| {
+            let r = self
+                .requests
+                .iter()
+                .find(|r| same(r.route, route) && r.face == face)?;
+            Some(&r.by_status[i])
+        });
+        let labels = || metrics::RequestLabels {
+            face,
+            route: route.to_string(),
+            status,
+        };
+        match cached {
+            Some(c) => c
+                .get_or_init(|| self.metrics.requests.get_or_create(&labels()).clone())
+                .inc(),
+            None => self.metrics.requests.get_or_create(&labels()).inc(),
+        };
+    }
+
     /// The cached pieces for `path` (the last slot for an undocumented one).
     fn slot(&self, path: &str) -> &PathSlot {
         let i = entrust::path::ALL
             .iter()
-            .position(|p| *p == path)
+            .position(|p| same(p, path))
             .unwrap_or(entrust::path::ALL.len());
         &self.paths[i]
     }

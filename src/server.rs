@@ -29,7 +29,7 @@ use crate::dedup::{Begin, Dedup};
 use crate::entrust;
 use crate::error::{Body, Error, Face, json_response};
 use crate::gateway::Gateway;
-use crate::metrics::{InFlight, RequestLabels};
+use crate::metrics::InFlight;
 use crate::{accesslog, headers, openim, proxy};
 
 mod admit;
@@ -347,13 +347,17 @@ fn face_of(path: &str, headers: &http::HeaderMap) -> Face {
 }
 
 /// A bounded metric label for the route.
-fn route_label(face: Face, path: &str) -> String {
-    match face {
-        Face::Entrust => crate::metrics::path_label(path),
-        Face::OpenIm if openim::ROUTES.contains(&path) => path.to_string(),
-        Face::Admin => path.to_string(),
-        Face::OpenIm => "other".to_string(),
-    }
+fn route_label(face: Face, path: &str) -> &'static str {
+    let known = match face {
+        Face::Entrust => entrust::path::DOCUMENTED,
+        Face::OpenIm => openim::ROUTES,
+        Face::Admin => &["/healthz", "/readyz", "/metrics"],
+    };
+    known
+        .iter()
+        .find(|p| **p == path)
+        .copied()
+        .unwrap_or("other")
 }
 
 async fn handle(
@@ -422,14 +426,7 @@ async fn handle(
         return Ok(resp);
     };
     let status = resp.status().as_u16();
-    metrics
-        .requests
-        .get_or_create(&RequestLabels {
-            face: face.as_str(),
-            route: log.route.clone(),
-            status,
-        })
-        .inc();
+    gw.count_request(face.as_str(), log.route, status);
     // Probes and scrapes come every few seconds: their lines are DEBUG, so
     // INFO logs carry only API traffic.
     let level = if face == Face::Admin {
