@@ -525,7 +525,7 @@ fn dedup_key<'a>(
     let (supplied, write) = match face {
         Face::Entrust => (
             parts.headers.get(entrust::header::REQUEST_ID),
-            crate::route::entrust_path(path).is_some() && !entrust::path::is_read_only(path),
+            gw.routes().entrust(path).is_some() && !entrust::path::is_read_only(path),
         ),
         Face::OpenIm => (
             parts.headers.get("operationid"),
