@@ -90,7 +90,9 @@ impl Gateway {
         config.validate()?;
         let app_key = HeaderValue::from_str(&config.upstream.app_key)
             .map_err(|_| ConfigError("upstream.app_key: not a valid header value".into()))?;
+        let metrics = Metrics::new();
         Ok(Gateway {
+            dedup: crate::dedup::Dedup::new(&config.dedup, metrics.dedup_evictions.clone()),
             signer: Signer::new(app_key),
             secret: RwLock::new(Arc::new(secret)),
             openim_secret: config.load_openim_secret()?,
@@ -101,11 +103,7 @@ impl Gateway {
                 .collect(),
             limiter: Limiter::new(config.rate_limit.clone()),
             upstream: Upstream::new(&config)?,
-            metrics: Metrics::new(),
-            dedup: crate::dedup::Dedup::new(
-                Duration::from_millis(config.dedup.window_ms),
-                config.dedup.max_entries,
-            ),
+            metrics,
             config,
         })
     }
@@ -330,13 +328,17 @@ impl Gateway {
             tracing::warn!(path, "the vendor rate-limited this path; backing off");
             self.limiter.upstream_limited(path)
         });
-        Reply {
+        let reply = Reply {
             status: parts.status,
             headers: parts.headers,
             body,
             code,
             retry_after,
-        }
+        };
+        // Every vendor reply, before a face renders it: decides whether a
+        // protected write's answer may be kept for replay.
+        crate::dedup::observe(&reply);
+        reply
     }
 }
 

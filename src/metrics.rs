@@ -70,6 +70,7 @@ pub struct Metrics {
     pub limiter_wait: Family<PathLabels, Histogram>,
     pub limiter_rejections: Family<RejectionLabels, Counter>,
     pub secret_reloads: Family<ResultLabels, Counter>,
+    pub dedup_evictions: Counter,
 }
 
 impl Default for Metrics {
@@ -133,6 +134,12 @@ impl Metrics {
             "App secret reloads from app_secret_file, by result (ok, error)",
             secret_reloads.clone(),
         );
+        let dedup_evictions = Counter::default();
+        registry.register(
+            "dedup_evictions",
+            "Kept answers evicted from a full duplicate-protection table before their window ended",
+            dedup_evictions.clone(),
+        );
         let build = Family::<BuildLabels, Gauge>::default();
         build
             .get_or_create(&BuildLabels {
@@ -150,6 +157,7 @@ impl Metrics {
             limiter_wait,
             limiter_rejections,
             secret_reloads,
+            dedup_evictions,
         }
     }
 

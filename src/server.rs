@@ -25,7 +25,7 @@ use tokio::sync::{Semaphore, oneshot};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-use crate::dedup::{Begin, Dedup};
+use crate::dedup::{Begin, Dedup, Stored};
 use crate::entrust;
 use crate::error::{Body, Error, Face, json_response};
 use crate::gateway::Gateway;
@@ -235,7 +235,9 @@ async fn handle(
     );
     let timeout = Duration::from_millis(gw.config().server.request_timeout_ms);
     let mut resp = async {
-        match tokio::time::timeout(timeout, dispatch(&gw, face, req, &request_id)).await {
+        match tokio::time::timeout(timeout, dispatch(gw.clone(), face, req, request_id.clone()))
+            .await
+        {
             Ok(Ok(resp)) => resp,
             Ok(Err(e)) => {
                 tracing::info!(error = %e, "request refused");
@@ -272,41 +274,82 @@ async fn handle(
 }
 
 async fn dispatch(
-    gw: &Gateway,
+    gw: Arc<Gateway>,
     face: Face,
     req: Request<Incoming>,
-    request_id: &HeaderValue,
+    request_id: HeaderValue,
 ) -> Result<Response<Body>, Error> {
     if face == Face::Admin {
-        return admin(gw, &req);
+        return admin(&gw, &req);
     }
     let (parts, body) = req.into_parts();
     let limit = gw.config().server.max_body_bytes;
     let body = read_body(body, limit).await?;
-    let Some((dedup, id)) = dedup_key(gw, face, &parts, request_id) else {
-        return route(gw, face, &parts, body, request_id).await;
+    if !is_write(face, &parts) {
+        return route(&gw, face, &parts, body, &request_id).await;
+    }
+    // A write runs in its own task, which owns what it needs: hyper drops
+    // this future when the caller disconnects, and request_timeout_ms drops
+    // it too, but a write the vendor may have received must still finish,
+    // keep its answer for its key and get its log line.
+    let (tx, rx) = oneshot::channel();
+    let started = Instant::now();
+    tokio::spawn(
+        async move {
+            let result = write(&gw, face, &parts, body, &request_id).await;
+            if let Err(result) = tx.send(result) {
+                let status = match &result {
+                    Ok(r) => r.status(),
+                    Err(e) => e.to_response(face).status(),
+                };
+                tracing::info!(
+                    status = status.as_u16(),
+                    latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+                    "done after the caller left (disconnected or request_timeout_ms)"
+                );
+            }
+        }
+        .in_current_span(),
+    );
+    rx.await
+        .unwrap_or_else(|_| Err(Error::Internal("the write ended without an answer".into())))
+}
+
+/// A write, under duplicate protection when it carries a key.
+async fn write(
+    gw: &Gateway,
+    face: Face,
+    parts: &http::request::Parts,
+    body: Bytes,
+    request_id: &HeaderValue,
+) -> Result<Response<Body>, Error> {
+    let Some((dedup, key)) = dedup_key(gw, parts)? else {
+        return route(gw, face, parts, body, request_id).await;
     };
-    let scope = Dedup::scope(face.as_str(), parts.uri.path(), &parts.headers);
-    let claim = match dedup.begin(&scope, id, &body).await? {
+    let fingerprint = crate::dedup::fingerprint(parts, &body);
+    let claim = match dedup.begin(key, fingerprint).await? {
         Begin::Replay(mut resp) => {
-            tracing::info!("duplicate of an earlier request: replaying its answer");
+            tracing::info!("retry of a finished request: replaying its answer");
             resp.headers_mut()
                 .insert("x-gateway-replayed", HeaderValue::from_static("true"));
             return Ok(resp);
         }
         Begin::New(claim) => claim,
     };
-    let result = route(gw, face, &parts, body, request_id).await;
-    let from_vendor = crate::dedup::replayable(&result);
+    let (result, keep) = crate::dedup::tracked(route(gw, face, parts, body, request_id)).await;
     let resp = result.unwrap_or_else(|e| e.to_response(face));
-    let (parts, body) = resp.into_parts();
+    let (head, body) = resp.into_parts();
     let bytes = match body.collect().await {
         Ok(b) => b.to_bytes(),
         Err(never) => match never {},
     };
-    let resp = Response::from_parts(parts, Full::new(bytes.clone()));
-    claim.finish(&resp, from_vendor, bytes);
-    Ok(resp)
+    let answer = keep.then(|| Stored {
+        status: head.status,
+        headers: head.headers.clone(),
+        body: bytes.clone(),
+    });
+    claim.finish(answer).await;
+    Ok(Response::from_parts(head, Full::new(bytes)))
 }
 
 async fn route(
@@ -322,30 +365,35 @@ async fn route(
     }
 }
 
-/// Duplicate protection applies to writes whose caller chose the request id.
+/// Whether a request may change the vendor's state: a POST to an entrust
+/// path that doesn't only read, or to an OpenIM route other than reads
+/// (`get_*`) and tokens (`/auth/`).
+fn is_write(face: Face, parts: &http::request::Parts) -> bool {
+    let path = parts.uri.path();
+    parts.method == Method::POST
+        && match face {
+            Face::Entrust => {
+                crate::route::entrust_path(path).is_some() && !entrust::path::is_read_only(path)
+            }
+            Face::OpenIm => !(path.starts_with("/group/get_") || path.starts_with("/auth/")),
+            Face::Admin => false,
+        }
+}
+
+/// The store key of a write whose caller sent the key header (by default
+/// `Idempotency-Key`); `None` when it sent none or protection is off.
 fn dedup_key<'a>(
     gw: &'a Gateway,
-    face: Face,
     parts: &http::request::Parts,
-    request_id: &'a HeaderValue,
-) -> Option<(&'a Dedup, &'a str)> {
-    let dedup = gw.dedup()?;
-    let path = parts.uri.path();
-    let (supplied, write) = match face {
-        Face::Entrust => (
-            parts.headers.get(entrust::header::REQUEST_ID),
-            crate::route::entrust_path(path).is_some() && !entrust::path::is_read_only(path),
-        ),
-        Face::OpenIm => (
-            parts.headers.get("operationid"),
-            !(path.starts_with("/group/get_") || path.starts_with("/auth/")),
-        ),
-        Face::Admin => return None,
+) -> Result<Option<(&'a Dedup, String)>, Error> {
+    let Some(dedup) = gw.dedup() else {
+        return Ok(None);
     };
-    if !write || parts.method != Method::POST || supplied != Some(request_id) {
-        return None;
-    }
-    Some((dedup, request_id.to_str().ok()?))
+    let Some(value) = parts.headers.get(dedup.header()) else {
+        return Ok(None);
+    };
+    let key = crate::dedup::parse_key(value)?;
+    Ok(Some((dedup, Dedup::store_key(&parts.headers, key))))
 }
 
 /// The whole request body, or 413 past `limit` (without reading further).
