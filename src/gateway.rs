@@ -83,6 +83,7 @@ pub struct Gateway {
     upstream: Upstream,
     metrics: Metrics,
     dedup: crate::dedup::Dedup,
+    writes: crate::server::Writes,
 }
 
 impl Gateway {
@@ -104,6 +105,7 @@ impl Gateway {
             limiter: Limiter::new(config.rate_limit.clone()),
             upstream: Upstream::new(&config)?,
             metrics,
+            writes: Default::default(),
             config,
         })
     }
@@ -118,6 +120,11 @@ impl Gateway {
 
     pub fn dedup(&self) -> Option<&crate::dedup::Dedup> {
         (self.config.dedup.window_ms > 0).then_some(&self.dedup)
+    }
+
+    /// Writes running in their own tasks (shutdown waits for them).
+    pub fn writes(&self) -> &crate::server::Writes {
+        &self.writes
     }
 
     pub fn limiter(&self) -> &Limiter {

@@ -168,9 +168,12 @@ pub async fn serve(
     tracing::info!("shutting down: no new connections; draining in-flight requests");
     let drain = Duration::from_millis(cfg.drain_timeout_ms);
     tokio::select! {
-        _ = graceful.shutdown() => tracing::info!("drained"),
+        _ = async {
+            graceful.shutdown().await;
+            gw.writes().idle().await;
+        } => tracing::info!("drained"),
         _ = tokio::time::sleep(drain) => {
-            tracing::warn!(drain_timeout_ms = cfg.drain_timeout_ms, "drain timeout: closing remaining connections");
+            tracing::warn!(drain_timeout_ms = cfg.drain_timeout_ms, writes_cut_off = gw.writes().running(), "drain timeout: closing remaining connections");
         }
     }
 }
@@ -294,8 +297,10 @@ async fn dispatch(
     // keep its answer for its key and get its log line.
     let (tx, rx) = oneshot::channel();
     let started = Instant::now();
+    let running = gw.writes().start();
     tokio::spawn(
         async move {
+            let _running = running;
             let result = write(&gw, face, &parts, body, &request_id).await;
             if let Err(result) = tx.send(result) {
                 let status = match &result {
@@ -313,6 +318,37 @@ async fn dispatch(
     );
     rx.await
         .unwrap_or_else(|_| Err(Error::Internal("the write ended without an answer".into())))
+}
+
+/// Writes running in their own tasks, so that shutdown can wait for those
+/// whose callers have left (within `drain_timeout_ms`).
+#[derive(Default)]
+pub struct Writes(Arc<tokio::sync::watch::Sender<usize>>);
+
+/// One write running; dropped when it ends.
+pub struct Running(Arc<tokio::sync::watch::Sender<usize>>);
+
+impl Writes {
+    fn start(&self) -> Running {
+        self.0.send_modify(|n| *n += 1);
+        Running(self.0.clone())
+    }
+
+    /// How many are running now.
+    pub fn running(&self) -> usize {
+        *self.0.borrow()
+    }
+
+    /// Returns when none is running.
+    pub async fn idle(&self) {
+        let _ = self.0.subscribe().wait_for(|n| *n == 0).await;
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n -= 1);
+    }
 }
 
 /// A write, under duplicate protection when it carries a key.

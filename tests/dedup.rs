@@ -410,3 +410,32 @@ async fn a_replay_needs_the_same_credential() {
     assert_eq!(c.status, 401);
     assert_eq!(sim.requests().len(), 1);
 }
+
+#[tokio::test]
+async fn shutdown_waits_for_a_write_whose_caller_left() {
+    // A write is never abandoned (common standards), shutdown included:
+    // the drain waits for writes running after their callers left.
+    let (sim, sim_server) = start_sim().await;
+    let text = config_text(&[sim_server.url()], "", "")
+        .replace("[server]\n", "[server]\nrequest_timeout_ms = 200\n");
+    let gw = start_gateway(&text).await;
+    let gateway = gw.gateway.clone();
+    sim.inject(FaultRule::on(CREATE, Fault::Delay(Duration::from_millis(600))).limit(1));
+    let url = format!("{}{CREATE}", gw.url());
+    let a = send(
+        Method::POST,
+        &url,
+        &[FORM, (KEY, "drain-1")],
+        "groupId=s1&name=n&owner=o",
+    )
+    .await;
+    assert_eq!(a.status, 504, "{}", a.text());
+    assert_eq!(gateway.writes().running(), 1);
+    tokio::time::timeout(BOUND, gw.shutdown())
+        .await
+        .expect("shutdown ends");
+    assert_eq!(gateway.writes().running(), 0);
+    assert_eq!(*gateway.dedup().expect("dedup on").finishes().borrow(), 1);
+    assert_eq!(sim.accepted(CREATE), 1);
+    drop(sim_server);
+}
