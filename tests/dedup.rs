@@ -35,6 +35,22 @@ fn receipts(env: &Env, path: &str) -> usize {
     env.sim.requests().iter().filter(|r| r.path == path).count()
 }
 
+/// A gateway that gives up on a request after `ms` (`[server]` holds only
+/// `listen` in the test config, so the key is added there).
+async fn with_request_timeout_ms(ms: u64) -> Env {
+    let (sim, sim_server) = start_sim().await;
+    let text = config_text(&[sim_server.url()], "", "").replace(
+        "[server]\n",
+        &format!("[server]\nrequest_timeout_ms = {ms}\n"),
+    );
+    let gw = start_gateway(&text).await;
+    Env {
+        sim,
+        sim_server,
+        gw,
+    }
+}
+
 /// A keyed create.json sent from its own task (so that it can be abandoned).
 fn spawn_create(env: &Env, key: &'static str, body: &'static str) -> JoinHandle<Answer> {
     let url = env.url(CREATE);
@@ -205,15 +221,7 @@ async fn a_retry_while_the_first_is_in_flight_is_409() {
 async fn a_write_whose_caller_gives_up_is_finished_and_kept() {
     // issue 13 item 1: the caller times out (request_timeout_ms) or
     // disconnects; the write still completes once, and a retry gets its answer.
-    let (sim, sim_server) = start_sim().await;
-    let text = config_text(&[sim_server.url()], "", "")
-        .replace("[server]\n", "[server]\nrequest_timeout_ms = 300\n");
-    let gw = start_gateway(&text).await;
-    let env = Env {
-        sim,
-        sim_server,
-        gw,
-    };
+    let env = with_request_timeout_ms(300).await;
     let dedup = env.gw.gateway.dedup().expect("dedup on");
 
     // 1. request_timeout_ms fires while the vendor is slow.
@@ -415,10 +423,11 @@ async fn a_replay_needs_the_same_credential() {
 async fn shutdown_waits_for_a_write_whose_caller_left() {
     // A write is never abandoned (common standards), shutdown included:
     // the drain waits for writes running after their callers left.
-    let (sim, sim_server) = start_sim().await;
-    let text = config_text(&[sim_server.url()], "", "")
-        .replace("[server]\n", "[server]\nrequest_timeout_ms = 200\n");
-    let gw = start_gateway(&text).await;
+    let Env {
+        sim,
+        sim_server,
+        gw,
+    } = with_request_timeout_ms(200).await;
     let gateway = gw.gateway.clone();
     sim.inject(FaultRule::on(CREATE, Fault::Delay(Duration::from_millis(600))).limit(1));
     let url = format!("{}{CREATE}", gw.url());
