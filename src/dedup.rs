@@ -59,10 +59,15 @@ impl Stored {
     }
 }
 
+/// Names one claim, so that finishing it can't touch a later claim on the
+/// same key (a shared store's claims expire; a crashed owner's may be
+/// re-claimed).
+pub type ClaimId = u64;
+
 /// What the store holds for a key when a request claims it.
 pub enum Lookup {
     /// Nothing live: the key is now claimed (in flight) by this request.
-    Claimed,
+    Claimed(ClaimId),
     /// Another request holds the claim and has not finished.
     InFlight { fingerprint: Fingerprint },
     /// A finished request's answer, within the window.
@@ -72,9 +77,13 @@ pub enum Lookup {
     },
 }
 
-/// Where claims and answers live. A shared store (e.g. Redis) is another
-/// variant implementing the same three operations; see [`LocalStore`] for
-/// their contract.
+/// Where claims and answers live. A shared store (e.g. Redis, issue 14) is
+/// another variant implementing the same three operations under
+/// [`LocalStore`]'s contract, e.g.: `claim` = `SET k inflight:<id>:<fp> NX
+/// PX <longest a write can run>`, else `GET k`; `finish` = a script that,
+/// only while `k` holds `inflight:<id>`, sets `done:<fp>:<answer>` with `PX
+/// window` (or deletes `k`); `release` = the same delete, spawned. Answers
+/// over a size bound are not kept there.
 pub enum Store {
     Local(LocalStore),
 }
@@ -88,19 +97,20 @@ impl Store {
         }
     }
 
-    /// Ends the claim on `key`: keeps `answer` for the window, or (`None`)
-    /// forgets the key so that a retry does the work again.
-    pub async fn finish(&self, key: &str, answer: Option<Stored>) {
+    /// Ends claim `id` on `key` (if it still holds it): keeps `answer` for
+    /// the window, or (`None`) frees the key so that a retry does the work
+    /// again.
+    pub async fn finish(&self, key: &str, id: ClaimId, answer: Option<Stored>) {
         match self {
-            Store::Local(s) => s.finish(key, answer),
+            Store::Local(s) => s.finish(key, id, answer),
         }
     }
 
-    /// Forgets an unfinished claim without waiting (the claim's owner was
-    /// dropped, e.g. its task panicked).
-    fn release(&self, key: &str) {
+    /// Frees an unfinished claim without waiting (its owner was dropped,
+    /// e.g. its task panicked).
+    fn release(&self, key: &str, id: ClaimId) {
         match self {
-            Store::Local(s) => s.finish(key, None),
+            Store::Local(s) => s.finish(key, id, None),
         }
     }
 }
@@ -108,6 +118,7 @@ impl Store {
 enum Entry {
     InFlight {
         fingerprint: Fingerprint,
+        id: ClaimId,
     },
     Done {
         fingerprint: Fingerprint,
@@ -128,7 +139,8 @@ struct Table {
 
 /// The in-process store. Contract (any store must keep it):
 /// - `claim` is atomic: of concurrent claims on one key exactly one gets
-///   `Claimed`.
+///   `Claimed`, with an id no other claim on that key has had.
+/// - `finish` acts only while the key holds that claim.
 /// - a finished answer is served for `window` after it was finished, then
 ///   the key is free again.
 /// - past `max_entries`, the oldest finished answers are evicted (counted in
@@ -191,7 +203,7 @@ impl LocalStore {
             Entry::InFlight { .. } => true,
         });
         match t.entries.get(key) {
-            Some(Entry::InFlight { fingerprint }) => {
+            Some(Entry::InFlight { fingerprint, .. }) => {
                 return Lookup::InFlight {
                     fingerprint: *fingerprint,
                 };
@@ -220,17 +232,20 @@ impl LocalStore {
                 );
             }
         }
+        // One counter numbers claims and finished answers: both only grow.
+        let id = t.next_seq;
+        t.next_seq += 1;
         t.entries
-            .insert(key.to_string(), Entry::InFlight { fingerprint });
-        Lookup::Claimed
+            .insert(key.to_string(), Entry::InFlight { fingerprint, id });
+        Lookup::Claimed(id)
     }
 
-    pub fn finish(&self, key: &str, answer: Option<Stored>) {
+    pub fn finish(&self, key: &str, id: ClaimId, answer: Option<Stored>) {
         let mut t = self.lock();
-        let Some(Entry::InFlight { fingerprint }) = t.entries.get(key) else {
-            return;
+        let fingerprint = match t.entries.get(key) {
+            Some(Entry::InFlight { fingerprint, id: i }) if *i == id => *fingerprint,
+            _ => return,
         };
-        let fingerprint = *fingerprint;
         match answer {
             Some(answer) => {
                 let seq = t.next_seq;
@@ -282,13 +297,14 @@ pub enum Begin<'a> {
 pub struct Claim<'a> {
     dedup: &'a Dedup,
     key: Option<String>,
+    id: ClaimId,
 }
 
 impl Claim<'_> {
     /// Ends the claim, keeping `answer` for replay when it is `Some`.
     pub async fn finish(mut self, answer: Option<Stored>) {
         if let Some(key) = self.key.take() {
-            self.dedup.store.finish(&key, answer).await;
+            self.dedup.store.finish(&key, self.id, answer).await;
             self.dedup.finishes.send_modify(|n| *n += 1);
         }
     }
@@ -297,7 +313,7 @@ impl Claim<'_> {
 impl Drop for Claim<'_> {
     fn drop(&mut self) {
         if let Some(key) = self.key.take() {
-            self.dedup.store.release(&key);
+            self.dedup.store.release(&key, self.id);
         }
     }
 }
@@ -334,9 +350,10 @@ impl Dedup {
     /// Claims `key` for a request with `fingerprint`, or says why not.
     pub async fn begin(&self, key: String, fingerprint: Fingerprint) -> Result<Begin<'_>, Error> {
         match self.store.claim(&key, fingerprint).await? {
-            Lookup::Claimed => Ok(Begin::New(Claim {
+            Lookup::Claimed(id) => Ok(Begin::New(Claim {
                 dedup: self,
                 key: Some(key),
+                id,
             })),
             Lookup::InFlight { fingerprint: f } | Lookup::Done { fingerprint: f, .. }
                 if f != fingerprint =>
@@ -480,16 +497,18 @@ mod tests {
     fn a_full_table_evicts_the_oldest_finished_never_a_claim() {
         let evictions = Counter::default();
         let s = LocalStore::new(Duration::from_secs(60), 2, evictions.clone());
-        assert!(matches!(s.claim("a", [0; 20]), Lookup::Claimed));
-        assert!(matches!(s.claim("b", [0; 20]), Lookup::Claimed));
-        s.finish("b", Some(stored()));
+        assert!(matches!(s.claim("a", [0; 20]), Lookup::Claimed(_)));
+        let Lookup::Claimed(b) = s.claim("b", [0; 20]) else {
+            panic!("b is free")
+        };
+        s.finish("b", b, Some(stored()));
         // Full: "b" (finished) goes, "a" (in flight) stays.
-        assert!(matches!(s.claim("c", [0; 20]), Lookup::Claimed));
+        assert!(matches!(s.claim("c", [0; 20]), Lookup::Claimed(_)));
         assert_eq!(evictions.get(), 1);
         assert!(matches!(s.claim("a", [0; 20]), Lookup::InFlight { .. }));
         // Only claims left: the table grows past the bound rather than
         // drop protection.
-        assert!(matches!(s.claim("d", [0; 20]), Lookup::Claimed));
+        assert!(matches!(s.claim("d", [0; 20]), Lookup::Claimed(_)));
         assert_eq!(s.len(), 3);
         assert_eq!(evictions.get(), 1);
     }
@@ -497,9 +516,18 @@ mod tests {
     #[test]
     fn answers_expire_after_the_window() {
         let s = LocalStore::new(Duration::ZERO, 10, Counter::default());
-        assert!(matches!(s.claim("a", [0; 20]), Lookup::Claimed));
-        s.finish("a", Some(stored()));
-        assert!(matches!(s.claim("a", [1; 20]), Lookup::Claimed));
+        let Lookup::Claimed(a) = s.claim("a", [0; 20]) else {
+            panic!("a is free")
+        };
+        s.finish("a", a, Some(stored()));
+        let Lookup::Claimed(again) = s.claim("a", [1; 20]) else {
+            panic!("expired")
+        };
+        // The first claim's owner can no longer end the second claim.
+        s.finish("a", a, None);
+        assert!(matches!(s.claim("a", [1; 20]), Lookup::InFlight { .. }));
+        s.finish("a", again, None);
+        assert!(matches!(s.claim("a", [1; 20]), Lookup::Claimed(_)));
     }
 
     #[test]
