@@ -448,3 +448,34 @@ async fn shutdown_waits_for_a_write_whose_caller_left() {
     assert_eq!(sim.accepted(CREATE), 1);
     drop(sim_server);
 }
+
+#[tokio::test]
+async fn openim_answers_409_in_its_envelope_while_the_first_runs() {
+    let im = Im::start_open().await;
+    im.env.sim.inject(
+        FaultRule::on(
+            entrust_gateway::entrust::path::GROUP_CREATE,
+            Fault::Delay(Duration::from_millis(800)),
+        )
+        .limit(1),
+    );
+    let body = json!({"ownerUserID": "u1",
+                      "groupInfo": {"groupID": "imconc", "groupName": "g", "groupType": 2}})
+    .to_string();
+    let url = im.env.url("/group/create_group");
+    let h = [
+        ("content-type", "application/json"),
+        ("operationID", "op"),
+        (KEY, "im-conc"),
+    ];
+    let first = {
+        let body = body.clone();
+        tokio::spawn(async move { send(Method::POST, &url, &h, body).await })
+    };
+    vendor_has_a_request(&im.env).await;
+    let b = im.raw("/group/create_group", &h, &body).await;
+    assert_eq!(b.status, 409, "{}", b.text());
+    assert_eq!(b.json()["errCode"], 409);
+    let a = first.await.expect("first");
+    assert_eq!(a.json()["errCode"], 0, "{}", a.text());
+}
