@@ -432,6 +432,8 @@ pub fn is_final(outcome: Result<&Reply, &Error>) -> bool {
                 && !r.code.is_some_and(transient_code)
         }
         Err(Error::Upstream { code, .. }) => !transient_code(*code),
+        // The vendor's answer (or state) in OpenIM's words: as final as it.
+        Err(Error::OpenIm { .. }) => true,
         // Made by the gateway (bad input, quota, transport): not the vendor's
         // definitive answer.
         Err(_) => false,

@@ -55,6 +55,13 @@ pub enum Error {
     },
     /// OpenIM 1002: the caller may not do this.
     NoPermission(String),
+    /// An OpenIM code the OpenIM face chose where open-im-server answers one
+    /// the vendor's code doesn't translate to (e.g. 1101 for kicking a
+    /// non-member).
+    OpenIm {
+        code: i64,
+        detail: String,
+    },
     /// Over quota; the caller may retry after this long.
     RateLimited {
         retry_after: Duration,
@@ -99,6 +106,7 @@ impl Error {
             Error::Unauthorized(_) => "unauthorized",
             Error::Token { .. } => "token",
             Error::NoPermission(_) => "no_permission",
+            Error::OpenIm { .. } => "openim_code",
             Error::RateLimited { .. } => "rate_limited",
             Error::Upstream { .. } => "upstream_code",
             Error::Unreachable(_) => "unreachable",
@@ -138,7 +146,9 @@ impl Error {
             | Error::KeyReused(d)
             | Error::Unavailable(d)
             | Error::Internal(d) => d.clone(),
-            Error::Token { detail, .. } | Error::RateLimited { detail, .. } => detail.clone(),
+            Error::Token { detail, .. }
+            | Error::OpenIm { detail, .. }
+            | Error::RateLimited { detail, .. } => detail.clone(),
             Error::MethodNotAllowed => "method not allowed; use POST".into(),
             Error::PayloadTooLarge { limit } => format!("request body larger than {limit} bytes"),
             Error::Upstream {
@@ -164,7 +174,7 @@ impl Error {
     /// HTTP status and `code` on the entrust face.
     fn entrust_status(&self) -> (StatusCode, i64) {
         match self {
-            Error::Args(_) => (StatusCode::BAD_REQUEST, code::PARAM_ERROR),
+            Error::Args(_) | Error::OpenIm { .. } => (StatusCode::BAD_REQUEST, code::PARAM_ERROR),
             // Idempotency-Key (draft-ietf-httpapi-idempotency-key-header):
             // in flight → 409, reused for another request → 422.
             Error::Conflict(_) => (StatusCode::CONFLICT, 409),
@@ -201,7 +211,7 @@ impl Error {
             Error::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, oc::ARGS, "ArgsError"),
             Error::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, oc::ARGS, "ArgsError"),
             Error::Unauthorized(_) => (ok, oc::ARGS, "ArgsError"),
-            Error::Token { code, .. } => (ok, *code, oc::name(*code)),
+            Error::Token { code, .. } | Error::OpenIm { code, .. } => (ok, *code, oc::name(*code)),
             Error::NoPermission(_) => (ok, oc::NO_PERMISSION, "NoPermissionError"),
             Error::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, 429, "TooManyRequests"),
             Error::Upstream { code, .. } => {

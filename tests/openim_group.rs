@@ -186,11 +186,20 @@ async fn create_get_set_get() {
             "lookMemberInfo": 0}}),
     )
     .await;
-    let got = strip(im.info("flow1").await);
+    let mut got = strip(im.info("flow1").await);
+    // A changed notification records who and when (open-im-server
+    // internal/rpc/group/db_map.go UpdateGroupInfoMap, ~line 33).
+    let when = got["notificationUpdateTime"].as_i64().unwrap_or(0);
+    assert!(
+        when > 1_600_000_000_000,
+        "notificationUpdateTime in ms: {got}"
+    );
+    got["notificationUpdateTime"] = json!(0);
     let mut want = expect.clone();
     for (k, v) in [
         ("groupName", json!("Flow 2")),
         ("notification", json!("new notice")),
+        ("notificationUserID", json!(ADMIN)),
         ("needVerification", json!(0)),
         ("ex", json!("")),
         ("lookMemberInfo", json!(0)),
@@ -254,10 +263,14 @@ async fn mapping_rows_reach_the_vendor() {
     );
     let perms: Value = serde_json::from_str(&upd["permissions"]).unwrap();
     assert_eq!(perms, json!({"joinPerm": 1, "memInvitePerm": 2}));
-    let e: Value = serde_json::from_str(&upd["groupExtProfile"]).unwrap();
+    let mut e: Value = serde_json::from_str(&upd["groupExtProfile"]).unwrap();
+    let when = e["ext_openim_notif_time"].as_str().unwrap().parse::<i64>();
+    assert!(when.is_ok_and(|t| t > 1_600_000_000_000), "{e}");
+    e["ext_openim_notif_time"] = json!("t");
     assert_eq!(
         e,
-        json!({"ext_openim_ex": "E2", "ext_openim_look": "0", "ext_openim_apply": "1"})
+        json!({"ext_openim_ex": "E2", "ext_openim_look": "0", "ext_openim_apply": "1",
+               "ext_openim_noname": "0", "ext_openim_notif_user": ADMIN, "ext_openim_notif_time": "t"})
     );
     let info = im.info("map1").await;
     assert_eq!(info["groupName"], "N2");
@@ -651,11 +664,6 @@ async fn validation_before_upstream() {
             "/group/create_group",
             gi(json!({"groupType": "2"})),
             "groupType",
-        ),
-        (
-            "/group/create_group",
-            gi(json!({"groupName": ""})),
-            "groupName",
         ),
         (
             "/group/create_group",

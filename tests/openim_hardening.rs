@@ -570,10 +570,11 @@ fn cases(token: &str) -> Vec<Bad> {
             "groupIDs[0] must be a string",
         ),
         (
-            "showNumber 0",
+            // protocol group/group.go ~line 127: "pageNumber is invalid".
+            "pageNumber 0",
             openim::GET_GROUP_MEMBER_LIST,
-            json!({"groupID": "g1", "pagination": {"pageNumber": 1, "showNumber": 0}}),
-            "pagination.showNumber",
+            json!({"groupID": "g1", "pagination": {"pageNumber": 0, "showNumber": 1}}),
+            "pageNumber is invalid",
         ),
         (
             "pageNumber 2^31",
@@ -625,13 +626,19 @@ fn cases(token: &str) -> Vec<Bad> {
                 "EOF while parsing",
             ));
         }
+        let unsupported = openim::Route::from_path(route).and_then(openim::Route::unsupported);
         let (code, detail) = match *route {
-            openim::GET_ADMIN_TOKEN => (1002, "secret invalid"),
+            _ if unsupported.is_some() => (1002, "is not supported"),
+            openim::GET_ADMIN_TOKEN | "/auth/user_token" => (1002, "secret invalid"),
+            "/auth/parse_token" => (1001, "token is required"),
+            "/group/get_full_join_group_ids" => (1001, "userID is empty"),
+            "/group/get_group_abstract_info" => (1001, "groupIDs empty"),
+            // Pagination is checked first (protocol group/group.go ~line 162, 204).
+            "/group/get_groups" | openim::GET_JOINED_GROUP_LIST => (1001, "pagination is empty"),
             openim::CREATE_GROUP => (1001, "groupInfo is required"),
             openim::SET_GROUP_INFO => (1001, "groupInfoForSet is required"),
             openim::GET_GROUPS_INFO => (1001, "groupIDs is empty"),
             openim::SET_GROUP_MEMBER_INFO => (1001, "members is empty"),
-            openim::GET_JOINED_GROUP_LIST => (1001, "fromUserID must not be empty"),
             _ => (1001, "groupID is required"),
         };
         c.push(Bad::new(format!("{{}} on {route}"), route, t, "{}", detail).expect(200, code));
@@ -649,7 +656,6 @@ fn cases(token: &str) -> Vec<Bad> {
         "/group/set_group_info_ex%2F",
         "/auth/",
         "/auth/nope",
-        "/auth/parse_token",
         "/auth/get_admin_token/x",
         // Path tricks: never normalized into another route or face.
         "/group/../entrust/group/create.json",
@@ -786,7 +792,7 @@ async fn bad_input_without_tokens() {
         .filter(|c| !c.what.starts_with("token") && !c.what.contains("asking for a token"))
         .map(|c| match c.path.as_str() {
             // No [openim]: the admin token route refuses every secret.
-            openim::GET_ADMIN_TOKEN if c.what.starts_with("{}") => Bad {
+            openim::GET_ADMIN_TOKEN | "/auth/user_token" if c.what.starts_with("{}") => Bad {
                 detail: "no [openim] section".into(),
                 ..c
             },

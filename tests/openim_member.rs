@@ -66,11 +66,15 @@ async fn life_cycle() {
     .await;
     assert_eq!(im.info("life1").await["ownerUserID"], "m2");
     let d = member_list(&im, "life1").await;
+    // OpenIM's order: role level descending, then join time
+    // (open-im-server pkg/common/storage/database/mgo/group_member.go ~line 62,
+    // memberSort); the old owner takes m2's former level, 20
+    // (pkg/common/storage/controller/group.go ~line 421, TransferGroupOwner).
     assert_eq!(
         roles(&d["members"]),
-        pairs(&[("own", 20), ("m1", 20), ("m2", 100), ("m3", 20)])
+        pairs(&[("m2", 100), ("own", 20), ("m1", 20), ("m3", 20)])
     );
-    let m = &d["members"][2];
+    let m = &d["members"][0];
     assert_eq!(m["groupID"], "life1");
     assert!(m["joinTime"].as_i64().unwrap() > 1_600_000_000_000);
     for k in [
@@ -81,6 +85,7 @@ async fn life_cycle() {
         "operatorUserID",
         "muteEndTime",
         "ex",
+        "appMangerLevel",
     ] {
         assert!(m.get(k).is_some(), "{k}");
     }
@@ -97,7 +102,7 @@ async fn life_cycle() {
     )
     .await;
     let d = member_list(&im, "life1").await;
-    assert_eq!(roles(&d["members"]), pairs(&[("own", 20), ("m2", 100)]));
+    assert_eq!(roles(&d["members"]), pairs(&[("m2", 100), ("own", 20)]));
     assert_eq!(im.info("life1").await["memberCount"], 2);
     im.ok(
         "/group/dismiss_group",
@@ -106,13 +111,16 @@ async fn life_cycle() {
     .await;
     assert!(im.env.sim.group("life1").is_none());
     assert_eq!(im.info("life1").await, Value::Null);
-    let v = im
-        .post(
+    // An unknown group's members: errCode 0, none (open-im-server
+    // internal/rpc/group/group.go ~line 526 GetGroupMemberList reads the
+    // member ids, an empty list for a group that isn't there).
+    let d = im
+        .ok(
             "/group/get_group_member_list",
             json!({"groupID": "life1", "pagination": {"pageNumber": 1, "showNumber": 10}}),
         )
         .await;
-    assert_eq!(v["errCode"], 1004, "{v}");
+    assert_eq!(d, json!({"total": 0, "members": []}));
     // Create the same id again, set its info, and a member quits.
     im.create("life1", "own", &["q1", "q2"]).await;
     im.ok(
@@ -137,40 +145,107 @@ async fn life_cycle() {
         tail,
         [
             path::MEMBER_QUERY,
+            path::MEMBER_QUERY,
+            path::MEMBER_QUERY,
             path::PROFILE_QUERY,
-            path::GROUP_QUIT,
-            path::PROFILE_UPDATE
         ]
     );
 }
 
+/// join_group adds inviterUserID and nobody else (open-im-server
+/// internal/rpc/group/group.go ~line 924 JoinGroup: the member is
+/// req.InviterUserID); joinSource must be 1-4 (protocol group/group.go ~line
+/// 89, "joinSource is invalid"); quit without userID is the token's user
+/// (group.go ~line 1003).
 #[tokio::test]
-async fn join_and_quit_default_to_the_token_user() {
+async fn join_adds_the_inviter_and_quit_defaults_to_the_token_user() {
     let im = Im::start().await;
     im.create("jq1", "own", &[]).await;
     im.ok(
-        "/group/join_group",
-        json!({"groupID": "jq1", "reqMessage": "let me in", "joinSource": 3}),
+        "/group/set_group_info_ex",
+        json!({"groupID": "jq1", "needVerification": 2}),
     )
     .await;
+    im.env.sim.clear_requests();
     im.ok(
         "/group/join_group",
+        json!({"groupID": "jq1", "reqMessage": "let me in", "joinSource": 3, "inviterUserID": "x1"}),
+    )
+    .await;
+    let joins = im.requests_to(path::GROUP_JOIN);
+    assert_eq!(joins.len(), 1);
+    assert_eq!(form(&joins[0])["userIds"], "x1");
+    let d = member_list(&im, "jq1").await;
+    assert_eq!(roles(&d["members"]), pairs(&[("own", 100), ("x1", 20)]));
+    // joinSource 0 (or absent, or 5) → 1001 before any vendor call.
+    im.env.sim.clear_requests();
+    for body in [
+        json!({"groupID": "jq1", "joinSource": 0, "inviterUserID": "x2"}),
+        json!({"groupID": "jq1", "inviterUserID": "x2"}),
+        json!({"groupID": "jq1", "joinSource": 5, "inviterUserID": "x2"}),
+    ] {
+        let v = im.post("/group/join_group", body).await;
+        assert_eq!(err(&v), (1001, "joinSource is invalid".to_string()), "{v}");
+    }
+    let v = im
+        .post(
+            "/group/join_group",
+            json!({"groupID": "jq1", "joinSource": 3}),
+        )
+        .await;
+    assert_eq!(v["errCode"], 1001, "{v}");
+    assert!(v["errDlt"].as_str().unwrap().contains("inviterUserID"));
+    assert!(im.paths().is_empty(), "{:?}", im.paths());
+    // Joining twice: OpenIM's ErrArgs (group.go ~line 952).
+    let v = im
+        .post(
+            "/group/join_group",
+            json!({"groupID": "jq1", "joinSource": 3, "inviterUserID": "x1"}),
+        )
+        .await;
+    assert_eq!(v["errCode"], 1001, "{v}");
+    // An unknown group: TakeGroup's 1004 (group.go ~line 929).
+    let v = im
+        .post(
+            "/group/join_group",
+            json!({"groupID": "nope", "joinSource": 3, "inviterUserID": "x1"}),
+        )
+        .await;
+    assert_eq!(v["errCode"], 1004, "{v}");
+    // Where OpenIM would record an application (needVerification 0 or 1,
+    // group.go ~line 982), the vendor holds none: 1002, nobody joins.
+    im.create("jq3", "own", &[]).await;
+    im.env.sim.clear_requests();
+    let v = im
+        .post(
+            "/group/join_group",
+            json!({"groupID": "jq3", "joinSource": 3, "inviterUserID": "x1"}),
+        )
+        .await;
+    assert_eq!(v["errCode"], 1002, "{v}");
+    assert!(v["errDlt"].as_str().unwrap().contains("application"), "{v}");
+    assert!(im.requests_to(path::GROUP_JOIN).is_empty());
+    im.ok(
+        "/group/quit_group",
         json!({"groupID": "jq1", "userID": "x1"}),
     )
     .await;
     let d = member_list(&im, "jq1").await;
-    assert_eq!(
-        roles(&d["members"]),
-        pairs(&[("own", 100), (ADMIN, 20), ("x1", 20)])
-    );
+    assert_eq!(roles(&d["members"]), pairs(&[("own", 100)]));
+    // The token's user quits when no userID is given.
+    im.ok(
+        "/group/invite_user_to_group",
+        json!({"groupID": "jq1", "invitedUserIDs": [ADMIN]}),
+    )
+    .await;
     im.ok("/group/quit_group", json!({"groupID": "jq1"})).await;
     let d = member_list(&im, "jq1").await;
-    assert_eq!(roles(&d["members"]), pairs(&[("own", 100), ("x1", 20)]));
+    assert_eq!(roles(&d["members"]), pairs(&[("own", 100)]));
     // Without tokens there is no user to default to.
     let open = Im::start_open().await;
     open.create("jq2", "own", &[]).await;
     let v = open
-        .post("/group/join_group", json!({"groupID": "jq2"}))
+        .post("/group/quit_group", json!({"groupID": "jq2"}))
         .await;
     assert_eq!(v["errCode"], 1001);
     assert!(v["errDlt"].as_str().unwrap().contains("userID"));
@@ -265,7 +340,8 @@ async fn member_list_pages() {
         .await;
     assert_eq!(d["total"], 251);
     assert_eq!(ids(&d), all[100..200].to_vec());
-    assert_eq!(im.requests_to(path::MEMBER_QUERY).len(), 2);
+    // The owner's and the admins' queries, then two pages of members.
+    assert_eq!(im.requests_to(path::MEMBER_QUERY).len(), 4);
     let d = im
         .ok(
             "/group/get_group_member_list",
@@ -288,8 +364,26 @@ async fn member_list_pages() {
         .await;
     assert_eq!(d["members"], json!([]));
     assert_eq!(d["total"], 251);
+    // showNumber 0 is an empty page, not an error (open-im-server
+    // pkg/common/storage/controller/group.go ~line 341 PageGetGroupMember:
+    // datautil.Paginate).
     let d = im
-        .ok("/group/get_group_member_list", json!({"groupID": "pg1"}))
+        .ok(
+            "/group/get_group_member_list",
+            json!({"groupID": "pg1", "pagination": {"pageNumber": 1, "showNumber": 0}}),
+        )
+        .await;
+    assert_eq!(d, json!({"total": 251, "members": []}));
+    // pagination is required (protocol group/group.go ~line 124).
+    let v = im
+        .post("/group/get_group_member_list", json!({"groupID": "pg1"}))
+        .await;
+    assert_eq!(err(&v), (1001, "pagination is empty".to_string()));
+    let d = im
+        .ok(
+            "/group/get_group_member_list",
+            json!({"groupID": "pg1", "pagination": {"pageNumber": 1, "showNumber": 1000}}),
+        )
         .await;
     assert_eq!(ids(&d), all);
     // get_group_members_info over 100 users: batches of ≤100, order kept.
@@ -344,10 +438,15 @@ async fn joined_group_list() {
     let d = im
         .ok(
             "/group/get_joined_group_list",
-            json!({"fromUserID": "nobody"}),
+            json!({"fromUserID": "nobody", "pagination": {"pageNumber": 1, "showNumber": 10}}),
         )
         .await;
     assert_eq!(d, json!({"total": 0, "groups": []}));
+    // pagination is required (protocol group/group.go ~line 162).
+    let v = im
+        .post("/group/get_joined_group_list", json!({"fromUserID": "u"}))
+        .await;
+    assert_eq!(err(&v), (1001, "pagination is empty".to_string()));
 }
 
 #[tokio::test]
@@ -512,7 +611,7 @@ async fn checks_before_upstream() {
         (
             "/group/transfer_group",
             json!({"groupID": "g", "oldOwnerUserID": "a", "newOwnerUserID": "a"}),
-            "same",
+            "OldOwnerUserID == NewOwnerUserID",
         ),
         (
             "/group/transfer_group",
@@ -541,7 +640,7 @@ async fn checks_before_upstream() {
         (
             "/group/get_group_member_list",
             json!({"groupID": "g", "pagination": {"pageNumber": 0, "showNumber": 10}}),
-            "pagination.pageNumber",
+            "pageNumber is invalid",
         ),
         (
             "/group/get_group_member_list",
@@ -550,8 +649,8 @@ async fn checks_before_upstream() {
         ),
         (
             "/group/get_group_member_list",
-            json!({"groupID": "g", "filter": 2}),
-            "filter",
+            json!({"groupID": "g", "filter": 6, "pagination": {"pageNumber": 1, "showNumber": 1}}),
+            "filter is invalid",
         ),
         (
             "/group/get_group_members_info",
@@ -585,13 +684,13 @@ async fn checks_before_upstream() {
         ),
         (
             "/group/set_group_member_info",
-            json!({"members": [{"groupID": "g", "userID": "a", "faceURL": "http://x"}]}),
-            "members[0].faceURL",
+            json!({"members": [{"groupID": "g", "userID": "a", "ex": "e".repeat(129)}]}),
+            "members[0].ex",
         ),
         (
             "/group/set_group_member_info",
-            json!({"members": [{"groupID": "g", "userID": "a", "roleLevel": 100}]}),
-            "members[0].roleLevel",
+            json!({"members": [{"groupID": "g", "userID": "a", "roleLevel": 30}]}),
+            "invalid role level",
         ),
         (
             "/group/set_group_member_info",
@@ -601,9 +700,14 @@ async fn checks_before_upstream() {
         (
             "/group/set_group_member_info",
             json!({"members": [{"groupID": "g", "userID": "a"}, {"groupID": "g", "userID": "a"}]}),
-            "twice",
+            "repeat group g user a",
         ),
-        ("/group/get_joined_group_list", json!({}), "fromUserID"),
+        ("/group/get_joined_group_list", json!({}), "pagination"),
+        (
+            "/group/get_joined_group_list",
+            json!({"pagination": {"pageNumber": 1, "showNumber": 1}}),
+            "fromUserID",
+        ),
     ];
     for (route, body, field) in cases {
         let v = im.post(route, body.clone()).await;
@@ -662,31 +766,71 @@ async fn membership_codes() {
         .await;
     assert_eq!(err(&v).0, 1001, "{v}");
     assert!(err(&v).1.contains("25412"));
-    // 25418 not in the group → 1203.
+    // A non-member quitting: 1004 (open-im-server
+    // internal/rpc/group/group.go ~line 1010, QuitGroup: TakeGroupMember).
     let v = im
         .post(
             "/group/quit_group",
             json!({"groupID": "mc1", "userID": "stranger"}),
         )
         .await;
-    assert_eq!(err(&v).0, 1203, "{v}");
-    assert_eq!(v["errMsg"], "NotInGroupYetError");
+    assert_eq!(err(&v).0, 1004, "{v}");
+    assert_eq!(v["errMsg"], "RecordNotFoundError");
+    // Transfer to a non-member: 1001 "user not in group" (group.go ~line
+    // 1279, TransferGroupOwner).
     let v = im
         .post(
             "/group/transfer_group",
             json!({"groupID": "mc1", "oldOwnerUserID": "own", "newOwnerUserID": "stranger"}),
         )
         .await;
-    assert_eq!(err(&v).0, 1203, "{v}");
-    // 25417 owner cannot quit → 1001.
+    assert_eq!(
+        err(&v),
+        (1001, "user not in group stranger".to_string()),
+        "{v}"
+    );
+    // The owner quitting: 1002 "group owner can't quit" (group.go ~line 1015).
     let v = im
         .post(
             "/group/quit_group",
             json!({"groupID": "mc1", "userID": "own"}),
         )
         .await;
-    assert_eq!(err(&v).0, 1001, "{v}");
+    assert_eq!(err(&v).0, 1002, "{v}");
     assert!(err(&v).1.contains("25417"));
+    // Kicking a non-member: 1101 (group.go ~line 591, KickGroupMember:
+    // ErrUserIDNotFound).
+    let v = im
+        .post(
+            "/group/kick_group",
+            json!({"groupID": "mc1", "kickedUserIDs": ["stranger"]}),
+        )
+        .await;
+    assert_eq!(err(&v).0, 1101, "{v}");
+    assert_eq!(v["errMsg"], "UserIDNotFoundError");
+    // roleLevel 100 in set_group_member_info: 1002 (group.go ~line 1603,
+    // "cannot set ungroup owner"), before any vendor call.
+    im.env.sim.clear_requests();
+    let v = im
+        .post(
+            "/group/set_group_member_info",
+            json!({"members": [{"groupID": "mc1", "userID": "a", "roleLevel": 100}]}),
+        )
+        .await;
+    assert_eq!(err(&v).0, 1002, "{v}");
+    assert!(im.paths().is_empty());
+    // A non-member in set_group_member_info: 1001 "user not in group"
+    // (group.go ~line 1705), nothing written.
+    let v = im
+        .post(
+            "/group/set_group_member_info",
+            json!({"members": [{"groupID": "mc1", "userID": "a", "nickname": "A"},
+                               {"groupID": "mc1", "userID": "stranger", "nickname": "S"}]}),
+        )
+        .await;
+    assert_eq!(err(&v).0, 1001, "{v}");
+    assert!(err(&v).1.contains("user not in group"), "{v}");
+    assert!(im.requests_to(path::MEMBER_SET).is_empty());
     // 25411 member limit (injected) → 1001.
     im.env.sim.inject(FaultRule {
         path: Some(path::GROUP_JOIN.into()),

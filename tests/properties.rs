@@ -254,6 +254,9 @@ struct Model {
     need_verification: i64,
     look: i64,
     apply: i64,
+    /// A set call changed the notification: OpenIM records who and when
+    /// (open-im-server internal/rpc/group/db_map.go ~line 33).
+    notified: bool,
 }
 
 impl Model {
@@ -270,15 +273,24 @@ impl Model {
             need_verification: n(&f.need_verification),
             look: n(&f.look),
             apply: n(&f.apply),
+            notified: false,
         }
     }
 
     /// A set call: absent or null leaves a field unchanged; with `plain`
     /// (set_group_info) the four plain strings change only when non-empty.
     fn apply(&mut self, f: &Fields, plain: bool) {
+        // set_group_info_ex trims the notification (db_map.go ~line 73).
+        if let Some(n) = f.notification.value().filter(|n| !plain || !n.is_empty()) {
+            self.notified = true;
+            self.notification = if plain {
+                n.clone()
+            } else {
+                n.trim().to_string()
+            };
+        }
         for (o, v) in [
             (&f.name, &mut self.name),
-            (&f.notification, &mut self.notification),
             (&f.introduction, &mut self.introduction),
             (&f.face_url, &mut self.face_url),
         ] {
@@ -317,8 +329,7 @@ impl Model {
             "needVerification": self.need_verification,
             "lookMemberInfo": self.look,
             "applyMemberFriend": self.apply,
-            "notificationUpdateTime": 0,
-            "notificationUserID": "",
+            "notificationUserID": if self.notified { openim_admin() } else { "" },
         });
         let Some(got) = info.as_object() else {
             return Err(format!("not an object: {info}"));
@@ -329,8 +340,12 @@ impl Model {
                 wrong.push(format!("{k}: got {:?}, want {w}", got.get(k)));
             }
         }
+        let when = got.get("notificationUpdateTime").and_then(Value::as_i64);
+        if (when > Some(0)) != self.notified || when.is_none() {
+            wrong.push(format!("notificationUpdateTime: {when:?}"));
+        }
         let create_time = got.get("createTime").and_then(Value::as_i64);
-        if got.len() != want.as_object().map_or(0, Map::len) + 1 || create_time <= Some(0) {
+        if got.len() != want.as_object().map_or(0, Map::len) + 2 || create_time <= Some(0) {
             wrong.push(format!("fields: {:?}", got.keys().collect::<Vec<_>>()));
         }
         if wrong.is_empty() {
@@ -349,9 +364,22 @@ enum Update {
     Old(Fields),
 }
 
+/// The token's user in these tests (common::openim::ADMIN).
+fn openim_admin() -> &'static str {
+    common::openim::ADMIN
+}
+
 fn update() -> impl Strategy<Value = Update> {
     prop_oneof![
-        fields(1).prop_map(Update::Ex),
+        // A blank name is refused by set_group_info_ex (db_map.go ~line 64).
+        fields(1)
+            .prop_map(|mut f| {
+                if f.name.value().is_some_and(|n| n.trim().is_empty()) {
+                    f.name = Opt::Set("n".into());
+                }
+                f
+            })
+            .prop_map(Update::Ex),
         fields(0).prop_map(Update::Old)
     ]
 }
@@ -962,7 +990,7 @@ proptest! {
             for m in &page.items {
                 prop_assert!(!m.user_id.is_empty());
                 let v = member::group_member("g", m);
-                prop_assert_eq!(v.as_object().map(Map::len), Some(11));
+                prop_assert_eq!(v.as_object().map(Map::len), Some(12));
                 prop_assert!([100, 60, 20].contains(&v["roleLevel"].as_i64().unwrap_or(0)));
             }
         }

@@ -3,7 +3,10 @@
 //! OpenIM decodes with Go's `encoding/json` into protobuf types: absent and
 //! `null` are the zero value (for wrapped fields: "unchanged"), a value of
 //! the wrong JSON type is an error (so `"1"` and `{"value":1}` are refused
-//! where an integer is expected), and unknown fields are ignored.
+//! where an integer is expected), and unknown fields are ignored. Keys match
+//! as Go matches them: the exact key first, else one equal but for case
+//! (`groupIds`, `nickName` work on real OpenIM); every field is read
+//! through that one lookup.
 
 use serde_json::{Map, Value};
 
@@ -54,8 +57,20 @@ impl<'a> Obj<'a> {
         format!("{}{key}", self.prefix)
     }
 
+    /// The field's value (null counts as absent). Every field of every
+    /// request is read through here, so OpenIM's case-insensitive matching
+    /// (Go `encoding/json`, tools `a2r/api2rpc.go`) holds on every route: the
+    /// exact key wins, else the first key equal to it ignoring case.
     fn get(&self, key: &str) -> Option<&'a Value> {
-        self.map.get(key).filter(|v| !v.is_null())
+        self.map
+            .get(key)
+            .or_else(|| {
+                self.map
+                    .iter()
+                    .find(|(k, _)| same_ignoring_case(k, key))
+                    .map(|(_, v)| v)
+            })
+            .filter(|v| !v.is_null())
     }
 
     fn wrong(&self, key: &str, want: &str, got: &Value) -> Error {
@@ -103,6 +118,22 @@ impl<'a> Obj<'a> {
                 "{} must be an integer from {min} to {max}, not {v}",
                 self.name(key)
             ))),
+        }
+    }
+
+    /// An unsigned 64-bit integer field (Go `uint64`); `None` when absent
+    /// or null.
+    pub fn opt_u64(&self, key: &str) -> Result<Option<u64>, Error> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Number(n)) => n.as_u64().map(Some).ok_or_else(|| {
+                Error::Args(format!(
+                    "{} must be an integer from 0 to {}, not {n}",
+                    self.name(key),
+                    u64::MAX
+                ))
+            }),
+            Some(v) => Err(self.wrong(key, "an integer", v)),
         }
     }
 
@@ -183,6 +214,14 @@ impl<'a> Obj<'a> {
     }
 }
 
+/// Whether two keys are equal ignoring case (Unicode lowercase, as Go folds
+/// them for field names).
+fn same_ignoring_case(a: &str, b: &str) -> bool {
+    a.chars()
+        .flat_map(char::to_lowercase)
+        .eq(b.chars().flat_map(char::to_lowercase))
+}
+
 /// Length in characters (not bytes), as OpenIM and the vendor count.
 pub fn chars(s: &str) -> usize {
     s.chars().count()
@@ -238,5 +277,15 @@ mod tests {
         assert!(err(o.strings("s")).contains("s has 1001 items; at most 1000"));
         assert!(err(o.objects("o")).contains("o has 1001 items"));
         assert_eq!(o.strings("t").unwrap().len(), MAX_ITEMS);
+    }
+
+    #[test]
+    fn keys_ignore_case_exact_first() {
+        let v = json!({"groupIds": ["a"], "nickName": "n", "GROUPID": "x", "groupID": "exact"});
+        let o = Obj::new(v.as_object().unwrap(), "");
+        assert_eq!(o.strings("groupIDs").unwrap(), ["a"]);
+        assert_eq!(o.opt_str("nickname").unwrap(), Some("n"));
+        assert_eq!(o.str("groupID").unwrap(), "exact");
+        assert_eq!(o.opt_str("group_id").unwrap(), None);
     }
 }

@@ -5,15 +5,22 @@
 //! envelope `{"errCode","errMsg","errDlt"[,"data"]}`; errors are rendered by
 //! [`crate::error`]. Every route needs an `operationID` header (it becomes
 //! the upstream `X-Request-ID`). When `[openim]` is configured, every route
-//! but `/auth/get_admin_token` also needs a `token` header holding a token
-//! from that route; without `[openim]` no token is asked for (the gateway
-//! listens on loopback for services on the same host).
+//! but the three `/auth/` ones also needs a `token` header holding a token
+//! from `get_admin_token` or `user_token`; without `[openim]` no token is
+//! asked for (the gateway listens on loopback for services on the same host).
+//! [`Route`] lists every route; the ones the vendor can't back (muting,
+//! join applications) answer 1002 saying so. Answers follow open-im-server's
+//! source; the tests cite the lines.
 //!
-//! - [`group`]: group info (create, set, read) and the field mapping.
+//! - [`group`]: group info (create, set, read, admin search) and the field
+//!   mapping.
 //! - [`member`]: membership (invite, join, kick, quit, transfer, dismiss,
-//!   member lists and member info, joined groups).
-//! - [`token`]: stateless admin tokens.
-//! - [`mod@json`]: strict request parsing with errors that name the field.
+//!   member lists and member info, joined groups, the id-sync and abstract
+//!   routes).
+//! - [`token`]: stateless admin tokens (`get_admin_token`, `user_token`,
+//!   `parse_token`).
+//! - [`mod@json`]: strict request parsing with errors that name the field;
+//!   keys match ignoring case, as Go's `encoding/json` matches them.
 //! - [`errcode`]: OpenIM's codes and the vendor's codes translated.
 
 pub mod errcode;
@@ -34,40 +41,204 @@ use crate::entrust::{code, limit, path};
 use crate::error::{Body, Error, json_response};
 use crate::gateway::{Call, Gateway};
 
-pub const GET_ADMIN_TOKEN: &str = "/auth/get_admin_token";
-pub const CREATE_GROUP: &str = "/group/create_group";
-pub const SET_GROUP_INFO: &str = "/group/set_group_info";
-pub const SET_GROUP_INFO_EX: &str = "/group/set_group_info_ex";
-pub const GET_GROUPS_INFO: &str = "/group/get_groups_info";
-pub const INVITE_USER_TO_GROUP: &str = "/group/invite_user_to_group";
-pub const JOIN_GROUP: &str = "/group/join_group";
-pub const KICK_GROUP: &str = "/group/kick_group";
-pub const QUIT_GROUP: &str = "/group/quit_group";
-pub const TRANSFER_GROUP: &str = "/group/transfer_group";
-pub const DISMISS_GROUP: &str = "/group/dismiss_group";
-pub const GET_GROUP_MEMBER_LIST: &str = "/group/get_group_member_list";
-pub const GET_GROUP_MEMBERS_INFO: &str = "/group/get_group_members_info";
-pub const SET_GROUP_MEMBER_INFO: &str = "/group/set_group_member_info";
-pub const GET_JOINED_GROUP_LIST: &str = "/group/get_joined_group_list";
+/// Every route this face answers. Unknown paths under `/group/` and
+/// `/auth/` are 404; routes OpenIM has and the vendor can't back answer
+/// OpenIM's envelope with 1002 ([`Route::unsupported`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    GetAdminToken,
+    UserToken,
+    ParseToken,
+    CreateGroup,
+    SetGroupInfo,
+    SetGroupInfoEx,
+    GetGroupsInfo,
+    InviteUserToGroup,
+    JoinGroup,
+    KickGroup,
+    QuitGroup,
+    TransferGroup,
+    DismissGroup,
+    GetGroupMemberList,
+    GetGroupMembersInfo,
+    SetGroupMemberInfo,
+    GetJoinedGroupList,
+    GetGroupMemberUserId,
+    GetFullGroupMemberUserIds,
+    GetFullJoinGroupIds,
+    GetGroupAbstractInfo,
+    GetGroups,
+    MuteGroup,
+    CancelMuteGroup,
+    MuteGroupMember,
+    CancelMuteGroupMember,
+    GroupApplicationResponse,
+    GetRecvGroupApplicationList,
+    GetUserReqGroupApplicationList,
+    GetGroupUsersReqApplicationList,
+    GetSpecifiedUserGroupRequestInfo,
+    GetGroupApplicationUnhandledCount,
+}
+
+impl Route {
+    pub const ALL: [Route; 32] = [
+        Route::GetAdminToken,
+        Route::UserToken,
+        Route::ParseToken,
+        Route::CreateGroup,
+        Route::SetGroupInfo,
+        Route::SetGroupInfoEx,
+        Route::GetGroupsInfo,
+        Route::InviteUserToGroup,
+        Route::JoinGroup,
+        Route::KickGroup,
+        Route::QuitGroup,
+        Route::TransferGroup,
+        Route::DismissGroup,
+        Route::GetGroupMemberList,
+        Route::GetGroupMembersInfo,
+        Route::SetGroupMemberInfo,
+        Route::GetJoinedGroupList,
+        Route::GetGroupMemberUserId,
+        Route::GetFullGroupMemberUserIds,
+        Route::GetFullJoinGroupIds,
+        Route::GetGroupAbstractInfo,
+        Route::GetGroups,
+        Route::MuteGroup,
+        Route::CancelMuteGroup,
+        Route::MuteGroupMember,
+        Route::CancelMuteGroupMember,
+        Route::GroupApplicationResponse,
+        Route::GetRecvGroupApplicationList,
+        Route::GetUserReqGroupApplicationList,
+        Route::GetGroupUsersReqApplicationList,
+        Route::GetSpecifiedUserGroupRequestInfo,
+        Route::GetGroupApplicationUnhandledCount,
+    ];
+
+    /// The path (open-im-server `internal/api/router.go`); also the metric
+    /// label.
+    pub const fn path(self) -> &'static str {
+        match self {
+            Route::GetAdminToken => "/auth/get_admin_token",
+            Route::UserToken => "/auth/user_token",
+            Route::ParseToken => "/auth/parse_token",
+            Route::CreateGroup => "/group/create_group",
+            Route::SetGroupInfo => "/group/set_group_info",
+            Route::SetGroupInfoEx => "/group/set_group_info_ex",
+            Route::GetGroupsInfo => "/group/get_groups_info",
+            Route::InviteUserToGroup => "/group/invite_user_to_group",
+            Route::JoinGroup => "/group/join_group",
+            Route::KickGroup => "/group/kick_group",
+            Route::QuitGroup => "/group/quit_group",
+            Route::TransferGroup => "/group/transfer_group",
+            Route::DismissGroup => "/group/dismiss_group",
+            Route::GetGroupMemberList => "/group/get_group_member_list",
+            Route::GetGroupMembersInfo => "/group/get_group_members_info",
+            Route::SetGroupMemberInfo => "/group/set_group_member_info",
+            Route::GetJoinedGroupList => "/group/get_joined_group_list",
+            Route::GetGroupMemberUserId => "/group/get_group_member_user_id",
+            Route::GetFullGroupMemberUserIds => "/group/get_full_group_member_user_ids",
+            Route::GetFullJoinGroupIds => "/group/get_full_join_group_ids",
+            Route::GetGroupAbstractInfo => "/group/get_group_abstract_info",
+            Route::GetGroups => "/group/get_groups",
+            Route::MuteGroup => "/group/mute_group",
+            Route::CancelMuteGroup => "/group/cancel_mute_group",
+            Route::MuteGroupMember => "/group/mute_group_member",
+            Route::CancelMuteGroupMember => "/group/cancel_mute_group_member",
+            Route::GroupApplicationResponse => "/group/group_application_response",
+            Route::GetRecvGroupApplicationList => "/group/get_recv_group_applicationList",
+            Route::GetUserReqGroupApplicationList => "/group/get_user_req_group_applicationList",
+            Route::GetGroupUsersReqApplicationList => "/group/get_group_users_req_application_list",
+            Route::GetSpecifiedUserGroupRequestInfo => {
+                "/group/get_specified_user_group_request_info"
+            }
+            Route::GetGroupApplicationUnhandledCount => {
+                "/group/get_group_application_unhandled_count"
+            }
+        }
+    }
+
+    /// The route served at `path` (exact, case-sensitive as gin routes).
+    pub fn from_path(path: &str) -> Option<Route> {
+        Route::ALL.into_iter().find(|r| r.path() == path)
+    }
+
+    /// Whether the route changes state (for duplicate protection): OpenIM's
+    /// writes, the unsupported ones included.
+    pub const fn is_write(self) -> bool {
+        matches!(
+            self,
+            Route::CreateGroup
+                | Route::SetGroupInfo
+                | Route::SetGroupInfoEx
+                | Route::InviteUserToGroup
+                | Route::JoinGroup
+                | Route::KickGroup
+                | Route::QuitGroup
+                | Route::TransferGroup
+                | Route::DismissGroup
+                | Route::SetGroupMemberInfo
+                | Route::MuteGroup
+                | Route::CancelMuteGroup
+                | Route::MuteGroupMember
+                | Route::CancelMuteGroupMember
+                | Route::GroupApplicationResponse
+        )
+    }
+
+    /// For a route the vendor can't back: what it lacks.
+    pub const fn unsupported(self) -> Option<&'static str> {
+        match self {
+            Route::MuteGroup
+            | Route::CancelMuteGroup
+            | Route::MuteGroupMember
+            | Route::CancelMuteGroupMember => Some("muting"),
+            Route::GroupApplicationResponse
+            | Route::GetRecvGroupApplicationList
+            | Route::GetUserReqGroupApplicationList
+            | Route::GetGroupUsersReqApplicationList
+            | Route::GetSpecifiedUserGroupRequestInfo
+            | Route::GetGroupApplicationUnhandledCount => Some("group join applications"),
+            _ => None,
+        }
+    }
+}
+
+/// Whether `path` is an OpenIM write (duplicate protection's question).
+pub fn is_write(path: &str) -> bool {
+    Route::from_path(path).is_some_and(Route::is_write)
+}
+
+// The paths by name, for callers that match on them (tests).
+pub const GET_ADMIN_TOKEN: &str = Route::GetAdminToken.path();
+pub const CREATE_GROUP: &str = Route::CreateGroup.path();
+pub const SET_GROUP_INFO: &str = Route::SetGroupInfo.path();
+pub const SET_GROUP_INFO_EX: &str = Route::SetGroupInfoEx.path();
+pub const GET_GROUPS_INFO: &str = Route::GetGroupsInfo.path();
+pub const INVITE_USER_TO_GROUP: &str = Route::InviteUserToGroup.path();
+pub const JOIN_GROUP: &str = Route::JoinGroup.path();
+pub const KICK_GROUP: &str = Route::KickGroup.path();
+pub const QUIT_GROUP: &str = Route::QuitGroup.path();
+pub const TRANSFER_GROUP: &str = Route::TransferGroup.path();
+pub const DISMISS_GROUP: &str = Route::DismissGroup.path();
+pub const GET_GROUP_MEMBER_LIST: &str = Route::GetGroupMemberList.path();
+pub const GET_GROUP_MEMBERS_INFO: &str = Route::GetGroupMembersInfo.path();
+pub const SET_GROUP_MEMBER_INFO: &str = Route::SetGroupMemberInfo.path();
+pub const GET_JOINED_GROUP_LIST: &str = Route::GetJoinedGroupList.path();
 
 /// Routes served on this face (metric label values).
-pub const ROUTES: &[&str] = &[
-    GET_ADMIN_TOKEN,
-    CREATE_GROUP,
-    SET_GROUP_INFO,
-    SET_GROUP_INFO_EX,
-    GET_GROUPS_INFO,
-    INVITE_USER_TO_GROUP,
-    JOIN_GROUP,
-    KICK_GROUP,
-    QUIT_GROUP,
-    TRANSFER_GROUP,
-    DISMISS_GROUP,
-    GET_GROUP_MEMBER_LIST,
-    GET_GROUP_MEMBERS_INFO,
-    SET_GROUP_MEMBER_INFO,
-    GET_JOINED_GROUP_LIST,
-];
+pub const ROUTES: &[&str] = &PATHS;
+
+const PATHS: [&str; Route::ALL.len()] = {
+    let mut out = [""; Route::ALL.len()];
+    let mut i = 0;
+    while i < out.len() {
+        out[i] = Route::ALL[i].path();
+        i += 1;
+    }
+    out
+};
 
 /// One OpenIM request in progress: the gateway, the request id that goes
 /// upstream, and the admin the token was issued to (when tokens are on).
@@ -161,7 +332,13 @@ pub fn not_found(id: &str) -> Error {
 
 /// OpenIM's success envelope, with `data` when the call returns some.
 pub fn ok(data: Option<Value>) -> Response<Body> {
-    let mut body = json!({"errCode": 0, "errMsg": "", "errDlt": ""});
+    ok_noted(data, None)
+}
+
+/// The success envelope with a note in `errDlt` (something asked for that
+/// the vendor could not keep, while the rest was done).
+pub fn ok_noted(data: Option<Value>, note: Option<String>) -> Response<Body> {
+    let mut body = json!({"errCode": 0, "errMsg": "", "errDlt": note.unwrap_or_default()});
     if let (Some(d), Some(m)) = (data, body.as_object_mut()) {
         m.insert("data".into(), d);
     }
@@ -186,7 +363,7 @@ pub async fn handle(
     body: Bytes,
     request_id: &HeaderValue,
 ) -> Result<Response<Body>, Error> {
-    let Some(route) = ROUTES.iter().copied().find(|r| *r == parts.uri.path()) else {
+    let Some(route) = Route::from_path(parts.uri.path()) else {
         return Err(Error::NotFound(format!(
             "{} is not served",
             crate::route::printable(parts.uri.path())
@@ -198,8 +375,14 @@ pub async fn handle(
     if header(parts, "operationid").is_none() {
         return Err(Error::Args("header must have operationID".into()));
     }
-    if route == GET_ADMIN_TOKEN {
-        return group::get_admin_token(gw, &body).map(|d| ok(Some(d)));
+    // No token needed (open-im-server `internal/api/router.go` Whitelist;
+    // user_token was whitelisted before v3.8.1).
+    match route {
+        Route::GetAdminToken | Route::UserToken => {
+            return token::admin_token(gw, &body).map(|d| ok(Some(d)));
+        }
+        Route::ParseToken => return token::parse_token(gw, &body).map(|d| ok(Some(d))),
+        _ => {}
     }
     let user = match (gw.openim_secret(), &gw.config().openim) {
         (Some(secret), Some(cfg)) => {
@@ -224,27 +407,72 @@ pub async fn handle(
         user,
     };
     let req = json::parse(&body)?;
+    if let Some(lacks) = route.unsupported() {
+        return Err(Error::NoPermission(format!(
+            "{} is not supported: the vendor's entrust groups have no {lacks}, so entrust-gateway cannot serve it",
+            route.path()
+        )));
+    }
     let data = match route {
-        CREATE_GROUP => Some(group::create_group(&ctx, &req).await?),
-        GET_GROUPS_INFO => Some(group::get_groups_info(&ctx, &req).await?),
-        GET_GROUP_MEMBER_LIST => Some(member::member_list(&ctx, &req).await?),
-        GET_GROUP_MEMBERS_INFO => Some(member::members_info(&ctx, &req).await?),
-        GET_JOINED_GROUP_LIST => Some(member::joined_groups(&ctx, &req).await?),
-        _ => {
-            match route {
-                SET_GROUP_INFO => group::set_group_info(&ctx, &req, true).await?,
-                SET_GROUP_INFO_EX => group::set_group_info(&ctx, &req, false).await?,
-                INVITE_USER_TO_GROUP => member::invite(&ctx, &req).await?,
-                JOIN_GROUP => member::join(&ctx, &req).await?,
-                KICK_GROUP => member::kick(&ctx, &req).await?,
-                QUIT_GROUP => member::quit(&ctx, &req).await?,
-                TRANSFER_GROUP => member::transfer(&ctx, &req).await?,
-                DISMISS_GROUP => member::dismiss(&ctx, &req).await?,
-                SET_GROUP_MEMBER_INFO => member::set_member_info(&ctx, &req).await?,
-                _ => return Err(Error::NotFound(format!("{route} is not served"))),
-            }
-            None
+        Route::CreateGroup => Some(group::create_group(&ctx, &req).await?),
+        Route::GetGroupsInfo => Some(group::get_groups_info(&ctx, &req).await?),
+        Route::GetGroups => Some(group::get_groups(&ctx, &req).await?),
+        Route::GetGroupMemberList => Some(member::member_list(&ctx, &req).await?),
+        Route::GetGroupMembersInfo => Some(member::members_info(&ctx, &req).await?),
+        Route::GetJoinedGroupList => Some(member::joined_groups(&ctx, &req).await?),
+        Route::GetGroupMemberUserId => Some(member::member_user_ids(&ctx, &req).await?),
+        Route::GetFullGroupMemberUserIds => Some(member::full_member_user_ids(&ctx, &req).await?),
+        Route::GetFullJoinGroupIds => Some(member::full_join_group_ids(&ctx, &req).await?),
+        Route::GetGroupAbstractInfo => Some(member::abstract_info(&ctx, &req).await?),
+        Route::SetGroupMemberInfo => {
+            let note = member::set_member_info(&ctx, &req).await?;
+            return Ok(ok_noted(None, note));
+        }
+        Route::SetGroupInfo => group::set_group_info(&ctx, &req, true)
+            .await
+            .map(|()| None)?,
+        Route::SetGroupInfoEx => group::set_group_info(&ctx, &req, false)
+            .await
+            .map(|()| None)?,
+        Route::InviteUserToGroup => member::invite(&ctx, &req).await.map(|()| None)?,
+        Route::JoinGroup => member::join(&ctx, &req).await.map(|()| None)?,
+        Route::KickGroup => member::kick(&ctx, &req).await.map(|()| None)?,
+        Route::QuitGroup => member::quit(&ctx, &req).await.map(|()| None)?,
+        Route::TransferGroup => member::transfer(&ctx, &req).await.map(|()| None)?,
+        Route::DismissGroup => member::dismiss(&ctx, &req).await.map(|()| None)?,
+        // Answered above; listed so that a new route must be placed here.
+        Route::GetAdminToken
+        | Route::UserToken
+        | Route::ParseToken
+        | Route::MuteGroup
+        | Route::CancelMuteGroup
+        | Route::MuteGroupMember
+        | Route::CancelMuteGroupMember
+        | Route::GroupApplicationResponse
+        | Route::GetRecvGroupApplicationList
+        | Route::GetUserReqGroupApplicationList
+        | Route::GetGroupUsersReqApplicationList
+        | Route::GetSpecifiedUserGroupRequestInfo
+        | Route::GetGroupApplicationUnhandledCount => {
+            return Err(Error::Internal(format!("{} has no handler", route.path())));
         }
     };
     Ok(ok(data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_round_trip() {
+        for r in Route::ALL {
+            assert_eq!(Route::from_path(r.path()), Some(r));
+        }
+        assert_eq!(ROUTES.len(), Route::ALL.len());
+        assert!(is_write("/group/join_group"));
+        assert!(!is_write("/group/get_groups"));
+        assert!(!is_write("/auth/user_token"));
+        assert!(!is_write("/group/nope"));
+    }
 }

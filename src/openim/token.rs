@@ -12,8 +12,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
 
+use serde_json::{Value, json};
+
 use super::errcode;
+use super::json::Obj;
 use crate::error::Error;
+use crate::gateway::Gateway;
 use crate::secret::Secret;
 
 const VERSION: &str = "v1";
@@ -47,6 +51,16 @@ pub fn issue(secret: &Secret, user_id: &str, expires_at: u64) -> Result<String, 
 /// 1502 invalid (forged, altered, another secret, no longer an admin),
 /// 1501 expired.
 pub fn verify(secret: &Secret, token: &str, admins: &[String], now: u64) -> Result<String, Error> {
+    verify_claims(secret, token, admins, now).map(|(user, _)| user)
+}
+
+/// As [`verify`], with the expiry (unix seconds).
+pub fn verify_claims(
+    secret: &Secret,
+    token: &str,
+    admins: &[String],
+    now: u64,
+) -> Result<(String, u64), Error> {
     let malformed = || Error::Token {
         code: errcode::TOKEN_MALFORMED,
         detail: "the token is malformed".into(),
@@ -92,7 +106,68 @@ pub fn verify(secret: &Secret, token: &str, admins: &[String], now: u64) -> Resu
     if !admins.contains(&user) {
         return Err(invalid("its user is no longer an admin"));
     }
-    Ok(user)
+    Ok((user, expires_at))
+}
+
+/// OpenIM's platform ID for admin tokens (protocol `constant.AdminPlatformID`):
+/// every token here is an admin's, whichever platform asked for it.
+pub const ADMIN_PLATFORM_ID: i64 = 10;
+
+/// Constant-time string comparison (for the admin secret).
+fn same_secret(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut diff = a.len() ^ b.len();
+    for (i, x) in a.iter().enumerate() {
+        diff |= usize::from(x ^ b.get(i).copied().unwrap_or(0));
+    }
+    diff == 0
+}
+
+/// The `[openim]` secret and admins, or 1002 when tokens are off.
+fn configured(gw: &Gateway) -> Result<(&Secret, &[String], u64), Error> {
+    match (gw.openim_secret(), &gw.config().openim) {
+        (Some(s), Some(cfg)) => Ok((s, &cfg.admin_user_ids, cfg.token_expire_seconds)),
+        _ => Err(Error::NoPermission(
+            "no [openim] section is configured: this gateway issues no tokens and needs none"
+                .into(),
+        )),
+    }
+}
+
+/// `/auth/get_admin_token` `{"secret","userID"}` and, for clients before
+/// OpenIM v3.8.1, `/auth/user_token` `{"secret","platformID","userID"}`
+/// (open-im-server 3c62733 `internal/rpc/auth/auth.go` UserToken): both →
+/// `{"token","expireTimeSeconds"}`, for admin user IDs only, the same token.
+pub fn admin_token(gw: &Gateway, body: &[u8]) -> Result<Value, Error> {
+    let req = super::json::parse(body)?;
+    let o = Obj::new(&req, "");
+    let secret = o.str("secret")?;
+    let user = o.str("userID")?;
+    o.opt_int("platformID", i64::from(i32::MIN), i64::from(i32::MAX))?;
+    let (expected, admins, expire) = configured(gw)?;
+    if !same_secret(secret, expected.expose()) {
+        return Err(Error::NoPermission("secret invalid".into()));
+    }
+    if user.is_empty() || !admins.iter().any(|a| a == user) {
+        // At most 80 characters of it: the detail is logged and echoed.
+        return Err(Error::Args(format!(
+            "userID {:?} is not an admin user ID",
+            crate::route::printable(user)
+        )));
+    }
+    let t = issue(expected, user, now().saturating_add(expire))?;
+    Ok(json!({"token": t, "expireTimeSeconds": expire}))
+}
+
+/// `/auth/parse_token` `{"token"}` → `{"userID","platformID","expireTimeSeconds"}`,
+/// where expireTimeSeconds is the expiry as unix seconds (open-im-server
+/// `internal/rpc/auth/auth.go` ParseToken: `claims.ExpiresAt.Unix()`).
+pub fn parse_token(gw: &Gateway, body: &[u8]) -> Result<Value, Error> {
+    let req = super::json::parse(body)?;
+    let token = Obj::new(&req, "").required("token")?;
+    let (secret, admins, _) = configured(gw)?;
+    let (user, expires_at) = verify_claims(secret, token, admins, now())?;
+    Ok(json!({"userID": user, "platformID": ADMIN_PLATFORM_ID, "expireTimeSeconds": expires_at}))
 }
 
 #[cfg(test)]
@@ -135,5 +210,13 @@ mod tests {
             assert_eq!(code(verify(&s, bad, &admins, 1)), 1503, "{bad}");
         }
         assert!(!t.contains("openIM123"));
+    }
+
+    #[test]
+    fn secret_compare() {
+        assert!(same_secret("abc", "abc"));
+        assert!(!same_secret("abc", "abd"));
+        assert!(!same_secret("abc", "abcd"));
+        assert!(!same_secret("", "a"));
     }
 }
