@@ -120,7 +120,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            max_body_bytes: 4 * 1024 * 1024,
+            max_body_bytes: crate::entrust::limit::BODY_MAX,
             max_header_bytes: 64 * 1024,
             header_read_timeout_ms: 30_000,
             request_timeout_ms: 60_000,
@@ -149,6 +149,7 @@ pub struct UpstreamConfig {
     pub secret_poll_ms: u64,
     /// Whole-request timeout for one upstream attempt.
     pub timeout_ms: u64,
+    /// TCP connect and TLS handshake together (the request was never sent).
     pub connect_timeout_ms: u64,
     /// Extra PEM roots trusted besides the public web roots.
     pub ca_file: Option<PathBuf>,

@@ -1,6 +1,7 @@
-//! Every error the gateway makes, and the one place that decides how each
-//! looks to each kind of caller: vendor-shaped JSON on the entrust face,
-//! OpenIM's envelope on the OpenIM face.
+//! Every error the gateway makes, and how each looks in the vendor's
+//! dialect (the entrust and admin faces). The OpenIM face renders its own
+//! (`openim::errcode::response`); [`Error::to_response`] picks by face, in
+//! [`crate::server`], so this map knows no face's codes but the vendor's.
 
 use std::time::Duration;
 
@@ -32,6 +33,20 @@ impl Face {
             Face::Admin => "admin",
         }
     }
+
+    /// The methods this face serves (the `Allow` header of a 405).
+    pub fn allow(self) -> &'static str {
+        match self {
+            Face::Entrust | Face::OpenIm => "POST",
+            Face::Admin => "GET, HEAD",
+        }
+    }
+}
+
+/// `Retry-After` in whole seconds: rounded up, so a caller that waits this
+/// long is never early, and at least 1.
+pub fn retry_after_secs(after: Duration) -> u64 {
+    (after.as_secs() + u64::from(after.subsec_nanos() > 0)).max(1)
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -79,6 +94,9 @@ pub enum Error {
     Timeout(String),
     /// The data center's answer could not be used.
     BadUpstream(String),
+    /// The data center closed the connection while this request's body was
+    /// being sent: the request's own failure, not the data center's.
+    BodyRefused(String),
     /// A request split over several entrust calls failed part-way.
     Partial {
         done: Vec<String>,
@@ -112,6 +130,7 @@ impl Error {
             Error::Unreachable(_) => "unreachable",
             Error::Timeout(_) => "timeout",
             Error::BadUpstream(_) => "bad_upstream",
+            Error::BodyRefused(_) => "body_refused",
             Error::Partial { cause, .. } => cause.kind(),
             Error::Conflict(_) => "conflict",
             Error::KeyReused(_) => "key_reused",
@@ -120,7 +139,7 @@ impl Error {
         }
     }
 
-    fn retry_after(&self) -> Option<Duration> {
+    pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Error::RateLimited { retry_after, .. } => Some(*retry_after),
             // The first attempt is still running: its answer may be ready soon.
@@ -142,6 +161,7 @@ impl Error {
             | Error::Unreachable(d)
             | Error::Timeout(d)
             | Error::BadUpstream(d)
+            | Error::BodyRefused(d)
             | Error::Conflict(d)
             | Error::KeyReused(d)
             | Error::Unavailable(d)
@@ -149,7 +169,7 @@ impl Error {
             Error::Token { detail, .. }
             | Error::OpenIm { detail, .. }
             | Error::RateLimited { detail, .. } => detail.clone(),
-            Error::MethodNotAllowed => "method not allowed; use POST".into(),
+            Error::MethodNotAllowed => "method not allowed".into(),
             Error::PayloadTooLarge { limit } => format!("request body larger than {limit} bytes"),
             Error::Upstream {
                 path,
@@ -182,7 +202,9 @@ impl Error {
             Error::NoPostData(_) => (StatusCode::BAD_REQUEST, code::NO_POST_DATA),
             Error::NotFound(_) => (StatusCode::NOT_FOUND, 404),
             Error::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, code::PARAM_ERROR),
-            Error::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, code::PARAM_TOO_LONG),
+            Error::PayloadTooLarge { .. } | Error::BodyRefused(_) => {
+                (StatusCode::PAYLOAD_TOO_LARGE, code::PARAM_TOO_LONG)
+            }
             Error::Unauthorized(_) | Error::Token { .. } | Error::NoPermission(_) => {
                 (StatusCode::UNAUTHORIZED, code::SIGNATURE_ERROR)
             }
@@ -198,78 +220,35 @@ impl Error {
         }
     }
 
-    /// HTTP status, errCode and errMsg on the OpenIM face.
-    fn openim_status(&self) -> (StatusCode, i64, &'static str) {
-        use crate::openim::errcode as oc;
-        let ok = StatusCode::OK;
-        match self {
-            Error::Args(_) | Error::NoPostData(_) => (ok, oc::ARGS, "ArgsError"),
-            // The draft's statuses; errCode in OpenIM's vocabulary where it has one.
-            Error::Conflict(_) => (StatusCode::CONFLICT, 409, "Conflict"),
-            Error::KeyReused(_) => (StatusCode::UNPROCESSABLE_ENTITY, oc::ARGS, "ArgsError"),
-            Error::NotFound(_) => (StatusCode::NOT_FOUND, 404, "NotFound"),
-            Error::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, oc::ARGS, "ArgsError"),
-            Error::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, oc::ARGS, "ArgsError"),
-            Error::Unauthorized(_) => (ok, oc::ARGS, "ArgsError"),
-            Error::Token { code, .. } | Error::OpenIm { code, .. } => (ok, *code, oc::name(*code)),
-            Error::NoPermission(_) => (ok, oc::NO_PERMISSION, "NoPermissionError"),
-            Error::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, 429, "TooManyRequests"),
-            Error::Upstream { code, .. } => {
-                let c = oc::from_entrust(*code);
-                if c == 429 {
-                    (StatusCode::TOO_MANY_REQUESTS, c, "TooManyRequests")
-                } else {
-                    (ok, c, oc::name(c))
-                }
-            }
-            Error::Unreachable(_) | Error::Timeout(_) => (ok, oc::NETWORK, "NetworkError"),
-            Error::Partial { cause, .. } => cause.openim_status(),
-            Error::BadUpstream(_) | Error::Unavailable(_) | Error::Internal(_) => {
-                (ok, oc::SERVER_INTERNAL, "ServerInternalError")
-            }
-        }
-    }
-
-    /// The detail as the OpenIM caller sees it: credential problems upstream
-    /// are the gateway operator's to fix, and say so.
-    fn openim_detail(&self) -> String {
-        match self {
-            Error::Upstream { code, .. }
-                if crate::openim::errcode::from_entrust(*code)
-                    == crate::openim::errcode::SERVER_INTERNAL =>
-            {
-                format!(
-                    "{} (the gateway's vendor credentials or service are at fault)",
-                    self.detail()
-                )
-            }
+    /// The response in the vendor's dialect, `{"code":N,"errorMessage":...}`
+    /// (the entrust and admin faces).
+    pub fn vendor_response(&self, face: Face) -> Response<Body> {
+        let (status, code) = self.entrust_status();
+        let detail = match self {
+            Error::MethodNotAllowed => format!("method not allowed; use {}", face.allow()),
             _ => self.detail(),
-        }
+        };
+        self.response(face, status, &json!({"code": code, "errorMessage": detail}))
     }
 
-    /// The response this error makes for a caller of `face`.
-    pub fn to_response(&self, face: Face) -> Response<Body> {
-        let (status, body) = match face {
-            Face::Entrust | Face::Admin => {
-                let (status, code) = self.entrust_status();
-                let body = json!({"code": code, "errorMessage": self.detail()});
-                (status, body)
-            }
-            Face::OpenIm => {
-                let (status, code, name) = self.openim_status();
-                let body = json!({"errCode": code, "errMsg": name, "errDlt": self.openim_detail()});
-                (status, body)
-            }
-        };
-        let mut resp = json_response(status, &body);
+    /// A response with `body`, and the headers this error carries on any
+    /// face: `Retry-After`, and `Allow` on a 405.
+    pub fn response(
+        &self,
+        face: Face,
+        status: StatusCode,
+        body: &serde_json::Value,
+    ) -> Response<Body> {
+        let mut resp = json_response(status, body);
         if let Some(after) = self.retry_after() {
-            let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+            resp.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after_secs(after)),
+            );
         }
         if matches!(self, Error::MethodNotAllowed) {
             resp.headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static("POST"));
+                .insert(header::ALLOW, HeaderValue::from_static(face.allow()));
         }
         resp
     }
@@ -292,4 +271,26 @@ pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<B
         HeaderValue::from_static("application/json; charset=utf-8"),
     );
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_rounds_up_to_whole_seconds() {
+        assert_eq!(retry_after_secs(Duration::ZERO), 1);
+        assert_eq!(retry_after_secs(Duration::from_millis(1)), 1);
+        assert_eq!(retry_after_secs(Duration::from_millis(1000)), 1);
+        assert_eq!(retry_after_secs(Duration::from_millis(1001)), 2);
+        assert_eq!(retry_after_secs(Duration::from_millis(2500)), 3);
+    }
+
+    #[test]
+    fn allow_names_the_face_s_methods() {
+        let e = Error::MethodNotAllowed;
+        let allow = |f| e.vendor_response(f).headers()[header::ALLOW].clone();
+        assert_eq!(allow(Face::Admin), "GET, HEAD");
+        assert_eq!(allow(Face::Entrust), "POST");
+    }
 }

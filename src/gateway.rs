@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
-use http_body_util::Full;
 use serde::Deserialize;
 
 use crate::config::{Config, ConfigError};
@@ -16,6 +15,7 @@ use crate::entrust::{self, code};
 use crate::error::Error;
 use crate::limit::Limiter;
 use crate::metrics::{self, Metrics};
+use crate::retry::{self, Access, Failure, Sent};
 use crate::secret::Secret;
 use crate::sign::Signer;
 use crate::upstream::{SendError, Upstream};
@@ -186,96 +186,134 @@ impl Gateway {
 
     /// Sends one entrust call: waits for a quota permit, signs, sends to the
     /// active data center, and fails over. A failed attempt is sent again
-    /// once, to the next data center, only when that is safe: it never left
-    /// (connect error), or the endpoint only reads.
+    /// once, to the next data center, when [`retry::decide`] says that is
+    /// safe (it never left, or the endpoint only reads).
     pub async fn call(&self, call: &Call<'_>) -> Result<Reply, Error> {
         let path_label = metrics::path_label(call.path);
-        let urls = self.upstream.urls();
+        tracing::Span::current().record("upstream_path", call.path);
+        let access = if entrust::path::is_read_only(call.path) {
+            Access::Read
+        } else {
+            Access::Write
+        };
         let mut dc = self.upstream.active();
         let mut retried = false;
-        let span = tracing::Span::current();
-        span.record("upstream_path", call.path);
         loop {
-            match self.limiter.acquire(call.path).await {
-                Ok(waited) => {
-                    if self.limiter.enabled() {
-                        self.metrics
-                            .limiter_wait
-                            .get_or_create(&metrics::PathLabels {
-                                path: path_label.clone(),
-                            })
-                            .observe(waited.as_secs_f64());
-                    }
-                }
-                Err((why, err)) => {
-                    self.metrics
-                        .limiter_rejections
-                        .get_or_create(&metrics::RejectionLabels {
-                            path: path_label.clone(),
-                            reason: why.as_str(),
-                        })
-                        .inc();
-                    return Err(err);
-                }
-            }
-            let base = &urls[dc];
-            span.record("data_center", base.label.as_str());
-            let req = self.build(call, dc)?;
-            let started = Instant::now();
-            let result = self.upstream.send(req).await;
-            self.metrics
-                .upstream_duration
-                .get_or_create(&metrics::UpstreamLabels {
-                    path: path_label.clone(),
-                    data_center: base.label.clone(),
-                })
-                .observe(started.elapsed().as_secs_f64());
-            let can_retry = !retried && urls.len() > 1;
-            let read_only = entrust::path::is_read_only(call.path);
-            let failure = match result {
-                Ok(resp) if !resp.status().is_server_error() => {
-                    self.upstream.mark_ok(dc);
-                    return Ok(self.reply(call.path, &path_label, resp));
-                }
-                Ok(resp) => {
-                    self.count_error(&path_label, "status_5xx");
-                    self.failed(dc);
-                    if can_retry && read_only {
-                        tracing::warn!(status = resp.status().as_u16(), data_center = %base.label, "upstream 5xx; retrying a read on the next data center");
-                        retried = true;
-                        dc = self.upstream.next(dc);
-                        continue;
-                    }
-                    // The vendor's own answer goes back unchanged.
-                    return Ok(self.reply(call.path, &path_label, resp));
-                }
-                Err(e) => e,
+            self.permit(call.path, &path_label).await?;
+            let (failure, answer) = match self.attempt(call, dc, &path_label).await? {
+                Ok(reply) => return Ok(reply),
+                Err(failed) => failed,
             };
+            let label = &self.upstream.urls()[dc].label;
             self.count_error(&path_label, failure.kind());
-            tracing::warn!(error = ?failure, data_center = %base.label, "upstream attempt failed");
-            if !matches!(failure, SendError::TooLarge) {
+            tracing::warn!(error = ?failure, data_center = %label, "upstream attempt failed");
+            let decision = retry::decide(failure.failure, access, failure.sent);
+            if decision.mark_failed {
                 self.failed(dc);
             }
-            let never_sent = matches!(failure, SendError::Connect(_));
-            if can_retry && (never_sent || read_only) && !matches!(failure, SendError::TooLarge) {
+            if decision.retry && !retried && self.upstream.urls().len() > 1 {
                 retried = true;
                 dc = self.upstream.next(dc);
+                tracing::warn!(to = %self.upstream.urls()[dc].label, "sending again to the next data center");
                 continue;
             }
-            return Err(match failure {
-                SendError::Connect(e) => {
-                    Error::Unreachable(format!("cannot reach {}: {e}", base.label))
+            // A 5xx is the vendor's own answer, and goes back unchanged.
+            return match answer {
+                Some(reply) => Ok(reply),
+                None => Err(self.send_error(failure, label)),
+            };
+        }
+    }
+
+    /// One quota permit for `path` (every attempt takes one).
+    async fn permit(&self, path: &str, path_label: &str) -> Result<(), Error> {
+        match self.limiter.acquire(path).await {
+            Ok(waited) => {
+                if self.limiter.enabled() {
+                    self.metrics
+                        .limiter_wait
+                        .get_or_create(&metrics::PathLabels {
+                            path: path_label.to_string(),
+                        })
+                        .observe(waited.as_secs_f64());
                 }
-                SendError::Io(e) => Error::Unreachable(format!("{} failed: {e}", base.label)),
-                SendError::Timeout => Error::Timeout(format!(
-                    "{} did not answer within {} ms",
-                    base.label, self.config.upstream.timeout_ms
-                )),
-                SendError::TooLarge => Error::BadUpstream(format!(
-                    "{} answered more than {} bytes",
-                    base.label, self.config.upstream.max_response_bytes
-                )),
-            });
+                Ok(())
+            }
+            Err((why, err)) => {
+                self.metrics
+                    .limiter_rejections
+                    .get_or_create(&metrics::RejectionLabels {
+                        path: path_label.to_string(),
+                        reason: why.as_str(),
+                    })
+                    .inc();
+                Err(err)
+            }
+        }
+    }
+
+    /// One attempt on data center `dc`: the vendor's answer, or why there is
+    /// none (with the vendor's 5xx answer, to give back if not retried).
+    async fn attempt(
+        &self,
+        call: &Call<'_>,
+        dc: usize,
+        path_label: &str,
+    ) -> Result<Result<Reply, (SendError, Option<Reply>)>, Error> {
+        let label = &self.upstream.urls()[dc].label;
+        tracing::Span::current().record("data_center", label.as_str());
+        let req = self.build(call, dc)?;
+        let started = Instant::now();
+        let result = self.upstream.send(req).await;
+        self.metrics
+            .upstream_duration
+            .get_or_create(&metrics::UpstreamLabels {
+                path: path_label.to_string(),
+                data_center: label.clone(),
+            })
+            .observe(started.elapsed().as_secs_f64());
+        Ok(match result {
+            Ok(resp) if resp.status().is_server_error() => {
+                let status = resp.status();
+                Err((
+                    SendError {
+                        failure: Failure::Status5xx,
+                        sent: Sent::Maybe,
+                        detail: format!("answered HTTP {}", status.as_u16()),
+                    },
+                    Some(self.reply(call.path, path_label, resp)),
+                ))
+            }
+            Ok(resp) => {
+                self.upstream.mark_ok(dc);
+                Ok(self.reply(call.path, path_label, resp))
+            }
+            Err(e) => Err((e, None)),
+        })
+    }
+
+    /// The caller's error for an attempt that got no usable answer.
+    fn send_error(&self, e: SendError, label: &str) -> Error {
+        let u = &self.config.upstream;
+        match e.failure {
+            Failure::Connect => Error::Unreachable(format!("cannot reach {label}: {}", e.detail)),
+            Failure::Timeout if e.sent == Sent::Never => Error::Unreachable(format!(
+                "cannot reach {label}: no connection within {} ms",
+                u.timeout_ms
+            )),
+            Failure::Timeout => {
+                Error::Timeout(format!("{label} did not answer within {} ms", u.timeout_ms))
+            }
+            Failure::Broken | Failure::Status5xx => {
+                Error::Unreachable(format!("{label} failed: {}", e.detail))
+            }
+            Failure::BodyRefused => {
+                Error::BodyRefused(format!("{label} refused the request body: {}", e.detail))
+            }
+            Failure::AnswerTooLarge => Error::BadUpstream(format!(
+                "{label} answered more than {} bytes",
+                u.max_response_bytes
+            )),
         }
     }
 
@@ -304,18 +342,19 @@ impl Gateway {
     }
 
     /// The signed request for data center `dc`.
-    fn build(&self, call: &Call<'_>, dc: usize) -> Result<Request<Full<Bytes>>, Error> {
+    fn build(&self, call: &Call<'_>, dc: usize) -> Result<Request<Bytes>, Error> {
         let pq = match call.query {
             Some(q) => format!("{}?{q}", call.path),
             None => call.path.to_string(),
         };
         let uri = self.upstream.urls()[dc]
             .join(&pq)
-            .map_err(|e| Error::Args(format!("cannot build the upstream URI: {e}")))?;
+            // The path passed the route check: a failure here is ours.
+            .map_err(|e| Error::Internal(format!("cannot build the upstream URI: {e}")))?;
         let mut headers = call.headers.clone();
         self.signer.sign(&self.secret(), &mut headers);
         headers.insert(entrust::header::REQUEST_ID, call.request_id.clone());
-        let mut req = Request::new(Full::new(call.body.clone()));
+        let mut req = Request::new(call.body.clone());
         *req.method_mut() = Method::POST;
         *req.uri_mut() = uri;
         *req.headers_mut() = headers;

@@ -17,21 +17,25 @@
 //! - [`openim`]: the OpenIM face: routes and the upstream call helper; [`openim::group`]
 //!   (group info and the field mapping), [`openim::member`] (membership),
 //!   [`openim::token`] (admin tokens), [`openim::json`](mod@openim::json) (strict request parsing),
-//!   [`openim::errcode`] (OpenIM's codes, and the vendor's translated).
+//!   [`openim::errcode`] (OpenIM's codes, the vendor's translated, and gateway errors in OpenIM's envelope).
 //! - [`gateway`]: the pipeline both faces share: quota, signing, sending, failover, retry.
+//! - [`retry`]: the failover decision (failure × read/write × sent), a pure function.
 //! - [`limit`]: the per-path quota with fair, bounded waiting.
 //! - [`sign`]: the vendor signature and nonces.
 //! - [`upstream`]: the pooled TLS client, data centers and failover state.
 //! - [`dedup`]: duplicate protection: a retried write gets the first attempt's answer.
 //! - [`headers`]: hop-by-hop headers, forwarded headers, request ids.
-//! - [`error`]: every gateway error, and how it looks to each kind of caller.
+//! - [`error`]: every gateway error, and how it looks in the vendor's dialect; the OpenIM
+//!   face renders its own ([`openim::errcode`]), and `Error::to_response` picks by face.
 //! - [`entrust`]: the vendor's names, paths, codes and limits (shared with the simulator);
 //!   [`entrust::profile`]: the vendor's answers, parsed tolerantly (gateway only).
+//! - [`clock`]: the wall clock (Unix milliseconds), for the gateway's modules.
 //! - [`config`]: `gateway.toml`: schema, defaults, validation.
 //! - [`secret`]: a secret type that never prints.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`sim`]: the vendor simulator (tests, `--demo`, `entrust-gateway sim`).
 
+pub mod clock;
 pub mod config;
 pub mod dedup;
 pub mod entrust;
@@ -42,6 +46,7 @@ pub mod limit;
 pub mod metrics;
 pub mod openim;
 pub mod proxy;
+pub mod retry;
 pub mod route;
 pub mod secret;
 pub mod server;

@@ -57,6 +57,13 @@ enum Command {
         /// Per-path limit the simulator enforces (0 = none).
         #[arg(long, default_value_t = 100)]
         rate_per_second: u32,
+        /// Also refuse a replayed nonce (10 min) and a timestamp over 5 min
+        /// off: the simulator's own checks, which the vendor documents nowhere.
+        #[arg(long)]
+        strict: bool,
+        /// Requests kept in the simulator's in-memory request log (the newest).
+        #[arg(long, default_value_t = sim::REQUEST_LOG_MAX)]
+        request_log_max: usize,
     },
 }
 
@@ -91,12 +98,16 @@ async fn run(cli: Cli) -> Result<(), String> {
         app_key,
         app_secret_env,
         rate_per_second,
+        strict,
+        request_log_max,
     }) = cli.command
     {
         init_logs(LogFormat::Text, "info", cli.log_format);
         let secret = std::env::var(&app_secret_env).unwrap_or_else(|_| DEMO_APP_SECRET.to_string());
         let mut cfg = sim::SimConfig::new(app_key, secret);
         cfg.rate_per_second = rate_per_second;
+        cfg.strict = strict;
+        cfg.request_log_max = request_log_max;
         return sim::run_standalone(listen, cfg)
             .await
             .map_err(|e| format!("simulator: {e}"));

@@ -40,9 +40,10 @@ pub async fn handle(
     *resp.status_mut() = reply.status;
     *resp.headers_mut() = headers::response_headers_for_caller(&reply.headers);
     if let Some(after) = reply.retry_after {
-        let secs = after.as_secs().max(1);
-        resp.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        resp.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(crate::error::retry_after_secs(after)),
+        );
     }
     Ok(resp)
 }

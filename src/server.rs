@@ -9,6 +9,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -22,7 +23,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, oneshot};
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 use tracing::Instrument;
 
 use crate::dedup::{Begin, Dedup, Stored};
@@ -39,7 +40,7 @@ pub struct ServerHandle {
     pub admin_addr: Option<SocketAddr>,
     pub gateway: Arc<Gateway>,
     shutdown: Option<oneshot::Sender<()>>,
-    task: JoinHandle<()>,
+    task: JoinHandle<Drained>,
 }
 
 impl ServerHandle {
@@ -50,16 +51,16 @@ impl ServerHandle {
 
     /// Stops accepting, lets in-flight requests finish (up to the drain
     /// timeout), and returns when the server has stopped.
-    pub async fn shutdown(mut self) {
+    pub async fn shutdown(mut self) -> Drained {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        let _ = (&mut self.task).await;
+        (&mut self.task).await.unwrap_or_default()
     }
 
     /// Returns when the server stops (after a shutdown signal).
-    pub async fn wait(mut self) {
-        let _ = (&mut self.task).await;
+    pub async fn wait(mut self) -> Drained {
+        (&mut self.task).await.unwrap_or_default()
     }
 
     /// A sender that starts the shutdown (for signal handlers).
@@ -87,7 +88,7 @@ pub async fn start(gateway: Arc<Gateway>) -> io::Result<ServerHandle> {
                 let _ = admin_rx.await;
             }))
         });
-        serve(listener, gw, Listener::Main, async {
+        let drained = serve(listener, gw, Listener::Main, async {
             let _ = rx.await;
         })
         .await;
@@ -96,6 +97,7 @@ pub async fn start(gateway: Arc<Gateway>) -> io::Result<ServerHandle> {
         if let Some(t) = admin_task {
             let _ = t.await;
         }
+        drained
     });
     Ok(ServerHandle {
         addr,
@@ -115,18 +117,32 @@ pub enum Listener {
     Admin,
 }
 
-/// Serves until `shutdown` completes, then drains.
+/// How a listener's drain ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Drained {
+    /// Connections still open at `drain_timeout_ms`, closed mid-request.
+    pub cut: usize,
+}
+
+/// Serves until `shutdown` completes, then drains: no new connections;
+/// requests in flight finish (answered with `Connection: close`); a request
+/// that arrives on a kept-alive connection meanwhile gets 503 code 1000 with
+/// `Connection: close`; at `drain_timeout_ms` the rest are cut and counted.
 pub async fn serve(
     listener: TcpListener,
     gw: Arc<Gateway>,
     which: Listener,
     shutdown: impl Future<Output = ()>,
-) {
+) -> Drained {
     let cfg = gw.config().server.clone();
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(cfg.max_connections));
+    let drain = Arc::new(Drain::default());
+    // Owned here, so that connections left at the drain timeout can be cut.
+    let mut conns = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
+        while conns.try_join_next().is_some() {}
         let permit = tokio::select! {
             p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
             _ = &mut shutdown => break,
@@ -146,7 +162,8 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let gw = gw.clone();
-        let service = service_fn(move |req| handle(gw.clone(), which, req));
+        let drain = drain.clone();
+        let service = service_fn(move |req| drained(drain.clone(), gw.clone(), which, req));
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(Duration::from_millis(cfg.header_read_timeout_ms))
@@ -154,28 +171,128 @@ pub async fn serve(
             .keep_alive(true)
             .serve_connection(TokioIo::new(stream), service);
         let conn = graceful.watch(conn);
-        tokio::spawn(async move {
+        conns.spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
             drop(permit);
         });
     }
-    drop(listener);
     if which == Listener::Admin {
-        return;
+        // Probes answered until the main listener drained; nothing to wait for.
+        return Drained::default();
     }
+    // Draining before the listener closes: a caller refused a connection
+    // knows that requests on its open ones get 503.
+    drain.start();
+    drop(listener);
     tracing::info!("shutting down: no new connections; draining in-flight requests");
-    let drain = Duration::from_millis(cfg.drain_timeout_ms);
-    tokio::select! {
-        _ = async {
-            graceful.shutdown().await;
-            gw.writes().idle().await;
-        } => tracing::info!("drained"),
-        _ = tokio::time::sleep(drain) => {
-            tracing::warn!(drain_timeout_ms = cfg.drain_timeout_ms, writes_cut_off = gw.writes().running(), "drain timeout: closing remaining connections");
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(cfg.drain_timeout_ms);
+    // In-flight requests first; then idle connections are closed.
+    let drained = async {
+        drain.idle().await;
+        graceful.shutdown().await;
+        // Writes still running after their callers left.
+        gw.writes().idle().await;
+    };
+    if tokio::time::timeout_at(deadline, drained).await.is_ok() {
+        tracing::info!("drained");
+        return Drained::default();
+    }
+    while conns.try_join_next().is_some() {}
+    let cut = conns.len();
+    tracing::warn!(
+        drain_timeout_ms = cfg.drain_timeout_ms,
+        connections_cut = cut,
+        requests_cut = drain.busy(),
+        writes_cut = gw.writes().running(),
+        "drain timeout: closing the remaining connections"
+    );
+    conns.shutdown().await;
+    Drained { cut }
+}
+
+/// The main listener's shutdown state: whether it is draining, and how many
+/// requests are being served.
+#[derive(Default)]
+struct Drain {
+    draining: std::sync::atomic::AtomicBool,
+    busy: std::sync::atomic::AtomicUsize,
+    changed: tokio::sync::Notify,
+}
+
+impl Drain {
+    fn start(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+        self.changed.notify_waiters();
+    }
+
+    fn draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+
+    fn busy(&self) -> usize {
+        self.busy.load(Ordering::SeqCst)
+    }
+
+    /// Returns once no request is being served.
+    async fn idle(&self) {
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if self.busy() == 0 {
+                return;
+            }
+            changed.await;
         }
     }
+}
+
+/// One request counted as in flight while it lives.
+struct Busy(Arc<Drain>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        if self.0.busy.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.changed.notify_waiters();
+        }
+    }
+}
+
+/// Serves one request under the drain rules of [`serve`].
+async fn drained(
+    drain: Arc<Drain>,
+    gw: Arc<Gateway>,
+    which: Listener,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
+    // Counted before the check, so that the drain never misses a request
+    // that got past it.
+    drain.busy.fetch_add(1, Ordering::SeqCst);
+    let _busy = Busy(drain.clone());
+    let mut resp = if drain.draining() {
+        let face = face_of(req.uri().path(), req.headers());
+        tracing::info!(
+            face = face.as_str(),
+            "shutting down: refused a request on a kept-alive connection"
+        );
+        let mut resp = Error::Unavailable(
+            "the gateway is shutting down; send the request again (it was not processed)".into(),
+        )
+        .to_response(face);
+        resp.headers_mut()
+            .insert(entrust::header::REQUEST_ID, headers::new_request_id());
+        resp
+    } else {
+        handle(gw, which, req).await?
+    };
+    if drain.draining() {
+        // The caller opens a new connection (to another instance) next time.
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    Ok(resp)
 }
 
 /// The face a request speaks: by path prefix, and for a path no face
@@ -475,4 +592,15 @@ fn admin(gw: &Gateway, req: &Request<Incoming>) -> Result<Response<Body>, Error>
             resp
         }
     })
+}
+
+impl Error {
+    /// The response this error makes for a caller of `face`: each face
+    /// renders its own dialect, so the error map knows none of them.
+    pub fn to_response(&self, face: Face) -> Response<Body> {
+        match face {
+            Face::OpenIm => openim::errcode::response(self),
+            Face::Entrust | Face::Admin => self.vendor_response(face),
+        }
+    }
 }

@@ -5,7 +5,6 @@
 //! a counter, so two requests never share one even under load.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use sha1::{Digest, Sha1};
@@ -82,7 +81,7 @@ impl Signer {
             headers.remove(name);
         }
         let nonce = self.nonce();
-        let timestamp = now_ms().to_string();
+        let timestamp = crate::clock::unix_ms().to_string();
         let sig = signature(secret.expose(), &nonce, &timestamp);
         let [app_key, nonce_name, timestamp_name, signature_name] = &self.set;
         headers.insert(app_key.clone(), self.app_key.clone());
@@ -97,14 +96,6 @@ impl Signer {
             }
         }
     }
-}
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

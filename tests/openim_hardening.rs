@@ -481,7 +481,8 @@ fn cases(token: &str) -> Vec<Bad> {
             get,
             t,
             vec![b' '; 5 * 1024 * 1024],
-            "larger than 4194304 bytes",
+            // server.max_body_bytes defaults to entrust::limit::BODY_MAX (1 MiB).
+            "larger than 1048576 bytes",
         )
         .expect(413, 1001),
     );

@@ -58,6 +58,8 @@ pub mod path {
     pub const REMARK_NAME_QUERY: &str = "/entrust/group/remarkname/query.json";
 
     /// Every documented endpoint (used to bound metric label values).
+    /// The reference's endpoint table; the Go SDK's `sdk/entrustgroup.go`
+    /// covers the same 23 paths.
     pub const ALL: [&str; 23] = [
         GROUP_CREATE,
         GROUP_IMPORT,
@@ -84,10 +86,44 @@ pub mod path {
         REMARK_NAME_QUERY,
     ];
 
+    /// The documented endpoints as a slice: the paths the gateway forwards
+    /// and the simulator answers.
+    pub const DOCUMENTED: &[&str] = &ALL;
+
     /// Whether an endpoint only reads, so that a request that may have reached
     /// the server can still be sent again safely.
     pub fn is_read_only(path: &str) -> bool {
         path.ends_with("/query.json") || path.ends_with("/get.json")
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn read_only_paths() {
+            let reads: Vec<&str> = DOCUMENTED
+                .iter()
+                .copied()
+                .filter(|p| is_read_only(p))
+                .collect();
+            assert_eq!(
+                reads,
+                [
+                    PROFILE_QUERY,
+                    MEMBER_QUERY,
+                    MEMBER_SPECIFIC_QUERY,
+                    GROUP_QUERY,
+                    JOINED_GROUP_QUERY,
+                    MEMBER_FOLLOWED_GET,
+                    REMARK_NAME_QUERY,
+                ]
+            );
+            let mut unique = DOCUMENTED.to_vec();
+            unique.sort_unstable();
+            unique.dedup();
+            assert_eq!(unique.len(), 23);
+        }
     }
 }
 
@@ -144,7 +180,11 @@ pub mod role {
 pub mod limit {
     /// Requests per second per API path, per app.
     pub const RATE_PER_SECOND: u32 = 100;
+    /// What the docs allow and the gateway sends.
     pub const NONCE_MAX: usize = 18;
+    /// What the official SDKs send and the real server takes (Go sends 19
+    /// digits, Java a dotted decimal); the simulator accepts up to this.
+    pub const NONCE_ACCEPTED_MAX: usize = 64;
     pub const REQUEST_ID_MAX: usize = 36;
     pub const GROUP_ID_MAX: usize = 64;
     pub const NAME_MAX: usize = 64;
@@ -158,6 +198,12 @@ pub mod limit {
     pub const EXT_PAIRS_MAX: usize = 10;
     pub const NICKNAME_MAX: usize = 64;
     pub const REMARK_NAME_MAX: usize = 64;
+    /// `extra` on group/member/set.json (doc page; Java/PHP `verify.json`).
+    pub const MEMBER_EXTRA_MAX: usize = 128;
+    /// Managers per group (doc: manager/add.json).
+    pub const MANAGERS_MAX: usize = 10;
+    /// `followUserIds` on follow/unfollow.json.
+    pub const FOLLOW_USERS_MAX: usize = 100;
     /// `userIds` on group/create.json.
     pub const CREATE_USERS_MAX: usize = 30;
     /// `userIds` on join, kick, quit, manager and specific member calls.
@@ -167,6 +213,11 @@ pub mod limit {
     pub const MEMBER_PAGE_DEFAULT: usize = 50;
     pub const MEMBER_PAGE_MAX: usize = 100;
     pub const GROUP_PAGE_MAX: usize = 1000;
+    /// Largest request body. The docs state none; the largest documented
+    /// call (a full profile with 10 ext pairs, or 100 user ids) needs a few
+    /// KiB. 1 MiB is the simulator's limit and the gateway's default, so
+    /// that a body the vendor side would refuse never leaves the gateway.
+    pub const BODY_MAX: usize = 1 << 20;
 }
 
 /// Data centers: (region, primary, backup), in the vendor's order.

@@ -1,6 +1,10 @@
 //! OpenIM's error codes, and the translation of the vendor's codes into them.
 
+use http::{Response, StatusCode};
+use serde_json::json;
+
 use crate::entrust::code as e;
+use crate::error::{Body, Error, Face};
 
 pub const SERVER_INTERNAL: i64 = 500;
 pub const ARGS: i64 = 1001;
@@ -76,5 +80,62 @@ pub fn from_entrust(code: i64) -> i64 {
         // gateway's credentials or the vendor's service are at fault, not
         // the caller.
         _ => SERVER_INTERNAL,
+    }
+}
+
+/// An error in OpenIM's envelope: `{"errCode","errMsg","errDlt"}`.
+pub fn response(err: &Error) -> Response<Body> {
+    let (status, code, name) = status(err);
+    err.response(
+        Face::OpenIm,
+        status,
+        &json!({"errCode": code, "errMsg": name, "errDlt": detail(err)}),
+    )
+}
+
+/// HTTP status, errCode and errMsg for a gateway error.
+fn status(err: &Error) -> (StatusCode, i64, &'static str) {
+    let ok = StatusCode::OK;
+    match err {
+        Error::Args(_) | Error::NoPostData(_) => (ok, ARGS, "ArgsError"),
+        // Idempotency-Key: the draft's statuses; errCode in OpenIM's
+        // vocabulary where it has one.
+        Error::Conflict(_) => (StatusCode::CONFLICT, 409, "Conflict"),
+        Error::KeyReused(_) => (StatusCode::UNPROCESSABLE_ENTITY, ARGS, "ArgsError"),
+        Error::NotFound(_) => (StatusCode::NOT_FOUND, 404, "NotFound"),
+        Error::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, ARGS, "ArgsError"),
+        Error::PayloadTooLarge { .. } | Error::BodyRefused(_) => {
+            (StatusCode::PAYLOAD_TOO_LARGE, ARGS, "ArgsError")
+        }
+        Error::Unauthorized(_) => (ok, ARGS, "ArgsError"),
+        Error::Token { code, .. } | Error::OpenIm { code, .. } => (ok, *code, name(*code)),
+        Error::NoPermission(_) => (ok, NO_PERMISSION, "NoPermissionError"),
+        Error::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, 429, "TooManyRequests"),
+        Error::Upstream { code, .. } => {
+            let c = from_entrust(*code);
+            if c == TOO_MANY_REQUESTS {
+                (StatusCode::TOO_MANY_REQUESTS, c, "TooManyRequests")
+            } else {
+                (ok, c, name(c))
+            }
+        }
+        Error::Unreachable(_) | Error::Timeout(_) => (ok, NETWORK, "NetworkError"),
+        Error::Partial { cause, .. } => status(cause),
+        Error::BadUpstream(_) | Error::Unavailable(_) | Error::Internal(_) => {
+            (ok, SERVER_INTERNAL, "ServerInternalError")
+        }
+    }
+}
+
+/// The detail as the OpenIM caller sees it: credential problems upstream
+/// are the gateway operator's to fix, and say so.
+fn detail(err: &Error) -> String {
+    match err {
+        Error::Upstream { code, .. } if from_entrust(*code) == SERVER_INTERNAL => format!(
+            "{} (the gateway's vendor credentials or service are at fault)",
+            err.detail()
+        ),
+        Error::MethodNotAllowed => format!("method not allowed; use {}", Face::OpenIm.allow()),
+        _ => err.detail(),
     }
 }

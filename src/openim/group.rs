@@ -262,7 +262,10 @@ impl InfoSet {
             if !caller.is_empty() {
                 ext.insert(EXT_NOTIF_USER.into(), Value::from(caller));
             }
-            ext.insert(EXT_NOTIF_TIME.into(), Value::from(now_ms().to_string()));
+            ext.insert(
+                EXT_NOTIF_TIME.into(),
+                Value::from(crate::clock::unix_ms().to_string()),
+            );
         }
         let mut form: Form = vec![("groupId", self.group_id.clone())];
         if !profile.is_empty() {
@@ -472,7 +475,7 @@ impl Create {
             introduction: Some(self.introduction.clone()),
             announcement: Some(self.notification.clone()),
             portrait_url: Some(self.face_url.clone()),
-            create_time: Some(now_ms()),
+            create_time: Some(i64::try_from(crate::clock::unix_ms()).unwrap_or(i64::MAX)),
             member_count: i64::try_from(1 + self.members.len() + self.admins.len()).ok(),
             ..Profile::default()
         };
@@ -486,13 +489,6 @@ impl Create {
             .insert(EXT_APPLY.into(), self.apply_member_friend.to_string());
         group_info(&p)
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 /// Adds `to_add` to the group in join.json batches of at most 100. On a

@@ -397,7 +397,12 @@ pub async fn handle(
                 code: errcode::TOKEN_MALFORMED,
                 detail: "the token is malformed".into(),
             })?;
-            Some(token::verify(secret, t, &cfg.admin_user_ids, token::now())?)
+            Some(token::verify(
+                secret,
+                t,
+                &cfg.admin_user_ids,
+                crate::clock::unix_secs(),
+            )?)
         }
         _ => None,
     };

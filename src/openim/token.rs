@@ -7,8 +7,6 @@
 //! without the secret, and changing the secret revokes every token. A token
 //! is also refused once its user is no longer in `admin_user_ids`.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
 
@@ -22,14 +20,6 @@ use crate::secret::Secret;
 
 const VERSION: &str = "v1";
 const DOMAIN: &[u8] = b"entrust-gateway/openim-admin-token\n";
-
-/// Seconds since the epoch.
-pub fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
 
 fn mac(secret: &Secret, payload: &str) -> Result<Hmac<Sha1>, Error> {
     let mut mac = <Hmac<Sha1> as KeyInit>::new_from_slice(secret.expose().as_bytes())
@@ -155,7 +145,11 @@ pub fn admin_token(gw: &Gateway, body: &[u8]) -> Result<Value, Error> {
             crate::route::printable(user)
         )));
     }
-    let t = issue(expected, user, now().saturating_add(expire))?;
+    let t = issue(
+        expected,
+        user,
+        crate::clock::unix_secs().saturating_add(expire),
+    )?;
     Ok(json!({"token": t, "expireTimeSeconds": expire}))
 }
 
@@ -166,7 +160,7 @@ pub fn parse_token(gw: &Gateway, body: &[u8]) -> Result<Value, Error> {
     let req = super::json::parse(body)?;
     let token = Obj::new(&req, "").required("token")?;
     let (secret, admins, _) = configured(gw)?;
-    let (user, expires_at) = verify_claims(secret, token, admins, now())?;
+    let (user, expires_at) = verify_claims(secret, token, admins, crate::clock::unix_secs())?;
     Ok(json!({"userID": user, "platformID": ADMIN_PLATFORM_ID, "expireTimeSeconds": expires_at}))
 }
 

@@ -1,9 +1,19 @@
 //! The signature check, written from the vendor's signing page.
 //!
 //! `Signature` = lowercase hex SHA1(AppSecret + Nonce + Timestamp). Order of
-//! checks: a missing header, then the App-Key, then the nonce's length, the
-//! timestamp, the signature itself and last the replay cache, so that a
-//! request with a wrong signature never uses up a nonce.
+//! checks: a missing header, then the App-Key, then the nonce's form, the
+//! timestamp's form, the signature itself, and in strict mode last the clock
+//! window and the replay cache, so that a request with a wrong signature
+//! never uses up a nonce.
+//!
+//! What is accepted follows what the official SDKs send (reference
+//! `entrust-api.md`, "Signing"): Timestamp in seconds (Go `sdk/rongcloud.go`,
+//! Java `util/HttpUtil.java`, PHP `Lib/Request.php`, Node, Python
+//! `rc-server-sdk`) or milliseconds (the docs, the gateway); a Nonce of up to
+//! 64 printable ASCII characters (Go: 19 digits, Java: `123456.789`). The
+//! Node SDK reuses one nonce and timestamp for its whole life, so neither a
+//! replay check nor a clock window can be on by default: they are the
+//! simulator's own stricter choice (`strict`).
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -86,7 +96,8 @@ impl NonceCache {
     }
 }
 
-/// Checks the four signing headers; on success the nonce is used up.
+/// Checks the four signing headers. With `strict`, also the clock window and
+/// replays; then on success the nonce is used up.
 pub(crate) fn verify(
     app_key: &str,
     secret: &str,
@@ -94,6 +105,7 @@ pub(crate) fn verify(
     now_ms: i64,
     now: Instant,
     nonces: &std::sync::Mutex<NonceCache>,
+    strict: bool,
 ) -> Result<(), ApiError> {
     let key = signing_header(headers, header::APP_KEY, header::RC_APP_KEY)?;
     let nonce = signing_header(headers, header::NONCE, header::RC_NONCE)?;
@@ -106,28 +118,25 @@ pub(crate) fn verify(
             "App-Key is not known to this server",
         ));
     }
-    if nonce.chars().count() > limit::NONCE_MAX {
+    if nonce.len() > limit::NONCE_ACCEPTED_MAX || !nonce.bytes().all(|b| (b' '..=b'~').contains(&b))
+    {
         return Err(ApiError::signature(format!(
-            "Nonce longer than {} characters",
-            limit::NONCE_MAX
+            "Nonce must be 1-{} printable ASCII characters",
+            limit::NONCE_ACCEPTED_MAX
         )));
     }
-    if ts.len() != 13 || !ts.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(ApiError::signature(
-            "Timestamp must be 13 digits of milliseconds",
-        ));
-    }
-    let ts_ms: i64 = ts
-        .parse()
-        .map_err(|_| ApiError::signature("Timestamp is not a number"))?;
-    if (ts_ms - now_ms).abs() > TIMESTAMP_SKEW_MS {
-        return Err(ApiError::signature(
-            "Timestamp is more than 5 minutes away from the server's clock",
-        ));
-    }
+    let ts_ms = timestamp_ms(&ts)?;
     let want = signature_hex(secret, &nonce, &ts);
     if !constant_time_eq(want.as_bytes(), sig.as_bytes()) {
         return Err(ApiError::signature("Signature does not match"));
+    }
+    if !strict {
+        return Ok(());
+    }
+    if (ts_ms - now_ms).abs() > TIMESTAMP_SKEW_MS {
+        return Err(ApiError::signature(
+            "Timestamp is more than 5 minutes away from the server's clock (strict mode)",
+        ));
     }
     let fresh = nonces
         .lock()
@@ -135,10 +144,25 @@ pub(crate) fn verify(
         .insert(&nonce, now);
     if !fresh {
         return Err(ApiError::signature(
-            "Nonce already used within the last 10 minutes",
+            "Nonce already used within the last 10 minutes (strict mode)",
         ));
     }
     Ok(())
+}
+
+/// A Timestamp of 10 digits (seconds) or 13 (milliseconds), in ms.
+fn timestamp_ms(ts: &str) -> Result<i64, ApiError> {
+    let scale = match ts.len() {
+        10 => 1000,
+        13 => 1,
+        _ => 0,
+    };
+    match ts.parse::<i64>() {
+        Ok(n) if scale > 0 && ts.bytes().all(|b| b.is_ascii_digit()) => Ok(n * scale),
+        _ => Err(ApiError::signature(
+            "Timestamp must be 10 digits of seconds or 13 of milliseconds",
+        )),
+    }
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -170,17 +194,41 @@ mod tests {
         h
     }
 
+    fn check_mode(
+        h: &HeaderMap,
+        now_ms: i64,
+        cache: &Mutex<NonceCache>,
+        strict: bool,
+    ) -> Result<(), i64> {
+        verify("key", "secret", h, now_ms, Instant::now(), cache, strict).map_err(|e| e.code)
+    }
+
     fn check(h: &HeaderMap, now_ms: i64, cache: &Mutex<NonceCache>) -> Result<(), i64> {
-        verify("key", "secret", h, now_ms, Instant::now(), cache).map_err(|e| e.code)
+        check_mode(h, now_ms, cache, false)
+    }
+
+    fn strict(h: &HeaderMap, now_ms: i64, cache: &Mutex<NonceCache>) -> Result<(), i64> {
+        check_mode(h, now_ms, cache, true)
+    }
+
+    /// Signed with a timestamp given as text (seconds or ms).
+    fn signed_ts(ts: &str, nonce: &str) -> HeaderMap {
+        let mut h = signed(0, nonce);
+        h.insert("timestamp", HeaderValue::from_str(ts).unwrap());
+        let sig = signature_hex("secret", nonce, ts);
+        h.insert("signature", HeaderValue::from_str(&sig).unwrap());
+        h
     }
 
     #[test]
-    fn accepts_then_rejects_replay() {
+    fn replay_refused_only_when_strict() {
         let cache = Mutex::new(NonceCache::default());
         let now = 1_700_000_000_000;
         let h = signed(now, "abc");
         assert_eq!(check(&h, now, &cache), Ok(()));
-        assert_eq!(check(&h, now, &cache), Err(1004));
+        assert_eq!(check(&h, now, &cache), Ok(()));
+        assert_eq!(strict(&h, now, &cache), Ok(()));
+        assert_eq!(strict(&h, now, &cache), Err(1004));
     }
 
     #[test]
@@ -189,8 +237,8 @@ mod tests {
         let now = 1_700_000_000_000;
         let mut h = signed(now, "n1");
         h.insert("signature", HeaderValue::from_static("00"));
-        assert_eq!(check(&h, now, &cache), Err(1004));
-        assert_eq!(check(&signed(now, "n1"), now, &cache), Ok(()));
+        assert_eq!(strict(&h, now, &cache), Err(1004));
+        assert_eq!(strict(&signed(now, "n1"), now, &cache), Ok(()));
     }
 
     #[test]
@@ -207,14 +255,40 @@ mod tests {
     fn timestamp_rules() {
         let cache = Mutex::new(NonceCache::default());
         let now = 1_700_000_000_000;
-        assert_eq!(check(&signed(now - 301_000, "a"), now, &cache), Err(1004));
-        assert_eq!(check(&signed(now + 299_000, "b"), now, &cache), Ok(()));
-        // Seconds instead of milliseconds.
-        let mut h = signed(now, "c");
-        h.insert("timestamp", HeaderValue::from_static("1700000000"));
-        let sig = signature_hex("secret", "c", "1700000000");
-        h.insert("signature", HeaderValue::from_str(&sig).unwrap());
-        assert_eq!(check(&h, now, &cache), Err(1004));
+        // The clock window is strict mode's.
+        assert_eq!(strict(&signed(now - 301_000, "a"), now, &cache), Err(1004));
+        assert_eq!(check(&signed(now - 301_000, "a"), now, &cache), Ok(()));
+        assert_eq!(strict(&signed(now + 299_000, "b"), now, &cache), Ok(()));
+        // Seconds, as every current SDK sends (Go `time.Now().Unix()`).
+        assert_eq!(strict(&signed_ts("1700000000", "c"), now, &cache), Ok(()));
+        assert_eq!(
+            strict(&signed_ts("1699999000", "c2"), now, &cache),
+            Err(1004)
+        );
+        for bad in [
+            "170000000",
+            "17000000000",
+            "1700000000000x",
+            "-700000000",
+            "",
+        ] {
+            assert_eq!(check(&signed_ts(bad, "d"), now, &cache), Err(1004), "{bad}");
+        }
+    }
+
+    #[test]
+    fn sdk_nonces() {
+        let cache = Mutex::new(NonceCache::default());
+        let now = 1_700_000_000_000;
+        // Go: strconv.Itoa(rand.Int()), 19 digits; Java: Math.random()*1000000.
+        for n in ["8674665223082153551", "123456.78901234", &"n".repeat(64)] {
+            assert_eq!(
+                check(&signed_ts("1700000000", n), now, &cache),
+                Ok(()),
+                "{n}"
+            );
+        }
+        assert_eq!(check(&signed(now, &"n".repeat(65)), now, &cache), Err(1004));
     }
 
     #[test]
@@ -224,10 +298,6 @@ mod tests {
         let mut h = signed(now, "k");
         h.insert("app-key", HeaderValue::from_static("other"));
         assert_eq!(check(&h, now, &cache), Err(1001));
-        assert_eq!(
-            check(&signed(now, "1234567890123456789"), now, &cache),
-            Err(1004)
-        );
         // Aliases only.
         let plain = signed(now, "alias");
         let mut h = HeaderMap::new();

@@ -116,6 +116,7 @@ fn process_checked(inner: &Inner, req: &RawRequest) -> Result<Reply, ApiError> {
         now_ms(),
         Instant::now(),
         &inner.nonces,
+        inner.cfg.strict,
     )?;
     if !lock(&inner.limiter).admit(&req.path, Instant::now()) {
         return Err(ApiError::new(

@@ -39,6 +39,17 @@ fn effective_permissions(g: &Group) -> Map<String, Value> {
         .collect()
 }
 
+/// `groupProfile`, `groupExtProfile` and `permissions` as JSON text, as the
+/// join and joined-group answers carry them (Go `JoinGroupResult`,
+/// `EntrustGroupDetailInfo`: all three are strings).
+pub(crate) fn text_fields(g: &Group) -> [(&'static str, Value); 3] {
+    [
+        ("groupProfile", text(&g.profile)),
+        ("groupExtProfile", text(&g.ext)),
+        ("permissions", text(&effective_permissions(g))),
+    ]
+}
+
 pub(crate) fn render(g: &Group, variant: ProfileVariant) -> Value {
     let mut p = Map::new();
     p.insert("groupId".into(), Value::from(g.id.as_str()));

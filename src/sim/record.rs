@@ -1,5 +1,7 @@
-//! The request log behind `Simulator::requests()`.
+//! The request log behind `Simulator::requests()`: a ring of the newest
+//! requests, so that `entrust-gateway sim` and `--demo` stay bounded.
 
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -24,20 +26,37 @@ pub struct Recorded {
     pub code: i64,
 }
 
-#[derive(Default)]
 pub(crate) struct RequestLog {
-    entries: Vec<(u64, Recorded)>,
+    entries: VecDeque<(u64, Recorded)>,
     next_id: u64,
+    max: usize,
 }
 
 impl RequestLog {
-    /// Records an arrival; the answer is filled in by [`RequestLog::finish`].
+    /// Keeps at most `max` entries (0 keeps none).
+    pub fn new(max: usize) -> Self {
+        RequestLog {
+            entries: VecDeque::new(),
+            next_id: 0,
+            max,
+        }
+    }
+
+    /// Records an arrival, dropping the oldest entry when full; the answer is
+    /// filled in by [`RequestLog::finish`].
     pub fn start(&mut self, r: Recorded) -> u64 {
         self.next_id += 1;
-        self.entries.push((self.next_id, r));
+        if self.max == 0 {
+            return self.next_id;
+        }
+        while self.entries.len() >= self.max {
+            self.entries.pop_front();
+        }
+        self.entries.push_back((self.next_id, r));
         self.next_id
     }
 
+    /// Fills in the answer; nothing if the entry was already dropped.
     pub fn finish(&mut self, id: u64, status: u16, code: i64) {
         if let Some((_, r)) = self.entries.iter_mut().rev().find(|(i, _)| *i == id) {
             r.status = status;
@@ -58,5 +77,39 @@ impl RequestLog {
 
     pub fn clear(&mut self) {
         self.entries.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(path: &str) -> Recorded {
+        Recorded {
+            at: Instant::now(),
+            method: "POST".into(),
+            path: path.into(),
+            query: None,
+            headers: http::HeaderMap::new(),
+            body: Bytes::new(),
+            status: 0,
+            code: 0,
+        }
+    }
+
+    #[test]
+    fn keeps_the_newest() {
+        let mut log = RequestLog::new(3);
+        let ids: Vec<u64> = (0..5).map(|i| log.start(rec(&format!("/p{i}")))).collect();
+        let paths: Vec<String> = log.all().into_iter().map(|r| r.path).collect();
+        assert_eq!(paths, ["/p2", "/p3", "/p4"]);
+        // A finished request that was already dropped changes nothing.
+        log.finish(ids[0], 200, 200);
+        log.finish(ids[4], 200, 200);
+        assert_eq!(log.accepted("/p4"), 1);
+        assert_eq!(log.accepted("/p0"), 0);
+        let mut none = RequestLog::new(0);
+        none.start(rec("/x"));
+        assert!(none.all().is_empty());
     }
 }

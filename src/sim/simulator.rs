@@ -23,7 +23,18 @@ pub struct SimConfig {
     pub app_secret: String,
     /// Per-path limit; 0 disables it. Default `entrust::limit::RATE_PER_SECOND`.
     pub rate_per_second: u32,
+    /// The simulator's own stricter checks, which no vendor source documents:
+    /// a nonce used twice within 10 minutes, or a timestamp more than 5
+    /// minutes from the clock, is refused (401/1004). Off by default, since
+    /// the official Node SDK reuses one nonce and timestamp for its life.
+    pub strict: bool,
+    /// How many requests [`Simulator::requests`] keeps (the newest); older
+    /// ones are dropped so a long-running simulator stays bounded.
+    pub request_log_max: usize,
 }
+
+/// Default for [`SimConfig::request_log_max`].
+pub const REQUEST_LOG_MAX: usize = 10_000;
 
 impl SimConfig {
     pub fn new(app_key: impl Into<String>, app_secret: impl Into<String>) -> Self {
@@ -31,6 +42,8 @@ impl SimConfig {
             app_key: app_key.into(),
             app_secret: app_secret.into(),
             rate_per_second: limit::RATE_PER_SECOND,
+            strict: false,
+            request_log_max: REQUEST_LOG_MAX,
         }
     }
 }
@@ -41,6 +54,8 @@ impl std::fmt::Debug for SimConfig {
             .field("app_key", &self.app_key)
             .field("app_secret", &"<redacted>")
             .field("rate_per_second", &self.rate_per_second)
+            .field("strict", &self.strict)
+            .field("request_log_max", &self.request_log_max)
             .finish()
     }
 }
@@ -65,10 +80,11 @@ pub struct Simulator {
 impl Simulator {
     pub fn new(cfg: SimConfig) -> Self {
         let limiter = RateLimiter::new(cfg.rate_per_second);
+        let log = RequestLog::new(cfg.request_log_max);
         Simulator {
             inner: Arc::new(Inner {
                 cfg,
-                log: Mutex::default(),
+                log: Mutex::new(log),
                 faults: Mutex::default(),
                 variant: Mutex::default(),
                 store: Mutex::default(),
@@ -97,8 +113,8 @@ impl Simulator {
         Ok((sim, server))
     }
 
-    /// Every request that reached the handler, in arrival order (including
-    /// rejected and faulted ones).
+    /// The requests that reached the handler, in arrival order (including
+    /// rejected and faulted ones): the newest `request_log_max`.
     pub fn requests(&self) -> Vec<Recorded> {
         lock(&self.inner.log).all()
     }

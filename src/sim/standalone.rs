@@ -11,8 +11,9 @@ use super::simulator::{SimConfig, Simulator};
 pub async fn run_standalone(listen: SocketAddr, cfg: SimConfig) -> std::io::Result<()> {
     let listener = TcpListener::bind(listen).await?;
     let app_key = cfg.app_key.clone();
+    let strict = cfg.strict;
     let server = Simulator::new(cfg).serve(listener);
-    tracing::info!(url = %server.url(), app_key = %app_key, "entrust simulator listening");
+    tracing::info!(url = %server.url(), app_key = %app_key, strict, "entrust simulator listening");
     tokio::signal::ctrl_c().await?;
     server.shutdown();
     Ok(())

@@ -9,13 +9,16 @@ use serde_json::{Map, Value};
 
 use super::reply::ApiError;
 use super::validate::{ProfileParams, merge_ext};
-use crate::entrust::{code, role};
+use crate::entrust::{code, limit, role};
 
 /// Members a group may hold (owner included). The docs give no number; 3000
 /// is the vendor's usual default group size.
 pub const MEMBER_MAX: usize = 3000;
-/// Managers a group may hold. Not documented for entrust; 10 is assumed.
-pub const MANAGER_MAX: usize = 10;
+/// Managers a group may hold (doc: group/manager/add.json).
+pub const MANAGER_MAX: usize = limit::MANAGERS_MAX;
+/// Users one member may follow in a group. Not documented; the follow
+/// limit code 25419 exists, and 100 (the per-call maximum) is assumed.
+pub const FOLLOW_MAX: usize = limit::FOLLOW_USERS_MAX;
 
 #[derive(Debug, Clone)]
 pub(crate) struct Member {
@@ -35,6 +38,8 @@ pub(crate) struct Group {
     pub id: String,
     pub name: String,
     pub owner: String,
+    /// Who created the group (group/query.json's `creator`).
+    pub creator: String,
     pub profile: Map<String, Value>,
     pub permissions: Map<String, Value>,
     pub ext: Map<String, Value>,
@@ -42,6 +47,10 @@ pub(crate) struct Group {
     pub members: Vec<Member>,
     pub create_time: i64,
     pub seq: u64,
+    /// Follower → (followed user, since when in ms), in follow order.
+    pub follows: HashMap<String, Vec<(String, i64)>>,
+    /// User → the remark name that user gave this group.
+    pub remarks: HashMap<String, String>,
 }
 
 impl Group {
@@ -72,6 +81,19 @@ impl Group {
             .iter()
             .filter(|m| m.role == role::MANAGER)
             .count()
+    }
+
+    /// Forgets every follow to or from `users` (`isDelFollowed=1`).
+    fn drop_follows(&mut self, users: &[String]) {
+        self.follows.retain(|f, _| !users.contains(f));
+        for list in self.follows.values_mut() {
+            list.retain(|(u, _)| !users.contains(u));
+        }
+    }
+
+    /// The remark name `user` gave this group ("" when none).
+    pub fn remark(&self, user: &str) -> &str {
+        self.remarks.get(user).map_or("", String::as_str)
     }
 
     /// The effective value of one permission (unset ones are 0, the default).
@@ -118,7 +140,8 @@ impl From<&Group> for GroupSnapshot {
     }
 }
 
-fn not_found(id: &str) -> ApiError {
+/// 25410 for a group that does not exist.
+pub(crate) fn not_found(id: &str) -> ApiError {
     ApiError::new(code::GROUP_NOT_FOUND, format!("group {id} does not exist"))
 }
 
@@ -205,12 +228,15 @@ impl Store {
                 id: id.to_owned(),
                 name: name.to_owned(),
                 owner: owner.to_owned(),
+                creator: owner.to_owned(),
                 profile: p.profile,
                 permissions: p.permissions,
                 ext,
                 members,
                 create_time: now_ms,
                 seq,
+                follows: HashMap::new(),
+                remarks: HashMap::new(),
             },
         );
         Ok(())
@@ -247,8 +273,9 @@ impl Store {
     }
 
     /// group/join.json: all or nothing. A user already in the group: 25412;
-    /// joinPerm 3 ("no one can join"): 25414; over the size: 25411.
-    pub fn join(&mut self, id: &str, users: &[String], now_ms: i64) -> Result<(), ApiError> {
+    /// joinPerm 3 ("no one can join"): 25414; over the size: 25411. Answers
+    /// the group afterwards.
+    pub fn join(&mut self, id: &str, users: &[String], now_ms: i64) -> Result<&Group, ApiError> {
         let mut seqs = Vec::with_capacity(users.len());
         {
             let g = self.groups.get(id).ok_or_else(|| not_found(id))?;
@@ -287,18 +314,27 @@ impl Store {
                 seq,
             });
         }
-        Ok(())
+        Ok(g)
     }
 
     /// group/quit.json and group/member/kick.json: all or nothing. The owner
-    /// listed: 25417; a user not in the group: 25418.
-    pub fn remove(&mut self, id: &str, users: &[String]) -> Result<(), ApiError> {
+    /// listed: 25417; a user not in the group: 25418. `del_followed`
+    /// (`isDelFollowed=1`) also forgets their follows.
+    pub fn remove(
+        &mut self,
+        id: &str,
+        users: &[String],
+        del_followed: bool,
+    ) -> Result<(), ApiError> {
         let g = self.get_mut(id)?;
         if users.contains(&g.owner) {
             return Err(owner_op("quit or be kicked"));
         }
         g.require_members(users)?;
         g.members.retain(|m| !users.contains(&m.user_id));
+        if del_followed {
+            g.drop_follows(users);
+        }
         Ok(())
     }
 
@@ -315,7 +351,13 @@ impl Store {
     /// group/transfer/owner.json: the new owner must be a member (25418); the
     /// old owner becomes a MEMBER, or leaves with `quit`. Transferring to the
     /// current owner changes nothing.
-    pub fn transfer(&mut self, id: &str, new_owner: &str, quit: bool) -> Result<(), ApiError> {
+    pub fn transfer(
+        &mut self,
+        id: &str,
+        new_owner: &str,
+        quit: bool,
+        del_followed: bool,
+    ) -> Result<(), ApiError> {
         let g = self.get_mut(id)?;
         if g.member(new_owner).is_none() {
             return Err(not_in_group(&[new_owner]));
@@ -329,6 +371,9 @@ impl Store {
         }
         if quit {
             g.members.retain(|m| m.user_id != old);
+            if del_followed {
+                g.drop_follows(&[old]);
+            }
         } else if let Some(m) = g.member_mut(&old) {
             m.role = role::MEMBER;
         }
@@ -391,24 +436,83 @@ impl Store {
         Ok(())
     }
 
-    /// group/member/set.json: only the fields sent change.
+    /// group/member/set.json: the nickname (required) is replaced; `extra`
+    /// only when sent.
     pub fn member_set(
         &mut self,
         id: &str,
         user: &str,
-        nickname: Option<&str>,
+        nickname: &str,
         extra: Option<&str>,
     ) -> Result<(), ApiError> {
         let g = self.get_mut(id)?;
         let Some(m) = g.member_mut(user) else {
             return Err(not_in_group(&[user]));
         };
-        if let Some(n) = nickname {
-            m.nickname = n.to_owned();
-        }
+        m.nickname = nickname.to_owned();
         if let Some(e) = extra {
             m.extra = e.to_owned();
         }
+        Ok(())
+    }
+
+    /// group/member/follow.json: `user` and everyone in `targets` must be
+    /// members (25418); more than [`FOLLOW_MAX`] afterwards: 25419. Users
+    /// already followed keep their first follow time.
+    pub fn follow(
+        &mut self,
+        id: &str,
+        user: &str,
+        targets: &[String],
+        now_ms: i64,
+    ) -> Result<(), ApiError> {
+        let g = self.get_mut(id)?;
+        g.require_members(&[user.to_owned()])?;
+        g.require_members(targets)?;
+        let list = g.follows.entry(user.to_owned()).or_default();
+        let new: Vec<&String> = targets
+            .iter()
+            .filter(|t| !list.iter().any(|(u, _)| u == *t))
+            .collect();
+        if list.len() + new.len() > FOLLOW_MAX {
+            return Err(ApiError::new(
+                code::MANAGER_LIMIT,
+                format!("a member may follow at most {FOLLOW_MAX} users in a group"),
+            ));
+        }
+        list.extend(new.into_iter().map(|t| (t.clone(), now_ms)));
+        Ok(())
+    }
+
+    /// group/member/unfollow.json: `user` must be a member (25418); users
+    /// not followed are ignored.
+    pub fn unfollow(&mut self, id: &str, user: &str, targets: &[String]) -> Result<(), ApiError> {
+        let g = self.get_mut(id)?;
+        g.require_members(&[user.to_owned()])?;
+        if let Some(list) = g.follows.get_mut(user) {
+            list.retain(|(u, _)| !targets.contains(u));
+        }
+        Ok(())
+    }
+
+    /// group/member/followed/get.json: whom `user` follows, in follow order.
+    pub fn followed(&self, id: &str, user: &str) -> Result<Vec<(String, i64)>, ApiError> {
+        let g = self.get(id).ok_or_else(|| not_found(id))?;
+        g.require_members(&[user.to_owned()])?;
+        Ok(g.follows.get(user).cloned().unwrap_or_default())
+    }
+
+    /// group/remarkname/set.json: `user` must be a member (25418).
+    pub fn remark_set(&mut self, id: &str, user: &str, remark: &str) -> Result<(), ApiError> {
+        let g = self.get_mut(id)?;
+        g.require_members(&[user.to_owned()])?;
+        g.remarks.insert(user.to_owned(), remark.to_owned());
+        Ok(())
+    }
+
+    /// group/remarkname/delete.json: the group must exist; no remark is fine.
+    pub fn remark_delete(&mut self, id: &str, user: &str) -> Result<(), ApiError> {
+        self.get_mut(id)?.remarks.remove(user);
         Ok(())
     }
 }
@@ -459,13 +563,19 @@ mod tests {
     #[test]
     fn remove_and_transfer() {
         let mut s = store_with("g", "o", &["a", "b"]);
-        assert_eq!(s.remove("g", &users(&["o"])).unwrap_err().code, 25417);
-        assert_eq!(s.remove("g", &users(&["a", "z"])).unwrap_err().code, 25418);
-        s.remove("g", &users(&["a"])).unwrap();
-        assert_eq!(s.transfer("g", "z", false).unwrap_err().code, 25418);
-        s.transfer("g", "b", false).unwrap();
+        assert_eq!(
+            s.remove("g", &users(&["o"]), false).unwrap_err().code,
+            25417
+        );
+        assert_eq!(
+            s.remove("g", &users(&["a", "z"]), false).unwrap_err().code,
+            25418
+        );
+        s.remove("g", &users(&["a"]), false).unwrap();
+        assert_eq!(s.transfer("g", "z", false, false).unwrap_err().code, 25418);
+        s.transfer("g", "b", false, false).unwrap();
         assert_eq!(roles(&s, "g"), [("o".into(), 1), ("b".into(), 3)]);
-        s.transfer("g", "o", true).unwrap();
+        s.transfer("g", "o", true, false).unwrap();
         assert_eq!(roles(&s, "g"), [("o".into(), 3)]);
         assert_eq!(s.get("g").unwrap().owner, "o");
     }
@@ -485,5 +595,44 @@ mod tests {
         let many: Vec<String> = (0..MANAGER_MAX + 1).map(|i| format!("m{i}")).collect();
         s.join("g", &many, 2).unwrap();
         assert_eq!(s.manager_add("g", &many).unwrap_err().code, 25419);
+    }
+
+    #[test]
+    fn follows_and_remarks() {
+        let mut s = store_with("g", "o", &["a", "b", "c"]);
+        assert_eq!(
+            s.follow("g", "z", &users(&["a"]), 1).unwrap_err().code,
+            25418
+        );
+        assert_eq!(
+            s.follow("g", "a", &users(&["b", "z"]), 1).unwrap_err().code,
+            25418
+        );
+        s.follow("g", "a", &users(&["b", "c"]), 1).unwrap();
+        s.follow("g", "a", &users(&["b"]), 2).unwrap();
+        assert_eq!(
+            s.followed("g", "a").unwrap(),
+            [("b".to_owned(), 1), ("c".to_owned(), 1)]
+        );
+        s.unfollow("g", "a", &users(&["c", "o"])).unwrap();
+        assert_eq!(s.followed("g", "a").unwrap(), [("b".to_owned(), 1)]);
+        // isDelFollowed on quit forgets follows both ways.
+        s.remove("g", &users(&["b"]), true).unwrap();
+        assert!(s.followed("g", "a").unwrap().is_empty());
+
+        let many: Vec<String> = (0..FOLLOW_MAX).map(|i| format!("f{i}")).collect();
+        s.join("g", &many, 3).unwrap();
+        s.follow("g", "c", &many, 3).unwrap();
+        assert_eq!(
+            s.follow("g", "c", &users(&["a"]), 3).unwrap_err().code,
+            25419
+        );
+
+        assert_eq!(s.remark_set("g", "z", "r").unwrap_err().code, 25418);
+        s.remark_set("g", "a", "mine").unwrap();
+        assert_eq!(s.get("g").unwrap().remark("a"), "mine");
+        s.remark_delete("g", "a").unwrap();
+        assert_eq!(s.get("g").unwrap().remark("a"), "");
+        assert_eq!(s.remark_delete("x", "a").unwrap_err().code, 25410);
     }
 }

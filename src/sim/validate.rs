@@ -15,8 +15,10 @@ fn chars(s: &str) -> usize {
     s.chars().count()
 }
 
-/// `groupId`: required, at most 64 characters, letters and digits only (the
-/// docs: "alphanumeric combinations"); other characters answer 25430.
+/// `groupId`: required, at most 64 characters of letters, digits, `_` and
+/// `-`; other characters answer 25430. The docs say "alphanumeric
+/// combinations", yet the vendor's own PHP example uses `RC_GROUP_1`, and
+/// OpenIM deployments use `_`, `-` and UUIDs (reference `entrust-api.md`).
 pub(crate) fn group_id(v: &str) -> Result<(), ApiError> {
     if chars(v) > limit::GROUP_ID_MAX {
         return Err(ApiError::too_long(format!(
@@ -24,10 +26,13 @@ pub(crate) fn group_id(v: &str) -> Result<(), ApiError> {
             limit::GROUP_ID_MAX
         )));
     }
-    if !v.bytes().all(|b| b.is_ascii_alphanumeric()) {
+    if !v
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
         return Err(ApiError::new(
             code::INVALID_GROUP_ID,
-            "groupId may only hold letters and digits",
+            "groupId may only hold letters, digits, _ and -",
         ));
     }
     Ok(())
@@ -39,15 +44,19 @@ pub(crate) fn required_group_id(f: &Form) -> Result<&str, ApiError> {
     Ok(g)
 }
 
-/// A user id: at most 64 characters (no character set is enforced).
-pub(crate) fn user_id(name: &str, v: &str) -> Result<(), ApiError> {
-    if chars(v) > limit::USER_ID_MAX {
+/// A top-level form value of at most `max` characters (else 1005).
+pub(crate) fn max_chars(name: &str, v: &str, max: usize) -> Result<(), ApiError> {
+    if chars(v) > max {
         return Err(ApiError::too_long(format!(
-            "{name} longer than {} characters",
-            limit::USER_ID_MAX
+            "{name} longer than {max} characters"
         )));
     }
     Ok(())
+}
+
+/// A user id: at most 64 characters (no character set is enforced).
+pub(crate) fn user_id(name: &str, v: &str) -> Result<(), ApiError> {
+    max_chars(name, v, limit::USER_ID_MAX)
 }
 
 pub(crate) fn required_user<'a>(f: &'a Form, key: &str) -> Result<&'a str, ApiError> {
@@ -247,7 +256,11 @@ mod tests {
     #[test]
     fn ids() {
         assert_eq!(c(group_id("abc123XYZ")), 200);
-        assert_eq!(c(group_id("a-b")), 25430);
+        assert_eq!(c(group_id("RC_GROUP_1")), 200);
+        assert_eq!(c(group_id("0f8fad5b-d9cb-469f-a165-70867728950e")), 200);
+        for bad in ["a.b", "a b", "a/b", "grüppe", "a+b"] {
+            assert_eq!(c(group_id(bad)), 25430, "{bad}");
+        }
         assert_eq!(c(group_id(&"a".repeat(65))), 1005);
         assert_eq!(c(user_id("u", &"u".repeat(64))), 200);
         assert_eq!(c(user_id("u", &"u".repeat(65))), 1005);

@@ -32,7 +32,17 @@ pub fn config_text(urls: &[String], upstream_extra: &str, extra: &str) -> String
 }
 
 pub async fn start_gateway(config_text: &str) -> ServerHandle {
-    let config = Config::parse(config_text).expect("test config is valid");
+    start_gateway_edited(config_text, |_| {}).await
+}
+
+/// The same, with `edit` applied to the parsed config (for `[server]` keys,
+/// which `config_text` cannot add).
+pub async fn start_gateway_edited(
+    config_text: &str,
+    edit: impl FnOnce(&mut Config),
+) -> ServerHandle {
+    let mut config = Config::parse(config_text).expect("test config is valid");
+    edit(&mut config);
     let secret = config.load_secret().expect("test secret");
     let gw = Gateway::new(config, secret).expect("gateway builds");
     server::start(Arc::new(gw)).await.expect("gateway listens")
@@ -159,4 +169,36 @@ pub async fn post_openim(
 /// before the gateway connects to it.)
 pub async fn closed_port_url() -> String {
     "http://127.0.0.1:1".to_string()
+}
+
+/// An upstream that accepts connections and never answers: not a TLS
+/// handshake, not an HTTP answer. Each connection's first bytes are sent on
+/// the channel (the signal that something arrived). Serves while the
+/// returned task lives.
+pub async fn silent_upstream() -> (
+    std::net::SocketAddr,
+    tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
+    tokio::task::JoinHandle<()>,
+) {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((mut s, _)) = listener.accept().await {
+            let mut buf = vec![0u8; 64 * 1024];
+            let n = s.read(&mut buf).await.unwrap_or(0);
+            let _ = tx.send(buf[..n].to_vec());
+            held.push(s); // open until the task ends
+        }
+    });
+    (addr, rx, task)
+}
+
+/// Bounds a test step: panics with `what` if `f` takes longer than 10 s.
+pub async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(std::time::Duration::from_secs(10), f)
+        .await
+        .unwrap_or_else(|_| panic!("timed out: {what}"))
 }

@@ -7,7 +7,7 @@ use super::{Ctx, Fields, fields};
 use crate::entrust::{code, limit};
 use crate::sim::form::Form;
 use crate::sim::paging;
-use crate::sim::profile::render;
+use crate::sim::profile::{render, text_fields};
 use crate::sim::reply::ApiError;
 use crate::sim::validate::{self, profile_params, required_group_id, required_user};
 
@@ -79,10 +79,11 @@ pub(super) fn dismiss(ctx: &Ctx<'_>, f: &Form) -> Result<Fields, ApiError> {
     Ok(Fields::new())
 }
 
-/// group/query.json (shape not documented): `pageToken`, `size` (default 50,
-/// 1-1000), `order` (0 oldest first, 1 newest first, default 1) by creation.
-/// Answers `totalCount`, `pageToken` and
-/// `groups: [{groupId, groupName, owner, createTime, memberCount}]`.
+/// group/query.json: `pageToken`, `size` (default 50, 1-1000), `order` (0
+/// oldest first, 1 newest first, default 1) by creation. Answers
+/// `pageToken` and `groups: [{groupId, name, groupProfile, creator, owner,
+/// time, portraitUrl}]`, no total (doc; Go `PagingQueryGroupsResult`,
+/// `EntrustGroupInfo`).
 pub(super) fn group_query(ctx: &Ctx<'_>, f: &Form) -> Result<Fields, ApiError> {
     let size = f.int("size", 50, 1..=limit::GROUP_PAGE_MAX as i64)? as usize;
     let asc = f.int("order", 1, 0..=1)? == 0;
@@ -94,22 +95,24 @@ pub(super) fn group_query(ctx: &Ctx<'_>, f: &Form) -> Result<Fields, ApiError> {
     if !asc {
         all.reverse();
     }
-    let total = all.len();
     let (page, token) = paging::page(all, |g| g.seq, cursor, asc, size, &context);
     let groups: Vec<Value> = page
         .into_iter()
         .map(|g| {
+            let [profile, ..] = text_fields(g);
+            let portrait = g.profile.get("portraitUrl").cloned();
             Value::Object(fields([
                 ("groupId", Value::from(g.id.as_str())),
-                ("groupName", Value::from(g.name.as_str())),
+                ("name", Value::from(g.name.as_str())),
+                profile,
+                ("creator", Value::from(g.creator.as_str())),
                 ("owner", Value::from(g.owner.as_str())),
-                ("createTime", Value::from(g.create_time)),
-                ("memberCount", Value::from(g.members.len())),
+                ("time", Value::from(g.create_time)),
+                ("portraitUrl", portrait.unwrap_or_else(|| Value::from(""))),
             ]))
         })
         .collect();
     Ok(fields([
-        ("totalCount", Value::from(total)),
         ("pageToken", Value::from(token)),
         ("groups", Value::Array(groups)),
     ]))

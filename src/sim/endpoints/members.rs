@@ -3,47 +3,53 @@
 use serde_json::Value;
 
 use super::{Ctx, Fields, fields};
-use crate::entrust::limit;
+use crate::entrust::{code, limit};
 use crate::sim::form::Form;
+use crate::sim::profile::text_fields;
 use crate::sim::reply::ApiError;
 use crate::sim::validate::{self, required_group_id, required_user};
 
-/// Extra data a member may carry in group/member/set.json. Not documented;
-/// 1024 characters assumed.
-pub const MEMBER_EXTRA_MAX: usize = 1024;
-
-/// `userIds` for a write: required, at most 100 (else 1005), each <= 64.
-fn write_users(f: &Form) -> Result<Vec<String>, ApiError> {
-    let users = f.required_array(
-        &["userIds"],
-        limit::USERS_PER_CALL_MAX,
-        crate::entrust::code::PARAM_TOO_LONG,
-    )?;
-    validate::user_ids("userIds", &users)?;
+/// A required user list for a write (`userIds`, `followUserIds`): at most
+/// 100 (else 1005), each <= 64.
+pub(super) fn write_users(f: &Form, key: &str) -> Result<Vec<String>, ApiError> {
+    let users = f.required_array(&[key], limit::USERS_PER_CALL_MAX, code::PARAM_TOO_LONG)?;
+    validate::user_ids(key, &users)?;
     Ok(users)
 }
 
-/// isDelBan / isDelWhite / isDelFollowed: must be 0 or 1; the simulator
-/// keeps no ban, white or follow lists, so they change nothing else.
-fn cleanup_flags(f: &Form) -> Result<(), ApiError> {
-    for k in ["isDelBan", "isDelWhite", "isDelFollowed"] {
-        f.flag(k)?;
-    }
-    Ok(())
+/// isDelBan / isDelWhite / isDelFollowed: must be 0 or 1. The simulator
+/// keeps no ban or white lists; answers whether follows are to be dropped.
+fn cleanup_flags(f: &Form) -> Result<bool, ApiError> {
+    f.flag("isDelBan")?;
+    f.flag("isDelWhite")?;
+    f.flag("isDelFollowed")
 }
 
+/// Answers the group's info (doc; Go/Java `JoinGroupResult`): groupId,
+/// name, owner, the three JSON fields as text, remarkName ("": the joiners
+/// have none yet), createTime, memberCount (after the join).
 pub(super) fn join(ctx: &Ctx<'_>, f: &Form) -> Result<Fields, ApiError> {
     let id = required_group_id(f)?;
-    let users = write_users(f)?;
-    ctx.store().join(id, &users, ctx.now_ms)?;
-    Ok(Fields::new())
+    let users = write_users(f, "userIds")?;
+    let mut store = ctx.store();
+    let g = store.join(id, &users, ctx.now_ms)?;
+    let mut out = fields([
+        ("groupId", Value::from(g.id.as_str())),
+        ("name", Value::from(g.name.as_str())),
+        ("owner", Value::from(g.owner.as_str())),
+        ("remarkName", Value::from("")),
+        ("createTime", Value::from(g.create_time)),
+        ("memberCount", Value::from(g.members.len())),
+    ]);
+    out.extend(text_fields(g).map(|(k, v)| (k.to_owned(), v)));
+    Ok(out)
 }
 
 pub(super) fn quit(ctx: &Ctx<'_>, f: &Form) -> Result<Fields, ApiError> {
     let id = required_group_id(f)?;
-    let users = write_users(f)?;
-    cleanup_flags(f)?;
-    ctx.store().remove(id, &users)?;
+    let users = write_users(f, "userIds")?;
+    let del_followed = cleanup_flags(f)?;
+    ctx.store().remove(id, &users, del_followed)?;
     Ok(Fields::new())
 }
 
@@ -60,16 +66,16 @@ pub(super) fn kick_all(ctx: &Ctx<'_>, f: &Form) -> Result<Fields, ApiError> {
 pub(super) fn transfer(ctx: &Ctx<'_>, f: &Form) -> Result<Fields, ApiError> {
     let id = required_group_id(f)?;
     let new_owner = required_user(f, "newOwner")?;
-    cleanup_flags(f)?;
+    let del_followed = cleanup_flags(f)?;
     let quit = f.flag("isQuit")?;
-    ctx.store().transfer(id, new_owner, quit)?;
+    ctx.store().transfer(id, new_owner, quit, del_followed)?;
     Ok(Fields::new())
 }
 
 /// Answers `userIds` (those not in the group, skipped) and `managerCount`.
 pub(super) fn manager_add(ctx: &Ctx<'_>, f: &Form) -> Result<Fields, ApiError> {
     let id = required_group_id(f)?;
-    let users = write_users(f)?;
+    let users = write_users(f, "userIds")?;
     let (absent, count) = ctx.store().manager_add(id, &users)?;
     Ok(fields([
         ("userIds", Value::from(absent)),
@@ -79,28 +85,22 @@ pub(super) fn manager_add(ctx: &Ctx<'_>, f: &Form) -> Result<Fields, ApiError> {
 
 pub(super) fn manager_remove(ctx: &Ctx<'_>, f: &Form) -> Result<Fields, ApiError> {
     let id = required_group_id(f)?;
-    let users = write_users(f)?;
+    let users = write_users(f, "userIds")?;
     ctx.store().manager_remove(id, &users)?;
     Ok(Fields::new())
 }
 
-/// `nickname` (<= 64, else 1005) and `extra` (<= 1024, else 1005): only the
-/// ones sent change; an empty value clears the field.
+/// `nickname` is required (1002 when missing or empty; <= 64, else 1005)
+/// and `extra` optional (<= 128, else 1005; an empty value clears it): the
+/// doc page and the Java/PHP SDKs' `verify.json`.
 pub(super) fn member_set(ctx: &Ctx<'_>, f: &Form) -> Result<Fields, ApiError> {
     let id = required_group_id(f)?;
     let user = required_user(f, "userId")?;
-    let nickname = f.opt("nickname")?;
-    if nickname.is_some_and(|n| n.chars().count() > limit::NICKNAME_MAX) {
-        return Err(ApiError::too_long(format!(
-            "nickname longer than {} characters",
-            limit::NICKNAME_MAX
-        )));
-    }
+    let nickname = f.required("nickname")?;
+    validate::max_chars("nickname", nickname, limit::NICKNAME_MAX)?;
     let extra = f.opt("extra")?;
-    if extra.is_some_and(|e| e.chars().count() > MEMBER_EXTRA_MAX) {
-        return Err(ApiError::too_long(format!(
-            "extra longer than {MEMBER_EXTRA_MAX} characters"
-        )));
+    if let Some(e) = extra {
+        validate::max_chars("extra", e, limit::MEMBER_EXTRA_MAX)?;
     }
     ctx.store().member_set(id, user, nickname, extra)?;
     Ok(Fields::new())

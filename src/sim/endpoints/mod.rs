@@ -4,6 +4,7 @@
 mod groups;
 mod members;
 mod queries;
+mod social;
 
 use std::sync::{Mutex, MutexGuard};
 
@@ -13,6 +14,7 @@ use super::form::Form;
 use super::profile::ProfileVariant;
 use super::reply::ApiError;
 use super::store::Store;
+pub(crate) use super::store::not_found;
 use crate::entrust::path;
 
 /// What an endpoint can see.
@@ -51,6 +53,12 @@ pub(crate) fn route(p: &str) -> Option<Handler> {
         path::MEMBER_QUERY => queries::member_query,
         path::MEMBER_SPECIFIC_QUERY => queries::specific_query,
         path::JOINED_GROUP_QUERY => queries::joined_query,
+        path::MEMBER_FOLLOW => social::follow,
+        path::MEMBER_UNFOLLOW => social::unfollow,
+        path::MEMBER_FOLLOWED_GET => social::followed,
+        path::REMARK_NAME_SET => social::remark_set,
+        path::REMARK_NAME_DELETE => social::remark_delete,
+        path::REMARK_NAME_QUERY => social::remark_query,
         _ => return None,
     };
     Some(h)
@@ -63,4 +71,16 @@ pub(crate) fn all_optional(p: &str) -> bool {
 
 fn fields<const N: usize>(pairs: [(&str, Value); N]) -> Fields {
     pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_documented_path_is_served() {
+        for p in path::DOCUMENTED {
+            assert!(route(p).is_some(), "{p}");
+        }
+    }
 }

@@ -6,8 +6,9 @@ use super::{Ctx, Fields, fields};
 use crate::entrust::{code, limit};
 use crate::sim::form::Form;
 use crate::sim::paging;
+use crate::sim::profile::text_fields;
 use crate::sim::reply::ApiError;
-use crate::sim::store::Member;
+use crate::sim::store::{Group, Member};
 use crate::sim::validate::{self, required_group_id, required_user};
 
 fn member_json(m: &Member) -> Value {
@@ -42,9 +43,7 @@ pub(super) fn member_query(ctx: &Ctx<'_>, f: &Form) -> Result<Fields, ApiError> 
     let context = format!("members|{id}|{kind}|{asc}");
     let cursor = paging::decode(&context, f.opt("pageToken")?)?;
     let store = ctx.store();
-    let g = store.get(id).ok_or_else(|| {
-        ApiError::new(code::GROUP_NOT_FOUND, format!("group {id} does not exist"))
-    })?;
+    let g = store.get(id).ok_or_else(|| super::not_found(id))?;
     let mut chosen: Vec<&Member> = g
         .members
         .iter()
@@ -76,9 +75,7 @@ pub(super) fn specific_query(ctx: &Ctx<'_>, f: &Form) -> Result<Fields, ApiError
     )?;
     validate::user_ids("userIds", &users)?;
     let store = ctx.store();
-    let g = store.get(id).ok_or_else(|| {
-        ApiError::new(code::GROUP_NOT_FOUND, format!("group {id} does not exist"))
-    })?;
+    let g = store.get(id).ok_or_else(|| super::not_found(id))?;
     let members: Vec<Value> = users
         .iter()
         .filter_map(|u| g.member(u))
@@ -87,11 +84,12 @@ pub(super) fn specific_query(ctx: &Ctx<'_>, f: &Form) -> Result<Fields, ApiError
     Ok(fields([("members", Value::Array(members))]))
 }
 
-/// joined/group/query.json (shape not documented): `userId`, `role` (0 all,
-/// 1 member, 2 manager, 3 owner), `pageToken`, `size` (default 50, 1-100),
-/// `order` (by the user's join time, default 1 = newest first). Answers
-/// `totalCount`, `pageToken` and `groups: [{groupId, groupName, role, time}]`
-/// where `time` is when the user joined.
+/// joined/group/query.json: `userId`, `role` (0 all, 1 member, 2 manager,
+/// 3 owner), `pageToken`, `size` (default 50, 1-100), `order` (by the
+/// user's join time, default 1 = newest first). Answers `totalCount`,
+/// `pageToken` and `groups: [{groupId, name, remarkName, groupProfile,
+/// groupExtProfile, permissions, createTime, joinTime, role, count, owner}]`
+/// (doc; Go `PagingQueryJoinedGroupsResult`, `EntrustGroupDetailInfo`).
 pub(super) fn joined_query(ctx: &Ctx<'_>, f: &Form) -> Result<Fields, ApiError> {
     let user = required_user(f, "userId")?;
     let role = f.int("role", 0, 0..=3)?;
@@ -99,26 +97,32 @@ pub(super) fn joined_query(ctx: &Ctx<'_>, f: &Form) -> Result<Fields, ApiError> 
     let context = format!("joined|{user}|{role}|{asc}");
     let cursor = paging::decode(&context, f.opt("pageToken")?)?;
     let store = ctx.store();
-    let mut joined: Vec<(&str, &str, &Member)> = store
+    let mut joined: Vec<(&Group, &Member)> = store
         .groups()
-        .filter_map(|g| g.member(user).map(|m| (g.id.as_str(), g.name.as_str(), m)))
-        .filter(|(_, _, m)| role == 0 || m.role == role)
+        .filter_map(|g| g.member(user).map(|m| (g, m)))
+        .filter(|(_, m)| role == 0 || m.role == role)
         .collect();
-    joined.sort_by_key(|(_, _, m)| m.seq);
+    joined.sort_by_key(|(_, m)| m.seq);
     if !asc {
         joined.reverse();
     }
     let total = joined.len();
-    let (page, token) = paging::page(joined, |(_, _, m)| m.seq, cursor, asc, size, &context);
+    let (page, token) = paging::page(joined, |(_, m)| m.seq, cursor, asc, size, &context);
     let groups: Vec<Value> = page
         .into_iter()
-        .map(|(id, name, m)| {
-            Value::Object(fields([
-                ("groupId", Value::from(id)),
-                ("groupName", Value::from(name)),
+        .map(|(g, m)| {
+            let mut o = fields([
+                ("groupId", Value::from(g.id.as_str())),
+                ("name", Value::from(g.name.as_str())),
+                ("remarkName", Value::from(g.remark(user))),
+                ("createTime", Value::from(g.create_time)),
+                ("joinTime", Value::from(m.time)),
                 ("role", Value::from(m.role)),
-                ("time", Value::from(m.time)),
-            ]))
+                ("count", Value::from(g.members.len())),
+                ("owner", Value::from(g.owner.as_str())),
+            ]);
+            o.extend(text_fields(g).map(|(k, v)| (k.to_owned(), v)));
+            Value::Object(o)
         })
         .collect();
     Ok(fields([

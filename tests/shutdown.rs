@@ -1,0 +1,149 @@
+//! Shutdown as the README documents it ("Operations": Shutdown; "Errors":
+//! 503 code 1000 while shutting down): in-flight requests finish; a request
+//! that arrives on a kept-alive connection meanwhile gets 503 code 1000 with
+//! `Connection: close`; connections still open at `drain_timeout_ms` are cut,
+//! counted and logged.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use common::*;
+use http::{Method, Request, header};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+
+const CREATE: &str = "/entrust/group/create.json";
+
+/// Log lines of this test binary, captured.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn capture_logs() -> Captured {
+    static LOGS: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Captured::default();
+        let writer = logs.clone();
+        tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .init();
+        logs
+    })
+    .clone()
+}
+
+/// Returns once the gateway refuses new connections: its drain has begun
+/// (it starts draining before it closes the listener).
+async fn until_refusing(addr: std::net::SocketAddr) {
+    within("the listener to close", async {
+        while tokio::net::TcpStream::connect(addr).await.is_ok() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn during_the_drain_a_kept_alive_connection_gets_503_1000_and_close() {
+    let (upstream, mut arrived, _task) = silent_upstream().await;
+    let gw = start_gateway_edited(
+        &config_text(&[format!("http://{upstream}")], "timeout_ms = 3000", ""),
+        |c| c.server.drain_timeout_ms = 10_000,
+    )
+    .await;
+    let addr = gw.addr;
+    let url = gw.url();
+
+    // A caller's kept-alive connection, used once before the shutdown.
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut kept, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    let conn = tokio::spawn(conn);
+    let probe = Request::get(format!("{url}/healthz"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    assert_eq!(kept.send_request(probe).await.unwrap().status(), 200);
+
+    // A write in flight (the data center holds it), so the drain waits.
+    let write_url = format!("{url}{CREATE}");
+    let in_flight =
+        tokio::spawn(async move { post_form(&write_url, "groupId=d&name=n&owner=o").await });
+    within("the write to reach the data center", arrived.recv()).await;
+
+    let stopping = tokio::spawn(gw.shutdown());
+    until_refusing(addr).await;
+
+    // The next request on the kept-alive connection: refused, not processed.
+    let req = Request::post(format!("{url}{CREATE}"))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Full::new(Bytes::from("groupId=e&name=n&owner=o")))
+        .unwrap();
+    let resp = within("the 503", kept.send_request(req)).await.unwrap();
+    assert_eq!(resp.status(), 503);
+    assert_eq!(resp.headers()[header::CONNECTION], "close");
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(json["code"], 1000, "{json}");
+    // ... and the gateway closes that connection.
+    within("the kept-alive connection to close", conn)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        arrived.try_recv().is_err(),
+        "the refused request reached the data center"
+    );
+
+    // The write in flight still finishes (a timeout: the data center never
+    // answers), told to close its connection too.
+    let a = within("the in-flight write", in_flight).await.unwrap();
+    assert_eq!(a.status, 504, "{}", a.text());
+    assert_eq!(a.headers[header::CONNECTION], "close");
+    let drained = within("the drain", stopping).await.unwrap();
+    assert_eq!(drained.cut, 0);
+}
+
+#[tokio::test]
+async fn connections_still_busy_at_the_drain_timeout_are_cut_and_logged() {
+    let logs = capture_logs();
+    let (upstream, mut arrived, _task) = silent_upstream().await;
+    let gw = start_gateway_edited(
+        &config_text(&[format!("http://{upstream}")], "timeout_ms = 30000", ""),
+        |c| c.server.drain_timeout_ms = 300,
+    )
+    .await;
+    let url = gw.url();
+    let in_flight = tokio::spawn(async move {
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri(format!("{url}{CREATE}"))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Full::new(Bytes::from("groupId=c&name=n&owner=o")))
+            .unwrap();
+        client().request(req).await
+    });
+    within("the write to reach the data center", arrived.recv()).await;
+    let drained = within("the drain", gw.shutdown()).await;
+    assert_eq!(drained.cut, 1);
+    // The caller sees its connection close, not an answer.
+    let r = within("the cut request", in_flight).await.unwrap();
+    assert!(r.is_err(), "{r:?}");
+    let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    assert!(
+        text.contains("drain timeout") && text.contains("connections_cut=1"),
+        "{text}"
+    );
+}
