@@ -20,10 +20,13 @@
 //! `--sim-unlimited`: then it counts but never refuses, so an overshoot by
 //! the gateway would show in the window count instead of as 1008s.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use common::{max_in_any_second, percentile};
 use entrust_gateway::config::Config;
 use entrust_gateway::gateway::Gateway;
 use entrust_gateway::server;
@@ -90,26 +93,6 @@ fn parse_args() -> Args {
         usage("--per-second must be > 0 and multiple × per-second at most 20000");
     }
     a
-}
-
-/// Most of these (sorted) instants in any window [t, t + 1 s).
-fn max_in_any_second(times: &[Instant]) -> usize {
-    let (mut best, mut start) = (0, 0);
-    for end in 0..times.len() {
-        while times[end].duration_since(times[start]) >= Duration::from_secs(1) {
-            start += 1;
-        }
-        best = best.max(end - start + 1);
-    }
-    best
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

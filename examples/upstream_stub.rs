@@ -7,7 +7,11 @@
 //! ```sh
 //! cargo run --release --example upstream_stub -- 18081          # 127.0.0.1:18081
 //! cargo run --release --example upstream_stub -- 18081 --threads 2
+//! cargo run --release --example upstream_stub -- 18081 --delay-ms 2000   # a slow upstream
 //! ```
+//!
+//! `--delay-ms` holds every `POST` that long before answering (a slow
+//! vendor: `bench/cost.sh` uses it to keep requests in flight).
 //!
 //! One thread (a current-thread runtime) by default: the benchmark pins the
 //! stub next to the proxy under test, on one core.
@@ -37,7 +41,9 @@ struct PathStats {
 type Stats = Arc<Mutex<BTreeMap<String, PathStats>>>;
 
 fn usage() -> ! {
-    eprintln!("usage: upstream_stub PORT [--threads N]   (listens on 127.0.0.1:PORT)");
+    eprintln!(
+        "usage: upstream_stub PORT [--threads N] [--delay-ms MS]   (listens on 127.0.0.1:PORT)"
+    );
     std::process::exit(2);
 }
 
@@ -45,10 +51,17 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let mut port: Option<u16> = None;
     let mut threads = 1usize;
+    let mut delay_ms = 0u64;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--threads" => {
                 threads = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or_else(|| usage())
+            }
+            "--delay-ms" => {
+                delay_ms = args
                     .next()
                     .and_then(|v| v.parse().ok())
                     .unwrap_or_else(|| usage())
@@ -72,13 +85,16 @@ fn main() {
         eprintln!("upstream_stub: cannot start the runtime: {e}");
         std::process::exit(1);
     });
-    if let Err(e) = runtime.block_on(serve(SocketAddr::from(([127, 0, 0, 1], port)))) {
+    if let Err(e) = runtime.block_on(serve(
+        SocketAddr::from(([127, 0, 0, 1], port)),
+        std::time::Duration::from_millis(delay_ms),
+    )) {
         eprintln!("upstream_stub: {e}");
         std::process::exit(1);
     }
 }
 
-async fn serve(addr: SocketAddr) -> std::io::Result<()> {
+async fn serve(addr: SocketAddr, delay: std::time::Duration) -> std::io::Result<()> {
     let listener = TcpListener::bind(addr).await?;
     eprintln!("upstream_stub: listening on {}", listener.local_addr()?);
     let stats: Stats = Arc::default();
@@ -95,7 +111,7 @@ async fn serve(addr: SocketAddr) -> std::io::Result<()> {
         let _ = stream.set_nodelay(true);
         let stats = stats.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |req| answer(stats.clone(), req));
+            let service = service_fn(move |req| answer(stats.clone(), delay, req));
             let _ = http1::Builder::new()
                 .keep_alive(true)
                 .serve_connection(TokioIo::new(stream), service)
@@ -104,7 +120,11 @@ async fn serve(addr: SocketAddr) -> std::io::Result<()> {
     }
 }
 
-async fn answer(stats: Stats, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn answer(
+    stats: Stats,
+    delay: std::time::Duration,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let (parts, body) = req.into_parts();
     // Read the whole body, as a real server would.
     let body = body
@@ -114,6 +134,9 @@ async fn answer(stats: Stats, req: Request<Incoming>) -> Result<Response<Full<By
         .unwrap_or_default();
     if parts.method == Method::GET && parts.uri.path() == "/__stats" {
         return Ok(json(StatusCode::OK, Bytes::from(stats_json(&stats))));
+    }
+    if parts.method == Method::POST && !delay.is_zero() {
+        tokio::time::sleep(delay).await;
     }
     if parts.method != Method::POST {
         return Ok(json(

@@ -44,6 +44,47 @@ pub struct Config {
     pub admin: AdminConfig,
     pub dedup: DedupConfig,
     pub log: LogConfig,
+    /// With this section the quota is shared by every gateway using the same
+    /// Redis and app key (see [`crate::limit::fleet`]).
+    pub redis: Option<RedisConfig>,
+}
+
+/// `[redis]`: where the fleet's shared quota lives.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisConfig {
+    /// `redis://[user:password@]host:port/db` or `rediss://` (TLS). It may
+    /// hold a password, so it never prints; prefer `url_env`.
+    #[serde(skip_serializing)]
+    pub url: Option<Secret>,
+    /// Or the name of an environment variable holding the URL.
+    pub url_env: Option<String>,
+    /// Bound on every Redis call (connecting included).
+    pub timeout_ms: u64,
+    /// Keys are `<key_prefix>:<app_key>:quota:<path>`.
+    pub key_prefix: String,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        RedisConfig {
+            url: None,
+            url_env: None,
+            timeout_ms: 100,
+            key_prefix: "entrust-gateway".into(),
+        }
+    }
+}
+
+/// What the quota does while Redis is unreachable.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnRedisError {
+    /// A local quota of `fallback_per_second` per path, per instance.
+    #[default]
+    Local,
+    /// 429 for every call until Redis answers again.
+    Reject,
 }
 
 /// Duplicate protection for retried writes (see [`crate::dedup`]).
@@ -200,6 +241,11 @@ pub struct RateLimitConfig {
     pub upstream_backoff_ms: u64,
     /// Per-path overrides, keyed by the full path (`/entrust/group/create.json`).
     pub paths: BTreeMap<String, PathLimit>,
+    /// With `[redis]`: what to do while Redis is unreachable.
+    pub on_redis_error: OnRedisError,
+    /// With `[redis]`: each path's quota per instance while Redis is
+    /// unreachable (`on_redis_error = "local"`); set it to per_second / instances.
+    pub fallback_per_second: u32,
 }
 
 impl Default for RateLimitConfig {
@@ -212,6 +258,8 @@ impl Default for RateLimitConfig {
             headroom_percent: 4,
             upstream_backoff_ms: 1_000,
             paths: BTreeMap::new(),
+            on_redis_error: OnRedisError::Local,
+            fallback_per_second: 10,
         }
     }
 }
@@ -451,7 +499,59 @@ impl Config {
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map(drop)
             .or_else(|e| err("log.level", e))?;
+        self.validate_redis()?;
         Ok(())
+    }
+
+    /// `[redis]`, `rate_limit.on_redis_error` and `rate_limit.fallback_per_second`.
+    fn validate_redis(&self) -> Result<(), ConfigError> {
+        if self.rate_limit.fallback_per_second == 0 {
+            return err("rate_limit.fallback_per_second", "must be greater than 0");
+        }
+        let Some(r) = &self.redis else {
+            return Ok(());
+        };
+        match (&r.url, &r.url_env) {
+            (Some(_), Some(_)) => {
+                return err(
+                    "redis.url",
+                    "set either redis.url or redis.url_env, not both",
+                );
+            }
+            (None, None) => return err("redis.url", "must be set (or redis.url_env)"),
+            (Some(url), None) => check_redis_url("redis.url", url)?,
+            (None, Some(_)) => {}
+        }
+        if r.timeout_ms == 0 {
+            return err("redis.timeout_ms", "must be greater than 0");
+        }
+        if r.key_prefix.is_empty() || r.key_prefix.contains(char::is_whitespace) {
+            return err("redis.key_prefix", "must be non-empty, without spaces");
+        }
+        Ok(())
+    }
+
+    /// The Redis URL from `redis.url` or `redis.url_env`, checked (not
+    /// connected); `None` without `[redis]`.
+    pub fn load_redis_url(&self) -> Result<Option<Secret>, ConfigError> {
+        let Some(r) = &self.redis else {
+            return Ok(None);
+        };
+        let (key, url) = match (&r.url, &r.url_env) {
+            (Some(url), _) => ("redis.url", url.clone()),
+            (None, Some(name)) => match std::env::var(name) {
+                Ok(v) => ("redis.url_env", Secret::new(v.trim().to_string())),
+                Err(_) => {
+                    return err(
+                        "redis.url_env",
+                        format!("environment variable {name} is not set"),
+                    );
+                }
+            },
+            (None, None) => return err("redis.url", "must be set (or redis.url_env)"),
+        };
+        check_redis_url(key, &url)?;
+        Ok(Some(url))
     }
 
     /// The upstream URLs, parsed, in failover order.
@@ -606,6 +706,18 @@ impl Config {
     }
 }
 
+/// A Redis URL the client accepts. The message never repeats the URL: it
+/// may hold a password.
+fn check_redis_url(key: &str, url: &Secret) -> Result<(), ConfigError> {
+    let u = url.expose();
+    if !(u.starts_with("redis://") || u.starts_with("rediss://")) {
+        return err(key, "must start with redis:// or rediss://");
+    }
+    redis::Client::open(u)
+        .map(drop)
+        .or_else(|e| err(key, format!("not a Redis URL ({:?})", e.kind())))
+}
+
 /// A secret file's trimmed content; an empty file is an error.
 pub fn read_secret_file(path: &Path) -> Result<String, String> {
     let text = std::fs::read_to_string(path)
@@ -699,5 +811,57 @@ app_secret = "s"
             Config::parse(&GOOD.replace("app_secret = \"s\"", "app_secret = \"hunter2-secret\""))
                 .unwrap();
         assert!(!c.redacted_toml().contains("hunter2-secret"));
+    }
+
+    #[test]
+    fn redis_keys_are_checked_and_the_url_never_prints() {
+        let with = |extra: &str| format!("{GOOD}{extra}");
+        let c = Config::parse(&with(
+            "[redis]\nurl = \"redis://:pw-Xy7@127.0.0.1:6379/0\"\n",
+        ))
+        .unwrap();
+        let r = c.redis.as_ref().unwrap();
+        assert_eq!(
+            (r.timeout_ms, r.key_prefix.as_str()),
+            (100, "entrust-gateway")
+        );
+        assert_eq!(c.rate_limit.on_redis_error, OnRedisError::Local);
+        assert_eq!(c.rate_limit.fallback_per_second, 10);
+        assert!(!format!("{c:?}").contains("pw-Xy7"));
+        assert!(!c.redacted_toml().contains("pw-Xy7"));
+        for (extra, key) in [
+            ("[redis]\ntimeout_ms = 5\n", "redis.url"),
+            (
+                "[redis]\nurl = \"redis://h\"\nurl_env = \"X\"\n",
+                "redis.url",
+            ),
+            ("[redis]\nurl = \"http://h:pw-Xy7@x\"\n", "redis.url"),
+            (
+                "[redis]\nurl = \"redis://h\"\ntimeout_ms = 0\n",
+                "redis.timeout_ms",
+            ),
+            (
+                "[redis]\nurl = \"redis://h\"\nkey_prefix = \"\"\n",
+                "redis.key_prefix",
+            ),
+            (
+                "[rate_limit]\nfallback_per_second = 0\n",
+                "rate_limit.fallback_per_second",
+            ),
+            (
+                "[rate_limit]\non_redis_error = \"ignore\"\n",
+                "on_redis_error",
+            ),
+        ] {
+            let msg = Config::parse(&with(extra)).expect_err(extra).0;
+            assert!(msg.contains(key), "{msg:?} should name {key}");
+            assert!(!msg.contains("pw-Xy7"), "{msg:?}");
+        }
+        let c = Config::parse(&with(
+            "[redis]\nurl_env = \"ENTRUST_GW_TEST_UNSET_REDIS\"\n",
+        ))
+        .unwrap();
+        let msg = c.load_redis_url().unwrap_err().0;
+        assert!(msg.contains("ENTRUST_GW_TEST_UNSET_REDIS"), "{msg}");
     }
 }

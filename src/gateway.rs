@@ -94,6 +94,8 @@ impl Gateway {
         let metrics = Metrics::new();
         Ok(Gateway {
             dedup: crate::dedup::Dedup::new(&config.dedup, metrics.dedup_evictions.clone()),
+            limiter: Limiter::from_config(&config, &metrics)?,
+            metrics,
             signer: Signer::new(app_key),
             secret: RwLock::new(Arc::new(secret)),
             openim_secret: config.load_openim_secret()?,
@@ -102,9 +104,7 @@ impl Gateway {
                 .iter()
                 .map(|t| token_digest(t.expose()))
                 .collect(),
-            limiter: Limiter::new(config.rate_limit.clone()),
             upstream: Upstream::new(&config)?,
-            metrics,
             writes: Default::default(),
             config,
         })

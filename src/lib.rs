@@ -20,7 +20,8 @@
 //!   [`openim::errcode`] (OpenIM's codes, the vendor's translated, and gateway errors in OpenIM's envelope).
 //! - [`gateway`]: the pipeline both faces share: quota, signing, sending, failover, retry.
 //! - [`retry`]: the failover decision (failure × read/write × sent), a pure function.
-//! - [`limit`]: the per-path quota with fair, bounded waiting.
+//! - [`limit`]: the per-path quota with fair, bounded waiting; [`limit::fleet`]: the same
+//!   quota shared by several gateways through Redis, with a local fallback.
 //! - [`sign`]: the vendor signature and nonces.
 //! - [`upstream`]: the pooled TLS client, data centers and failover state.
 //! - [`dedup`]: duplicate protection: a retried write gets the first attempt's answer.

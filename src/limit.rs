@@ -16,6 +16,11 @@
 //! queue polls governor. A caller whose wait would exceed `max_wait`, or who
 //! finds `max_queue` callers ahead, is refused at once with a retry hint,
 //! never after waiting.
+//!
+//! With `[redis]` the quota is the fleet's, held in Redis ([`fleet`]), behind
+//! the same [`Limiter::acquire`].
+
+pub mod fleet;
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -26,8 +31,9 @@ use std::time::{Duration, Instant};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
-use crate::config::{EffectiveLimit, RateLimitConfig};
+use crate::config::{Config, ConfigError, EffectiveLimit, RateLimitConfig};
 use crate::error::Error;
+use crate::metrics::Metrics;
 
 /// Distinct paths with their own quota; further unknown paths share one, so a
 /// caller inventing paths can't grow memory without bound.
@@ -40,6 +46,8 @@ pub enum Refusal {
     WaitTooLong,
     QueueFull,
     UpstreamBackoff,
+    /// `[redis]` is unreachable and the local fallback is not (yet) in use.
+    QuotaStoreDown,
 }
 
 impl Refusal {
@@ -48,6 +56,7 @@ impl Refusal {
             Refusal::WaitTooLong => "wait_too_long",
             Refusal::QueueFull => "queue_full",
             Refusal::UpstreamBackoff => "upstream_backoff",
+            Refusal::QuotaStoreDown => "quota_store_down",
         }
     }
 }
@@ -56,10 +65,33 @@ pub struct Limiter {
     cfg: RateLimitConfig,
     clock: DefaultClock,
     paths: Mutex<HashMap<String, Arc<PathQuota>>>,
+    /// The fleet's shared quota, with `[redis]`.
+    fleet: Option<Box<fleet::Fleet>>,
+}
+
+/// How a path's quota is paced: one permit per `period`, `burst` at once
+/// (see the module doc for why these values).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Pacing {
+    period: Duration,
+    burst: u32,
+}
+
+impl Pacing {
+    fn new(per_second: u32, headroom_percent: u32) -> Pacing {
+        let n = f64::from(per_second);
+        let headroom = n * f64::from(headroom_percent) / 100.0;
+        let rate = (n - headroom).max(0.1);
+        Pacing {
+            period: Duration::from_secs_f64(1.0 / rate),
+            burst: (headroom.floor() as u32).saturating_sub(1).max(1),
+        }
+    }
 }
 
 struct PathQuota {
     limit: EffectiveLimit,
+    pacing: Pacing,
     /// What one caller ahead costs a waiter: the time between permits, plus, when the
     /// burst is 1 (nothing absorbs a late wake-up), the timer's granularity
     /// (tokio sleeps round up to the next millisecond), so that the upfront
@@ -86,11 +118,8 @@ impl Drop for QueueSlot<'_> {
 
 impl PathQuota {
     fn new(limit: EffectiveLimit, headroom_percent: u32) -> PathQuota {
-        let n = f64::from(limit.per_second);
-        let headroom = n * f64::from(headroom_percent) / 100.0;
-        let rate = (n - headroom).max(0.1);
-        let burst = (headroom.floor() as u32).saturating_sub(1).max(1);
-        let period = Duration::from_secs_f64(1.0 / rate);
+        let pacing = Pacing::new(limit.per_second, headroom_percent);
+        let Pacing { period, burst } = pacing;
         let quota = Quota::with_period(period)
             .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
             .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN));
@@ -101,6 +130,7 @@ impl PathQuota {
         };
         PathQuota {
             limit,
+            pacing,
             slot,
             gov: RateLimiter::direct(quota),
             turn: tokio::sync::Mutex::new(()),
@@ -116,7 +146,28 @@ impl Limiter {
             cfg,
             clock: DefaultClock::default(),
             paths: Mutex::new(HashMap::new()),
+            fleet: None,
         }
+    }
+
+    /// The local quota, or with `[redis]` the fleet's.
+    pub fn from_config(config: &Config, metrics: &Metrics) -> Result<Limiter, ConfigError> {
+        let mut limiter = Limiter::new(config.rate_limit.clone());
+        if let (Some(redis), Some(url)) = (&config.redis, config.load_redis_url()?) {
+            limiter.fleet = Some(Box::new(fleet::Fleet::new(
+                redis,
+                &url,
+                &config.upstream.app_key,
+                &config.rate_limit,
+                metrics,
+            )?));
+        }
+        Ok(limiter)
+    }
+
+    /// Where the quota is held now, with `[redis]` (`None` without).
+    pub fn store(&self) -> Option<fleet::Store> {
+        self.fleet.as_deref().map(fleet::Store::from)
     }
 
     pub fn enabled(&self) -> bool {
@@ -160,6 +211,9 @@ impl Limiter {
                 until - start,
                 format!("the vendor rate-limited {path}; retry shortly"),
             ));
+        }
+        if let Some(fleet) = &self.fleet {
+            return fleet.acquire(path, &q, start).await;
         }
         // Fast path: nobody is waiting and a permit is free now.
         if q.queued.load(Ordering::Acquire) == 0 && q.gov.check().is_ok() {
@@ -211,6 +265,9 @@ impl Limiter {
             let q = self.quota(path);
             *q.paused_until.lock().unwrap_or_else(|e| e.into_inner()) =
                 Some(Instant::now() + backoff);
+            if let Some(fleet) = &self.fleet {
+                fleet.upstream_limited(path, backoff);
+            }
         }
         backoff
     }

@@ -123,8 +123,18 @@ async fn run(cli: Cli) -> Result<(), String> {
         // Secrets must be loadable too: a missing one fails here, not later.
         config.load_secret().map_err(|e| e.to_string())?;
         config.load_openim_secret().map_err(|e| e.to_string())?;
+        let redis_url = config.load_redis_url().map_err(|e| e.to_string())?;
         print!("{}", config.redacted_toml());
         eprintln!("{}: ok", cli.config.display());
+        if let (Some(url), Some(r)) = (redis_url, &config.redis) {
+            let timeout = std::time::Duration::from_millis(r.timeout_ms);
+            match entrust_gateway::limit::fleet::ping(&url, timeout).await {
+                Ok(()) => eprintln!("redis: answered"),
+                Err(e) => eprintln!(
+                    "redis: did not answer ({e}); the gateway would start on its fallback quota"
+                ),
+            }
+        }
         return Ok(());
     }
     init_logs(config.log.format, &config.log.level, cli.log_format);

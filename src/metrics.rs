@@ -51,6 +51,11 @@ pub struct ResultLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    pub kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: &'static str,
 }
@@ -71,6 +76,9 @@ pub struct Metrics {
     pub limiter_rejections: Family<RejectionLabels, Counter>,
     pub secret_reloads: Family<ResultLabels, Counter>,
     pub dedup_evictions: Counter,
+    /// 1 while the shared quota's Redis answers (0 without `[redis]`).
+    pub quota_store_up: Gauge,
+    pub quota_store_errors: Family<KindLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -125,7 +133,7 @@ impl Metrics {
         let limiter_rejections = Family::<RejectionLabels, Counter>::default();
         registry.register(
             "limiter_rejections",
-            "Requests refused with 429 by the quota, by path and reason (wait_too_long, queue_full, upstream_backoff)",
+            "Requests refused with 429 by the quota, by path and reason (wait_too_long, queue_full, upstream_backoff, quota_store_down)",
             limiter_rejections.clone(),
         );
         let secret_reloads = Family::<ResultLabels, Counter>::default();
@@ -139,6 +147,18 @@ impl Metrics {
             "dedup_evictions",
             "Kept answers evicted from a full duplicate-protection table before their window ended",
             dedup_evictions.clone(),
+        );
+        let quota_store_up = Gauge::default();
+        registry.register(
+            "quota_store_up",
+            "1 while the shared quota's Redis answers; 0 while the local fallback is used or without [redis]",
+            quota_store_up.clone(),
+        );
+        let quota_store_errors = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "quota_store_errors",
+            "Redis calls of the shared quota that failed, by kind (timeout, connection, reply)",
+            quota_store_errors.clone(),
         );
         let build = Family::<BuildLabels, Gauge>::default();
         build
@@ -158,6 +178,8 @@ impl Metrics {
             limiter_rejections,
             secret_reloads,
             dedup_evictions,
+            quota_store_up,
+            quota_store_errors,
         }
     }
 

@@ -569,17 +569,21 @@ fn admin(gw: &Gateway, req: &Request<Incoming>) -> Result<Response<Body>, Error>
         "/readyz" => {
             let up = gw.upstream();
             let active = &up.urls()[up.active()].label;
-            if up.any_healthy() {
-                json_response(
-                    StatusCode::OK,
-                    &json!({"status": "ready", "upstream": active}),
-                )
+            let mut resp = if up.any_healthy() {
+                json!({"status": "ready", "upstream": active})
             } else {
-                json_response(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    &json!({"status": "upstream down", "upstream": active}),
-                )
+                json!({"status": "upstream down", "upstream": active})
+            };
+            // With [redis]: shared, local or reject. Not a reason to be unready.
+            if let Some(store) = gw.limiter().store() {
+                resp["quota"] = store.as_str().into();
             }
+            let status = if up.any_healthy() {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            json_response(status, &resp)
         }
         _ => {
             let mut resp = Response::new(Full::new(Bytes::from(gw.metrics().encode())));

@@ -34,20 +34,6 @@ async fn queue_waiters(env: &Env, n: usize) -> Vec<tokio::task::JoinHandle<Answe
     waiting
 }
 
-/// Most requests in any window [t, t + 1 s) of these arrival times.
-fn max_in_any_second(times: &mut [Instant]) -> usize {
-    times.sort();
-    let mut best = 0;
-    let mut start = 0;
-    for end in 0..times.len() {
-        while times[end].duration_since(times[start]) >= Duration::from_secs(1) {
-            start += 1;
-        }
-        best = best.max(end - start + 1);
-    }
-    best
-}
-
 /// A simulator and a gateway on their own runtime and threads, as separate
 /// processes would be: the load generator's thousands of tasks then can't
 /// delay the gateway's timers or the simulator's arrival timestamps.
@@ -117,15 +103,7 @@ async fn ten_times_overload_never_exceeds_the_vendor_limit_and_uses_the_quota() 
         let (url, client) = (url.clone(), client.clone());
         tasks.push(tokio::spawn(async move {
             let sent = Instant::now();
-            let form = ("content-type", "application/x-www-form-urlencoded");
-            let a = send_with(
-                &client,
-                http::Method::POST,
-                &url,
-                &[form],
-                format!("groupIds=g{i}"),
-            )
-            .await;
+            let a = post_form_with(&client, &url, format!("groupIds=g{i}")).await;
             (a, sent.elapsed())
         }));
     }

@@ -3,8 +3,10 @@
 #![allow(dead_code)]
 
 pub mod openim;
+pub mod redis_server;
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use entrust_gateway::config::Config;
@@ -136,6 +138,16 @@ pub async fn send_with(
     }
 }
 
+/// POST a form body through a given (pooled) client.
+pub async fn post_form_with(
+    client: &Client<HttpConnector, Full<Bytes>>,
+    url: &str,
+    form: String,
+) -> Answer {
+    let content_type = ("content-type", "application/x-www-form-urlencoded");
+    send_with(client, Method::POST, url, &[content_type], form).await
+}
+
 /// POST a form body.
 pub async fn post_form(url: &str, form: &str) -> Answer {
     send(
@@ -169,6 +181,20 @@ pub async fn post_openim(
 /// before the gateway connects to it.)
 pub async fn closed_port_url() -> String {
     "http://127.0.0.1:1".to_string()
+}
+
+/// Most requests in any window [t, t + 1 s) of these arrival times.
+pub fn max_in_any_second(times: &mut [Instant]) -> usize {
+    times.sort();
+    let mut best = 0;
+    let mut start = 0;
+    for end in 0..times.len() {
+        while times[end].duration_since(times[start]) >= Duration::from_secs(1) {
+            start += 1;
+        }
+        best = best.max(end - start + 1);
+    }
+    best
 }
 
 /// An upstream that accepts connections and never answers: not a TLS

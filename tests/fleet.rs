@@ -1,0 +1,551 @@
+//! The fleet quota (issue 14): several gateways with one app key share the
+//! vendor's per-path quota through a real redis-server, and keep working
+//! when Redis goes away. The limit they must hold is the vendor's: 100
+//! requests per second per API per app key (vendor doc
+//! /work/shared/seeds/entrust-group-profile-query.txt line 17, "Rate Limit:
+//! 100 requests per second"; `entrust::limit::RATE_PER_SECOND`),
+//! which the simulator enforces with a sliding one-second window
+//! (src/sim/rate.rs). These tests run one at a time (they measure load).
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use common::redis_server::RedisServer;
+use common::*;
+use entrust_gateway::server::ServerHandle;
+use entrust_gateway::sim::{Fault, FaultRule, SimServer, Simulator};
+use tokio::sync::Mutex;
+
+const QUERY: &str = "/entrust/group/profile/query.json";
+const KEY: &str = "entrust-gateway:test-app-key:quota:/entrust/group/profile/query.json";
+
+/// Serializes these tests: they share the machine's two cores.
+static SERIAL: Mutex<()> = Mutex::const_new(());
+
+/// A simulator and `n` gateways sharing one Redis, on their own runtimes and
+/// threads (as separate processes would be), so that the load generator
+/// can't delay their timers or the simulator's arrival timestamps.
+struct Fleet {
+    sim: Simulator,
+    gws: Vec<ServerHandle>,
+    _sim_server: SimServer,
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Fleet {
+    fn start(n: usize, redis_url: &str, extra: &str) -> Fleet {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (stop, rx_stop) = std::sync::mpsc::channel::<()>();
+        let extra = format!("{extra}\n[redis]\nurl = \"{redis_url}\"\n");
+        let thread = std::thread::spawn(move || {
+            let runtime = |threads| {
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(threads)
+                    .enable_all()
+                    .build()
+                    .expect("runtime")
+            };
+            // The vendor stand-in on its own thread: its arrival timestamps
+            // are the measurement.
+            let (rt_sim, rt) = (runtime(1), runtime(2));
+            let (sim, sim_server) = rt_sim.block_on(start_sim());
+            let started = rt.block_on(async {
+                let mut gws = Vec::new();
+                for _ in 0..n {
+                    gws.push(start_gateway(&config_text(&[sim_server.url()], "", &extra)).await);
+                }
+                (sim, sim_server, gws)
+            });
+            tx.send(started).expect("send fleet");
+            let _ = rx_stop.recv();
+        });
+        let (sim, sim_server, gws) = rx.recv().expect("fleet starts");
+        Fleet {
+            sim,
+            gws,
+            _sim_server: sim_server,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    fn urls(&self) -> Vec<String> {
+        self.gws
+            .iter()
+            .map(|g| format!("{}{QUERY}", g.url()))
+            .collect()
+    }
+
+    fn arrivals(&self) -> Vec<Instant> {
+        self.sim.requests().iter().map(|r| r.at).collect()
+    }
+
+    /// Waits (bounded) until every instance's /readyz says `"quota": quota`,
+    /// with status 200: a degraded quota never makes a pod unready.
+    async fn wait_quota(&self, quota: &str) {
+        let all = async {
+            for g in &self.gws {
+                loop {
+                    let a = send(http::Method::GET, &format!("{}/readyz", g.url()), &[], "").await;
+                    assert_eq!(a.status, 200, "{}", a.text());
+                    if a.json()["quota"] == quota {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), all)
+            .await
+            .unwrap_or_else(|_| panic!("the fleet did not say quota {quota:?} in time"));
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        self.gws.clear();
+        self.stop.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// What one caller got: which instance, the status, the vendor-dialect code.
+struct Outcome {
+    instance: usize,
+    status: u16,
+    code: serde_json::Value,
+    retry_after: Option<u64>,
+}
+
+/// Offers `per_second` requests per second to QUERY, round robin over
+/// `urls`, from one task each, until `stop` is set (or `limit` requests).
+async fn offer(
+    urls: Vec<String>,
+    per_second: u32,
+    limit: usize,
+    stop: Arc<AtomicBool>,
+) -> (f64, Vec<Outcome>) {
+    let started = Instant::now();
+    let client = client();
+    let batch = (per_second / 100).max(1) as usize;
+    let mut tick =
+        tokio::time::interval(Duration::from_millis(10) * batch as u32 * 100 / per_second);
+    let mut tasks = Vec::new();
+    let mut i = 0;
+    while i < limit && !stop.load(Ordering::Acquire) {
+        tick.tick().await;
+        for _ in 0..batch {
+            let instance = i % urls.len();
+            let (url, client) = (urls[instance].clone(), client.clone());
+            tasks.push(tokio::spawn(async move {
+                let a = post_form_with(&client, &url, format!("groupIds=g{i}")).await;
+                Outcome {
+                    instance,
+                    status: a.status.as_u16(),
+                    code: a.json()["code"].clone(),
+                    retry_after: a
+                        .headers
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok()?.parse().ok()),
+                }
+            }));
+            i += 1;
+        }
+    }
+    let offered = i as f64 / started.elapsed().as_secs_f64();
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.expect("caller task"));
+    }
+    (offered, out)
+}
+
+/// Every answer is a success or the gateway's own 429 in the vendor's
+/// dialect (code 1008 with Retry-After): never a 5xx.
+fn check_outcomes(outcomes: &[Outcome]) {
+    for o in outcomes {
+        match o.status {
+            200 => assert_eq!(o.code, 200),
+            429 => {
+                assert_eq!(o.code, 1008, "429 in the vendor's dialect");
+                assert!(
+                    o.retry_after.is_some_and(|s| s >= 1),
+                    "429 without Retry-After"
+                );
+            }
+            s => panic!("unexpected status {s} (code {})", o.code),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_instances_under_ten_times_overload_hold_the_vendor_limit_together() {
+    let _serial = SERIAL.lock().await;
+    let redis = RedisServer::start();
+    let fleet = Fleet::start(8, &redis.url(), "");
+    // 1000 requests/s (10x the vendor's limit) for 3 s, spread over 8 gateways
+    // that each hold their own 100/s without Redis.
+    let (offered, outcomes) =
+        offer(fleet.urls(), 1000, 3000, Arc::new(AtomicBool::new(false))).await;
+    assert!(
+        offered > 500.0,
+        "the load generator fell behind: {offered:.0}/s offered"
+    );
+    check_outcomes(&outcomes);
+    let reqs = fleet.sim.requests();
+    let mut times = fleet.arrivals();
+    let max = max_in_any_second(&mut times);
+    assert!(
+        reqs.iter().all(|r| r.code == 200),
+        "the vendor itself rate-limited (max/s by arrival {max})"
+    );
+    let ok = outcomes.iter().filter(|o| o.status == 200).count();
+    assert_eq!(reqs.len(), ok, "every vendor success went back to a caller");
+    assert!(
+        max <= 100,
+        "{max} requests reached the vendor within one second"
+    );
+    let span = times.last().unwrap().duration_since(times[0]).as_secs_f64();
+    let utilisation = (times.len() - 1) as f64 / span / 100.0;
+    assert!(
+        utilisation >= 0.9,
+        "utilisation {utilisation:.3} over {span:.2} s"
+    );
+    // First come, first served across the fleet: every instance gets a share.
+    let per_instance: Vec<usize> = (0..8)
+        .map(|i| {
+            outcomes
+                .iter()
+                .filter(|o| o.instance == i && o.status == 200)
+                .count()
+        })
+        .collect();
+    let fair = ok / 8;
+    assert!(
+        per_instance.iter().all(|&n| n * 3 >= fair),
+        "an instance was starved: {per_instance:?}"
+    );
+    eprintln!(
+        "fleet of 8: {offered:.0}/s offered; {ok} ok; max/s {max}; utilisation {utilisation:.3}; per instance {per_instance:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_down_falls_back_to_the_local_quota_and_comes_back() {
+    let _serial = SERIAL.lock().await;
+    let mut redis = RedisServer::start();
+    // 4 instances; while Redis is down each may send 10/s (4 x 9.6/s at the
+    // vendor), far from the shared 96/s, so the two are told apart.
+    let fleet = Fleet::start(
+        4,
+        &redis.url(),
+        "[rate_limit]\nmax_wait_ms = 300\nfallback_per_second = 10",
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    // 1.5x the vendor's limit until told to stop (at most 20 s).
+    let load = tokio::spawn(offer(fleet.urls(), 150, 3000, stop.clone()));
+    let seen = |n: usize| {
+        let sim = fleet.sim.clone();
+        async move {
+            while sim.requests().len() < n {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    };
+    within("shared quota serves", seen(50)).await;
+    redis.kill();
+    let killed = Instant::now();
+    fleet.wait_quota("local").await;
+    // The fallback serves once the slots reserved before the switch are
+    // used: max_wait_ms + 1 s after the switch (src/limit/fleet.rs).
+    tokio::time::sleep_until((killed + Duration::from_millis(1300)).into()).await;
+    let before_fallback = fleet.sim.requests().len();
+    within("fallback serves", seen(before_fallback + 5)).await;
+    // Measure the fallback over more than a second of overload.
+    let fallback_from = Instant::now();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let m = fleet.gws[0].gateway.metrics().encode();
+    assert!(m.contains("entrust_gateway_quota_store_up 0"), "{m}");
+    assert!(
+        m.contains("entrust_gateway_quota_store_errors_total{kind="),
+        "{m}"
+    );
+    redis.restart();
+    let restarted = Instant::now();
+    fleet.wait_quota("shared").await;
+    // The shared quota resumes: more than the fallback could give in one second.
+    let resumed = async {
+        loop {
+            let mut after: Vec<Instant> = fleet
+                .arrivals()
+                .into_iter()
+                .filter(|t| *t > restarted)
+                .collect();
+            if max_in_any_second(&mut after) >= 80 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    within("shared quota resumes", resumed).await;
+    // It is held in the restarted Redis, under the documented key.
+    let mut conn = redis.connection().await;
+    let exists: u32 = redis::cmd("EXISTS")
+        .arg(KEY)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(exists, 1, "no {KEY} in Redis");
+    stop.store(true, Ordering::Release);
+    let (_, outcomes) = load.await.expect("load");
+    check_outcomes(&outcomes);
+    assert!(
+        fleet.sim.requests().iter().all(|r| r.code == 200),
+        "the vendor itself rate-limited (a switch let the two quotas overlap)"
+    );
+    let mut times = fleet.arrivals();
+    let max = max_in_any_second(&mut times);
+    assert!(
+        max <= 100,
+        "{max} requests reached the vendor within one second"
+    );
+    let mut fallback: Vec<Instant> = times
+        .iter()
+        .copied()
+        .filter(|t| *t >= fallback_from && *t < restarted)
+        .collect();
+    let fallback_max = max_in_any_second(&mut fallback);
+    assert!(
+        (10..=4 * 11).contains(&fallback_max),
+        "{fallback_max} in one second on the fallback (4 instances x 10/s)"
+    );
+    eprintln!(
+        "redis down: {} answers; max/s {max}; on the fallback max/s {fallback_max}",
+        outcomes.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_is_first_come_first_served_across_the_fleet() {
+    let _serial = SERIAL.lock().await;
+    let redis = RedisServer::start();
+    let fleet = Fleet::start(
+        2,
+        &redis.url(),
+        "[rate_limit]\nper_second = 20\nmax_wait_ms = 60000",
+    );
+    let urls = fleet.urls();
+    let mut conn = redis.connection().await;
+    // The next free slot in Redis: it moves on with every reservation.
+    let mut tat = async || -> Option<String> {
+        redis::cmd("HGET")
+            .arg(KEY)
+            .arg("tat")
+            .query_async(&mut conn)
+            .await
+            .unwrap()
+    };
+    assert_eq!(post_form(&urls[0], "groupIds=warmup").await.status, 200);
+    // Twelve callers, alternating between the two gateways, each sent once
+    // the one before holds its slot in Redis.
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let before = tat().await;
+        let url = urls[i % 2].clone();
+        tasks.push(tokio::spawn(async move {
+            post_form(&url, &format!("groupIds=fifo{i}")).await
+        }));
+        within("the caller reserves its slot", async {
+            while tat().await == before {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+        .await;
+    }
+    for t in tasks {
+        assert_eq!(within("a caller is served", t).await.unwrap().status, 200);
+    }
+    let order: Vec<String> = fleet
+        .sim
+        .requests()
+        .iter()
+        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+        .filter(|b| b.starts_with("groupIds=fifo"))
+        .collect();
+    let expected: Vec<String> = (0..12).map(|i| format!("groupIds=fifo{i}")).collect();
+    assert_eq!(order, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_vendors_1008_holds_the_path_back_fleet_wide() {
+    let _serial = SERIAL.lock().await;
+    let redis = RedisServer::start();
+    let fleet = Fleet::start(2, &redis.url(), "[rate_limit]\nupstream_backoff_ms = 60000");
+    fleet.sim.inject(FaultRule {
+        path: Some(QUERY.into()),
+        fault: Fault::Code(1008, 429),
+        times: Some(1),
+    });
+    let urls = fleet.urls();
+    let a = post_form(&urls[0], "groupIds=a").await;
+    assert_eq!(a.status, 429);
+    assert_eq!(a.json()["code"], 1008);
+    // The hold is written in the background: wait for it in Redis.
+    let mut conn = redis.connection().await;
+    tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            let hold: Option<u64> = redis::cmd("HGET")
+                .arg(KEY)
+                .arg("hold")
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            if hold.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the hold reaches Redis");
+    // The other instance holds the path back too, without calling the vendor.
+    let b = post_form(&urls[1], "groupIds=b").await;
+    assert_eq!(b.status, 429);
+    assert_eq!(b.json()["code"], 1008);
+    let after: u64 = b.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(after > 50, "Retry-After {after} s: the 60 s hold");
+    assert_eq!(fleet.sim.requests().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reject_mode_answers_429_while_redis_is_down() {
+    let _serial = SERIAL.lock().await;
+    let mut redis = RedisServer::start();
+    let fleet = Fleet::start(1, &redis.url(), "[rate_limit]\non_redis_error = \"reject\"");
+    let url = &fleet.urls()[0];
+    assert_eq!(post_form(url, "groupIds=a").await.status, 200);
+    redis.kill();
+    let a = post_form(url, "groupIds=b").await;
+    assert_eq!(a.status, 429, "{}", a.text());
+    assert_eq!(a.json()["code"], 1008);
+    assert!(a.headers.contains_key("retry-after"));
+    fleet.wait_quota("reject").await;
+    assert_eq!(fleet.sim.requests().len(), 1);
+    let m = fleet.gws[0].gateway.metrics().encode();
+    assert!(m.contains("reason=\"quota_store_down\""), "{m}");
+}
+
+#[test]
+fn check_config_says_whether_redis_answered() {
+    let mut redis = RedisServer::start();
+    let dir = std::env::temp_dir().join(format!("entrust-gw-fleet-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("gateway.toml");
+    let extra = "[redis]\nurl_env = \"ENTRUST_TEST_REDIS_URL\"\n";
+    std::fs::write(
+        &path,
+        config_text(&["http://127.0.0.1:9".into()], "", extra),
+    )
+    .unwrap();
+    // Exit status and stderr; the URL's password never printed.
+    let check = |url: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_entrust-gateway"))
+            .args(["--check-config", "--config", path.to_str().unwrap()])
+            .env("ENTRUST_TEST_REDIS_URL", url)
+            .output()
+            .expect("binary runs");
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert!(
+            !stdout.contains("pw-Xy7") && !stderr.contains("pw-Xy7"),
+            "{stderr}"
+        );
+        (out.status.success(), stderr.into_owned())
+    };
+    let (ok, err) = check(&redis.url());
+    assert!(ok && err.contains("redis: answered"), "{err}");
+    redis.kill();
+    // Redis being down is not a config error: the gateway would start on its fallback.
+    let (ok, err) = check(&format!("redis://:pw-Xy7@127.0.0.1:{}/0", redis.port));
+    assert!(ok && err.contains("redis: did not answer"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_redis_sidecar_manifests_config_is_valid() {
+    // deploy/sidecar-redis.yaml carries gateway.toml in a ConfigMap.
+    let yaml = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/sidecar-redis.yaml"),
+    )
+    .unwrap();
+    let toml: String = yaml
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("gateway.toml: |"))
+        .skip(1)
+        .take_while(|l| l.is_empty() || l.starts_with("    "))
+        .map(|l| format!("{}\n", l.get(4..).unwrap_or("")))
+        .collect();
+    let c = entrust_gateway::config::Config::parse(&toml).expect("the manifest's config is valid");
+    let r = c.redis.expect("[redis]");
+    assert_eq!(r.url_env.as_deref(), Some("ENTRUST_REDIS_URL"));
+    assert!(yaml.contains("name: ENTRUST_REDIS_URL"));
+}
+
+#[test]
+fn rediss_urls_speak_tls_and_check_the_certificate() {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let dir = std::env::temp_dir().join(format!("entrust-gw-rediss-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    let file = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let (ca_file, cert_file, key_file) = (
+        file("ca.pem", &ca.pem()),
+        file("cert.pem", &cert.pem()),
+        file("key.pem", &key.serialize_pem()),
+    );
+    let redis = RedisServer::start_tls(&cert_file, &key_file);
+    let config = file(
+        "gateway.toml",
+        &config_text(
+            &["http://127.0.0.1:9".into()],
+            "",
+            &format!("[redis]\nurl = \"rediss://127.0.0.1:{}/0\"\n", redis.port),
+        ),
+    );
+    // The CA comes from the system store; SSL_CERT_FILE stands in for it.
+    let check = |ca: Option<&str>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_entrust-gateway"));
+        cmd.args(["--check-config", "--config", &config]);
+        cmd.env_remove("SSL_CERT_FILE");
+        if let Some(ca) = ca {
+            cmd.env("SSL_CERT_FILE", ca);
+        }
+        let out = cmd.output().expect("binary runs");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = check(Some(&ca_file));
+    assert!(err.contains("redis: answered"), "{err}");
+    // A certificate from an unknown CA is refused.
+    let err = check(Some(&cert_file));
+    assert!(err.contains("redis: did not answer"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
