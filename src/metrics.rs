@@ -76,6 +76,7 @@ pub struct Metrics {
     pub limiter_rejections: Family<RejectionLabels, Counter>,
     pub secret_reloads: Family<ResultLabels, Counter>,
     pub dedup_evictions: Counter,
+    pub admin_token_failures: Family<ResultLabels, Counter>,
     /// 1 while the shared quota's Redis answers (0 without `[redis]`).
     pub quota_store_up: Gauge,
     pub quota_store_errors: Family<KindLabels, Counter>,
@@ -148,6 +149,12 @@ impl Metrics {
             "Kept answers evicted from a full duplicate-protection table before their window ended",
             dedup_evictions.clone(),
         );
+        let admin_token_failures = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "openim_admin_token_failures",
+            "Failed OpenIM token requests, by result (refused: wrong secret; throttled: too many failures, not checked)",
+            admin_token_failures.clone(),
+        );
         let quota_store_up = Gauge::default();
         registry.register(
             "quota_store_up",
@@ -178,6 +185,7 @@ impl Metrics {
             limiter_rejections,
             secret_reloads,
             dedup_evictions,
+            admin_token_failures,
             quota_store_up,
             quota_store_errors,
         }
