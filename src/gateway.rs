@@ -106,7 +106,13 @@ impl Gateway {
         let app_key = HeaderValue::from_str(&config.upstream.app_key)
             .map_err(|_| ConfigError("upstream.app_key: not a valid header value".into()))?;
         let routes = Routes::new(&config.server.extra_entrust_paths)?;
-        let metrics = Metrics::new();
+        let metrics = Metrics::for_data_centers(
+            &config
+                .base_urls()?
+                .iter()
+                .map(|u| u.label.as_str())
+                .collect::<Vec<_>>(),
+        );
         Ok(Gateway {
             dedup: crate::dedup::Dedup::new(&config.dedup, metrics.dedup_evictions.clone()),
             limiter: Limiter::from_config(&config, &routes, &metrics)?,

@@ -367,14 +367,26 @@ async fn handle(
         _ => headers::request_id(req.headers().get(entrust::header::REQUEST_ID)),
     };
     let route = route_label(face, &path);
-    let span = tracing::info_span!(
-        "request",
-        request_id = request_id.to_str().unwrap_or(""),
-        face = face.as_str(),
-        route = %route,
-        upstream_path = tracing::field::Empty,
-        data_center = tracing::field::Empty,
-    );
+    // Probes and scrapes come every few seconds: their spans and lines are
+    // DEBUG, so INFO logs carry only API traffic. The pipeline records
+    // upstream_path and data_center into the span; JSON logs flatten them.
+    let span = if face == Face::Admin {
+        tracing::debug_span!(
+            "request",
+            request_id = request_id.to_str().unwrap_or(""),
+            face = face.as_str(),
+            route = %route,
+        )
+    } else {
+        tracing::info_span!(
+            "request",
+            request_id = request_id.to_str().unwrap_or(""),
+            face = face.as_str(),
+            route = %route,
+            upstream_path = tracing::field::Empty,
+            data_center = tracing::field::Empty,
+        )
+    };
     let timeout = Duration::from_millis(gw.config().server.request_timeout_ms);
     let mut resp = async {
         // Checked before the body is read. The body's room in the memory
@@ -412,12 +424,14 @@ async fn handle(
             status,
         })
         .inc();
+    // Whole microseconds: `0.062`, not `0.06151499999999999`.
+    let latency_ms = start.elapsed().as_micros() as f64 / 1000.0;
     span.in_scope(|| {
-        tracing::info!(
-            status,
-            latency_ms = start.elapsed().as_secs_f64() * 1000.0,
-            "done"
-        );
+        if face == Face::Admin {
+            tracing::debug!(status, latency_ms, "done");
+        } else {
+            tracing::info!(status, latency_ms, "done");
+        }
     });
     Ok(resp)
 }
