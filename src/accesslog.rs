@@ -14,11 +14,11 @@
 //! Without [`install`] (a gateway run in-process, as the tests do) the line
 //! goes through `tracing` as before.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Condvar, Mutex, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tracing::Level;
@@ -181,13 +181,15 @@ pub struct Request {
     pub request_id: http::HeaderValue,
     pub face: &'static str,
     pub route: &'static str,
-    upstream_path: RefCell<Option<std::borrow::Cow<'static, str>>>,
-    data_center: Cell<Option<usize>>,
+    upstream_path: Mutex<Option<std::borrow::Cow<'static, str>>>,
+    /// An index into `upstream.urls`; `usize::MAX` until sent.
+    data_center: AtomicUsize,
 }
 
 tokio::task_local! {
-    // Boxed: the value moves in and out of the task-local on every poll.
-    static REQUEST: Box<Request>;
+    // Behind a pointer: the value moves in and out of the task-local on
+    // every poll. Shared: a write's own task carries it too.
+    static REQUEST: Arc<Request>;
 }
 
 impl Request {
@@ -196,17 +198,34 @@ impl Request {
             request_id,
             face,
             route,
-            upstream_path: RefCell::new(None),
-            data_center: Cell::new(None),
+            upstream_path: Mutex::new(None),
+            data_center: AtomicUsize::new(usize::MAX),
         }
+    }
+
+    fn upstream_path(&self) -> std::sync::MutexGuard<'_, Option<std::borrow::Cow<'static, str>>> {
+        self.upstream_path.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Runs `fut` with this request as the current one.
     pub fn scope<F: std::future::Future>(
         self,
         fut: F,
-    ) -> tokio::task::futures::TaskLocalFuture<Box<Request>, F> {
-        REQUEST.scope(Box::new(self), fut)
+    ) -> tokio::task::futures::TaskLocalFuture<Arc<Request>, F> {
+        REQUEST.scope(Arc::new(self), fut)
+    }
+}
+
+/// The current request, to carry into a task it spawns ([`scope`]).
+pub fn current() -> Option<Arc<Request>> {
+    REQUEST.try_with(Arc::clone).ok()
+}
+
+/// Runs `fut` with `request` (from [`current`]) as the current request.
+pub async fn scope<F: std::future::Future>(request: Option<Arc<Request>>, fut: F) -> F::Output {
+    match request {
+        Some(r) => REQUEST.scope(r, fut).await,
+        None => fut.await,
     }
 }
 
@@ -223,14 +242,14 @@ pub fn record_upstream_path(path: &str, documented: Option<&'static str>) {
             Some(p) => std::borrow::Cow::Borrowed(p),
             None => std::borrow::Cow::Owned(path.to_string()),
         };
-        *r.upstream_path.borrow_mut() = Some(p);
+        *r.upstream_path() = Some(p);
     });
 }
 
 /// Records the data center (an index into `upstream.urls`) the current
 /// request is sent to.
 pub fn record_data_center(i: usize) {
-    let _ = REQUEST.try_with(|r| r.data_center.set(Some(i)));
+    let _ = REQUEST.try_with(|r| r.data_center.store(i, Ordering::Relaxed));
 }
 
 /// The `request` span of the current request, made now with the fields
@@ -252,10 +271,10 @@ fn make_span(r: &Request, data_centers: &[crate::config::BaseUrl]) -> tracing::S
         upstream_path = tracing::field::Empty,
         data_center = tracing::field::Empty,
     );
-    if let Some(p) = r.upstream_path.borrow().as_deref() {
+    if let Some(p) = r.upstream_path().as_deref() {
         span.record("upstream_path", p);
     }
-    if let Some(dc) = r.data_center.get().and_then(|i| data_centers.get(i)) {
+    if let Some(dc) = data_centers.get(r.data_center.load(Ordering::Relaxed)) {
         span.record("data_center", dc.label.as_str());
     }
     span
@@ -314,16 +333,14 @@ fn emit(r: &Request, data_centers: &[crate::config::BaseUrl], level: Level, even
         });
         return;
     };
-    let upstream_path = r.upstream_path.borrow();
+    let upstream_path = r.upstream_path();
     let line = Line {
         request_id: r.request_id.to_str().unwrap_or(""),
         face: r.face,
         route: r.route,
         upstream_path: upstream_path.as_deref(),
-        data_center: r
-            .data_center
-            .get()
-            .and_then(|i| data_centers.get(i))
+        data_center: data_centers
+            .get(r.data_center.load(Ordering::Relaxed))
             .map(|d| d.label.as_str()),
         level,
         event,

@@ -93,16 +93,33 @@ pub enum OnRedisError {
 pub struct DedupConfig {
     /// How long a write's answer is kept for replay; 0 switches it off.
     pub window_ms: u64,
-    /// Most answers kept at once.
+    /// Most answers kept at once; past it the oldest finished are evicted.
     pub max_entries: usize,
+    /// The request header holding the caller's key.
+    pub key_header: String,
 }
 
 impl Default for DedupConfig {
     fn default() -> Self {
         DedupConfig {
             window_ms: 60_000,
-            max_entries: 10_000,
+            // 16 write paths x 96/s (the quota less its headroom) x 60 s =
+            // 92,160 writes in one window at most, rounded up.
+            max_entries: 100_000,
+            key_header: "idempotency-key".into(),
         }
+    }
+}
+
+impl DedupConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.window_ms > 0 && self.max_entries == 0 {
+            return err("dedup.max_entries", "must be greater than 0");
+        }
+        if http::HeaderName::from_bytes(self.key_header.as_bytes()).is_err() {
+            return err("dedup.key_header", "is not a valid header name");
+        }
+        Ok(())
     }
 }
 
@@ -488,6 +505,7 @@ impl Config {
                 return err("openim.token_expire_seconds", "must be greater than 0");
             }
         }
+        self.dedup.validate()?;
         self.validate_edge()?;
         check_log_level(&self.log.level)?;
         self.validate_redis()?;

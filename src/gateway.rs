@@ -118,6 +118,7 @@ pub struct Gateway {
     origins: Vec<Origin>,
     /// `requests` counters of the common answers, per (face, route label).
     requests: Vec<RouteCounters>,
+    writes: crate::server::Writes,
 }
 
 /// One route's `entrust_gateway_requests` counters for the statuses most
@@ -251,6 +252,7 @@ impl Gateway {
             paths,
             origins,
             requests,
+            dedup: crate::dedup::Dedup::new(&config.dedup, metrics.dedup_evictions.clone()),
             limiter: Limiter::from_config(&config, &routes, &metrics)?,
             metrics,
             signer: Signer::new(app_key),
@@ -264,10 +266,7 @@ impl Gateway {
             routes,
             admin_token_throttle: crate::openim::token::Throttle::default(),
             upstream: Upstream::new(&config)?,
-            dedup: crate::dedup::Dedup::new(
-                Duration::from_millis(config.dedup.window_ms),
-                config.dedup.max_entries,
-            ),
+            writes: Default::default(),
             config,
         })
     }
@@ -282,6 +281,11 @@ impl Gateway {
 
     pub fn dedup(&self) -> Option<&crate::dedup::Dedup> {
         (self.config.dedup.window_ms > 0).then_some(&self.dedup)
+    }
+
+    /// Writes running in their own tasks (shutdown waits for them).
+    pub fn writes(&self) -> &crate::server::Writes {
+        &self.writes
     }
 
     /// The entrust paths this gateway forwards.
@@ -633,13 +637,17 @@ impl Gateway {
             });
             self.limiter.upstream_limited(path)
         });
-        Reply {
+        let reply = Reply {
             status: parts.status,
             headers: parts.headers,
             body,
             code,
             retry_after,
-        }
+        };
+        // Every vendor reply, before a face renders it: decides whether a
+        // protected write's answer may be kept for replay.
+        crate::dedup::observe(&reply);
+        reply
     }
 }
 

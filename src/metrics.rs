@@ -100,6 +100,7 @@ pub struct Metrics {
     pub limiter_wait: Family<PathLabels, Histogram>,
     pub limiter_rejections: Family<RejectionLabels, Counter>,
     pub secret_reloads: Family<ResultLabels, Counter>,
+    pub dedup_evictions: Counter,
     pub admin_token_failures: Family<ResultLabels, Counter>,
     /// 1 while the shared quota's Redis answers (0 without `[redis]`).
     pub quota_store_up: Gauge,
@@ -166,6 +167,12 @@ impl Metrics {
             "secret_reloads",
             "App secret reloads from app_secret_file, by result (ok, error)",
             secret_reloads.clone(),
+        );
+        let dedup_evictions = Counter::default();
+        registry.register(
+            "dedup_evictions",
+            "Kept answers evicted from a full duplicate-protection table before their window ended",
+            dedup_evictions.clone(),
         );
         let admin_token_failures = Family::<ResultLabels, Counter>::default();
         registry.register(
@@ -237,6 +244,7 @@ impl Metrics {
             limiter_wait,
             limiter_rejections,
             secret_reloads,
+            dedup_evictions,
             admin_token_failures,
             quota_store_up,
             quota_store_errors,
