@@ -90,7 +90,7 @@ pub enum Lookup {
 /// contract (a Redis answer's own expiry replaces eviction).
 pub enum Store {
     Local(LocalStore),
-    Redis(shared::RedisStore),
+    Redis(Box<shared::RedisStore>),
 }
 
 impl Store {
@@ -368,13 +368,13 @@ impl Dedup {
         let Store::Local(local) = self.store else {
             return self;
         };
-        self.store = Store::Redis(shared::RedisStore::new(
+        self.store = Store::Redis(Box::new(shared::RedisStore::new(
             link,
             format!("{}:{}:idem:", redis.key_prefix, config.upstream.app_key),
             Duration::from_millis(config.dedup.window_ms),
             local,
             too_large,
-        ));
+        )));
         self
     }
 
