@@ -248,12 +248,17 @@ impl Gateway {
                     .map(|r| RouteCounters::new("admin", r)),
             )
             .collect();
+        let limiter = Limiter::from_config(&config, &routes, &metrics)?;
+        let mut dedup = crate::dedup::Dedup::new(&config.dedup, metrics.dedup_evictions.clone());
+        if let Some(link) = limiter.redis() {
+            dedup = dedup.in_redis(link, &config, metrics.dedup_answers_too_large.clone());
+        }
         Ok(Gateway {
             paths,
             origins,
             requests,
-            dedup: crate::dedup::Dedup::new(&config.dedup, metrics.dedup_evictions.clone()),
-            limiter: Limiter::from_config(&config, &routes, &metrics)?,
+            dedup,
+            limiter,
             metrics,
             signer: Signer::new(app_key),
             secret: RwLock::new(Arc::new(secret)),
