@@ -485,23 +485,28 @@ async fn dispatch(
     // The task carries the request's log fields (the pipeline records the
     // upstream path and data center into them).
     let log = accesslog::current();
-    tokio::spawn(accesslog::scope(log, async move {
-        let _running = running;
-        let result = write(&gw, face, &parts, body, &request_id).await;
-        if let Err(result) = tx.send(result) {
-            let status = match &result {
-                Ok(r) => r.status(),
-                Err(e) => e.to_response(face).status(),
-            };
-            accesslog::span(gw.upstream().urls()).in_scope(|| {
-                tracing::info!(
-                    status = status.as_u16(),
-                    latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-                    "done after the caller left (disconnected or request_timeout_ms)"
-                )
-            });
-        }
-    }));
+    // Boxed before it is wrapped and spawned: the write's whole pipeline is
+    // inline in this future (kilobytes), copied at every move otherwise.
+    tokio::spawn(accesslog::scope(
+        log,
+        Box::pin(async move {
+            let _running = running;
+            let result = write(&gw, face, &parts, body, &request_id).await;
+            if let Err(result) = tx.send(result) {
+                let status = match &result {
+                    Ok(r) => r.status(),
+                    Err(e) => e.to_response(face).status(),
+                };
+                accesslog::span(gw.upstream().urls()).in_scope(|| {
+                    tracing::info!(
+                        status = status.as_u16(),
+                        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+                        "done after the caller left (disconnected or request_timeout_ms)"
+                    )
+                });
+            }
+        }),
+    ));
     rx.await
         .unwrap_or_else(|_| Err(Error::Internal("the write ended without an answer".into())))
 }
