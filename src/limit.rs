@@ -318,9 +318,13 @@ mod tests {
         let l2 = l.clone();
         let waiter = tokio::spawn(async move { l2.acquire("/entrust/a.json").await });
         // Wait until the first waiter is queued (a signal, not a sleep).
-        while l.quota("/entrust/a.json").queued.load(Ordering::Acquire) == 0 {
-            tokio::task::yield_now().await;
-        }
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while l.quota("/entrust/a.json").queued.load(Ordering::Acquire) == 0 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the waiter queues");
         let (why, err) = l.acquire("/entrust/a.json").await.unwrap_err();
         assert_eq!(why, Refusal::QueueFull);
         assert!(

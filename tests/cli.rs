@@ -320,9 +320,12 @@ async fn sigterm_drains_in_flight_requests_then_exits_zero() {
         }));
     }
     // Signal once every request has reached the vendor (so all are in flight).
-    while sim.requests().len() < 5 {
-        tokio::task::yield_now().await;
-    }
+    within("all five at the vendor", async {
+        while sim.requests().len() < 5 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
     p.signal("TERM");
     for t in tasks {
         let a = t.await.unwrap();
