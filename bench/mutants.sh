@@ -38,10 +38,10 @@ declare -A FILES TESTS
 FILES[retry]="src/retry.rs";              TESTS[retry]="--lib --test failover"
 FILES[sign]="src/sign.rs";                TESTS[sign]="--lib --test passthrough"
 FILES[token]="src/openim/token.rs";       TESTS[token]="--lib --test openim_hardening --test openim_fidelity"
-FILES[limit]="src/limit.rs";              TESTS[limit]="--lib --test quota"
+FILES[limit]="src/limit.rs";              TESTS[limit]="--lib --test quota --test readme_rules"
 FILES[fleet]="src/limit/fleet.rs";        TESTS[fleet]="--lib --test fleet"
 FILES[dedup]="src/dedup*.rs";             TESTS[dedup]="--lib --test dedup"
-FILES[headers]="src/headers.rs";          TESTS[headers]="--lib --test passthrough --test hardening"
+FILES[headers]="src/headers.rs";          TESTS[headers]="--lib --test passthrough --test readme_rules"
 FILES[route]="src/route.rs";              TESTS[route]="--lib --test passthrough --test errors"
 ORDER=(retry sign token limit fleet dedup headers route)
 
