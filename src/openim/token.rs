@@ -198,6 +198,8 @@ mod tests {
             "v1.zz.1.00",
             "v2.00.1.00",
             "v1.00.-1.00",
+            // Rust's u64 parser takes a leading '+': only the digit check refuses it.
+            "v1.00.+1.00",
             "v1.00.1.00.00",
             "v1.00..00",
         ] {
