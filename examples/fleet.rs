@@ -130,12 +130,11 @@ async fn permit_latency(gws: &[Arc<Gateway>], n: usize) -> (Duration, Duration) 
     for i in 0..n {
         tick.tick().await;
         let started = Instant::now();
-        if gws[i % gws.len()]
-            .limiter()
-            .acquire(PROBE_PATH)
-            .await
-            .is_err()
-        {
+        let gw = &gws[i % gws.len()];
+        let Some(path) = gw.routes().entrust(PROBE_PATH) else {
+            usage("the probe path is not forwarded");
+        };
+        if gw.limiter().acquire(path).await.is_err() {
             usage("a probe permit was refused: is the Redis shared with another fleet?");
         }
         took.push(started.elapsed());

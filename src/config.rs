@@ -134,17 +134,28 @@ pub struct ServerConfig {
     /// On SIGTERM/SIGINT, how long in-flight requests may take to finish.
     pub drain_timeout_ms: u64,
     /// Name of an environment variable holding bearer tokens (comma-separated)
-    /// that callers of the entrust face must send as `Authorization: Bearer`.
+    /// that callers of the entrust face (and of the OpenIM face when there is
+    /// no `[openim]` section) must send as `Authorization: Bearer`.
     pub auth_tokens_env: Option<String>,
     /// Or a file holding them, one per line.
     pub auth_tokens_file: Option<PathBuf>,
+    /// Entrust paths forwarded besides the vendor's documented ones (e.g. an
+    /// endpoint the vendor added after this release); anything else is 404.
+    pub extra_entrust_paths: Vec<String>,
+    /// Request bodies held in memory at once, all connections together;
+    /// past it, 503 with Retry-After.
+    pub max_body_memory_bytes: usize,
+    /// Longest an answer may wait for the caller to take it; past it the
+    /// connection is closed (a caller that pipelines and never reads).
+    pub write_timeout_ms: u64,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            max_body_bytes: crate::entrust::limit::BODY_MAX,
+            // See the README's limits section for the arithmetic.
+            max_body_bytes: 128 * 1024,
             max_header_bytes: 64 * 1024,
             header_read_timeout_ms: 30_000,
             request_timeout_ms: 60_000,
@@ -152,6 +163,9 @@ impl Default for ServerConfig {
             drain_timeout_ms: 30_000,
             auth_tokens_env: None,
             auth_tokens_file: None,
+            extra_entrust_paths: Vec::new(),
+            max_body_memory_bytes: 64 * 1024 * 1024,
+            write_timeout_ms: 10_000,
         }
     }
 }
@@ -478,10 +492,39 @@ impl Config {
                 return err("openim.token_expire_seconds", "must be greater than 0");
             }
         }
+        self.validate_edge()?;
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map(drop)
             .or_else(|e| err("log.level", e))?;
         self.validate_redis()?;
+        Ok(())
+    }
+
+    /// The keys of the edge limits (paths, body memory, write deadline).
+    fn validate_edge(&self) -> Result<(), ConfigError> {
+        let s = &self.server;
+        let routes = crate::route::Routes::new(&s.extra_entrust_paths)?;
+        // An override for a path that is never forwarded is a typo.
+        if let Some(p) = self
+            .rate_limit
+            .paths
+            .keys()
+            .find(|p| routes.entrust(p).is_none())
+        {
+            return err(
+                &format!("rate_limit.paths.\"{p}\""),
+                "is not a documented entrust path or in server.extra_entrust_paths",
+            );
+        }
+        if s.write_timeout_ms == 0 {
+            return err("server.write_timeout_ms", "must be greater than 0");
+        }
+        if s.max_body_memory_bytes < s.max_body_bytes {
+            return err(
+                "server.max_body_memory_bytes",
+                "must be at least server.max_body_bytes",
+            );
+        }
         Ok(())
     }
 
@@ -768,6 +811,22 @@ app_secret = "s"
             (
                 "[upstream]\nurls=['http://x']\napp_key='k'\napp_secret_env='ENTRUST_GW_TEST_UNSET_VAR'",
                 "ENTRUST_GW_TEST_UNSET_VAR",
+            ),
+            (
+                "[server]\nextra_entrust_paths=['/user/x.json']\n[upstream]\nurls=['http://x']\napp_key='k'\napp_secret='s'",
+                "server.extra_entrust_paths[0]",
+            ),
+            (
+                "[server]\nwrite_timeout_ms=0\n[upstream]\nurls=['http://x']\napp_key='k'\napp_secret='s'",
+                "server.write_timeout_ms",
+            ),
+            (
+                "[server]\nmax_body_memory_bytes=1\n[upstream]\nurls=['http://x']\napp_key='k'\napp_secret='s'",
+                "server.max_body_memory_bytes",
+            ),
+            (
+                "[upstream]\nurls=['http://x']\napp_key='k'\napp_secret='s'\n[rate_limit.paths.\"/entrust/typo.json\"]\nper_second=5",
+                "rate_limit.paths",
             ),
         ];
         for (text, key) in cases {

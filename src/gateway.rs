@@ -16,6 +16,7 @@ use crate::error::Error;
 use crate::limit::Limiter;
 use crate::metrics::{self, Metrics};
 use crate::retry::{self, Access, Failure, Sent};
+use crate::route::{EntrustPath, Routes};
 use crate::secret::Secret;
 use crate::sign::Signer;
 use crate::upstream::{SendError, Upstream};
@@ -23,8 +24,8 @@ use crate::upstream::{SendError, Upstream};
 /// One entrust API call.
 #[derive(Debug, Clone)]
 pub struct Call<'a> {
-    /// A normalized `/entrust/**.json` path (see [`crate::route`]).
-    pub path: &'a str,
+    /// A forwarded path (only [`crate::route`] makes one).
+    pub path: EntrustPath<'a>,
     pub query: Option<&'a str>,
     /// End-to-end headers to send, `Content-Type` included.
     pub headers: HeaderMap,
@@ -34,7 +35,7 @@ pub struct Call<'a> {
 
 impl<'a> Call<'a> {
     /// A form-encoded call, as the OpenIM face makes them.
-    pub fn form(path: &'a str, body: String, request_id: &'a HeaderValue) -> Call<'a> {
+    pub fn form(path: EntrustPath<'a>, body: String, request_id: &'a HeaderValue) -> Call<'a> {
         let mut headers = HeaderMap::new();
         headers.insert(
             header::CONTENT_TYPE,
@@ -67,6 +68,16 @@ fn token_digest(token: &str) -> [u8; 20] {
     sha1::Sha1::digest(token.as_bytes()).into()
 }
 
+/// The credential of an `Authorization: Bearer <token>` value; the scheme is
+/// case-insensitive (RFC 9110 §11.1).
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
 #[derive(Deserialize)]
 struct CodeOnly {
     code: i64,
@@ -77,8 +88,11 @@ pub struct Gateway {
     signer: Signer,
     secret: RwLock<Arc<Secret>>,
     openim_secret: Option<Secret>,
-    /// SHA-1 digests of the inbound bearer tokens (entrust face).
+    /// SHA-1 digests of the inbound bearer tokens (entrust face; OpenIM face
+    /// without `[openim]`).
     auth_tokens: Vec<[u8; 20]>,
+    routes: Routes,
+    admin_token_throttle: crate::openim::token::Throttle,
     limiter: Limiter,
     upstream: Upstream,
     metrics: Metrics,
@@ -90,9 +104,10 @@ impl Gateway {
         config.validate()?;
         let app_key = HeaderValue::from_str(&config.upstream.app_key)
             .map_err(|_| ConfigError("upstream.app_key: not a valid header value".into()))?;
+        let routes = Routes::new(&config.server.extra_entrust_paths)?;
         let metrics = Metrics::new();
         Ok(Gateway {
-            limiter: Limiter::from_config(&config, &metrics)?,
+            limiter: Limiter::from_config(&config, &routes, &metrics)?,
             metrics,
             signer: Signer::new(app_key),
             secret: RwLock::new(Arc::new(secret)),
@@ -102,6 +117,8 @@ impl Gateway {
                 .iter()
                 .map(|t| token_digest(t.expose()))
                 .collect(),
+            routes,
+            admin_token_throttle: crate::openim::token::Throttle::default(),
             upstream: Upstream::new(&config)?,
             dedup: crate::dedup::Dedup::new(
                 Duration::from_millis(config.dedup.window_ms),
@@ -121,6 +138,16 @@ impl Gateway {
 
     pub fn dedup(&self) -> Option<&crate::dedup::Dedup> {
         (self.config.dedup.window_ms > 0).then_some(&self.dedup)
+    }
+
+    /// The entrust paths this gateway forwards.
+    pub fn routes(&self) -> &Routes {
+        &self.routes
+    }
+
+    /// Failed `/auth/get_admin_token` attempts, per caller and overall.
+    pub fn admin_token_throttle(&self) -> &crate::openim::token::Throttle {
+        &self.admin_token_throttle
     }
 
     pub fn limiter(&self) -> &Limiter {
@@ -149,8 +176,8 @@ impl Gateway {
         }
         let presented = authorization
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(|t| token_digest(t.trim()));
+            .and_then(bearer)
+            .map(token_digest);
         let Some(presented) = presented else {
             return Err(Error::Unauthorized(
                 "gateway: missing Authorization: Bearer token".into(),
@@ -185,9 +212,10 @@ impl Gateway {
     /// once, to the next data center, when [`retry::decide`] says that is
     /// safe (it never left, or the endpoint only reads).
     pub async fn call(&self, call: &Call<'_>) -> Result<Reply, Error> {
-        let path_label = metrics::path_label(call.path);
-        tracing::Span::current().record("upstream_path", call.path);
-        let access = if entrust::path::is_read_only(call.path) {
+        let path = call.path.as_str();
+        let path_label = metrics::path_label(path);
+        tracing::Span::current().record("upstream_path", path);
+        let access = if entrust::path::is_read_only(path) {
             Access::Read
         } else {
             Access::Write
@@ -222,7 +250,7 @@ impl Gateway {
     }
 
     /// One quota permit for `path` (every attempt takes one).
-    async fn permit(&self, path: &str, path_label: &str) -> Result<(), Error> {
+    async fn permit(&self, path: EntrustPath<'_>, path_label: &str) -> Result<(), Error> {
         match self.limiter.acquire(path).await {
             Ok(waited) => {
                 if self.limiter.enabled() {
@@ -277,12 +305,12 @@ impl Gateway {
                         sent: Sent::Maybe,
                         detail: format!("answered HTTP {}", status.as_u16()),
                     },
-                    Some(self.reply(call.path, path_label, resp)),
+                    Some(self.reply(call.path.as_str(), path_label, resp)),
                 ))
             }
             Ok(resp) => {
                 self.upstream.mark_ok(dc);
-                Ok(self.reply(call.path, path_label, resp))
+                Ok(self.reply(call.path.as_str(), path_label, resp))
             }
             Err(e) => Err((e, None)),
         })

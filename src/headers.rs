@@ -1,10 +1,18 @@
 //! Header handling for both directions of the proxy, in one place:
-//! hop-by-hop headers (RFC 9110 §7.6.1), the caller's signing headers, and
-//! the request id.
+//! the header names the gateway reads, what goes to the vendor (an
+//! allowlist), hop-by-hop headers on the way back (RFC 9110 §7.6.1), what a
+//! caller's header may hold, and the request id.
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Version};
 
 use crate::entrust::limit;
+use crate::error::Error;
+
+/// OpenIM's request id header (`operationID`; names are matched lowercase).
+pub const OPERATION_ID: &str = "operationid";
+/// OpenIM's admin token header.
+pub const TOKEN: &str = "token";
 
 /// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1,
 /// plus the non-standard `Keep-Alive` and `Proxy-Connection`).
@@ -18,6 +26,16 @@ const HOP_BY_HOP: [HeaderName; 8] = [
     header::TRAILER,
     header::TRANSFER_ENCODING,
 ];
+
+/// The only caller headers that reach the vendor. The vendor documents
+/// `Content-Type` (a form), `Content-Length` (set by the client from the body),
+/// `X-Request-ID` and the signing headers; the last two are set by the
+/// gateway, so of the caller's only `Content-Type` remains. Nothing else is
+/// needed: `Accept-Encoding` would only make the vendor compress an answer
+/// the gateway reads whole, and every `X-Forwarded-*`/`X-Original-URL`/
+/// method-override header is a way to make the vendor see another request
+/// than the one the gateway checked and signed.
+const TO_VENDOR: [HeaderName; 1] = [header::CONTENT_TYPE];
 
 /// Removes hop-by-hop headers, including any that `Connection` names.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
@@ -34,23 +52,17 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     headers.remove(header::UPGRADE);
 }
 
-/// The caller's headers as they go upstream: hop-by-hop headers, `Host`,
-/// framing, `Expect`, the caller's `Authorization` (it was for the gateway)
-/// and the request id (set again by the signer's caller) removed. The
-/// signing headers are removed by the signer itself.
+/// The caller's headers as they go upstream: only `Content-Type`. `Connection`
+/// is not consulted: an allowlisted header is end-to-end by definition, and
+/// the gateway checked it (`Connection: Content-Type` must not remove the
+/// Content-Type the form check passed).
 pub fn request_headers_for_upstream(caller: &HeaderMap) -> HeaderMap {
-    let mut h = caller.clone();
-    strip_hop_by_hop(&mut h);
-    for name in [
-        header::HOST,
-        header::CONTENT_LENGTH,
-        header::EXPECT,
-        header::AUTHORIZATION,
-        header::COOKIE,
-    ] {
-        h.remove(name);
+    let mut h = HeaderMap::new();
+    for name in &TO_VENDOR {
+        for v in caller.get_all(name) {
+            h.append(name.clone(), v.clone());
+        }
     }
-    h.remove(crate::entrust::header::REQUEST_ID);
     h
 }
 
@@ -61,6 +73,32 @@ pub fn response_headers_for_caller(upstream: &HeaderMap) -> HeaderMap {
     h.remove(header::CONTENT_LENGTH);
     h.remove(crate::entrust::header::REQUEST_ID);
     h
+}
+
+/// What every request on the API faces must meet before anything else:
+/// header values of visible ASCII, space and tab only (RFC 9110 §5.5; raw
+/// 0x80-0xFF bytes are obsolete text a signer or log could read two ways),
+/// and, on HTTP/1.1, exactly one `Host` (RFC 9112 §3.2).
+pub fn check_request<B>(req: &Request<B>) -> Result<(), Error> {
+    for (name, value) in req.headers() {
+        if let Some(at) = value
+            .as_bytes()
+            .iter()
+            .position(|&b| !(b == b'\t' || (b' '..=b'~').contains(&b)))
+        {
+            return Err(Error::Args(format!(
+                "header {} has a byte outside visible ASCII at position {at}",
+                crate::route::printable(name.as_str())
+            )));
+        }
+    }
+    if req.version() == Version::HTTP_11 && req.headers().get_all(header::HOST).iter().count() != 1
+    {
+        return Err(Error::Args(
+            "an HTTP/1.1 request needs exactly one Host header".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// A caller-supplied id is kept when it is a safe token of at most 36
@@ -90,18 +128,80 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hop_by_hop_and_connection_named_headers_go() {
+    fn only_the_allowlist_goes_upstream_whatever_connection_names() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "connection",
+            HeaderValue::from_static("close, content-type"),
+        );
+        h.insert(
+            "content-type",
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        for name in [
+            "x-private",
+            "keep-alive",
+            "te",
+            "authorization",
+            "host",
+            "x-original-url",
+            "x-http-method-override",
+            "x-forwarded-for",
+            "app_key",
+            "rc_signature",
+            "token",
+            "accept-encoding",
+        ] {
+            h.insert(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_static("1"),
+            );
+        }
+        let out = request_headers_for_upstream(&h);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert!(out.contains_key("content-type"));
+    }
+
+    #[test]
+    fn hop_by_hop_and_connection_named_headers_go_on_the_way_back() {
         let mut h = HeaderMap::new();
         h.insert("connection", HeaderValue::from_static("close, x-private"));
         h.insert("x-private", HeaderValue::from_static("1"));
         h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
-        h.insert("te", HeaderValue::from_static("trailers"));
         h.insert("x-keep", HeaderValue::from_static("1"));
-        h.insert("authorization", HeaderValue::from_static("Bearer t"));
-        h.insert("host", HeaderValue::from_static("gw"));
-        let out = request_headers_for_upstream(&h);
+        let out = response_headers_for_caller(&h);
         assert_eq!(out.len(), 1, "{out:?}");
-        assert!(out.contains_key("x-keep"));
+    }
+
+    #[test]
+    fn header_bytes_and_host() {
+        let ok = Request::builder()
+            .header("host", "gw")
+            .header("x", "a b\tc~")
+            .body(())
+            .unwrap();
+        assert!(check_request(&ok).is_ok());
+        for bad in [&b"caf\xc3\xa9"[..], b"\xff", b"a\x80b"] {
+            let req = Request::builder()
+                .header("host", "gw")
+                .header("x", HeaderValue::from_bytes(bad).unwrap())
+                .body(())
+                .unwrap();
+            assert!(check_request(&req).is_err(), "{bad:?}");
+        }
+        let none = Request::builder().body(()).unwrap();
+        assert!(check_request(&none).is_err());
+        let two = Request::builder()
+            .header("host", "a")
+            .header("host", "b")
+            .body(())
+            .unwrap();
+        assert!(check_request(&two).is_err());
+        let old = Request::builder()
+            .version(Version::HTTP_10)
+            .body(())
+            .unwrap();
+        assert!(check_request(&old).is_ok());
     }
 
     #[test]

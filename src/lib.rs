@@ -12,7 +12,7 @@
 //! upstream → (translate back) → caller.
 //!
 //! - [`server`]: the listener, routing by face, body and time limits, graceful shutdown.
-//! - [`route`]: which paths may be forwarded (never anything outside `/entrust/**.json`).
+//! - [`route`]: which paths may be forwarded: the documented entrust paths plus configured ones.
 //! - [`proxy`]: the `/entrust/` passthrough face.
 //! - [`openim`]: the OpenIM face: routes and the upstream call helper; [`openim::group`]
 //!   (group info and the field mapping), [`openim::member`] (membership),

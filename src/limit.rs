@@ -34,11 +34,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use crate::config::{Config, ConfigError, EffectiveLimit, RateLimitConfig};
 use crate::error::Error;
 use crate::metrics::Metrics;
-
-/// Distinct paths with their own quota; further unknown paths share one, so a
-/// caller inventing paths can't grow memory without bound.
-const MAX_PATHS: usize = 512;
-const OVERFLOW_KEY: &str = "(other)";
+use crate::route::{EntrustPath, Routes};
 
 /// Why a caller was refused (a metric label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +60,9 @@ impl Refusal {
 pub struct Limiter {
     cfg: RateLimitConfig,
     clock: DefaultClock,
-    paths: Mutex<HashMap<String, Arc<PathQuota>>>,
+    /// One quota per forwarded path, all made at start-up: the paths are a
+    /// closed set ([`Routes`]), so no caller can add one.
+    paths: HashMap<String, Arc<PathQuota>>,
     /// The fleet's shared quota, with `[redis]`.
     fleet: Option<Box<fleet::Fleet>>,
 }
@@ -141,24 +139,36 @@ impl PathQuota {
 }
 
 impl Limiter {
-    pub fn new(cfg: RateLimitConfig) -> Limiter {
+    pub fn new(cfg: RateLimitConfig, routes: &Routes) -> Limiter {
+        let paths = routes
+            .all()
+            .map(|p| {
+                let q = PathQuota::new(cfg.for_path(p.as_str()), cfg.headroom_percent);
+                (p.as_str().to_string(), Arc::new(q))
+            })
+            .collect();
         Limiter {
             cfg,
             clock: DefaultClock::default(),
-            paths: Mutex::new(HashMap::new()),
+            paths,
             fleet: None,
         }
     }
 
     /// The local quota, or with `[redis]` the fleet's.
-    pub fn from_config(config: &Config, metrics: &Metrics) -> Result<Limiter, ConfigError> {
-        let mut limiter = Limiter::new(config.rate_limit.clone());
+    pub fn from_config(
+        config: &Config,
+        routes: &Routes,
+        metrics: &Metrics,
+    ) -> Result<Limiter, ConfigError> {
+        let mut limiter = Limiter::new(config.rate_limit.clone(), routes);
         if let (Some(redis), Some(url)) = (&config.redis, config.load_redis_url()?) {
             limiter.fleet = Some(Box::new(fleet::Fleet::new(
                 redis,
                 &url,
                 &config.upstream.app_key,
                 &config.rate_limit,
+                routes,
                 metrics,
             )?));
         }
@@ -174,34 +184,25 @@ impl Limiter {
         self.cfg.enabled
     }
 
-    fn quota(&self, path: &str) -> Arc<PathQuota> {
-        let mut paths = self.paths.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(q) = paths.get(path) {
-            return q.clone();
-        }
-        let key = if paths.len() >= MAX_PATHS && !self.cfg.paths.contains_key(path) {
-            OVERFLOW_KEY
-        } else {
-            path
-        };
-        paths
-            .entry(key.to_string())
-            .or_insert_with(|| {
-                Arc::new(PathQuota::new(
-                    self.cfg.for_path(path),
-                    self.cfg.headroom_percent,
-                ))
-            })
-            .clone()
+    fn quota(&self, path: &str) -> Option<&PathQuota> {
+        self.paths.get(path).map(|q| &**q)
     }
 
     /// Waits for this path's next permit, or refuses at once. Returns how
     /// long the caller waited.
-    pub async fn acquire(&self, path: &str) -> Result<Duration, (Refusal, Error)> {
+    pub async fn acquire(&self, path: EntrustPath<'_>) -> Result<Duration, (Refusal, Error)> {
         if !self.cfg.enabled {
             return Ok(Duration::ZERO);
         }
-        let q = self.quota(path);
+        let Some(q) = self.quota(path.as_str()) else {
+            // Unreachable: every EntrustPath comes from the Routes the
+            // limiter was made from.
+            return Err(refuse(
+                Refusal::QueueFull,
+                Duration::from_secs(1),
+                format!("{path} has no quota"),
+            ));
+        };
         let start = Instant::now();
         if let Some(until) = *q.paused_until.lock().unwrap_or_else(|e| e.into_inner())
             && until > start
@@ -213,7 +214,7 @@ impl Limiter {
             ));
         }
         if let Some(fleet) = &self.fleet {
-            return fleet.acquire(path, &q, start).await;
+            return fleet.acquire(path, q, start).await;
         }
         // Fast path: nobody is waiting and a permit is free now.
         if q.queued.load(Ordering::Acquire) == 0 && q.gov.check().is_ok() {
@@ -251,9 +252,7 @@ impl Limiter {
 
     /// Callers waiting for a permit on `path` now.
     pub fn queued(&self, path: &str) -> usize {
-        let paths = self.paths.lock().unwrap_or_else(|e| e.into_inner());
-        paths
-            .get(path)
+        self.quota(path)
             .map_or(0, |q| q.queued.load(Ordering::Acquire))
     }
 
@@ -261,8 +260,9 @@ impl Limiter {
     /// than hammer it. Returns how long.
     pub fn upstream_limited(&self, path: &str) -> Duration {
         let backoff = Duration::from_millis(self.cfg.upstream_backoff_ms);
-        if self.cfg.enabled {
-            let q = self.quota(path);
+        if self.cfg.enabled
+            && let Some(q) = self.quota(path)
+        {
             *q.paused_until.lock().unwrap_or_else(|e| e.into_inner()) =
                 Some(Instant::now() + backoff);
             if let Some(fleet) = &self.fleet {
@@ -286,46 +286,62 @@ fn refuse(why: Refusal, retry_after: Duration, detail: String) -> (Refusal, Erro
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::entrust::path::{GROUP_CREATE, GROUP_JOIN};
 
-    fn cfg(per_second: u32, max_wait_ms: u64, max_queue: usize) -> RateLimitConfig {
-        RateLimitConfig {
+    fn limiter(per_second: u32, max_wait_ms: u64, max_queue: usize) -> Limiter {
+        let cfg = RateLimitConfig {
             per_second,
             max_wait_ms,
             max_queue,
             ..RateLimitConfig::default()
-        }
+        };
+        Limiter::new(cfg, &Routes::new(&[]).unwrap())
+    }
+
+    fn a() -> EntrustPath<'static> {
+        EntrustPath::documented(GROUP_CREATE).unwrap()
+    }
+
+    fn b() -> EntrustPath<'static> {
+        EntrustPath::documented(GROUP_JOIN).unwrap()
+    }
+
+    #[test]
+    fn every_route_has_its_own_quota_from_the_start() {
+        let l = limiter(100, 0, 10);
+        assert_eq!(l.paths.len(), crate::entrust::path::ALL.len());
     }
 
     #[tokio::test]
     async fn burst_is_small_and_overflow_is_refused_at_once() {
-        let l = Limiter::new(cfg(100, 0, 10));
+        let l = limiter(100, 0, 10);
         let mut granted = 0;
         for _ in 0..10 {
-            if l.acquire("/entrust/a.json").await.is_ok() {
+            if l.acquire(a()).await.is_ok() {
                 granted += 1;
             }
         }
         // headroom 4 of 100 → burst 3: three now, the rest would have to wait.
         assert_eq!(granted, 3);
         // A separate path has its own quota.
-        assert!(l.acquire("/entrust/b.json").await.is_ok());
+        assert!(l.acquire(b()).await.is_ok());
     }
 
     #[tokio::test]
     async fn queue_bound_refuses_with_retry_after() {
-        let l = Arc::new(Limiter::new(cfg(1, 60_000, 1)));
-        l.acquire("/entrust/a.json").await.ok();
+        let l = Arc::new(limiter(1, 60_000, 1));
+        l.acquire(a()).await.ok();
         let l2 = l.clone();
-        let waiter = tokio::spawn(async move { l2.acquire("/entrust/a.json").await });
+        let waiter = tokio::spawn(async move { l2.acquire(a()).await });
         // Wait until the first waiter is queued (a signal, not a sleep).
         tokio::time::timeout(Duration::from_secs(10), async {
-            while l.quota("/entrust/a.json").queued.load(Ordering::Acquire) == 0 {
+            while l.queued(GROUP_CREATE) == 0 {
                 tokio::task::yield_now().await;
             }
         })
         .await
         .expect("the waiter queues");
-        let (why, err) = l.acquire("/entrust/a.json").await.unwrap_err();
+        let (why, err) = l.acquire(a()).await.unwrap_err();
         assert_eq!(why, Refusal::QueueFull);
         assert!(
             matches!(err, Error::RateLimited { retry_after, .. } if retry_after > Duration::ZERO)
@@ -335,10 +351,10 @@ mod tests {
 
     #[tokio::test]
     async fn upstream_backoff_refuses_the_path() {
-        let l = Limiter::new(cfg(100, 2000, 10));
-        l.upstream_limited("/entrust/a.json");
-        let (why, _) = l.acquire("/entrust/a.json").await.unwrap_err();
+        let l = limiter(100, 2000, 10);
+        l.upstream_limited(GROUP_CREATE);
+        let (why, _) = l.acquire(a()).await.unwrap_err();
         assert_eq!(why, Refusal::UpstreamBackoff);
-        assert!(l.acquire("/entrust/b.json").await.is_ok());
+        assert!(l.acquire(b()).await.is_ok());
     }
 }

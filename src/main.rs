@@ -149,7 +149,6 @@ async fn run(cli: Cli) -> Result<(), String> {
 
 async fn serve(config: Config, secret: Secret) -> Result<(), String> {
     let gateway = Arc::new(Gateway::new(config, secret).map_err(|e| e.to_string())?);
-    warn_if_exposed(&gateway);
     let mut handle = server::start(gateway.clone())
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", gateway.config().server.listen))?;
@@ -157,21 +156,6 @@ async fn serve(config: Config, secret: Secret) -> Result<(), String> {
     spawn_signal_handlers(gateway, handle.take_shutdown());
     handle.wait().await;
     Ok(())
-}
-
-/// Off loopback, anyone who can reach the gateway can act with the app's
-/// credentials unless callers must authenticate.
-fn warn_if_exposed(gw: &Gateway) {
-    let cfg = gw.config();
-    if cfg.server.listen.ip().is_loopback() {
-        return;
-    }
-    if !gw.requires_auth() {
-        tracing::warn!(listen = %cfg.server.listen, "LISTENING OFF LOOPBACK WITHOUT INBOUND AUTH: anyone who can reach this address can call the vendor with your app's credentials; set server.auth_tokens_env or listen on 127.0.0.1");
-    }
-    if cfg.openim.is_none() {
-        tracing::warn!(listen = %cfg.server.listen, "LISTENING OFF LOOPBACK WITHOUT [openim]: OpenIM routes need no token; configure [openim] secret and admin_user_ids");
-    }
 }
 
 /// SIGTERM/SIGINT start the graceful shutdown; SIGHUP reloads the secret file.

@@ -75,6 +75,7 @@ pub struct Metrics {
     pub limiter_wait: Family<PathLabels, Histogram>,
     pub limiter_rejections: Family<RejectionLabels, Counter>,
     pub secret_reloads: Family<ResultLabels, Counter>,
+    pub admin_token_failures: Family<ResultLabels, Counter>,
     /// 1 while the shared quota's Redis answers (0 without `[redis]`).
     pub quota_store_up: Gauge,
     pub quota_store_errors: Family<KindLabels, Counter>,
@@ -141,6 +142,12 @@ impl Metrics {
             "App secret reloads from app_secret_file, by result (ok, error)",
             secret_reloads.clone(),
         );
+        let admin_token_failures = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "openim_admin_token_failures",
+            "Failed OpenIM token requests, by result (refused: wrong secret; throttled: too many failures, not checked)",
+            admin_token_failures.clone(),
+        );
         let quota_store_up = Gauge::default();
         registry.register(
             "quota_store_up",
@@ -170,6 +177,7 @@ impl Metrics {
             limiter_wait,
             limiter_rejections,
             secret_reloads,
+            admin_token_failures,
             quota_store_up,
             quota_store_errors,
         }

@@ -4,12 +4,49 @@
 
 use bytes::Bytes;
 use http::request::Parts;
-use http::{HeaderValue, Method, Response, header};
+use http::{HeaderMap, HeaderValue, Method, Response, header};
 use http_body_util::Full;
 
 use crate::error::{Body, Error};
 use crate::gateway::{Call, Gateway};
-use crate::{headers, route};
+use crate::headers;
+use crate::route::{self, EntrustPath};
+
+/// The checks made before the body is read: the path is forwarded, the
+/// method is POST, the caller's bearer token (when configured) and the
+/// Content-Type is a form (the vendor takes only UTF-8 form bodies; anything
+/// else would cost a permit and an upstream call just to be refused there).
+pub fn admit<'g>(
+    gw: &'g Gateway,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+) -> Result<EntrustPath<'g>, Error> {
+    let Some(path) = gw.routes().entrust(path) else {
+        return Err(Error::NotFound(format!(
+            "{} is not served: only the vendor's documented entrust paths (and server.extra_entrust_paths) are forwarded",
+            route::printable(path)
+        )));
+    };
+    if method != Method::POST {
+        return Err(Error::MethodNotAllowed);
+    }
+    gw.check_auth(headers.get(header::AUTHORIZATION))?;
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| {
+            m.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !is_form {
+        return Err(Error::NoPostData(
+            "Content-Type must be application/x-www-form-urlencoded".into(),
+        ));
+    }
+    Ok(path)
+}
 
 pub async fn handle(
     gw: &Gateway,
@@ -17,17 +54,10 @@ pub async fn handle(
     body: Bytes,
     request_id: &HeaderValue,
 ) -> Result<Response<Body>, Error> {
-    let Some(path) = route::entrust_path(parts.uri.path()) else {
-        return Err(Error::NotFound(format!(
-            "{} is not served: only normalized /entrust/**.json paths are forwarded",
-            route::printable(parts.uri.path())
-        )));
-    };
-    if parts.method != Method::POST {
-        return Err(Error::MethodNotAllowed);
-    }
-    gw.check_auth(parts.headers.get(header::AUTHORIZATION))?;
-    check_form(parts.headers.get(header::CONTENT_TYPE), &body, path)?;
+    // Already checked before the body was read; again here, cheaply, because
+    // the call needs the path value only this check makes.
+    let path = admit(gw, &parts.method, parts.uri.path(), &parts.headers)?;
+    check_form(&body, path.as_str())?;
     let call = Call {
         path,
         query: parts.uri.query(),
@@ -48,22 +78,9 @@ pub async fn handle(
     Ok(resp)
 }
 
-/// The vendor takes only UTF-8 form bodies; anything else would cost a
-/// permit and an upstream call just to be refused there.
-fn check_form(content_type: Option<&HeaderValue>, body: &[u8], path: &str) -> Result<(), Error> {
-    let is_form = content_type
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|m| {
-            m.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
-    if !is_form {
-        return Err(Error::NoPostData(
-            "Content-Type must be application/x-www-form-urlencoded".into(),
-        ));
-    }
-    // Every parameter of group/query.json is optional; all others need some.
+/// The body of a form: non-empty (every parameter of group/query.json is
+/// optional; all others need some), UTF-8, well-formed percent-escapes.
+fn check_form(body: &[u8], path: &str) -> Result<(), Error> {
     if body.is_empty() && path != crate::entrust::path::GROUP_QUERY {
         return Err(Error::NoPostData("the request body is empty".into()));
     }

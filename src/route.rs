@@ -1,9 +1,91 @@
 //! Which requests the gateway serves: the one place that decides whether a
 //! path may be forwarded, so the gateway never signs calls outside the
 //! entrust API (it must not be a signing oracle for the vendor's other APIs).
+//!
+//! The forwarded paths are a closed set, fixed at start-up: the vendor's
+//! documented endpoints plus `server.extra_entrust_paths`. An
+//! [`EntrustPath`] can only be made here, from that set, so the limiter and
+//! the pipeline ([`crate::gateway::Call`]) never see any other path.
+
+use std::fmt;
+
+use crate::config::ConfigError;
+use crate::entrust::path::DOCUMENTED;
 
 /// Longest path the gateway forwards.
 pub const MAX_PATH_LEN: usize = 256;
+
+/// A path the gateway forwards: made only by [`Routes::entrust`] or
+/// [`EntrustPath::documented`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EntrustPath<'a>(&'a str);
+
+impl<'a> EntrustPath<'a> {
+    /// A documented endpoint (the constants in [`crate::entrust::path`]).
+    pub fn documented(path: &str) -> Option<EntrustPath<'static>> {
+        DOCUMENTED
+            .iter()
+            .find(|p| **p == path)
+            .map(|p| EntrustPath(p))
+    }
+
+    pub fn as_str(&self) -> &'a str {
+        self.0
+    }
+}
+
+impl fmt::Display for EntrustPath<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// The paths this gateway forwards.
+#[derive(Debug, Clone)]
+pub struct Routes {
+    extra: Vec<String>,
+}
+
+impl Routes {
+    /// The documented paths plus `extra` (each must be a normalized
+    /// `/entrust/**.json` path).
+    pub fn new(extra: &[String]) -> Result<Routes, ConfigError> {
+        for (i, p) in extra.iter().enumerate() {
+            if entrust_path(p).is_none() {
+                return Err(ConfigError(format!(
+                    "server.extra_entrust_paths[{i}]: {:?} is not a normalized /entrust/....json path",
+                    printable(p)
+                )));
+            }
+        }
+        let mut extra: Vec<String> = extra
+            .iter()
+            .filter(|p| !DOCUMENTED.contains(&p.as_str()))
+            .cloned()
+            .collect();
+        extra.sort();
+        extra.dedup();
+        Ok(Routes { extra })
+    }
+
+    /// `Some` when `path` is forwarded.
+    pub fn entrust(&self, path: &str) -> Option<EntrustPath<'_>> {
+        EntrustPath::documented(path).or_else(|| {
+            self.extra
+                .iter()
+                .find(|p| p.as_str() == path)
+                .map(|p| EntrustPath(p))
+        })
+    }
+
+    /// Every forwarded path (the limiter makes one quota for each at start-up).
+    pub fn all(&self) -> impl Iterator<Item = EntrustPath<'_>> {
+        DOCUMENTED
+            .iter()
+            .map(|p| EntrustPath(p))
+            .chain(self.extra.iter().map(|p| EntrustPath(p)))
+    }
+}
 
 /// `Some(path)` when `path` is a normalized `/entrust/**.json` path: only
 /// ASCII letters, digits, `_`, `-` and `.`, no empty, `.` or `..` segments,
@@ -33,7 +115,17 @@ pub fn printable(path: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::entrust_path;
+    use super::*;
+
+    #[test]
+    fn only_documented_and_configured_paths_are_routes() {
+        let r = Routes::new(&["/entrust/new/thing.json".into()]).unwrap();
+        assert_eq!(r.all().count(), 24);
+        assert!(r.entrust("/entrust/group/create.json").is_some());
+        assert!(r.entrust("/entrust/new/thing.json").is_some());
+        assert!(r.entrust("/entrust/group/invented.json").is_none());
+        assert!(Routes::new(&["/user/getToken.json".into()]).is_err());
+    }
 
     #[test]
     fn accepts_entrust_json_paths_only() {

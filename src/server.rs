@@ -33,6 +33,16 @@ use crate::gateway::Gateway;
 use crate::metrics::{InFlight, RequestLabels};
 use crate::{headers, openim, proxy};
 
+mod admit;
+mod deadline;
+
+pub use admit::BodyBudget;
+
+/// The caller's address, in each request's extensions (for per-caller
+/// throttles such as [`crate::openim::token::throttled`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub SocketAddr);
+
 /// A running gateway.
 pub struct ServerHandle {
     pub addr: SocketAddr,
@@ -78,6 +88,7 @@ pub async fn start(gateway: Arc<Gateway>) -> io::Result<ServerHandle> {
         None => None,
     };
     let admin_addr = admin.as_ref().map(|l| l.local_addr()).transpose()?;
+    admit::warn_at_start(&gateway);
     gateway.spawn_secret_watcher();
     let (tx, rx) = oneshot::channel();
     let gw = gateway.clone();
@@ -137,6 +148,8 @@ pub async fn serve(
     let cfg = gw.config().server.clone();
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(cfg.max_connections));
+    let budget = Arc::new(BodyBudget::new(cfg.max_body_memory_bytes));
+    let write_timeout = Duration::from_millis(cfg.write_timeout_ms);
     let drain = Arc::new(Drain::default());
     // Owned here, so that connections left at the drain timeout can be cut.
     let mut conns = JoinSet::new();
@@ -147,7 +160,7 @@ pub async fn serve(
             p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
             _ = &mut shutdown => break,
         };
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(conn) => conn,
                 Err(e) => {
@@ -162,14 +175,21 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let gw = gw.clone();
+        let budget = budget.clone();
         let drain = drain.clone();
-        let service = service_fn(move |req| drained(drain.clone(), gw.clone(), which, req));
+        let service = service_fn(move |mut req: Request<Incoming>| {
+            req.extensions_mut().insert(ClientAddr(peer));
+            drained(drain.clone(), gw.clone(), which, budget.clone(), req)
+        });
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(Duration::from_millis(cfg.header_read_timeout_ms))
             .max_header_size(cfg.max_header_bytes)
             .keep_alive(true)
-            .serve_connection(TokioIo::new(stream), service);
+            .serve_connection(
+                TokioIo::new(deadline::WriteDeadline::new(stream, write_timeout)),
+                service,
+            );
         let conn = graceful.watch(conn);
         conns.spawn(async move {
             if let Err(e) = conn.await {
@@ -262,6 +282,7 @@ async fn drained(
     drain: Arc<Drain>,
     gw: Arc<Gateway>,
     which: Listener,
+    budget: Arc<BodyBudget>,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     // Counted before the check, so that the drain never misses a request
@@ -282,7 +303,7 @@ async fn drained(
             .insert(entrust::header::REQUEST_ID, headers::new_request_id());
         resp
     } else {
-        handle(gw, which, req).await?
+        handle(gw, which, budget, req).await?
     };
     if drain.draining() {
         // The caller opens a new connection (to another instance) next time.
@@ -302,7 +323,7 @@ fn face_of(path: &str, headers: &http::HeaderMap) -> Face {
         Face::OpenIm
     } else if matches!(path, "/healthz" | "/readyz" | "/metrics") {
         Face::Admin
-    } else if headers.contains_key("operationid") {
+    } else if headers.contains_key(headers::OPERATION_ID) {
         Face::OpenIm
     } else {
         Face::Entrust
@@ -322,7 +343,8 @@ fn route_label(face: Face, path: &str) -> String {
 async fn handle(
     gw: Arc<Gateway>,
     which: Listener,
-    req: Request<Incoming>,
+    budget: Arc<BodyBudget>,
+    mut req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     let metrics = gw.metrics();
     let _in_flight = InFlight::new(&metrics.in_flight);
@@ -338,7 +360,7 @@ async fn handle(
         return Ok(resp);
     }
     let request_id = match face {
-        Face::OpenIm => headers::request_id(req.headers().get("operationid")),
+        Face::OpenIm => headers::request_id(req.headers().get(headers::OPERATION_ID)),
         _ => headers::request_id(req.headers().get(entrust::header::REQUEST_ID)),
     };
     let route = route_label(face, &path);
@@ -352,6 +374,13 @@ async fn handle(
     );
     let timeout = Duration::from_millis(gw.config().server.request_timeout_ms);
     let mut resp = async {
+        // Checked before the body is read. The body's room in the memory
+        // budget travels in the request's extensions, so it is held as long
+        // as the request's parts are, wherever the work runs.
+        match admit::admit(&gw, face, &req, &budget) {
+            Ok(room) => req.extensions_mut().insert(room),
+            Err(e) => return admit::refused(e, face),
+        };
         match tokio::time::timeout(timeout, dispatch(&gw, face, req, &request_id)).await {
             Ok(Ok(resp)) => resp,
             Ok(Err(e)) => {

@@ -5,9 +5,9 @@ mod common;
 
 use common::*;
 use entrust_gateway::error::Error;
-use entrust_gateway::gateway::Call;
+use entrust_gateway::route::EntrustPath;
 use entrust_gateway::sim::{Fault, FaultRule};
-use http::{HeaderValue, Method, header};
+use http::{Method, header};
 
 /// RFC 9110 §15.5.6: a 405 "MUST generate an Allow header field" listing the
 /// target resource's methods. The probes serve GET and HEAD (README
@@ -69,16 +69,23 @@ async fn retry_after_rounds_up_on_the_passthrough_too() {
     assert!((1..=2).contains(&secs), "{secs}");
 }
 
-/// A call the gateway cannot even address is its own failure (500), not the
-/// caller's bad input (400): the faces only build calls from checked paths.
+/// A call the gateway cannot even address cannot be made: a Call's path is
+/// an EntrustPath, which only the route check makes (issue 13 item 4). Were
+/// one to fail to build anyway, it is the gateway's own failure (500), not
+/// the caller's bad input (400).
 #[tokio::test]
 async fn an_unbuildable_upstream_uri_is_an_internal_error() {
     let env = Env::start().await;
-    let id = HeaderValue::from_static("req-1");
-    let call = Call::form("/entrust/not a path.json", String::new(), &id);
-    let err = env.gw.gateway.call(&call).await.unwrap_err();
-    assert!(matches!(err, Error::Internal(_)), "{err:?}");
-    let resp = err.to_response(entrust_gateway::error::Face::Entrust);
+    assert!(EntrustPath::documented("/entrust/not a path.json").is_none());
+    assert!(
+        env.gw
+            .gateway
+            .routes()
+            .entrust("/entrust/not a path.json")
+            .is_none()
+    );
+    let resp = Error::Internal("cannot build the upstream URI".into())
+        .to_response(entrust_gateway::error::Face::Entrust);
     assert_eq!(resp.status(), 500);
     assert!(env.sim.requests().is_empty());
 }

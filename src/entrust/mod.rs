@@ -215,8 +215,10 @@ pub mod limit {
     pub const GROUP_PAGE_MAX: usize = 1000;
     /// Largest request body. The docs state none; the largest documented
     /// call (a full profile with 10 ext pairs, or 100 user ids) needs a few
-    /// KiB. 1 MiB is the simulator's limit and the gateway's default, so
-    /// that a body the vendor side would refuse never leaves the gateway.
+    /// KiB (at worst about 85 KB percent-encoded: the README's limits
+    /// section). 1 MiB is the simulator's limit; the gateway's default
+    /// `server.max_body_bytes` is 128 KiB, below it, so that a body the
+    /// vendor side would refuse never leaves the gateway.
     pub const BODY_MAX: usize = 1 << 20;
 }
 

@@ -75,6 +75,7 @@ use super::{Limiter, PathQuota, QueueSlot, Refusal, refuse};
 use crate::config::{ConfigError, OnRedisError, RateLimitConfig, RedisConfig};
 use crate::error::Error;
 use crate::metrics::{KindLabels, Metrics};
+use crate::route::{EntrustPath, Routes};
 use crate::secret::Secret;
 
 /// One GCRA reservation. KEYS[1]: the path's hash. ARGV: the period, the
@@ -393,6 +394,7 @@ impl Fleet {
         url: &Secret,
         app_key: &str,
         rate_limit: &RateLimitConfig,
+        routes: &Routes,
         metrics: &Metrics,
     ) -> Result<Fleet, ConfigError> {
         let client = redis::Client::open(url.expose())
@@ -423,7 +425,7 @@ impl Fleet {
             }),
             key_prefix: format!("{}:{app_key}:quota:", redis.key_prefix),
             on_error: rate_limit.on_redis_error,
-            fallback: Limiter::new(local),
+            fallback: Limiter::new(local, routes),
             permit: Script::new(PERMIT),
             hold: Script::new(HOLD),
         })
@@ -441,7 +443,7 @@ impl Fleet {
     /// is unreachable.
     pub(super) async fn acquire(
         &self,
-        path: &str,
+        path: EntrustPath<'_>,
         q: &PathQuota,
         start: Instant,
     ) -> Result<Duration, (Refusal, Error)> {
@@ -462,7 +464,7 @@ impl Fleet {
             loop {
                 // What is left of max_wait: a retry never extends the wait.
                 let budget = q.limit.max_wait.saturating_sub(start.elapsed());
-                match self.reserve(&mut conn, path, q, budget).await {
+                match self.reserve(&mut conn, path.as_str(), q, budget).await {
                     Ok((0, wait, now)) => {
                         // Our slot: wait for it here, still counted as queued.
                         let at = self.link.clock.map(Instant::now(), now, now + wait);
@@ -531,7 +533,11 @@ impl Fleet {
     }
 
     /// Redis is unreachable: the fallback, or 429.
-    async fn degraded(&self, path: &str, q: &PathQuota) -> Result<Duration, (Refusal, Error)> {
+    async fn degraded(
+        &self,
+        path: EntrustPath<'_>,
+        q: &PathQuota,
+    ) -> Result<Duration, (Refusal, Error)> {
         let detail = "the fleet's shared quota (Redis) is unreachable";
         if self.on_error == OnRedisError::Reject {
             return Err(refuse(

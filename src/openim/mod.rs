@@ -7,7 +7,8 @@
 //! the upstream `X-Request-ID`). When `[openim]` is configured, every route
 //! but the three `/auth/` ones also needs a `token` header holding a token
 //! from `get_admin_token` or `user_token`; without `[openim]` no token is
-//! asked for (the gateway listens on loopback for services on the same host).
+//! asked for, but the gateway's bearer token is when `server.auth_tokens_*`
+//! is set (see [`token::authorize`]).
 //! [`Route`] lists every route; the ones the vendor can't back (muting,
 //! join applications) answer 1002 saying so. Answers follow open-im-server's
 //! source; the tests cite the lines.
@@ -259,9 +260,11 @@ impl Ctx<'_> {
     pub async fn call(&self, path: &'static str, form: &Form) -> Result<Bytes, Error> {
         let body = serde_urlencoded::to_string(form)
             .map_err(|e| Error::Internal(format!("cannot encode the form for {path}: {e}")))?;
+        let forwarded = crate::route::EntrustPath::documented(path)
+            .ok_or_else(|| Error::Internal(format!("{path} is not a documented entrust path")))?;
         let reply = self
             .gw
-            .call(&Call::form(path, body, self.request_id))
+            .call(&Call::form(forwarded, body, self.request_id))
             .await?;
         let status = profile::status(&reply.body);
         // The vendor rate-limited this path: tell the caller when to come back.
@@ -372,40 +375,21 @@ pub async fn handle(
     if parts.method != Method::POST {
         return Err(Error::MethodNotAllowed);
     }
-    if header(parts, "operationid").is_none() {
+    if header(parts, crate::headers::OPERATION_ID).is_none() {
         return Err(Error::Args("header must have operationID".into()));
     }
     // No token needed (open-im-server `internal/api/router.go` Whitelist;
-    // user_token was whitelisted before v3.8.1).
+    // user_token was whitelisted before v3.8.1). Failed secret checks are
+    // throttled per caller and globally.
     match route {
         Route::GetAdminToken | Route::UserToken => {
-            return token::admin_token(gw, &body).map(|d| ok(Some(d)));
+            return token::throttled(gw, parts, || token::admin_token(gw, &body))
+                .map(|d| ok(Some(d)));
         }
         Route::ParseToken => return token::parse_token(gw, &body).map(|d| ok(Some(d))),
         _ => {}
     }
-    let user = match (gw.openim_secret(), &gw.config().openim) {
-        (Some(secret), Some(cfg)) => {
-            let Some(t) = header(parts, "token") else {
-                return Err(Error::Token {
-                    code: errcode::ARGS,
-                    detail: "header must have token".into(),
-                });
-            };
-            // A token is ASCII; anything else is malformed.
-            let t = std::str::from_utf8(t).map_err(|_| Error::Token {
-                code: errcode::TOKEN_MALFORMED,
-                detail: "the token is malformed".into(),
-            })?;
-            Some(token::verify(
-                secret,
-                t,
-                &cfg.admin_user_ids,
-                crate::clock::unix_secs(),
-            )?)
-        }
-        _ => None,
-    };
+    let user = token::authorize(gw, &parts.headers)?;
     let ctx = Ctx {
         gw,
         request_id,

@@ -7,6 +7,11 @@
 //! without the secret, and changing the secret revokes every token. A token
 //! is also refused once its user is no longer in `admin_user_ids`.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
 
@@ -16,6 +21,7 @@ use super::errcode;
 use super::json::Obj;
 use crate::error::Error;
 use crate::gateway::Gateway;
+use crate::metrics::ResultLabels;
 use crate::secret::Secret;
 
 const VERSION: &str = "v1";
@@ -164,6 +170,180 @@ pub fn parse_token(gw: &Gateway, body: &[u8]) -> Result<Value, Error> {
     Ok(json!({"userID": user, "platformID": ADMIN_PLATFORM_ID, "expireTimeSeconds": expires_at}))
 }
 
+/// The caller's credential on the OpenIM face. With `[openim]`, an admin
+/// token in the `token` header (its user is returned); the gateway's bearer
+/// token is then not asked for, since OpenIM clients send only `token`.
+/// Without `[openim]`, the gateway's bearer token when one is configured
+/// (`server.auth_tokens_*`): the routes spend the app secret like the
+/// entrust face does, and are guarded like it.
+pub fn authorize(gw: &Gateway, headers: &http::HeaderMap) -> Result<Option<String>, Error> {
+    let (Some(secret), Some(cfg)) = (gw.openim_secret(), &gw.config().openim) else {
+        gw.check_auth(headers.get(http::header::AUTHORIZATION))?;
+        return Ok(None);
+    };
+    let Some(t) = headers
+        .get(crate::headers::TOKEN)
+        .map(|v| v.as_bytes().trim_ascii())
+        .filter(|v| !v.is_empty())
+    else {
+        return Err(Error::Token {
+            code: errcode::ARGS,
+            detail: "header must have token".into(),
+        });
+    };
+    // A token is ASCII; anything else is malformed.
+    let t = std::str::from_utf8(t).map_err(|_| Error::Token {
+        code: errcode::TOKEN_MALFORMED,
+        detail: "the token is malformed".into(),
+    })?;
+    verify(secret, t, &cfg.admin_user_ids, crate::clock::unix_secs()).map(Some)
+}
+
+/// Failed attempts one caller address may make at once, then one more per
+/// [`PER_ADDR_EVERY`]: a legitimate client that mistyped gets a few tries,
+/// a guesser gets 10 a minute instead of thousands a second.
+pub const PER_ADDR_BURST: u32 = 5;
+pub const PER_ADDR_EVERY: Duration = Duration::from_secs(6);
+/// All callers together (guessing from many addresses): 50 at once, then 5/s.
+pub const GLOBAL_BURST: u32 = 50;
+pub const GLOBAL_EVERY: Duration = Duration::from_millis(200);
+/// Caller addresses tracked at once; full buckets are dropped first, and past
+/// it a new address is held to the global bucket only.
+const MAX_ADDRS: usize = 4096;
+
+/// Throttles failed credential attempts (wrong secret or user) on the token
+/// routes, per caller address and globally. Only failures cost; a refused
+/// attempt is answered 429 with Retry-After without checking the secret.
+pub struct Throttle {
+    state: Mutex<ThrottleState>,
+}
+
+struct ThrottleState {
+    per_addr: HashMap<IpAddr, Bucket>,
+    global: Bucket,
+}
+
+/// A token bucket counting failures.
+#[derive(Clone, Copy)]
+struct Bucket {
+    left: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn full(burst: u32, now: Instant) -> Bucket {
+        Bucket {
+            left: f64::from(burst),
+            at: now,
+        }
+    }
+
+    fn refill(&mut self, burst: u32, every: Duration, now: Instant) {
+        let gained = now.duration_since(self.at).as_secs_f64() / every.as_secs_f64();
+        self.left = (self.left + gained).min(f64::from(burst));
+        self.at = now;
+    }
+
+    /// `None` when an attempt may go ahead, else how long until one may.
+    fn wait(&self, every: Duration) -> Option<Duration> {
+        (self.left < 1.0).then(|| every.mul_f64(1.0 - self.left))
+    }
+}
+
+impl Default for Throttle {
+    fn default() -> Self {
+        Throttle {
+            state: Mutex::new(ThrottleState {
+                per_addr: HashMap::new(),
+                global: Bucket::full(GLOBAL_BURST, Instant::now()),
+            }),
+        }
+    }
+}
+
+impl Throttle {
+    /// Refuses (429) a caller out of attempts, before its credential is looked at.
+    pub fn check(&self, addr: Option<IpAddr>) -> Result<(), Error> {
+        let now = Instant::now();
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.global.refill(GLOBAL_BURST, GLOBAL_EVERY, now);
+        let mut wait = s.global.wait(GLOBAL_EVERY);
+        if let Some(b) = addr.and_then(|a| s.per_addr.get_mut(&a)) {
+            b.refill(PER_ADDR_BURST, PER_ADDR_EVERY, now);
+            wait = wait.max(b.wait(PER_ADDR_EVERY));
+        }
+        match wait {
+            None => Ok(()),
+            Some(retry_after) => Err(Error::RateLimited {
+                retry_after,
+                detail: "too many failed attempts; retry later".into(),
+            }),
+        }
+    }
+
+    /// Counts one failed attempt.
+    pub fn failed(&self, addr: Option<IpAddr>) {
+        let now = Instant::now();
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.global.refill(GLOBAL_BURST, GLOBAL_EVERY, now);
+        s.global.left = (s.global.left - 1.0).max(0.0);
+        let Some(addr) = addr else { return };
+        if s.per_addr.len() >= MAX_ADDRS && !s.per_addr.contains_key(&addr) {
+            s.per_addr.retain(|_, b| {
+                b.refill(PER_ADDR_BURST, PER_ADDR_EVERY, now);
+                b.left < f64::from(PER_ADDR_BURST)
+            });
+            if s.per_addr.len() >= MAX_ADDRS {
+                return;
+            }
+        }
+        let b = s
+            .per_addr
+            .entry(addr)
+            .or_insert_with(|| Bucket::full(PER_ADDR_BURST, now));
+        b.refill(PER_ADDR_BURST, PER_ADDR_EVERY, now);
+        b.left = (b.left - 1.0).max(0.0);
+    }
+}
+
+/// Runs one token-route attempt under the gateway's throttle: refused at
+/// once when the caller (or everyone) is out of attempts, counted when its
+/// secret was wrong (1002 NoPermission: with `[openim]` configured, the only
+/// refusal that means a guess; a malformed body or a wrong userID with the
+/// right secret is not one). Both outcomes are counted in
+/// `openim_admin_token_failures`. Without `[openim]` there is no secret to
+/// guess and nothing is throttled.
+pub fn throttled<T>(
+    gw: &Gateway,
+    parts: &http::request::Parts,
+    attempt: impl FnOnce() -> Result<T, Error>,
+) -> Result<T, Error> {
+    if gw.openim_secret().is_none() {
+        return attempt();
+    }
+    let addr = parts
+        .extensions
+        .get::<crate::server::ClientAddr>()
+        .map(|a| a.0.ip());
+    let throttle = gw.admin_token_throttle();
+    let count = |result| {
+        gw.metrics()
+            .admin_token_failures
+            .get_or_create(&ResultLabels { result })
+            .inc();
+    };
+    if let Err(e) = throttle.check(addr) {
+        count("throttled");
+        return Err(e);
+    }
+    let r = attempt();
+    if matches!(r, Err(Error::NoPermission(_))) {
+        throttle.failed(addr);
+        count("refused");
+    }
+    r
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,6 +386,29 @@ mod tests {
             assert_eq!(code(verify(&s, bad, &admins, 1)), 1503, "{bad}");
         }
         assert!(!t.contains("openIM123"));
+    }
+
+    #[test]
+    fn throttle_per_address_then_globally() {
+        let t = Throttle::default();
+        let a = Some(IpAddr::from([10, 0, 0, 1]));
+        for _ in 0..PER_ADDR_BURST {
+            assert!(t.check(a).is_ok());
+            t.failed(a);
+        }
+        assert!(matches!(t.check(a), Err(Error::RateLimited { .. })));
+        // Another address still has its tries, until everyone's are spent.
+        let b = Some(IpAddr::from([10, 0, 0, 2]));
+        assert!(t.check(b).is_ok());
+        for i in 0..GLOBAL_BURST {
+            t.failed(Some(IpAddr::from([
+                10,
+                1,
+                (i / 250) as u8,
+                (i % 250) as u8,
+            ])));
+        }
+        assert!(t.check(b).is_err());
     }
 
     #[test]

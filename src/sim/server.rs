@@ -26,7 +26,7 @@ use super::reply::{ApiError, Reply};
 use super::simulator::Inner;
 
 /// Largest request body taken in; a larger one answers 400 with code 1005.
-pub const MAX_REQUEST_BODY: usize = 1 << 20;
+pub const MAX_REQUEST_BODY: usize = crate::entrust::limit::BODY_MAX;
 
 /// A running server. Dropping it (or [`SimServer::shutdown`]) stops
 /// accepting and closes every open connection.

@@ -1,0 +1,147 @@
+//! What a request must meet before its body is read (and before hyper sends
+//! `100 Continue`, which it does only once the body is polled): header bytes
+//! and `Host`, the path, the method, the caller's credential, the
+//! Content-Type and the Content-Length; then room in the gateway-wide budget
+//! for bodies in memory. A refused request costs no body buffer at all.
+
+use std::sync::Arc;
+
+use http::{Request, header};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::error::{Error, Face};
+use crate::gateway::Gateway;
+use crate::route::printable;
+use crate::{headers, openim, proxy};
+
+/// The budget is counted in KiB, so that a semaphore's `u32` permits cover
+/// any configured size.
+const UNIT: usize = 1024;
+
+/// Bytes of request bodies held in memory at once, all connections together.
+pub struct BodyBudget(Arc<Semaphore>);
+
+impl BodyBudget {
+    pub fn new(bytes: usize) -> BodyBudget {
+        BodyBudget(Arc::new(Semaphore::new(
+            bytes.div_ceil(UNIT).min(Semaphore::MAX_PERMITS),
+        )))
+    }
+
+    /// Room for `bytes` now, or `None` (never waits: a caller past the budget
+    /// is told to come back rather than queued holding its connection).
+    fn reserve(&self, bytes: usize) -> Option<OwnedSemaphorePermit> {
+        let units = u32::try_from(bytes.div_ceil(UNIT)).unwrap_or(u32::MAX);
+        self.0.clone().try_acquire_many_owned(units).ok()
+    }
+}
+
+/// A body's room in the budget, given back when the last clone is dropped
+/// (a request extension: it lives as long as the request's parts).
+#[derive(Clone)]
+pub struct BodyRoom {
+    _permit: Option<Arc<OwnedSemaphorePermit>>,
+}
+
+/// Checks a request on the entrust or OpenIM face before its body is read,
+/// and takes room for its body in the budget.
+pub fn admit<B>(
+    gw: &Gateway,
+    face: Face,
+    req: &Request<B>,
+    budget: &BodyBudget,
+) -> Result<BodyRoom, Error> {
+    if face == Face::Admin {
+        return Ok(BodyRoom { _permit: None });
+    }
+    headers::check_request(req)?;
+    let path = req.uri().path();
+    match face {
+        Face::OpenIm => openim_admit(gw, req)?,
+        _ => proxy::admit(gw, req.method(), path, req.headers()).map(drop)?,
+    }
+    let limit = gw.config().server.max_body_bytes;
+    let declared = match req.headers().get(header::CONTENT_LENGTH) {
+        // hyper has already refused a malformed or repeated Content-Length.
+        Some(v) => v.to_str().ok().and_then(|v| v.parse::<u64>().ok()),
+        None => None,
+    };
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(Error::PayloadTooLarge { limit });
+    }
+    // A chunked body may grow to the limit.
+    let need = declared.map_or(limit, |n| n as usize);
+    if need == 0 {
+        return Ok(BodyRoom { _permit: None });
+    }
+    budget.reserve(need).map(|p| BodyRoom {
+            _permit: Some(Arc::new(p)),
+        }).ok_or_else(|| {
+        Error::Unavailable(
+            "too many request bodies in memory at once (server.max_body_memory_bytes); retry shortly"
+                .into(),
+        )
+    })
+}
+
+/// The OpenIM face's route, method, `operationID` and credential, in the
+/// order its handler checks them (so the first problem reported is the same).
+fn openim_admit<B>(gw: &Gateway, req: &Request<B>) -> Result<(), Error> {
+    let path = req.uri().path();
+    if !openim::ROUTES.contains(&path) {
+        return Err(Error::NotFound(format!(
+            "{} is not served",
+            printable(path)
+        )));
+    }
+    if req.method() != http::Method::POST {
+        return Err(Error::MethodNotAllowed);
+    }
+    let has_op = req
+        .headers()
+        .get(headers::OPERATION_ID)
+        .is_some_and(|v| !v.as_bytes().trim_ascii().is_empty());
+    if !has_op {
+        return Err(Error::Args("header must have operationID".into()));
+    }
+    // The token routes check their own secret (and are throttled).
+    if path.starts_with("/auth/") {
+        return Ok(());
+    }
+    openim::token::authorize(gw, req.headers()).map(drop)
+}
+
+/// A refusal's answer; past the body budget it says when to come back.
+pub fn refused(e: Error, face: Face) -> http::Response<crate::error::Body> {
+    tracing::info!(error = %e, "request refused before its body was read");
+    let mut resp = e.to_response(face);
+    if matches!(e, Error::Unavailable(_)) {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, http::HeaderValue::from(1u32));
+    }
+    resp
+}
+
+/// The OpenIM project's published default secret: anyone may know it.
+const OPENIM_DEFAULT_SECRET: &str = "openIM123";
+
+/// Start-up warnings about who can spend the app secret.
+pub fn warn_at_start(gw: &Gateway) {
+    let cfg = gw.config();
+    if gw
+        .openim_secret()
+        .is_some_and(|s| s.expose() == OPENIM_DEFAULT_SECRET)
+    {
+        tracing::warn!(
+            "openim.secret is OpenIM's published default: anyone can get an admin token; set your own"
+        );
+    }
+    if cfg.server.listen.ip().is_loopback() || gw.requires_auth() {
+        return;
+    }
+    if cfg.openim.is_none() {
+        tracing::warn!(listen = %cfg.server.listen, "LISTENING OFF LOOPBACK WITH NO INBOUND AUTH: anyone who can reach this address can call the vendor with your app's credentials; set server.auth_tokens_env or listen on 127.0.0.1");
+    } else {
+        tracing::warn!(listen = %cfg.server.listen, "LISTENING OFF LOOPBACK WITHOUT server.auth_tokens_*: the entrust face takes calls from anyone who can reach this address; set server.auth_tokens_env or listen on 127.0.0.1");
+    }
+}
