@@ -138,3 +138,41 @@ async fn a_disabled_quota_takes_no_permits() {
     assert_eq!(a.json()["code"], 200, "{}", a.text());
     assert_eq!(permits(&env.gw, QUERY), 0);
 }
+
+/// README "Running several gateways": with `[redis]`, `/readyz` stays 200 and
+/// names where the quota is held, even with Redis unreachable (here nothing
+/// listens on port 1); without `[redis]` it names none.
+#[tokio::test]
+async fn readyz_names_the_quota_store_only_with_redis() {
+    let (_sim, sim_server) = start_sim().await;
+    let with = start_gateway(&config_text(
+        &[sim_server.url()],
+        "",
+        "[redis]\nurl = \"redis://127.0.0.1:1\"\ntimeout_ms = 200",
+    ))
+    .await;
+    let a = send(
+        http::Method::GET,
+        &format!("{}/readyz", with.url()),
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.text());
+    let quota = a.json()["quota"].clone();
+    assert!(
+        ["shared", "local", "reject"].contains(&quota.as_str().unwrap_or("")),
+        "{}",
+        a.text()
+    );
+    let without = start_gateway(&config_text(&[sim_server.url()], "", "")).await;
+    let a = send(
+        http::Method::GET,
+        &format!("{}/readyz", without.url()),
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.text());
+    assert!(a.json().get("quota").is_none(), "{}", a.text());
+}
