@@ -93,16 +93,33 @@ pub enum OnRedisError {
 pub struct DedupConfig {
     /// How long a write's answer is kept for replay; 0 switches it off.
     pub window_ms: u64,
-    /// Most answers kept at once.
+    /// Most answers kept at once; past it the oldest finished are evicted.
     pub max_entries: usize,
+    /// The request header holding the caller's key.
+    pub key_header: String,
 }
 
 impl Default for DedupConfig {
     fn default() -> Self {
         DedupConfig {
             window_ms: 60_000,
-            max_entries: 10_000,
+            // 16 write paths x 96/s (the quota less its headroom) x 60 s =
+            // 92,160 writes in one window at most, rounded up.
+            max_entries: 100_000,
+            key_header: "idempotency-key".into(),
         }
+    }
+}
+
+impl DedupConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.window_ms > 0 && self.max_entries == 0 {
+            return err("dedup.max_entries", "must be greater than 0");
+        }
+        if http::HeaderName::from_bytes(self.key_header.as_bytes()).is_err() {
+            return err("dedup.key_header", "is not a valid header name");
+        }
+        Ok(())
     }
 }
 
@@ -379,14 +396,10 @@ impl Config {
 
     /// Parses and validates config text.
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
-        let cfg: Config = toml::from_str(text).map_err(|e| {
-            // toml's message names the key and the line; keep it on one line.
-            ConfigError(
-                e.to_string()
-                    .split_whitespace()
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            )
+        let de = toml::Deserializer::parse(text).map_err(|e| parse_error(text, "", &e))?;
+        let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            parse_error(text, &key, e.inner())
         })?;
         cfg.validate()?;
         Ok(cfg)
@@ -492,11 +505,149 @@ impl Config {
                 return err("openim.token_expire_seconds", "must be greater than 0");
             }
         }
+        self.dedup.validate()?;
         self.validate_edge()?;
-        tracing_subscriber::EnvFilter::try_new(&self.log.level)
-            .map(drop)
-            .or_else(|e| err("log.level", e))?;
+        check_log_level(&self.log.level)?;
         self.validate_redis()?;
+        self.check_ranges()?;
+        Ok(())
+    }
+
+    /// Upper (and lower) bounds for every number, so that no value can
+    /// overflow a timer (`Instant + Duration` panics) or a semaphore
+    /// (`max_connections` above 2^61 panics), or pass as nonsense.
+    fn check_ranges(&self) -> Result<(), ConfigError> {
+        const DAY_MS: u64 = 24 * 3600 * 1000;
+        const GIB: u64 = 1 << 30;
+        let (s, u, r, d) = (&self.server, &self.upstream, &self.rate_limit, &self.dedup);
+        let n = |v: usize| v as u64;
+        let mut checks: Vec<(String, u64, u64, u64)> = vec![
+            ("server.max_body_bytes".into(), n(s.max_body_bytes), 1, GIB),
+            (
+                "server.max_header_bytes".into(),
+                n(s.max_header_bytes),
+                8192,
+                1 << 20,
+            ),
+            (
+                "server.header_read_timeout_ms".into(),
+                s.header_read_timeout_ms,
+                1,
+                DAY_MS,
+            ),
+            (
+                "server.request_timeout_ms".into(),
+                s.request_timeout_ms,
+                1,
+                DAY_MS,
+            ),
+            (
+                "server.max_connections".into(),
+                n(s.max_connections),
+                1,
+                1_000_000,
+            ),
+            (
+                "server.drain_timeout_ms".into(),
+                s.drain_timeout_ms,
+                0,
+                DAY_MS,
+            ),
+            (
+                "upstream.secret_poll_ms".into(),
+                u.secret_poll_ms,
+                1,
+                DAY_MS,
+            ),
+            ("upstream.timeout_ms".into(), u.timeout_ms, 1, DAY_MS),
+            (
+                "upstream.connect_timeout_ms".into(),
+                u.connect_timeout_ms,
+                1,
+                DAY_MS,
+            ),
+            (
+                "upstream.failover_cooldown_ms".into(),
+                u.failover_cooldown_ms,
+                0,
+                DAY_MS,
+            ),
+            (
+                "upstream.pool_idle_timeout_ms".into(),
+                u.pool_idle_timeout_ms,
+                1,
+                54_999,
+            ),
+            (
+                "upstream.pool_max_idle_per_host".into(),
+                n(u.pool_max_idle_per_host),
+                0,
+                100_000,
+            ),
+            (
+                "upstream.max_response_bytes".into(),
+                n(u.max_response_bytes),
+                1,
+                GIB,
+            ),
+            (
+                "rate_limit.per_second".into(),
+                r.per_second.into(),
+                1,
+                1_000_000,
+            ),
+            ("rate_limit.max_wait_ms".into(), r.max_wait_ms, 0, DAY_MS),
+            ("rate_limit.max_queue".into(), n(r.max_queue), 1, 1_000_000),
+            (
+                "rate_limit.headroom_percent".into(),
+                r.headroom_percent.into(),
+                0,
+                49,
+            ),
+            (
+                "rate_limit.upstream_backoff_ms".into(),
+                r.upstream_backoff_ms,
+                0,
+                DAY_MS,
+            ),
+            (
+                "rate_limit.fallback_per_second".into(),
+                r.fallback_per_second.into(),
+                1,
+                1_000_000,
+            ),
+            ("dedup.window_ms".into(), d.window_ms, 0, DAY_MS),
+            ("dedup.max_entries".into(), n(d.max_entries), 1, 100_000_000),
+        ];
+        for (path, o) in &r.paths {
+            let key = |k: &str| format!("rate_limit.paths.\"{path}\".{k}");
+            if let Some(v) = o.per_second {
+                checks.push((key("per_second"), v.into(), 1, 1_000_000));
+            }
+            if let Some(v) = o.max_wait_ms {
+                checks.push((key("max_wait_ms"), v, 0, DAY_MS));
+            }
+            if let Some(v) = o.max_queue {
+                checks.push((key("max_queue"), n(v), 1, 1_000_000));
+            }
+        }
+        if let Some(redis) = &self.redis {
+            checks.push(("redis.timeout_ms".into(), redis.timeout_ms, 1, DAY_MS));
+        }
+        if let Some(o) = &self.openim {
+            // Ten years: an expiry time far past that overflows nothing but
+            // means a token that never ends.
+            let max = 3650 * 24 * 3600;
+            checks.push((
+                "openim.token_expire_seconds".into(),
+                o.token_expire_seconds,
+                1,
+                max,
+            ));
+        }
+        for (key, v, min, max) in checks {
+            check_range(&key, v, min, max)?;
+        }
         Ok(())
     }
 
@@ -590,6 +741,15 @@ impl Config {
             .enumerate()
             .map(|(i, s)| {
                 let key = format!("upstream.urls[{i}]");
+                let shown = without_userinfo(s);
+                if shown != *s {
+                    // Never used for signing, and it would show in /readyz,
+                    // metric labels and logs.
+                    return err(
+                        &key,
+                        format!("{shown:?} must not hold user:password@ (the vendor authenticates by signature)"),
+                    );
+                }
                 let uri: Uri = match s.parse() {
                     Ok(u) => u,
                     Err(e) => return err(&key, format!("{s:?} is not a URL: {e}")),
@@ -663,7 +823,15 @@ impl Config {
         };
         let value = value.trim().to_string();
         if value.is_empty() {
-            return err("upstream.app_secret", "the app secret is empty");
+            // Name the key the operator set, not a generic one.
+            return match self.secret_source()? {
+                SecretSource::Env(name) => err(
+                    "upstream.app_secret_env",
+                    format!("environment variable {name} is empty"),
+                ),
+                SecretSource::File(_) => err("upstream.app_secret_file", "the file is empty"),
+                SecretSource::Inline => err("upstream.app_secret", "is empty"),
+            };
         }
         Ok(Secret::new(value))
     }
@@ -728,6 +896,91 @@ impl Config {
     /// The effective config as TOML, with every secret left out.
     pub fn redacted_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot print config: {e}\n"))
+    }
+}
+
+/// One line naming the dotted key (when known) and the line number, built
+/// from toml's bare message: toml's own rendering quotes the offending source
+/// line, which may hold an inline secret.
+fn parse_error(text: &str, key: &str, e: &toml::de::Error) -> ConfigError {
+    let line = e
+        .span()
+        .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+    // serde's messages quote the offending value; a secret's must not be
+    // shown. An unknown key's message quotes only key names.
+    let message = if key.contains("secret") && !e.message().starts_with("unknown field") {
+        "invalid value (not shown: the key holds a secret)".to_string()
+    } else {
+        e.message().split_whitespace().collect::<Vec<_>>().join(" ")
+    };
+    // An address is parsed, never resolved: say what is expected.
+    let message = if key.ends_with("listen") {
+        format!(
+            "{message}: expected an IP address and port such as \"127.0.0.1:8080\" (host names such as localhost are not resolved)"
+        )
+    } else {
+        message
+    };
+    let key = match key {
+        "" | "." | "?" => String::new(),
+        k => format!("{k}: "),
+    };
+    match line {
+        Some(n) => ConfigError(format!("{key}{message} (line {n})")),
+        None => ConfigError(format!("{key}{message}")),
+    }
+}
+
+/// `Err` naming `key` unless `min <= v <= max`. Every number in the config
+/// goes through this, so no value can overflow a timer or a semaphore later.
+pub fn check_range(key: &str, v: u64, min: u64, max: u64) -> Result<(), ConfigError> {
+    if v < min || v > max {
+        return err(key, format!("{v} is out of range ({min}..={max})"));
+    }
+    Ok(())
+}
+
+/// Checks a `log.level` filter. `EnvFilter` reads a bare word as a target
+/// name, so `"loud"` would parse and then silence every log line; here a bare
+/// word must be a level, and a target is written `target=level`.
+fn check_log_level(filter: &str) -> Result<(), ConfigError> {
+    const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+    let is_level = |w: &str| LEVELS.contains(&w.trim().to_ascii_lowercase().as_str());
+    if filter.trim().is_empty() {
+        return err("log.level", "must be set (e.g. \"info\")");
+    }
+    for directive in filter.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let ok = match directive.rsplit_once('=') {
+            // `target[span{field=value}]=level` and the like: the level is last.
+            Some((_, level)) => is_level(level),
+            None => is_level(directive),
+        };
+        if !ok {
+            return err(
+                "log.level",
+                format!(
+                    "{directive:?} is not a level ({}) or a target=level directive",
+                    LEVELS.join(", ")
+                ),
+            );
+        }
+    }
+    tracing_subscriber::EnvFilter::try_new(filter)
+        .map(drop)
+        .or_else(|e| err("log.level", e))
+}
+
+/// A URL for an error message, any `user:password@` left out.
+fn without_userinfo(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+            match rest[..end].rfind('@') {
+                Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+                None => url.to_string(),
+            }
+        }
+        None => url.to_string(),
     }
 }
 

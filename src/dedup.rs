@@ -1,34 +1,53 @@
-//! Duplicate protection for retried writes.
+//! Duplicate protection for retried writes, by the `Idempotency-Key` request
+//! header (IETF draft-ietf-httpapi-idempotency-key-header), on both faces.
 //!
-//! A caller that retries a write with the same request id (`X-Request-ID` on
-//! the entrust face, `operationID` on the OpenIM face) and the same body
-//! within the window gets the stored answer of the first attempt instead of
-//! a second upstream call; a retry that arrives while the first is still
-//! running waits for it. The same id with a different body is refused.
+//! A write that carries the key header (`[dedup] key_header`, by default
+//! `Idempotency-Key`) is claimed under that key, scoped to the caller's
+//! credential. A retry with the same key and the same request (method, path,
+//! query and body: its fingerprint) within the window gets the first
+//! attempt's answer, marked `x-gateway-replayed: true`; while the first is
+//! still running it gets 409; the same key with another request gets 422.
+//! Trace ids (`X-Request-ID`, OpenIM's `operationID`) are never keys unless
+//! a deployment names one as `key_header`.
 //!
-//! Only answers the vendor actually gave are stored (successes and vendor
-//! errors): a gateway-made error such as a 429 or an unreachable upstream is
-//! not, so retrying after one still does the work.
+//! Only final answers are kept ([`is_final`]: not a 5xx, a 429 or a
+//! transport failure): a retry after one of those does the work again.
+//!
+//! The table lives behind [`Store`], so that a shared store (Redis) can be
+//! added beside [`LocalStore`] without touching the listener.
 
-use std::collections::HashMap;
+use std::cell::Cell;
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{HeaderMap, Response, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 use http_body_util::Full;
+use prometheus_client::metrics::counter::Counter;
 use sha1::{Digest, Sha1};
 use tokio::sync::watch;
 
-use crate::entrust;
+use crate::config::DedupConfig;
+use crate::entrust::code;
 use crate::error::{Body, Error};
+use crate::gateway::Reply;
+
+/// The longest key accepted (the draft sets no bound; UUIDs are 36).
+pub const KEY_MAX: usize = 255;
+
+/// A digest of what makes a request the same request: method, path, query
+/// and body.
+pub type Fingerprint = [u8; 20];
 
 /// An answer kept for replay.
 #[derive(Debug, Clone)]
 pub struct Stored {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
 }
 
 impl Stored {
@@ -40,71 +59,253 @@ impl Stored {
     }
 }
 
-type Digest20 = [u8; 20];
+/// Names one claim, so that finishing it can't touch a later claim on the
+/// same key (a shared store's claims expire; a crashed owner's may be
+/// re-claimed).
+pub type ClaimId = u64;
 
-enum Entry {
-    Running {
-        body: Digest20,
-        done: watch::Receiver<Option<Arc<Stored>>>,
-    },
+/// What the store holds for a key when a request claims it.
+pub enum Lookup {
+    /// Nothing live: the key is now claimed (in flight) by this request.
+    Claimed(ClaimId),
+    /// Another request holds the claim and has not finished.
+    InFlight { fingerprint: Fingerprint },
+    /// A finished request's answer, within the window.
     Done {
-        body: Digest20,
+        fingerprint: Fingerprint,
         answer: Arc<Stored>,
-        at: Instant,
     },
 }
 
-pub struct Dedup {
+/// Where claims and answers live. A shared store (e.g. Redis, issue 14) is
+/// another variant implementing the same three operations under
+/// [`LocalStore`]'s contract, e.g.: `claim` = `SET k inflight:<id>:<fp> NX
+/// PX <longest a write can run>`, else `GET k`; `finish` = a script that,
+/// only while `k` holds `inflight:<id>`, sets `done:<fp>:<answer>` with `PX
+/// window` (or deletes `k`); `release` = the same delete, spawned. Answers
+/// over a size bound are not kept there.
+pub enum Store {
+    Local(LocalStore),
+}
+
+impl Store {
+    /// Atomically: claims `key` for `fingerprint` when nothing live is held
+    /// for it, else says what is held.
+    pub async fn claim(&self, key: &str, fingerprint: Fingerprint) -> Result<Lookup, Error> {
+        match self {
+            Store::Local(s) => Ok(s.claim(key, fingerprint)),
+        }
+    }
+
+    /// Ends claim `id` on `key` (if it still holds it): keeps `answer` for
+    /// the window, or (`None`) frees the key so that a retry does the work
+    /// again.
+    pub async fn finish(&self, key: &str, id: ClaimId, answer: Option<Stored>) {
+        match self {
+            Store::Local(s) => s.finish(key, id, answer),
+        }
+    }
+
+    /// Frees an unfinished claim without waiting (its owner was dropped,
+    /// e.g. its task panicked).
+    fn release(&self, key: &str, id: ClaimId) {
+        match self {
+            Store::Local(s) => s.finish(key, id, None),
+        }
+    }
+}
+
+enum Entry {
+    InFlight {
+        fingerprint: Fingerprint,
+        id: ClaimId,
+    },
+    Done {
+        fingerprint: Fingerprint,
+        answer: Arc<Stored>,
+        at: Instant,
+        /// Matches this entry with its place in `LocalStore::finished`.
+        seq: u64,
+    },
+}
+
+struct Table {
+    entries: HashMap<String, Entry>,
+    /// Finished entries, oldest first (the window is the same for all, so
+    /// this is also expiry order): (key, seq).
+    finished: VecDeque<(String, u64)>,
+    next_seq: u64,
+}
+
+/// The in-process store. Contract (any store must keep it):
+/// - `claim` is atomic: of concurrent claims on one key exactly one gets
+///   `Claimed`, with an id no other claim on that key has had.
+/// - `finish` acts only while the key holds that claim.
+/// - a finished answer is served for `window` after it was finished, then
+///   the key is free again.
+/// - past `max_entries`, the oldest finished answers are evicted (counted in
+///   `entrust_gateway_dedup_evictions_total`); an in-flight claim is never
+///   evicted, so the table may exceed `max_entries` by the writes in flight.
+pub struct LocalStore {
     window: Duration,
     max_entries: usize,
-    entries: Mutex<HashMap<(String, String), Entry>>,
-    /// No stored answer expires before this (set by the last sweep of a
-    /// full map): until then a sweep would remove nothing, so it is skipped.
-    /// Locked only while `entries` is.
-    next_expiry: Mutex<Option<Instant>>,
+    table: Mutex<Table>,
+    evictions: Counter,
+    warned: AtomicBool,
+}
+
+impl LocalStore {
+    pub fn new(window: Duration, max_entries: usize, evictions: Counter) -> LocalStore {
+        LocalStore {
+            window,
+            max_entries,
+            table: Mutex::new(Table {
+                entries: HashMap::new(),
+                finished: VecDeque::new(),
+                next_seq: 0,
+            }),
+            evictions,
+            warned: AtomicBool::new(false),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Drops the front of `finished` while `stop` says so; returns how many
+    /// entries went.
+    fn drop_front(t: &mut Table, mut stop: impl FnMut(&Table, &Entry) -> bool) -> u64 {
+        let mut dropped = 0;
+        while let Some((key, seq)) = t.finished.front() {
+            match t.entries.get(key) {
+                Some(e @ Entry::Done { seq: s, .. }) if s == seq => {
+                    if stop(t, e) {
+                        break;
+                    }
+                    t.entries.remove(key);
+                    dropped += 1;
+                }
+                // Stale: the key was freed and claimed again since.
+                _ => {}
+            }
+            t.finished.pop_front();
+        }
+        dropped
+    }
+
+    pub fn claim(&self, key: &str, fingerprint: Fingerprint) -> Lookup {
+        let now = Instant::now();
+        let window = self.window;
+        let mut t = self.lock();
+        Self::drop_front(&mut t, |_, e| match e {
+            Entry::Done { at, .. } => now.saturating_duration_since(*at) < window,
+            Entry::InFlight { .. } => true,
+        });
+        match t.entries.get(key) {
+            Some(Entry::InFlight { fingerprint, .. }) => {
+                return Lookup::InFlight {
+                    fingerprint: *fingerprint,
+                };
+            }
+            Some(Entry::Done {
+                fingerprint,
+                answer,
+                ..
+            }) => {
+                return Lookup::Done {
+                    fingerprint: *fingerprint,
+                    answer: answer.clone(),
+                };
+            }
+            None => {}
+        }
+        // Make room by evicting the oldest finished answers, never a claim.
+        let max = self.max_entries;
+        let evicted = Self::drop_front(&mut t, |t, _| t.entries.len() < max);
+        if evicted > 0 {
+            self.evictions.inc_by(evicted);
+            if !self.warned.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    max_entries = max,
+                    "dedup table full: evicting the oldest kept answers before their window ends (counted in entrust_gateway_dedup_evictions_total; raise dedup.max_entries)"
+                );
+            }
+        }
+        // One counter numbers claims and finished answers: both only grow.
+        let id = t.next_seq;
+        t.next_seq += 1;
+        t.entries
+            .insert(key.to_string(), Entry::InFlight { fingerprint, id });
+        Lookup::Claimed(id)
+    }
+
+    pub fn finish(&self, key: &str, id: ClaimId, answer: Option<Stored>) {
+        let mut t = self.lock();
+        let fingerprint = match t.entries.get(key) {
+            Some(Entry::InFlight { fingerprint, id: i }) if *i == id => *fingerprint,
+            _ => return,
+        };
+        match answer {
+            Some(answer) => {
+                let seq = t.next_seq;
+                t.next_seq += 1;
+                t.entries.insert(
+                    key.to_string(),
+                    Entry::Done {
+                        fingerprint,
+                        answer: Arc::new(answer),
+                        at: Instant::now(),
+                        seq,
+                    },
+                );
+                t.finished.push_back((key.to_string(), seq));
+            }
+            None => {
+                t.entries.remove(key);
+            }
+        }
+    }
+
+    /// Keys held now (claims and answers).
+    pub fn len(&self) -> usize {
+        self.lock().entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+pub struct Dedup {
+    store: Store,
+    header: HeaderName,
+    /// Counts finished claims, so that a test can await one.
+    finishes: watch::Sender<u64>,
 }
 
 /// What to do with a request.
 pub enum Begin<'a> {
     /// First time: do the work, then [`Claim::finish`].
     New(Claim<'a>),
-    /// A repeat: answer this.
+    /// A repeat of a finished request: answer this.
     Replay(Response<Body>),
 }
 
-/// The right to do the work for a key; dropping it unfinished (an error, or
-/// the caller went away) lets a waiting duplicate try again.
+/// The right to do the work for a key. Dropped unfinished (a panic), it
+/// frees the key.
 pub struct Claim<'a> {
     dedup: &'a Dedup,
-    key: Option<(String, String)>,
-    body: Digest20,
-    tx: Option<watch::Sender<Option<Arc<Stored>>>>,
+    key: Option<String>,
+    id: ClaimId,
 }
 
 impl Claim<'_> {
-    /// Stores `resp` for replay if it is the vendor's answer.
-    pub fn finish(mut self, resp: &Response<Body>, from_vendor: bool, body: Bytes) {
-        let (Some(key), Some(tx)) = (self.key.take(), self.tx.take()) else {
-            return;
-        };
-        let mut entries = self.dedup.lock();
-        if from_vendor {
-            let answer = Arc::new(Stored {
-                status: resp.status(),
-                headers: resp.headers().clone(),
-                body,
-            });
-            entries.insert(
-                key,
-                Entry::Done {
-                    body: self.body,
-                    answer: answer.clone(),
-                    at: Instant::now(),
-                },
-            );
-            let _ = tx.send(Some(answer));
-        } else {
-            entries.remove(&key);
+    /// Ends the claim, keeping `answer` for replay when it is `Some`.
+    pub async fn finish(mut self, answer: Option<Stored>) {
+        if let Some(key) = self.key.take() {
+            self.dedup.store.finish(&key, self.id, answer).await;
+            self.dedup.finishes.send_modify(|n| *n += 1);
         }
     }
 }
@@ -112,148 +313,247 @@ impl Claim<'_> {
 impl Drop for Claim<'_> {
     fn drop(&mut self) {
         if let Some(key) = self.key.take() {
-            self.dedup.lock().remove(&key);
+            self.dedup.store.release(&key, self.id);
         }
     }
 }
 
 impl Dedup {
-    pub fn new(window: Duration, max_entries: usize) -> Dedup {
+    pub fn new(cfg: &DedupConfig, evictions: Counter) -> Dedup {
         Dedup {
-            window,
-            max_entries,
-            entries: Mutex::new(HashMap::new()),
-            next_expiry: Mutex::new(None),
+            store: Store::Local(LocalStore::new(
+                Duration::from_millis(cfg.window_ms),
+                cfg.max_entries,
+                evictions,
+            )),
+            // Validated at config load; the standard header otherwise.
+            header: HeaderName::from_bytes(cfg.key_header.as_bytes())
+                .unwrap_or(HeaderName::from_static("idempotency-key")),
+            finishes: watch::channel(0).0,
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Entry>> {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    /// The request header carrying the key.
+    pub fn header(&self) -> &HeaderName {
+        &self.header
     }
 
-    /// Removes expired answers from a full map. Entries are added with
-    /// `at` = now, so none can expire before the earliest expiry seen by the
-    /// last sweep: until then the map is not walked again (a full map of
-    /// live entries would otherwise cost a walk of every entry per request).
-    fn sweep(&self, entries: &mut HashMap<(String, String), Entry>) {
-        let mut next_expiry = self.next_expiry.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        if next_expiry.is_some_and(|t| now < t) {
-            return;
-        }
-        let window = self.window;
-        let Some(mut next) = now.checked_add(window) else {
-            // A window too long to represent: nothing ever expires.
-            return;
-        };
-        entries.retain(|_, e| match e {
-            Entry::Done { at, .. } => {
-                let live = now.saturating_duration_since(*at) < window;
-                if live {
-                    next = next.min(*at + window);
-                }
-                live
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Finished claims so far (changes on each).
+    pub fn finishes(&self) -> watch::Receiver<u64> {
+        self.finishes.subscribe()
+    }
+
+    /// Claims `key` for a request with `fingerprint`, or says why not.
+    pub async fn begin(&self, key: String, fingerprint: Fingerprint) -> Result<Begin<'_>, Error> {
+        match self.store.claim(&key, fingerprint).await? {
+            Lookup::Claimed(id) => Ok(Begin::New(Claim {
+                dedup: self,
+                key: Some(key),
+                id,
+            })),
+            Lookup::InFlight { fingerprint: f } | Lookup::Done { fingerprint: f, .. }
+                if f != fingerprint =>
+            {
+                Err(Error::KeyReused(
+                    "this Idempotency-Key was already used for a different request (method, path, query or body); use a new key for a new request".into(),
+                ))
             }
-            Entry::Running { .. } => true,
-        });
-        *next_expiry = Some(next);
-    }
-
-    /// Looks the request up; `scope` separates faces and routes.
-    pub async fn begin(&self, scope: &str, id: &str, body: &[u8]) -> Result<Begin<'_>, Error> {
-        let digest: Digest20 = Sha1::digest(body).into();
-        let key = (scope.to_string(), id.to_string());
-        loop {
-            let mut done = {
-                let mut entries = self.lock();
-                match entries.get(&key) {
-                    Some(Entry::Done { body, answer, at }) if at.elapsed() < self.window => {
-                        if *body != digest {
-                            return Err(conflict(id));
-                        }
-                        return Ok(Begin::Replay(answer.to_response()));
-                    }
-                    Some(Entry::Running { body, done }) => {
-                        if *body != digest {
-                            return Err(conflict(id));
-                        }
-                        done.clone()
-                    }
-                    _ => {
-                        if entries.len() >= self.max_entries {
-                            self.sweep(&mut entries);
-                        }
-                        if entries.len() >= self.max_entries {
-                            // Full of live entries: serve without protection
-                            // rather than refuse.
-                            return Ok(Begin::New(Claim {
-                                dedup: self,
-                                key: None,
-                                body: digest,
-                                tx: None,
-                            }));
-                        }
-                        let (tx, rx) = watch::channel(None);
-                        entries.insert(
-                            key.clone(),
-                            Entry::Running {
-                                body: digest,
-                                done: rx,
-                            },
-                        );
-                        return Ok(Begin::New(Claim {
-                            dedup: self,
-                            key: Some(key),
-                            body: digest,
-                            tx: Some(tx),
-                        }));
-                    }
-                }
-            };
-            // A duplicate of a request still running: wait for its answer.
-            match done.wait_for(Option::is_some).await {
-                Ok(answer) => {
-                    if let Some(a) = answer.as_ref() {
-                        return Ok(Begin::Replay(a.to_response()));
-                    }
-                }
-                // The first attempt ended without an answer to share: try again.
-                Err(_) => continue,
-            }
+            Lookup::InFlight { .. } => Err(Error::Conflict(
+                "a request with this Idempotency-Key is still in progress; retry later to get its answer".into(),
+            )),
+            Lookup::Done { answer, .. } => Ok(Begin::Replay(answer.to_response())),
         }
     }
-}
 
-impl Dedup {
-    /// The key's scope: face, path, and a digest of the caller's credential
-    /// (`Authorization`, OpenIM's `token`), so that only the same caller,
-    /// not one without a valid token, can get a stored answer back.
-    pub fn scope(face: &str, path: &str, headers: &HeaderMap) -> String {
+    /// The store key: a digest of the caller's credential (`Authorization`,
+    /// OpenIM's `token`), so that only the same caller can get a kept answer
+    /// back, and the caller's key.
+    pub fn store_key(headers: &HeaderMap, key: &str) -> String {
         let credential = [http::header::AUTHORIZATION.as_str(), "token"]
             .iter()
             .filter_map(|h| headers.get(*h))
             .fold(Sha1::new(), |d, v| d.chain_update(v.as_bytes()))
             .finalize();
-        format!("{face}:{path}:{}", hex::encode(credential))
+        format!("{}:{key}", hex::encode(credential))
     }
 }
 
-/// Whether an answer is the vendor's definitive one, worth replaying to a
-/// retry: not a 5xx or a 429 (which a retry should try again), and not an
-/// error the gateway made itself.
-pub fn replayable(result: &Result<Response<Body>, Error>) -> bool {
-    match result {
-        Ok(r) => !r.status().is_server_error() && r.status() != StatusCode::TOO_MANY_REQUESTS,
-        Err(Error::Upstream { code, .. }) => !matches!(
-            *code,
-            entrust::code::RATE_LIMITED | entrust::code::ENTRUST_RATE_LIMIT
-        ),
+/// The caller's key from the header value: a Structured Field string
+/// (`"..."`, as the draft writes it) or the bare token many clients send;
+/// 1..=[`KEY_MAX`] visible ASCII characters.
+pub fn parse_key(value: &HeaderValue) -> Result<&str, Error> {
+    let raw = value.as_bytes();
+    let inner = raw
+        .strip_prefix(b"\"")
+        .and_then(|r| r.strip_suffix(b"\""))
+        .unwrap_or(raw);
+    let ok = !inner.is_empty()
+        && inner.len() <= KEY_MAX
+        && inner.iter().all(|b| b.is_ascii_graphic() && *b != b'"');
+    match std::str::from_utf8(inner) {
+        Ok(k) if ok => Ok(k),
+        _ => Err(Error::Args(format!(
+            "Idempotency-Key must be 1 to {KEY_MAX} visible ASCII characters (optionally in double quotes)"
+        ))),
+    }
+}
+
+/// The request's fingerprint: method, path, query and body, each
+/// length-prefixed so that no two requests share an encoding.
+pub fn fingerprint(parts: &http::request::Parts, body: &[u8]) -> Fingerprint {
+    let query = parts.uri.query().unwrap_or("");
+    let mut d = Sha1::new();
+    for field in [
+        parts.method.as_str().as_bytes(),
+        parts.uri.path().as_bytes(),
+        query.as_bytes(),
+        body,
+    ] {
+        d.update((field.len() as u64).to_be_bytes());
+        d.update(field);
+    }
+    d.finalize().into()
+}
+
+/// The one rule for what may be kept for replay, on both faces: a vendor
+/// reply or an error is final unless it is a 5xx, a 429 (or the vendor's
+/// rate-limit and internal-error codes), or a failure of the gateway or the
+/// transport. A retry after a non-final answer does the work again.
+pub fn is_final(outcome: Result<&Reply, &Error>) -> bool {
+    match outcome {
+        Ok(r) => {
+            !r.status.is_server_error()
+                && r.status != StatusCode::TOO_MANY_REQUESTS
+                && r.retry_after.is_none()
+                && !r.code.is_some_and(transient_code)
+        }
+        Err(Error::Upstream { code, .. }) => !transient_code(*code),
+        // The vendor's answer (or state) in OpenIM's words: as final as it.
+        Err(Error::OpenIm { .. }) => true,
+        // Made by the gateway (bad input, quota, transport): not the vendor's
+        // definitive answer.
         Err(_) => false,
     }
 }
 
-fn conflict(id: &str) -> Error {
-    Error::Conflict(format!(
-        "request id {id:?} was already used with a different body; use a new id for a new request"
-    ))
+/// Vendor codes that say "not done, try again": rate limits, internal
+/// error and timeout.
+fn transient_code(c: i64) -> bool {
+    matches!(
+        c,
+        code::RATE_LIMITED
+            | code::ENTRUST_RATE_LIMIT
+            | code::INTERNAL_ERROR
+            | code::INTERNAL_TIMEOUT
+    )
+}
+
+tokio::task_local! {
+    /// Within [`tracked`]: whether every vendor reply so far was final.
+    static ALL_FINAL: Cell<bool>;
+}
+
+/// Records a vendor reply for [`tracked`] (the pipeline calls this for every
+/// reply, so a face's rendering can't hide a 5xx). Outside `tracked`, a no-op.
+pub fn observe(reply: &Reply) {
+    let _ = ALL_FINAL.try_with(|f| {
+        if !is_final(Ok(reply)) {
+            f.set(false);
+        }
+    });
+}
+
+/// Runs the routed work of a protected write; returns its result and whether
+/// it may be kept: every vendor reply it got and its own result are final.
+pub async fn tracked<F>(work: F) -> (Result<Response<Body>, Error>, bool)
+where
+    F: Future<Output = Result<Response<Body>, Error>>,
+{
+    let (result, replies_final) = ALL_FINAL
+        .scope(Cell::new(true), async {
+            let r = work.await;
+            (r, ALL_FINAL.with(Cell::get))
+        })
+        .await;
+    let keep = replies_final && result.as_ref().map_or_else(|e| is_final(Err(e)), |_| true);
+    (result, keep)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored() -> Stored {
+        Stored {
+            status: StatusCode::OK,
+            headers: HeaderMap::new(),
+            body: Bytes::from_static(b"{}"),
+        }
+    }
+
+    #[test]
+    fn a_full_table_evicts_the_oldest_finished_never_a_claim() {
+        let evictions = Counter::default();
+        let s = LocalStore::new(Duration::from_secs(60), 2, evictions.clone());
+        assert!(matches!(s.claim("a", [0; 20]), Lookup::Claimed(_)));
+        let Lookup::Claimed(b) = s.claim("b", [0; 20]) else {
+            panic!("b is free")
+        };
+        s.finish("b", b, Some(stored()));
+        // Full: "b" (finished) goes, "a" (in flight) stays.
+        assert!(matches!(s.claim("c", [0; 20]), Lookup::Claimed(_)));
+        assert_eq!(evictions.get(), 1);
+        assert!(matches!(s.claim("a", [0; 20]), Lookup::InFlight { .. }));
+        // Only claims left: the table grows past the bound rather than
+        // drop protection.
+        assert!(matches!(s.claim("d", [0; 20]), Lookup::Claimed(_)));
+        assert_eq!(s.len(), 3);
+        assert_eq!(evictions.get(), 1);
+    }
+
+    #[test]
+    fn answers_expire_after_the_window() {
+        let s = LocalStore::new(Duration::ZERO, 10, Counter::default());
+        let Lookup::Claimed(a) = s.claim("a", [0; 20]) else {
+            panic!("a is free")
+        };
+        s.finish("a", a, Some(stored()));
+        let Lookup::Claimed(again) = s.claim("a", [1; 20]) else {
+            panic!("expired")
+        };
+        // The first claim's owner can no longer end the second claim.
+        s.finish("a", a, None);
+        assert!(matches!(s.claim("a", [1; 20]), Lookup::InFlight { .. }));
+        s.finish("a", again, None);
+        assert!(matches!(s.claim("a", [1; 20]), Lookup::Claimed(_)));
+    }
+
+    #[test]
+    fn the_default_table_fits_the_window_at_the_quotas_write_rate() {
+        let d = DedupConfig::default();
+        let r = crate::config::RateLimitConfig::default();
+        let writes = crate::entrust::path::ALL
+            .iter()
+            .filter(|p| !crate::entrust::path::is_read_only(p))
+            .count() as u64;
+        let per_second = u64::from(r.per_second * (100 - r.headroom_percent) / 100);
+        assert!(d.max_entries as u64 >= writes * per_second * d.window_ms / 1000);
+    }
+
+    #[test]
+    fn keys_are_bounded_visible_ascii() {
+        let ok = |v: &'static str| parse_key(&HeaderValue::from_static(v)).map(str::to_string);
+        assert_eq!(ok("\"8e03978e-40d5\"").as_deref(), Ok("8e03978e-40d5"));
+        assert_eq!(ok("abc").as_deref(), Ok("abc"));
+        assert!(ok("").is_err());
+        assert!(ok("\"\"").is_err());
+        assert!(ok("a b").is_err());
+        let long = "k".repeat(KEY_MAX + 1);
+        assert!(parse_key(&HeaderValue::from_str(&long).unwrap()).is_err());
+        assert!(parse_key(&HeaderValue::from_bytes(b"k\xff").unwrap()).is_err());
+    }
 }

@@ -103,8 +103,10 @@ pub enum Error {
         pending: Vec<String>,
         cause: Box<Error>,
     },
-    /// A retried request id came with a different body.
+    /// A request with the same Idempotency-Key is still in flight (409).
     Conflict(String),
+    /// The Idempotency-Key was used for a different request (422).
+    KeyReused(String),
     /// The gateway is shutting down.
     Unavailable(String),
     Internal(String),
@@ -131,6 +133,7 @@ impl Error {
             Error::BodyRefused(_) => "body_refused",
             Error::Partial { cause, .. } => cause.kind(),
             Error::Conflict(_) => "conflict",
+            Error::KeyReused(_) => "key_reused",
             Error::Unavailable(_) => "unavailable",
             Error::Internal(_) => "internal",
         }
@@ -139,6 +142,8 @@ impl Error {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Error::RateLimited { retry_after, .. } => Some(*retry_after),
+            // The first attempt is still running: its answer may be ready soon.
+            Error::Conflict(_) => Some(Duration::from_secs(1)),
             Error::Partial { cause, .. } => cause.retry_after(),
             _ => None,
         }
@@ -158,6 +163,7 @@ impl Error {
             | Error::BadUpstream(d)
             | Error::BodyRefused(d)
             | Error::Conflict(d)
+            | Error::KeyReused(d)
             | Error::Unavailable(d)
             | Error::Internal(d) => d.clone(),
             Error::Token { detail, .. }
@@ -188,9 +194,11 @@ impl Error {
     /// HTTP status and `code` on the entrust face.
     fn entrust_status(&self) -> (StatusCode, i64) {
         match self {
-            Error::Args(_) | Error::Conflict(_) | Error::OpenIm { .. } => {
-                (StatusCode::BAD_REQUEST, code::PARAM_ERROR)
-            }
+            Error::Args(_) | Error::OpenIm { .. } => (StatusCode::BAD_REQUEST, code::PARAM_ERROR),
+            // Idempotency-Key (draft-ietf-httpapi-idempotency-key-header):
+            // in flight → 409, reused for another request → 422.
+            Error::Conflict(_) => (StatusCode::CONFLICT, 409),
+            Error::KeyReused(_) => (StatusCode::UNPROCESSABLE_ENTITY, code::PARAM_ERROR),
             Error::NoPostData(_) => (StatusCode::BAD_REQUEST, code::NO_POST_DATA),
             Error::NotFound(_) => (StatusCode::NOT_FOUND, 404),
             Error::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, code::PARAM_ERROR),

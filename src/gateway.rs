@@ -97,6 +97,7 @@ pub struct Gateway {
     upstream: Upstream,
     metrics: Metrics,
     dedup: crate::dedup::Dedup,
+    writes: crate::server::Writes,
 }
 
 impl Gateway {
@@ -105,8 +106,15 @@ impl Gateway {
         let app_key = HeaderValue::from_str(&config.upstream.app_key)
             .map_err(|_| ConfigError("upstream.app_key: not a valid header value".into()))?;
         let routes = Routes::new(&config.server.extra_entrust_paths)?;
-        let metrics = Metrics::new();
+        let metrics = Metrics::for_data_centers(
+            &config
+                .base_urls()?
+                .iter()
+                .map(|u| u.label.as_str())
+                .collect::<Vec<_>>(),
+        );
         Ok(Gateway {
+            dedup: crate::dedup::Dedup::new(&config.dedup, metrics.dedup_evictions.clone()),
             limiter: Limiter::from_config(&config, &routes, &metrics)?,
             metrics,
             signer: Signer::new(app_key),
@@ -120,10 +128,7 @@ impl Gateway {
             routes,
             admin_token_throttle: crate::openim::token::Throttle::default(),
             upstream: Upstream::new(&config)?,
-            dedup: crate::dedup::Dedup::new(
-                Duration::from_millis(config.dedup.window_ms),
-                config.dedup.max_entries,
-            ),
+            writes: Default::default(),
             config,
         })
     }
@@ -138,6 +143,11 @@ impl Gateway {
 
     pub fn dedup(&self) -> Option<&crate::dedup::Dedup> {
         (self.config.dedup.window_ms > 0).then_some(&self.dedup)
+    }
+
+    /// Writes running in their own tasks (shutdown waits for them).
+    pub fn writes(&self) -> &crate::server::Writes {
+        &self.writes
     }
 
     /// The entrust paths this gateway forwards.
@@ -398,13 +408,17 @@ impl Gateway {
             tracing::warn!(path, "the vendor rate-limited this path; backing off");
             self.limiter.upstream_limited(path)
         });
-        Reply {
+        let reply = Reply {
             status: parts.status,
             headers: parts.headers,
             body,
             code,
             retry_after,
-        }
+        };
+        // Every vendor reply, before a face renders it: decides whether a
+        // protected write's answer may be kept for replay.
+        crate::dedup::observe(&reply);
+        reply
     }
 }
 

@@ -34,6 +34,7 @@
 //! - [`config`]: `gateway.toml`: schema, defaults, validation.
 //! - [`secret`]: a secret type that never prints.
 //! - [`metrics`]: Prometheus metrics.
+//! - [`logs`]: log output: escaped text, or JSON lines with flat keys.
 //! - [`sim`]: the vendor simulator (tests, `--demo`, `entrust-gateway sim`).
 
 pub mod clock;
@@ -44,6 +45,7 @@ pub mod error;
 pub mod gateway;
 pub mod headers;
 pub mod limit;
+pub mod logs;
 pub mod metrics;
 pub mod openim;
 pub mod proxy;

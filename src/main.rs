@@ -9,7 +9,6 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use entrust_gateway::config::{Config, LogFormat, SecretSource};
 use entrust_gateway::gateway::Gateway;
-use entrust_gateway::secret::Secret;
 use entrust_gateway::{server, sim};
 
 #[derive(Parser)]
@@ -27,6 +26,13 @@ struct Cli {
     /// Validate the config, print it with secrets left out, and exit.
     #[arg(long)]
     check_config: bool,
+    /// With --check-config: don't load the secrets (for checking a
+    /// deployment's config where its secret file or variables don't exist).
+    #[arg(long, requires = "check_config")]
+    skip_secret: bool,
+    /// Panic in a background task once ready (tests prove a panic exits non-zero).
+    #[arg(long, hide = true)]
+    panic_after_ready: bool,
     /// Listen here instead of server.listen.
     #[arg(long)]
     listen: Option<SocketAddr>,
@@ -47,8 +53,10 @@ enum LogFormatArg {
 enum Command {
     /// Run the vendor simulator alone, for offline development of your own services.
     Sim {
+        /// Address to listen on (an IP and port; host names are not resolved).
         #[arg(long, default_value = "127.0.0.1:9000")]
         listen: SocketAddr,
+        /// The app key the simulator accepts (the gateway's upstream.app_key).
         #[arg(long, default_value = DEMO_APP_KEY)]
         app_key: String,
         /// Environment variable holding the app secret (the demo secret if unset).
@@ -72,6 +80,7 @@ const DEMO_APP_KEY: &str = "demo-app-key";
 const DEMO_APP_SECRET: &str = "demo-app-secret";
 
 fn main() -> ExitCode {
+    exit_on_panic();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -119,13 +128,29 @@ async fn run(cli: Cli) -> Result<(), String> {
     if let Some(listen) = cli.listen {
         config.server.listen = listen;
     }
+    // Every message names the file, as Config::load's do.
+    let in_file =
+        |e: entrust_gateway::config::ConfigError| format!("{}: {e}", cli.config.display());
     if cli.check_config {
         // Secrets must be loadable too: a missing one fails here, not later.
-        config.load_secret().map_err(|e| e.to_string())?;
-        config.load_openim_secret().map_err(|e| e.to_string())?;
-        let redis_url = config.load_redis_url().map_err(|e| e.to_string())?;
+        if !cli.skip_secret {
+            config.load_secret().map_err(in_file)?;
+            config.load_openim_secret().map_err(in_file)?;
+            config.load_auth_tokens().map_err(in_file)?;
+        }
+        // A Redis URL may hold a password, and may come from the environment.
+        let redis_url = if cli.skip_secret {
+            None
+        } else {
+            config.load_redis_url().map_err(in_file)?
+        };
         print!("{}", config.redacted_toml());
-        eprintln!("{}: ok", cli.config.display());
+        let skipped = if cli.skip_secret {
+            " (secrets not loaded)"
+        } else {
+            ""
+        };
+        eprintln!("{}: ok{skipped}", cli.config.display());
         if let (Some(url), Some(r)) = (redis_url, &config.redis) {
             let timeout = std::time::Duration::from_millis(r.timeout_ms);
             match entrust_gateway::limit::fleet::ping(&url, timeout).await {
@@ -143,19 +168,39 @@ async fn run(cli: Cli) -> Result<(), String> {
             "upstream.app_secret is set inline in the config file; prefer app_secret_env or app_secret_file"
         );
     }
-    let secret = config.load_secret().map_err(|e| e.to_string())?;
-    serve(config, secret).await
+    let secret = config.load_secret().map_err(in_file)?;
+    let gateway = Gateway::new(config, secret).map_err(in_file)?;
+    serve(gateway, cli.panic_after_ready).await
 }
 
-async fn serve(config: Config, secret: Secret) -> Result<(), String> {
-    let gateway = Arc::new(Gateway::new(config, secret).map_err(|e| e.to_string())?);
+async fn serve(gateway: Gateway, panic_after_ready: bool) -> Result<(), String> {
+    let gateway = Arc::new(gateway);
     let mut handle = server::start(gateway.clone())
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", gateway.config().server.listen))?;
-    tracing::info!(listen = %handle.addr, upstream = %gateway.upstream().urls()[0].label, "ready");
+    let admin = handle
+        .admin_addr
+        .map_or_else(|| "off".to_string(), |a| a.to_string());
+    let upstream = gateway.upstream().urls()[0].label.clone();
+    // Handlers first: a supervisor may signal as soon as it reads "ready".
     spawn_signal_handlers(gateway, handle.take_shutdown());
+    tracing::info!(listen = %handle.addr, admin_listen = %admin, %upstream, "ready");
+    if panic_after_ready {
+        tokio::spawn(async { panic!("--panic-after-ready") });
+    }
     handle.wait().await;
     Ok(())
+}
+
+/// A panic anywhere, a background task included (tokio would otherwise
+/// swallow it and the process could later exit 0), ends the process with
+/// status 101, Rust's own code for a panic, after the default report.
+fn exit_on_panic() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default(info);
+        std::process::exit(101);
+    }));
 }
 
 /// SIGTERM/SIGINT start the graceful shutdown; SIGHUP reloads the secret file.
@@ -252,25 +297,10 @@ curl -s {gw}/metrics | head
 }
 
 fn init_logs(format: LogFormat, level: &str, cli: Option<LogFormatArg>) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let json = match cli {
         Some(LogFormatArg::Json) => true,
         Some(LogFormatArg::Text) => false,
         None => format == LogFormat::Json,
     };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    if json {
-        builder
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .init();
-    } else {
-        builder.init();
-    }
+    entrust_gateway::logs::init(json, level);
 }

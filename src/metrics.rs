@@ -60,6 +60,31 @@ struct BuildLabels {
     version: &'static str,
 }
 
+/// Label values known before any traffic. Every family has its series from
+/// start-up, at zero, so `rate()` and `absent()` in alert rules see them.
+/// Keep these in step with `SendError::kind` (upstream.rs) plus
+/// `rate_limited` (gateway.rs), and with `Refusal::as_str` (limit.rs).
+pub const UPSTREAM_ERROR_KINDS: [&str; 7] = [
+    "connect",
+    "timeout",
+    "io",
+    "status_5xx",
+    "body_refused",
+    "too_large",
+    "rate_limited",
+];
+pub const REJECTION_REASONS: [&str; 3] = ["wait_too_long", "queue_full", "upstream_backoff"];
+pub const SECRET_RELOAD_RESULTS: [&str; 2] = ["ok", "error"];
+const ADMIN_ROUTES: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
+
+/// Every value the `path` label can take: the documented paths and `other`.
+fn path_labels() -> impl Iterator<Item = String> {
+    crate::entrust::path::DOCUMENTED
+        .iter()
+        .map(|p| p.to_string())
+        .chain(std::iter::once("other".to_string()))
+}
+
 fn latency_histogram() -> Histogram {
     // 0.5 ms .. ~16 s
     Histogram::new(exponential_buckets(0.0005, 2.0, 16))
@@ -75,6 +100,7 @@ pub struct Metrics {
     pub limiter_wait: Family<PathLabels, Histogram>,
     pub limiter_rejections: Family<RejectionLabels, Counter>,
     pub secret_reloads: Family<ResultLabels, Counter>,
+    pub dedup_evictions: Counter,
     pub admin_token_failures: Family<ResultLabels, Counter>,
     /// 1 while the shared quota's Redis answers (0 without `[redis]`).
     pub quota_store_up: Gauge,
@@ -113,7 +139,7 @@ impl Metrics {
         let upstream_errors = Family::<UpstreamErrorLabels, Counter>::default();
         registry.register(
             "upstream_errors",
-            "Upstream attempts that failed, by path and kind (connect, timeout, io, status_5xx, too_large, rate_limited)",
+            "Upstream attempts that failed, by path and kind (connect, timeout, io, status_5xx, body_refused, too_large, rate_limited)",
             upstream_errors.clone(),
         );
         let failovers = Family::<FailoverLabels, Counter>::default();
@@ -142,6 +168,12 @@ impl Metrics {
             "App secret reloads from app_secret_file, by result (ok, error)",
             secret_reloads.clone(),
         );
+        let dedup_evictions = Counter::default();
+        registry.register(
+            "dedup_evictions",
+            "Kept answers evicted from a full duplicate-protection table before their window ended",
+            dedup_evictions.clone(),
+        );
         let admin_token_failures = Family::<ResultLabels, Counter>::default();
         registry.register(
             "openim_admin_token_failures",
@@ -167,6 +199,41 @@ impl Metrics {
             })
             .set(1);
         registry.register("build_info", "Always 1; the version is a label", build);
+        // Zero series for every known label value (see UPSTREAM_ERROR_KINDS).
+        // requests: status 200 per known route; other statuses appear as they happen.
+        for path in path_labels() {
+            for kind in UPSTREAM_ERROR_KINDS {
+                drop(upstream_errors.get_or_create(&UpstreamErrorLabels {
+                    path: path.clone(),
+                    kind,
+                }));
+            }
+            for reason in REJECTION_REASONS {
+                drop(limiter_rejections.get_or_create(&RejectionLabels {
+                    path: path.clone(),
+                    reason,
+                }));
+            }
+            drop(limiter_wait.get_or_create(&PathLabels { path: path.clone() }));
+        }
+        for result in SECRET_RELOAD_RESULTS {
+            drop(secret_reloads.get_or_create(&ResultLabels { result }));
+        }
+        let routes = path_labels()
+            .map(|r| ("entrust", r))
+            .chain(
+                crate::openim::ROUTES
+                    .iter()
+                    .map(|r| ("openim", r.to_string())),
+            )
+            .chain(ADMIN_ROUTES.iter().map(|r| ("admin", r.to_string())));
+        for (face, route) in routes {
+            drop(requests.get_or_create(&RequestLabels {
+                face,
+                route,
+                status: 200,
+            }));
+        }
         Metrics {
             registry,
             requests,
@@ -177,10 +244,33 @@ impl Metrics {
             limiter_wait,
             limiter_rejections,
             secret_reloads,
+            dedup_evictions,
             admin_token_failures,
             quota_store_up,
             quota_store_errors,
         }
+    }
+
+    /// Metrics with the series that depend on the configured data centers
+    /// (`labels`, in failover order) present at zero too.
+    pub fn for_data_centers(labels: &[&str]) -> Metrics {
+        let m = Metrics::new();
+        for (i, dc) in labels.iter().enumerate() {
+            for path in path_labels() {
+                drop(m.upstream_duration.get_or_create(&UpstreamLabels {
+                    path,
+                    data_center: dc.to_string(),
+                }));
+            }
+            // Failover goes to the next data center in the list (upstream.rs).
+            if labels.len() > 1 {
+                drop(m.failovers.get_or_create(&FailoverLabels {
+                    from: dc.to_string(),
+                    to: labels[(i + 1) % labels.len()].to_string(),
+                }));
+            }
+        }
+        m
     }
 
     /// The text exposition format.
@@ -195,7 +285,7 @@ impl Metrics {
 
 /// A bounded label for an entrust path: the path itself when documented.
 pub fn path_label(path: &str) -> String {
-    if crate::entrust::path::ALL.contains(&path) {
+    if crate::entrust::path::DOCUMENTED.contains(&path) {
         path.to_string()
     } else {
         "other".to_string()

@@ -26,7 +26,7 @@ use tokio::sync::{Semaphore, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::Instrument;
 
-use crate::dedup::{Begin, Dedup};
+use crate::dedup::{Begin, Dedup, Stored};
 use crate::entrust;
 use crate::error::{Body, Error, Face, json_response};
 use crate::gateway::Gateway;
@@ -212,6 +212,8 @@ pub async fn serve(
     let drained = async {
         drain.idle().await;
         graceful.shutdown().await;
+        // Writes still running after their callers left.
+        gw.writes().idle().await;
     };
     if tokio::time::timeout_at(deadline, drained).await.is_ok() {
         tracing::info!("drained");
@@ -223,6 +225,7 @@ pub async fn serve(
         drain_timeout_ms = cfg.drain_timeout_ms,
         connections_cut = cut,
         requests_cut = drain.busy(),
+        writes_cut = gw.writes().running(),
         "drain timeout: closing the remaining connections"
     );
     conns.shutdown().await;
@@ -364,14 +367,26 @@ async fn handle(
         _ => headers::request_id(req.headers().get(entrust::header::REQUEST_ID)),
     };
     let route = route_label(face, &path);
-    let span = tracing::info_span!(
-        "request",
-        request_id = request_id.to_str().unwrap_or(""),
-        face = face.as_str(),
-        route = %route,
-        upstream_path = tracing::field::Empty,
-        data_center = tracing::field::Empty,
-    );
+    // Probes and scrapes come every few seconds: their spans and lines are
+    // DEBUG, so INFO logs carry only API traffic. The pipeline records
+    // upstream_path and data_center into the span; JSON logs flatten them.
+    let span = if face == Face::Admin {
+        tracing::debug_span!(
+            "request",
+            request_id = request_id.to_str().unwrap_or(""),
+            face = face.as_str(),
+            route = %route,
+        )
+    } else {
+        tracing::info_span!(
+            "request",
+            request_id = request_id.to_str().unwrap_or(""),
+            face = face.as_str(),
+            route = %route,
+            upstream_path = tracing::field::Empty,
+            data_center = tracing::field::Empty,
+        )
+    };
     let timeout = Duration::from_millis(gw.config().server.request_timeout_ms);
     let mut resp = async {
         // Checked before the body is read. The body's room in the memory
@@ -381,7 +396,9 @@ async fn handle(
             Ok(room) => req.extensions_mut().insert(room),
             Err(e) => return admit::refused(e, face),
         };
-        match tokio::time::timeout(timeout, dispatch(&gw, face, req, &request_id)).await {
+        match tokio::time::timeout(timeout, dispatch(gw.clone(), face, req, request_id.clone()))
+            .await
+        {
             Ok(Ok(resp)) => resp,
             Ok(Err(e)) => {
                 tracing::info!(error = %e, "request refused");
@@ -407,52 +424,128 @@ async fn handle(
             status,
         })
         .inc();
+    // Whole microseconds: `0.062`, not `0.06151499999999999`.
+    let latency_ms = start.elapsed().as_micros() as f64 / 1000.0;
     span.in_scope(|| {
-        tracing::info!(
-            status,
-            latency_ms = start.elapsed().as_secs_f64() * 1000.0,
-            "done"
-        );
+        if face == Face::Admin {
+            tracing::debug!(status, latency_ms, "done");
+        } else {
+            tracing::info!(status, latency_ms, "done");
+        }
     });
     Ok(resp)
 }
 
 async fn dispatch(
-    gw: &Gateway,
+    gw: Arc<Gateway>,
     face: Face,
     req: Request<Incoming>,
-    request_id: &HeaderValue,
+    request_id: HeaderValue,
 ) -> Result<Response<Body>, Error> {
     if face == Face::Admin {
-        return admin(gw, &req);
+        return admin(&gw, &req);
     }
     let (parts, body) = req.into_parts();
     let limit = gw.config().server.max_body_bytes;
     let body = read_body(body, limit).await?;
-    let Some((dedup, id)) = dedup_key(gw, face, &parts, request_id) else {
-        return route(gw, face, &parts, body, request_id).await;
+    if !is_write(face, &parts) {
+        return route(&gw, face, &parts, body, &request_id).await;
+    }
+    // A write runs in its own task, which owns what it needs: hyper drops
+    // this future when the caller disconnects, and request_timeout_ms drops
+    // it too, but a write the vendor may have received must still finish,
+    // keep its answer for its key and get its log line.
+    let (tx, rx) = oneshot::channel();
+    let started = Instant::now();
+    let running = gw.writes().start();
+    tokio::spawn(
+        async move {
+            let _running = running;
+            let result = write(&gw, face, &parts, body, &request_id).await;
+            if let Err(result) = tx.send(result) {
+                let status = match &result {
+                    Ok(r) => r.status(),
+                    Err(e) => e.to_response(face).status(),
+                };
+                tracing::info!(
+                    status = status.as_u16(),
+                    latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+                    "done after the caller left (disconnected or request_timeout_ms)"
+                );
+            }
+        }
+        .in_current_span(),
+    );
+    rx.await
+        .unwrap_or_else(|_| Err(Error::Internal("the write ended without an answer".into())))
+}
+
+/// Writes running in their own tasks, so that shutdown can wait for those
+/// whose callers have left (within `drain_timeout_ms`).
+#[derive(Default)]
+pub struct Writes(Arc<tokio::sync::watch::Sender<usize>>);
+
+/// One write running; dropped when it ends.
+pub struct Running(Arc<tokio::sync::watch::Sender<usize>>);
+
+impl Writes {
+    fn start(&self) -> Running {
+        self.0.send_modify(|n| *n += 1);
+        Running(self.0.clone())
+    }
+
+    /// How many are running now.
+    pub fn running(&self) -> usize {
+        *self.0.borrow()
+    }
+
+    /// Returns when none is running.
+    pub async fn idle(&self) {
+        let _ = self.0.subscribe().wait_for(|n| *n == 0).await;
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n -= 1);
+    }
+}
+
+/// A write, under duplicate protection when it carries a key.
+async fn write(
+    gw: &Gateway,
+    face: Face,
+    parts: &http::request::Parts,
+    body: Bytes,
+    request_id: &HeaderValue,
+) -> Result<Response<Body>, Error> {
+    let Some((dedup, key)) = dedup_key(gw, parts)? else {
+        return route(gw, face, parts, body, request_id).await;
     };
-    let scope = Dedup::scope(face.as_str(), parts.uri.path(), &parts.headers);
-    let claim = match dedup.begin(&scope, id, &body).await? {
+    let fingerprint = crate::dedup::fingerprint(parts, &body);
+    let claim = match dedup.begin(key, fingerprint).await? {
         Begin::Replay(mut resp) => {
-            tracing::info!("duplicate of an earlier request: replaying its answer");
+            tracing::info!("retry of a finished request: replaying its answer");
             resp.headers_mut()
                 .insert("x-gateway-replayed", HeaderValue::from_static("true"));
             return Ok(resp);
         }
         Begin::New(claim) => claim,
     };
-    let result = route(gw, face, &parts, body, request_id).await;
-    let from_vendor = crate::dedup::replayable(&result);
+    let (result, keep) = crate::dedup::tracked(route(gw, face, parts, body, request_id)).await;
     let resp = result.unwrap_or_else(|e| e.to_response(face));
-    let (parts, body) = resp.into_parts();
+    let (head, body) = resp.into_parts();
     let bytes = match body.collect().await {
         Ok(b) => b.to_bytes(),
         Err(never) => match never {},
     };
-    let resp = Response::from_parts(parts, Full::new(bytes.clone()));
-    claim.finish(&resp, from_vendor, bytes);
-    Ok(resp)
+    let answer = keep.then(|| Stored {
+        status: head.status,
+        headers: head.headers.clone(),
+        body: bytes.clone(),
+    });
+    claim.finish(answer).await;
+    Ok(Response::from_parts(head, Full::new(bytes)))
 }
 
 async fn route(
@@ -468,30 +561,35 @@ async fn route(
     }
 }
 
-/// Duplicate protection applies to writes whose caller chose the request id.
+/// Whether a request may change the vendor's state: a POST to an entrust
+/// path that doesn't only read, or to an OpenIM route other than reads
+/// (`get_*`) and tokens (`/auth/`).
+fn is_write(face: Face, parts: &http::request::Parts) -> bool {
+    let path = parts.uri.path();
+    parts.method == Method::POST
+        && match face {
+            Face::Entrust => {
+                crate::route::entrust_path(path).is_some() && !entrust::path::is_read_only(path)
+            }
+            Face::OpenIm => !(path.starts_with("/group/get_") || path.starts_with("/auth/")),
+            Face::Admin => false,
+        }
+}
+
+/// The store key of a write whose caller sent the key header (by default
+/// `Idempotency-Key`); `None` when it sent none or protection is off.
 fn dedup_key<'a>(
     gw: &'a Gateway,
-    face: Face,
     parts: &http::request::Parts,
-    request_id: &'a HeaderValue,
-) -> Option<(&'a Dedup, &'a str)> {
-    let dedup = gw.dedup()?;
-    let path = parts.uri.path();
-    let (supplied, write) = match face {
-        Face::Entrust => (
-            parts.headers.get(entrust::header::REQUEST_ID),
-            crate::route::entrust_path(path).is_some() && !entrust::path::is_read_only(path),
-        ),
-        Face::OpenIm => (
-            parts.headers.get("operationid"),
-            !(path.starts_with("/group/get_") || path.starts_with("/auth/")),
-        ),
-        Face::Admin => return None,
+) -> Result<Option<(&'a Dedup, String)>, Error> {
+    let Some(dedup) = gw.dedup() else {
+        return Ok(None);
     };
-    if !write || parts.method != Method::POST || supplied != Some(request_id) {
-        return None;
-    }
-    Some((dedup, request_id.to_str().ok()?))
+    let Some(value) = parts.headers.get(dedup.header()) else {
+        return Ok(None);
+    };
+    let key = crate::dedup::parse_key(value)?;
+    Ok(Some((dedup, Dedup::store_key(&parts.headers, key))))
 }
 
 /// The whole request body, or 413 past `limit` (without reading further).

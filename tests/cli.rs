@@ -149,6 +149,19 @@ struct Proc {
 
 impl Proc {
     fn start(config: &Path, envs: &[(&str, &str)]) -> (Proc, String) {
+        let mut p = Proc::spawn(config, envs, &[]);
+        let ready = p.wait_for(|l| l.contains("entrust_gateway: ready"));
+        let addr = ready
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("listen="))
+            .expect("ready line names the address")
+            .to_string();
+        (p, format!("http://{addr}"))
+    }
+
+    /// Starts the binary on 127.0.0.1:0 with `RUST_LOG=trace` unless `envs`
+    /// sets it; doesn't wait for anything.
+    fn spawn(config: &Path, envs: &[(&str, &str)], args: &[&str]) -> Proc {
         let mut child = Command::new(BIN)
             .args([
                 "--config",
@@ -156,8 +169,9 @@ impl Proc {
                 "--listen",
                 "127.0.0.1:0",
             ])
-            .envs(envs.iter().copied())
+            .args(args)
             .env("RUST_LOG", "trace")
+            .envs(envs.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -171,18 +185,11 @@ impl Proc {
                 }
             }
         });
-        let mut p = Proc {
+        Proc {
             child,
             lines: rx,
             seen: Vec::new(),
-        };
-        let ready = p.wait_for(|l| l.contains("entrust_gateway: ready"));
-        let addr = ready
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("listen="))
-            .expect("ready line names the address")
-            .to_string();
-        (p, format!("http://{addr}"))
+        }
     }
 
     /// Waits (up to 20 s) for a log line matching `pred`.
@@ -340,6 +347,263 @@ async fn sigterm_drains_in_flight_requests_then_exits_zero() {
     assert!(log.contains("drained"), "{log}");
 }
 
+/// Issue 15 point 4 and issue 13 item 11: each bad config fails, at start
+/// and under --check-config, with one line that names the file and the
+/// dotted key, and never echoes a secret.
+#[test]
+fn each_bad_config_names_its_dotted_key_and_no_secret() {
+    let dir = temp_dir("badcfg2");
+    let up = "[upstream]\nurls = ['https://x']\napp_key = 'k'\n";
+    let env = format!("{up}app_secret_env = 'S'\n");
+    // (config text, environment, key the message must name, text it must not hold)
+    type Case<'a> = (String, Vec<(&'a str, &'a str)>, &'a str, &'a str);
+    let cases: Vec<Case> = vec![
+        // `EnvFilter` reads "loud" as a target name: every line would be silenced.
+        (format!("{env}[log]\nlevel = 'loud'\n"), vec![("S", "x")], "log.level", "\u{7}"),
+        (format!("{env}[log]\nlevel = 'info,hyper=loud'\n"), vec![("S", "x")], "log.level", "\u{7}"),
+        // An empty secret is the variable's fault, not upstream.app_secret's.
+        (format!("{up}app_secret_env = 'S'\n"), vec![("S", "")], "upstream.app_secret_env", "\u{7}"),
+        (format!("{up}app_secret_file = '/nonexistent/secret'\n"), vec![], "upstream.app_secret_file", "\u{7}"),
+        (format!("[server]\nlisten = 'localhost:8080'\n{env}"), vec![("S", "x")], "server.listen", "\u{7}"),
+        (format!("[admin]\nlisten = 'localhost:9901'\n{env}"), vec![("S", "x")], "admin.listen", "\u{7}"),
+        (format!("{env}timeout_ms = -1\n"), vec![("S", "x")], "upstream.timeout_ms", "\u{7}"),
+        (format!("{env}[rate_limit]\nper_second = -5\n"), vec![("S", "x")], "rate_limit.per_second", "\u{7}"),
+        // Semaphore::new panics above 2^61 (13.11).
+        (format!("[server]\nmax_connections = 2305843009213693952\n{env}"), vec![("S", "x")], "server.max_connections", "\u{7}"),
+        (format!("{env}timeout_ms = 18446744073709551615\n"), vec![("S", "x")], "upstream.timeout_ms", "\u{7}"),
+        (format!("[server]\ndrain_timeout_ms = 99999999999999\n{env}"), vec![("S", "x")], "server.drain_timeout_ms", "\u{7}"),
+        (format!("{env}[dedup]\nwindow_ms = 99999999999999\n"), vec![("S", "x")], "dedup.window_ms", "\u{7}"),
+        (format!("{env}[rate_limit.paths.\"/entrust/group/create.json\"]\nmax_wait_ms = 99999999999999\n"), vec![("S", "x")], "rate_limit.paths.\"/entrust/group/create.json\".max_wait_ms", "\u{7}"),
+        // A syntax error on the inline secret's line must not print the line.
+        (format!("{up}app_secret = \"hunter2-Kq7\n"), vec![], "line 4", "hunter2-Kq7"),
+        (format!("{up}app_secret = hunter2-Kq7\n"), vec![], "line 4", "hunter2-Kq7"),
+        (format!("{up}app_secret = 7301442\n"), vec![], "upstream.app_secret", "7301442"),
+        (format!("{up}app_secret_typo = 'x'\n"), vec![], "unknown field `app_secret_typo`", "\u{7}"),
+        // Userinfo is never used (the vendor checks a signature) and would
+        // show in /readyz, metric labels and logs.
+        ("[upstream]\nurls = ['https://u:pw-Kq7@x.example']\napp_key = 'k'\napp_secret_env = 'S'\n".into(), vec![("S", "x")], "upstream.urls[0]", "pw-Kq7"),
+    ];
+    for (i, (text, envs, key, secret)) in cases.iter().enumerate() {
+        let cfg = write(&dir, &format!("c{i}.toml"), text);
+        for extra in [&[][..], &["--check-config"][..]] {
+            let mut args = vec!["--config", cfg.to_str().unwrap()];
+            args.extend_from_slice(extra);
+            let (code, _, err) = run(&args, envs);
+            assert_ne!(code, 0, "{text}");
+            assert!(err.contains(key), "{text}: {err:?} should name {key}");
+            let prefix = format!("entrust-gateway: {}: ", cfg.display());
+            assert!(err.starts_with(&prefix), "{err:?} should start {prefix:?}");
+            assert!(!err.contains(secret), "{err:?} echoes the secret");
+            assert_eq!(err.trim().lines().count(), 1, "one message: {err:?}");
+        }
+    }
+    // An IP and port is asked for, with an example.
+    let cfg = dir.join("c4.toml");
+    let (_, _, err) = run(&["--config", cfg.to_str().unwrap()], &[("S", "x")]);
+    assert!(err.contains("127.0.0.1:8080"), "{err}");
+}
+
+/// deploy/gateway.toml as shipped: its secret file exists only in the pod,
+/// so --check-config fails on a workstation and --skip-secret checks the rest.
+#[test]
+fn check_config_skip_secret_checks_a_deployment_config_without_its_secret() {
+    let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/gateway.toml");
+    let cfg = cfg.to_str().unwrap();
+    let (code, _, err) = run(&["--config", cfg, "--check-config"], &[]);
+    assert_ne!(code, 0, "the pod's secret file exists here? {err}");
+    assert!(err.contains("upstream.app_secret_file"), "{err}");
+    let (code, out, err) = run(&["--config", cfg, "--check-config", "--skip-secret"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("[upstream]") && err.contains("ok"),
+        "{out}{err}"
+    );
+    // --skip-secret only makes sense with --check-config.
+    let (code, _, _) = run(&["--config", cfg, "--skip-secret"], &[]);
+    assert_ne!(code, 0);
+}
+
+/// Issue 13 item 11: a panic in a background task after "ready" used to be
+/// swallowed and the process exited 0. Now any panic exits non-zero.
+#[test]
+fn a_panic_after_ready_exits_non_zero() {
+    let dir = temp_dir("panic");
+    let cfg = write(
+        &dir,
+        "gw.toml",
+        "[upstream]\nurls = ['http://127.0.0.1:1']\napp_key = 'k'\napp_secret_env = 'S'\n",
+    );
+    let mut p = Proc::spawn(&cfg, &[("S", "x")], &["--panic-after-ready"]);
+    let (tx, rx) = mpsc::channel();
+    let mut child = std::mem::replace(&mut p.child, Command::new("true").spawn().unwrap());
+    std::thread::spawn(move || tx.send(child.wait().unwrap().code()));
+    let code = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the process ended");
+    assert_eq!(code, Some(101), "{}", p.seen.join("\n"));
+}
+
+/// Issue 15 point 3: probes and scrapes log at DEBUG, API requests at INFO
+/// with latency in whole microseconds; the ready line names every listener.
+/// Issue 13 item 8: caller strings that an error message quotes (here a
+/// repeated member id: OpenIM's create_group refuses duplicates) can't
+/// start a log line or carry a terminal escape.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_logs_are_quiet_escaped_and_name_every_listener() {
+    let (_sim, sim_server) = start_sim().await;
+    let dir = temp_dir("textlogs");
+    let cfg = write(
+        &dir,
+        "gw.toml",
+        &format!(
+            "[admin]\nlisten = \"127.0.0.1:0\"\n[upstream]\nurls = [{:?}]\napp_key = {APP_KEY:?}\napp_secret_env = \"GW_TEST_SECRET\"\n",
+            sim_server.url()
+        ),
+    );
+    let (mut p, gw) = Proc::start(
+        &cfg,
+        &[("GW_TEST_SECRET", APP_SECRET), ("RUST_LOG", "info")],
+    );
+    let ready = p.seen.last().unwrap().clone();
+    let admin = ready
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("admin_listen="))
+        .unwrap_or_else(|| panic!("ready line names the admin listener: {ready}"));
+    assert!(
+        admin.starts_with("127.0.0.1:") && !admin.ends_with(":0"),
+        "{ready}"
+    );
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        assert_eq!(
+            send(http::Method::GET, &format!("{gw}{path}"), &[], "")
+                .await
+                .status,
+            200
+        );
+    }
+    // An operationID the gateway won't echo (it has a space) keeps this
+    // write out of duplicate protection, whose path answers without this line.
+    let forged = "m1\nentrust_gateway: ready listen=6.6.6.6:1 FORGED\r\u{1b}[2J\u{2028}";
+    let a = post_openim(
+        &format!("{gw}/group/create_group"),
+        "op forge",
+        None,
+        &serde_json::json!({"ownerUserID": "o", "memberUserIDs": [forged, forged],
+               "groupInfo": {"groupID": "g-forge", "groupName": "n", "groupType": 2}}),
+    )
+    .await;
+    // OpenIM answers errors with HTTP 200 and an errCode; bad arguments are
+    // 1001, ArgsError (shared/reference/openim-api.md, "errCode 1001").
+    assert_eq!(a.json()["errCode"], 1001, "refused: {}", a.text());
+    let refused = p.wait_for(|l| l.contains("FORGED"));
+    assert!(refused.contains("request refused"), "{refused}");
+    let done = p.wait_for(|l| l.contains("/group/create_group") && l.contains("done"));
+    assert!(done.contains("status=200"), "{done}");
+    let latency: f64 = done
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("latency_ms="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        (latency * 1000.0).round() / 1000.0,
+        latency,
+        "whole microseconds: {done}"
+    );
+    // Raw requests with control bytes in X-Request-ID, operationID and the
+    // path: hyper refuses some (400), the gateway replaces an id it can't
+    // echo; whatever reaches a log line must arrive escaped.
+    let host = gw.trim_start_matches("http://");
+    for raw in [
+        &b"POST /entrust/group/create.json HTTP/1.1\r\nHost: x\r\nX-Request-ID: FORGED\x1b[2J\x85\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"[..],
+        &b"POST /group/get_groups_info HTTP/1.1\r\nHost: x\r\noperationID: FORGED\x1b[31m\xe2\x80\xa8\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"[..],
+        &b"GET /entrust/FORGED%0A\x1b[2J.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"[..],
+        &b"GET /entrust/FORGED%0Aentrust_gateway%3A%20ready.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"[..],
+    ] {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut c = tokio::net::TcpStream::connect(host).await.unwrap();
+        c.write_all(raw).await.unwrap();
+        let mut answer = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), c.read_to_end(&mut answer))
+            .await
+            .expect("answered within 10 s")
+            .ok();
+        assert!(answer.starts_with(b"HTTP/1.1 "), "{:?}", String::from_utf8_lossy(&answer));
+    }
+    p.signal("TERM");
+    let (code, log) = p.finish();
+    assert_eq!(code, 0, "{log}");
+    for line in log.lines() {
+        assert!(
+            !line.contains('\u{1b}') && !line.contains('\r') && !line.contains('\u{2028}'),
+            "raw control character: {line:?}"
+        );
+        if line.contains("FORGED") {
+            assert!(
+                line.contains("request refused"),
+                "a forged line: {line:?}\n{log}"
+            );
+        }
+        assert!(
+            !line.contains("route=/healthz")
+                && !line.contains("route=/metrics")
+                && !line.contains("route=/readyz"),
+            "a probe at INFO: {line}"
+        );
+    }
+    assert!(log.contains("FORGED"), "the refusal is logged: {log}");
+}
+
+/// Issue 15 point 3: JSON lines carry flat keys (no "span" or "fields"
+/// objects), the pipeline's upstream_path and data_center included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_have_flat_keys() {
+    let (_sim, sim_server) = start_sim().await;
+    let dir = temp_dir("jsonlogs");
+    let cfg = write(
+        &dir,
+        "gw.toml",
+        &format!(
+            "[upstream]\nurls = [{:?}]\napp_key = {APP_KEY:?}\napp_secret_env = \"GW_TEST_SECRET\"\n[log]\nformat = \"json\"\n",
+            sim_server.url()
+        ),
+    );
+    let mut p = Proc::spawn(
+        &cfg,
+        &[("GW_TEST_SECRET", APP_SECRET), ("RUST_LOG", "info")],
+        &[],
+    );
+    let ready: serde_json::Value =
+        serde_json::from_str(&p.wait_for(|l| l.contains(r#""message":"ready""#))).unwrap();
+    assert_eq!(ready["admin_listen"], "off", "{ready}");
+    let gw = format!("http://{}", ready["listen"].as_str().unwrap());
+    let a = send(
+        http::Method::POST,
+        &format!("{gw}/entrust/group/create.json"),
+        &[
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("x-request-id", "json-log-1"),
+        ],
+        "groupId=j1&name=n&owner=o",
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    let line = p.wait_for(|l| l.contains("json-log-1") && l.contains(r#""message":"done""#));
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["request_id"], "json-log-1", "{v}");
+    assert_eq!(v["face"], "entrust");
+    assert_eq!(v["route"], "/entrust/group/create.json");
+    assert_eq!(v["upstream_path"], "/entrust/group/create.json");
+    assert_eq!(v["data_center"], sim_server.url().as_str());
+    assert_eq!(v["status"], 200);
+    assert_eq!(v["level"], "INFO");
+    assert!(v["latency_ms"].is_f64(), "{v}");
+    assert!(v.get("span").is_none() && v.get("fields").is_none(), "{v}");
+    p.signal("TERM");
+    let (code, log) = p.finish();
+    assert_eq!(code, 0, "{log}");
+}
+
 /// README "Running": `--log-format json` writes JSON lines, and SIGINT
 /// drains and exits 0 like SIGTERM (main.rs `shutdown_signal`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -400,13 +664,14 @@ async fn json_logs_and_sigint_drains_then_exits_zero() {
             // Every line is one JSON object.
             let v: serde_json::Value = serde_json::from_str(&line)
                 .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
-            if v["fields"]["message"] == what {
+            // Flat keys (src/logs.rs FlatJson): the message and the fields at the top.
+            if v["message"] == what {
                 return v;
             }
         }
     };
     let ready = wait_for("ready");
-    let addr = ready["fields"]["listen"].as_str().expect("listen field");
+    let addr = ready["listen"].as_str().expect("listen field");
     let a = post_form(
         &format!("http://{addr}/entrust/group/create.json"),
         "groupId=j1&name=n&owner=o",

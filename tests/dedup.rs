@@ -1,100 +1,387 @@
-//! Duplicate protection: a write retried with the same request id and body
-//! gets the first attempt's answer; the vendor is called once.
+//! Duplicate protection by `Idempotency-Key` (IETF
+//! draft-ietf-httpapi-idempotency-key-header, section 2 and "Error
+//! Scenarios": a finished retry gets the first answer, one still in flight
+//! gets 409, the key reused for another request gets 422), on both faces;
+//! trace ids (`X-Request-ID`, OpenIM's `operationID`) are never keys.
 
 mod common;
 
 use std::time::Duration;
 
+use common::openim::{Im, form};
 use common::*;
 use entrust_gateway::sim::{Fault, FaultRule};
 use http::Method;
+use serde_json::json;
+use tokio::task::JoinHandle;
 
 const CREATE: &str = "/entrust/group/create.json";
 const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
+const KEY: &str = "idempotency-key";
+/// Every wait on the gateway is bounded by this.
+const BOUND: Duration = Duration::from_secs(10);
 
-async fn create(env: &Env, id: &str, body: &str) -> Answer {
-    send(
-        Method::POST,
-        &env.url(CREATE),
-        &[FORM, ("x-request-id", id)],
-        body.to_string(),
-    )
+async fn create(env: &Env, headers: &[(&str, &str)], body: &str) -> Answer {
+    create_at(env, CREATE, headers, body).await
+}
+
+async fn create_at(env: &Env, path: &str, headers: &[(&str, &str)], body: &str) -> Answer {
+    let mut h = vec![FORM];
+    h.extend_from_slice(headers);
+    send(Method::POST, &env.url(path), &h, body.to_string()).await
+}
+
+fn receipts(env: &Env, path: &str) -> usize {
+    env.sim.requests().iter().filter(|r| r.path == path).count()
+}
+
+/// A gateway that gives up on a request after `ms` (`[server]` holds only
+/// `listen` in the test config, so the key is added there).
+async fn with_request_timeout_ms(ms: u64) -> Env {
+    let (sim, sim_server) = start_sim().await;
+    let text = config_text(&[sim_server.url()], "", "").replace(
+        "[server]\n",
+        &format!("[server]\nrequest_timeout_ms = {ms}\n"),
+    );
+    let gw = start_gateway(&text).await;
+    Env {
+        sim,
+        sim_server,
+        gw,
+    }
+}
+
+/// A keyed create.json sent from its own task (so that it can be abandoned).
+fn spawn_create(env: &Env, key: &'static str, body: &'static str) -> JoinHandle<Answer> {
+    let url = env.url(CREATE);
+    tokio::spawn(async move { send(Method::POST, &url, &[FORM, (KEY, key)], body).await })
+}
+
+/// Returns once the simulator has recorded a request's arrival (it records
+/// before it applies a fault); the simulator offers no signal, so this polls,
+/// yielding, within [`BOUND`].
+async fn vendor_has_a_request(env: &Env) {
+    tokio::time::timeout(BOUND, async {
+        while env.sim.requests().is_empty() {
+            tokio::task::yield_now().await;
+        }
+    })
     .await
+    .expect("a request reaches the vendor");
+}
+
+/// The value of a counter on `/metrics` (0 when absent).
+async fn metric(env: &Env, name: &str) -> f64 {
+    let m = send(Method::GET, &env.url("/metrics"), &[], "")
+        .await
+        .text();
+    m.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
 }
 
 #[tokio::test]
 async fn a_retried_write_is_answered_from_the_first_attempt() {
     let env = Env::start().await;
-    let a = create(&env, "retry-1", "groupId=d1&name=n&owner=o").await;
+    let a = create(&env, &[(KEY, "retry-1")], "groupId=d1&name=n&owner=o").await;
     assert_eq!(a.json()["code"], 200);
-    // Without protection the vendor would answer 25409 (group exists).
-    let b = create(&env, "retry-1", "groupId=d1&name=n&owner=o").await;
+    assert!(!a.headers.contains_key("x-gateway-replayed"));
+    // Without protection the vendor would answer 25409 (group exists): entrust-api.md, codes.
+    let b = create(&env, &[(KEY, "\"retry-1\"")], "groupId=d1&name=n&owner=o").await;
     assert_eq!(b.json()["code"], 200);
     assert_eq!(b.headers["x-gateway-replayed"], "true");
-    assert_eq!(env.sim.accepted(CREATE), 1);
-    // A new id is a new request.
-    let c = create(&env, "retry-2", "groupId=d1&name=n&owner=o").await;
+    assert_eq!(receipts(&env, CREATE), 1);
+    // A new key is a new request.
+    let c = create(&env, &[(KEY, "retry-2")], "groupId=d1&name=n&owner=o").await;
     assert_eq!(c.json()["code"], 25409);
 }
 
 #[tokio::test]
-async fn a_concurrent_duplicate_waits_for_the_first() {
+async fn request_ids_are_trace_ids_not_keys() {
+    // issue 11 item 2: meshes and clients reuse X-Request-ID as a trace id.
     let env = Env::start().await;
-    env.sim.inject(FaultRule {
-        path: None,
-        fault: Fault::Delay(Duration::from_millis(300)),
-        times: Some(1),
-    });
-    let (a, b) = tokio::join!(
-        create(&env, "conc-1", "groupId=d2&name=n&owner=o"),
-        create(&env, "conc-1", "groupId=d2&name=n&owner=o"),
-    );
+    let a = create(
+        &env,
+        &[("x-request-id", "trace-1")],
+        "groupId=t1&name=n&owner=o",
+    )
+    .await;
+    let b = create(
+        &env,
+        &[("x-request-id", "trace-1")],
+        "groupId=t2&name=n&owner=o",
+    )
+    .await;
     assert_eq!(a.json()["code"], 200);
-    assert_eq!(b.json()["code"], 200);
-    assert_eq!(env.sim.requests().len(), 1);
+    assert_eq!(b.json()["code"], 200, "{}", b.text());
+    assert_eq!(env.sim.accepted(CREATE), 2);
 }
 
 #[tokio::test]
-async fn the_same_id_with_another_body_is_refused() {
+async fn openim_scripts_with_a_fixed_operation_id_run_unchanged() {
+    // OpenIM's scripts/install/test.sh (open-im-server 3c62733) sends
+    // operationID 1646445464564 on every call; OpenIM treats it as a trace
+    // id (openim-api.md, "operationID is a trace id"), so both creates run.
+    let im = Im::start_open().await;
+    let create = |id: &str| {
+        json!({"ownerUserID": "u1", "memberUserIDs": ["u2"],
+               "groupInfo": {"groupID": id, "groupName": "g", "groupType": 2}})
+    };
+    let url = im.env.url("/group/create_group");
+    for id in ["fixeda", "fixedb"] {
+        let a = post_openim(&url, "1646445464564", None, &create(id)).await;
+        assert_eq!(a.json()["errCode"], 0, "{}", a.text());
+    }
+    assert!(im.env.sim.group("fixeda").is_some());
+    assert!(im.env.sim.group("fixedb").is_some());
+
+    // With an Idempotency-Key the OpenIM face replays too.
+    let h = [
+        ("content-type", "application/json"),
+        ("operationID", "1646445464564"),
+        (KEY, "im-1"),
+    ];
+    let body = create("fixedc").to_string();
+    let a = im.raw("/group/create_group", &h, &body).await;
+    let b = im.raw("/group/create_group", &h, &body).await;
+    assert_eq!(a.json()["errCode"], 0, "{}", a.text());
+    assert_eq!(b.json()["errCode"], 0, "{}", b.text());
+    assert_eq!(b.headers["x-gateway-replayed"], "true");
+    let creates: Vec<_> = im
+        .requests_to(entrust_gateway::entrust::path::GROUP_CREATE)
+        .into_iter()
+        .filter(|r| form(r).get("groupId").map(String::as_str) == Some("fixedc"))
+        .collect();
+    assert_eq!(creates.len(), 1);
+}
+
+#[tokio::test]
+async fn the_same_key_for_another_request_is_422() {
     let env = Env::start().await;
-    create(&env, "reuse-1", "groupId=d3&name=n&owner=o").await;
-    let b = create(&env, "reuse-1", "groupId=d4&name=n&owner=o").await;
-    assert_eq!(b.status, 400);
+    create(&env, &[(KEY, "reuse-1")], "groupId=d3&name=n&owner=o").await;
+    // Another body.
+    let b = create(&env, &[(KEY, "reuse-1")], "groupId=d4&name=n&owner=o").await;
+    assert_eq!(b.status, 422);
     assert_eq!(b.json()["code"], 1002);
-    assert!(b.text().contains("different body"));
+    // Another query (issue 13 item 9: `?v=2` got the replay of `?v=1`).
+    let q = format!("{CREATE}?v=2");
+    let c = create_at(&env, &q, &[(KEY, "reuse-1")], "groupId=d3&name=n&owner=o").await;
+    assert_eq!(c.status, 422, "{}", c.text());
+    // Another path.
+    let d = create_at(
+        &env,
+        "/entrust/group/dismiss.json",
+        &[(KEY, "reuse-1")],
+        "groupId=d3&name=n&owner=o",
+    )
+    .await;
+    assert_eq!(d.status, 422);
     assert_eq!(env.sim.requests().len(), 1);
+
+    // OpenIM's envelope: HTTP 422, errCode 1001 ArgsError.
+    let im = Im::start_open().await;
+    let h = [
+        ("content-type", "application/json"),
+        ("operationID", "op"),
+        (KEY, "im-reuse"),
+    ];
+    let body = |id: &str| {
+        json!({"ownerUserID": "u1", "groupInfo": {"groupID": id, "groupName": "g", "groupType": 2}})
+            .to_string()
+    };
+    im.raw("/group/create_group", &h, &body("r1")).await;
+    let a = im.raw("/group/create_group", &h, &body("r2")).await;
+    assert_eq!(a.status, 422);
+    assert_eq!(a.json()["errCode"], 1001);
 }
 
 #[tokio::test]
-async fn reads_and_gateway_errors_are_not_replayed() {
+async fn a_retry_while_the_first_is_in_flight_is_409() {
     let env = Env::start().await;
+    env.sim
+        .inject(FaultRule::on(CREATE, Fault::Delay(Duration::from_millis(800))).limit(1));
+    let mut finished = env.gw.gateway.dedup().expect("dedup on").finishes();
+    let first = spawn_create(&env, "conc-1", "groupId=d2&name=n&owner=o");
+    // Once the vendor has the first, the duplicate is in flight.
+    vendor_has_a_request(&env).await;
+    let b = create(&env, &[(KEY, "conc-1")], "groupId=d2&name=n&owner=o").await;
+    assert_eq!(b.status, 409, "{}", b.text());
+    assert_eq!(b.json()["code"], 409);
+    assert_eq!(b.headers["retry-after"], "1");
+    let a = first.await.expect("first");
+    assert_eq!(a.json()["code"], 200);
+    tokio::time::timeout(BOUND, finished.wait_for(|n| *n >= 1))
+        .await
+        .expect("finished")
+        .expect("open");
+    assert_eq!(receipts(&env, CREATE), 1);
+}
+
+#[tokio::test]
+async fn a_write_whose_caller_gives_up_is_finished_and_kept() {
+    // issue 13 item 1: the caller times out (request_timeout_ms) or
+    // disconnects; the write still completes once, and a retry gets its answer.
+    let env = with_request_timeout_ms(300).await;
+    let dedup = env.gw.gateway.dedup().expect("dedup on");
+
+    // 1. request_timeout_ms fires while the vendor is slow.
+    env.sim
+        .inject(FaultRule::on(CREATE, Fault::Delay(Duration::from_millis(1500))).limit(1));
+    let mut finished = dedup.finishes();
+    let a = create(&env, &[(KEY, "gone-1")], "groupId=g1&name=n&owner=o").await;
+    assert_eq!(a.status, 504, "{}", a.text());
+    let b = create(&env, &[(KEY, "gone-1")], "groupId=g1&name=n&owner=o").await;
+    assert_eq!(b.status, 409, "still in flight: {}", b.text());
+    tokio::time::timeout(BOUND, finished.wait_for(|n| *n >= 1))
+        .await
+        .expect("the abandoned write finishes")
+        .expect("open");
+    let c = create(&env, &[(KEY, "gone-1")], "groupId=g1&name=n&owner=o").await;
+    assert_eq!(c.json()["code"], 200, "{}", c.text());
+    assert_eq!(c.headers["x-gateway-replayed"], "true");
+    assert_eq!(receipts(&env, CREATE), 1);
+
+    // 2. The caller disconnects once the vendor has the write.
+    env.sim.clear_requests();
+    env.sim
+        .inject(FaultRule::on(CREATE, Fault::Delay(Duration::from_millis(250))).limit(1));
+    let mut finished = dedup.finishes();
+    let seen = *finished.borrow_and_update();
+    let caller = spawn_create(&env, "gone-2", "groupId=g2&name=n&owner=o");
+    vendor_has_a_request(&env).await;
+    caller.abort();
+    let _ = caller.await;
+    tokio::time::timeout(BOUND, finished.wait_for(|n| *n > seen))
+        .await
+        .expect("the abandoned write finishes")
+        .expect("open");
+    let d = create(&env, &[(KEY, "gone-2")], "groupId=g2&name=n&owner=o").await;
+    assert_eq!(d.json()["code"], 200, "{}", d.text());
+    assert_eq!(d.headers["x-gateway-replayed"], "true");
+    assert_eq!(receipts(&env, CREATE), 1);
+}
+
+#[tokio::test]
+async fn a_deployment_may_key_by_x_request_id() {
+    let env = Env::start_with("", "[dedup]\nkey_header = \"X-Request-ID\"\n").await;
+    let a = create(
+        &env,
+        &[("x-request-id", "rid-1")],
+        "groupId=x1&name=n&owner=o",
+    )
+    .await;
+    let b = create(
+        &env,
+        &[("x-request-id", "rid-1")],
+        "groupId=x1&name=n&owner=o",
+    )
+    .await;
+    assert_eq!(a.json()["code"], 200);
+    assert_eq!(b.headers["x-gateway-replayed"], "true");
+    // Idempotency-Key then means nothing.
+    let c = create(
+        &env,
+        &[(KEY, "k"), ("x-request-id", "rid-2")],
+        "groupId=x2&name=n&owner=o",
+    )
+    .await;
+    let d = create(
+        &env,
+        &[(KEY, "k"), ("x-request-id", "rid-3")],
+        "groupId=x2&name=n&owner=o",
+    )
+    .await;
+    assert_eq!(c.json()["code"], 200);
+    assert_eq!(d.json()["code"], 25409);
+}
+
+#[tokio::test]
+async fn a_malformed_key_is_refused_without_a_vendor_call() {
+    let env = Env::start().await;
+    let long = "k".repeat(256);
+    for key in ["", "\"\"", "a b", long.as_str()] {
+        let a = create(&env, &[(KEY, key)], "groupId=m1&name=n&owner=o").await;
+        assert_eq!(a.status, 400, "{key:?}: {}", a.text());
+        assert_eq!(a.json()["code"], 1002);
+        assert!(a.text().contains("Idempotency-Key"));
+    }
+    assert!(env.sim.requests().is_empty());
+}
+
+#[tokio::test]
+async fn a_full_table_evicts_the_oldest_and_keeps_protecting() {
+    // issue 13 item 3: a full table used to stop protecting, silently.
+    let env = Env::start_with("", "[dedup]\nmax_entries = 2\n").await;
+    for (k, g) in [("e1", "f1"), ("e2", "f2"), ("e3", "f3")] {
+        let a = create(&env, &[(KEY, k)], &format!("groupId={g}&name=n&owner=o")).await;
+        assert_eq!(a.json()["code"], 200);
+    }
+    let again = create(&env, &[(KEY, "e3")], "groupId=f3&name=n&owner=o").await;
+    assert_eq!(again.headers["x-gateway-replayed"], "true");
+    assert_eq!(env.sim.accepted(CREATE), 3);
+    assert_eq!(
+        metric(&env, "entrust_gateway_dedup_evictions_total").await,
+        1.0
+    );
+}
+
+#[tokio::test]
+async fn reads_and_non_final_answers_are_not_replayed() {
+    // With the quota on, a vendor 1008 closes the path for upstream_backoff_ms.
+    let env = Env::start_with("", "[rate_limit]\nenabled = false\n").await;
     let q = "/entrust/group/profile/query.json";
     for _ in 0..2 {
-        send(
-            Method::POST,
-            &env.url(q),
-            &[FORM, ("x-request-id", "read-1")],
-            "groupIds=x",
-        )
-        .await;
+        create_at(&env, q, &[(KEY, "read-1")], "groupIds=x").await;
     }
     assert_eq!(env.sim.requests().len(), 2, "reads are always sent");
 
-    env.sim.clear_requests();
-    env.sim.inject(FaultRule {
-        path: None,
-        fault: Fault::Status(503),
-        times: Some(1),
-    });
-    let a = create(&env, "fail-1", "groupId=d5&name=n&owner=o").await;
-    assert_eq!(a.status, 503);
-    let b = create(&env, "fail-1", "groupId=d5&name=n&owner=o").await;
-    assert_eq!(
-        b.json()["code"],
-        200,
-        "a failed attempt must not be replayed"
-    );
-    assert_eq!(env.sim.requests().len(), 2);
+    // A 5xx, a 429 and a transport failure are never kept (issue 13 item 7).
+    for (n, fault) in [
+        Fault::Status(503),
+        Fault::Code(1008, 429),
+        Fault::Code(25409, 500),
+        Fault::Reset,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        env.sim
+            .inject(FaultRule::on(CREATE, fault.clone()).limit(1));
+        let key = format!("fail-{n}");
+        let body = format!("groupId=d5{n}&name=n&owner=o");
+        let a = create(&env, &[(KEY, &key)], &body).await;
+        assert_ne!(a.json()["code"], 200, "{fault:?}");
+        let b = create(&env, &[(KEY, &key)], &body).await;
+        assert_eq!(b.json()["code"], 200, "{fault:?}: {}", b.text());
+        assert!(!b.headers.contains_key("x-gateway-replayed"));
+    }
+}
+
+#[tokio::test]
+async fn openim_never_keeps_a_vendor_5xx() {
+    // issue 13 item 7: the OpenIM face renders a vendor 5xx as an envelope
+    // with HTTP 200, and kept it for replay.
+    let im = Im::start_open().await;
+    let h = [("content-type", "application/json"), ("operationID", "op")];
+    for (n, fault) in [Fault::Status(503), Fault::Code(25409, 500)]
+        .into_iter()
+        .enumerate()
+    {
+        let key = format!("im-5xx-{n}");
+        let headers = [h[0], h[1], (KEY, key.as_str())];
+        let id = format!("im5xx{n}");
+        let body = json!({"ownerUserID": "u1",
+                          "groupInfo": {"groupID": id, "groupName": "g", "groupType": 2}})
+        .to_string();
+        im.env.sim.inject(
+            FaultRule::on(entrust_gateway::entrust::path::GROUP_CREATE, fault.clone()).limit(1),
+        );
+        let a = im.raw("/group/create_group", &headers, &body).await;
+        assert_ne!(a.json()["errCode"], 0, "{fault:?}: {}", a.text());
+        let b = im.raw("/group/create_group", &headers, &body).await;
+        assert_eq!(b.json()["errCode"], 0, "{fault:?}: {}", b.text());
+        assert!(im.env.sim.group(&id).is_some());
+    }
 }
 
 #[tokio::test]
@@ -113,35 +400,82 @@ async fn a_replay_needs_the_same_credential() {
     let a = send(
         Method::POST,
         &url,
-        &[
-            FORM,
-            ("x-request-id", "auth-1"),
-            ("authorization", "Bearer tok-A"),
-        ],
+        &[FORM, (KEY, "auth-1"), ("authorization", "Bearer tok-A")],
         body,
     )
     .await;
     assert_eq!(a.json()["code"], 200);
-    let b = send(
-        Method::POST,
-        &url,
-        &[FORM, ("x-request-id", "auth-1")],
-        body,
-    )
-    .await;
+    let b = send(Method::POST, &url, &[FORM, (KEY, "auth-1")], body).await;
     assert_eq!(b.status, 401);
     assert!(b.text().contains("gateway:"));
     let c = send(
         Method::POST,
         &url,
-        &[
-            FORM,
-            ("x-request-id", "auth-1"),
-            ("authorization", "Bearer wrong"),
-        ],
+        &[FORM, (KEY, "auth-1"), ("authorization", "Bearer wrong")],
         body,
     )
     .await;
     assert_eq!(c.status, 401);
     assert_eq!(sim.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn shutdown_waits_for_a_write_whose_caller_left() {
+    // A write is never abandoned (common standards), shutdown included:
+    // the drain waits for writes running after their callers left.
+    let Env {
+        sim,
+        sim_server,
+        gw,
+    } = with_request_timeout_ms(200).await;
+    let gateway = gw.gateway.clone();
+    sim.inject(FaultRule::on(CREATE, Fault::Delay(Duration::from_millis(600))).limit(1));
+    let url = format!("{}{CREATE}", gw.url());
+    let a = send(
+        Method::POST,
+        &url,
+        &[FORM, (KEY, "drain-1")],
+        "groupId=s1&name=n&owner=o",
+    )
+    .await;
+    assert_eq!(a.status, 504, "{}", a.text());
+    assert_eq!(gateway.writes().running(), 1);
+    tokio::time::timeout(BOUND, gw.shutdown())
+        .await
+        .expect("shutdown ends");
+    assert_eq!(gateway.writes().running(), 0);
+    assert_eq!(*gateway.dedup().expect("dedup on").finishes().borrow(), 1);
+    assert_eq!(sim.accepted(CREATE), 1);
+    drop(sim_server);
+}
+
+#[tokio::test]
+async fn openim_answers_409_in_its_envelope_while_the_first_runs() {
+    let im = Im::start_open().await;
+    im.env.sim.inject(
+        FaultRule::on(
+            entrust_gateway::entrust::path::GROUP_CREATE,
+            Fault::Delay(Duration::from_millis(800)),
+        )
+        .limit(1),
+    );
+    let body = json!({"ownerUserID": "u1",
+                      "groupInfo": {"groupID": "imconc", "groupName": "g", "groupType": 2}})
+    .to_string();
+    let url = im.env.url("/group/create_group");
+    let h = [
+        ("content-type", "application/json"),
+        ("operationID", "op"),
+        (KEY, "im-conc"),
+    ];
+    let first = {
+        let body = body.clone();
+        tokio::spawn(async move { send(Method::POST, &url, &h, body).await })
+    };
+    vendor_has_a_request(&im.env).await;
+    let b = im.raw("/group/create_group", &h, &body).await;
+    assert_eq!(b.status, 409, "{}", b.text());
+    assert_eq!(b.json()["errCode"], 409);
+    let a = first.await.expect("first");
+    assert_eq!(a.json()["errCode"], 0, "{}", a.text());
 }

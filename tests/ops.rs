@@ -182,3 +182,143 @@ async fn a_changed_secret_file_is_picked_up_and_a_bad_one_keeps_the_old_secret()
         200
     );
 }
+
+/// Issue 15 point 2: before any traffic, /metrics already lists every
+/// family with a series (at zero), for each known label value: alert rules
+/// on rate() or absent() need the series to exist.
+#[tokio::test]
+async fn every_metric_family_has_series_before_any_traffic() {
+    let (_sim, s) = start_sim().await;
+    let backup = "http://127.0.0.1:1".to_string();
+    let gw = start_gateway(&config_text(&[s.url(), backup.clone()], "", "")).await;
+    let m = gw.gateway.metrics().encode();
+    let families: Vec<&str> = m
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    for family in [
+        "entrust_gateway_requests",
+        "entrust_gateway_in_flight_requests",
+        "entrust_gateway_upstream_duration_seconds",
+        "entrust_gateway_upstream_errors",
+        "entrust_gateway_failovers",
+        "entrust_gateway_limiter_wait_seconds",
+        "entrust_gateway_limiter_rejections",
+        "entrust_gateway_secret_reloads",
+        "entrust_gateway_build_info",
+    ] {
+        assert!(families.contains(&family), "{family} not declared\n{m}");
+    }
+    // Every declared family (also any added later) has at least one sample.
+    for family in &families {
+        assert!(
+            m.lines()
+                .any(|l| !l.starts_with('#') && l.starts_with(family)),
+            "{family} has no series before traffic\n{m}"
+        );
+    }
+    let dc = s.url();
+    for needle in [
+        // Kinds: upstream.rs SendError::kind, plus rate_limited (gateway.rs).
+        r#"entrust_gateway_upstream_errors_total{path="/entrust/group/create.json",kind="connect"} 0"#.to_string(),
+        r#"entrust_gateway_upstream_errors_total{path="other",kind="rate_limited"} 0"#.to_string(),
+        // Reasons: limit.rs Refusal::as_str.
+        r#"entrust_gateway_limiter_rejections_total{path="/entrust/group/dismiss.json",reason="queue_full"} 0"#.to_string(),
+        format!(r#"entrust_gateway_failovers_total{{from="{dc}",to="{backup}"}} 0"#),
+        format!(r#"entrust_gateway_failovers_total{{from="{backup}",to="{dc}"}} 0"#),
+        format!(
+            r#"entrust_gateway_upstream_duration_seconds_count{{path="/entrust/group/query.json",data_center="{dc}"}} 0"#
+        ),
+        r#"entrust_gateway_secret_reloads_total{result="error"} 0"#.to_string(),
+        r#"entrust_gateway_requests_total{face="openim",route="/group/create_group",status="200"} 0"#.to_string(),
+    ] {
+        assert!(m.contains(&needle), "missing {needle}\n{m}");
+    }
+    // Every documented entrust path has its series.
+    for path in entrust_gateway::entrust::path::DOCUMENTED {
+        let needle = format!(r#"entrust_gateway_limiter_wait_seconds_count{{path="{path}"}} 0"#);
+        assert!(m.contains(&needle), "missing {needle}");
+    }
+}
+
+/// The names `s` mentions that start with `entrust_gateway_`.
+fn metric_names(s: &str) -> Vec<String> {
+    s.match_indices("entrust_gateway_")
+        .map(|(i, _)| {
+            s[i..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect()
+        })
+        .collect()
+}
+
+/// deploy/alerts.yaml, its tests and the Grafana dashboard use only names
+/// that /metrics exports (issue 15 point 5), and the Dockerfile, manifest
+/// and deploy config agree on the user and the admin port (point 1).
+#[tokio::test]
+async fn deploy_files_match_the_code() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap();
+    let (_sim, s) = start_sim().await;
+    // Two data centers, so that failover series exist.
+    let urls = [s.url(), "http://127.0.0.1:1".to_string()];
+    let gw = start_gateway(&config_text(&urls, "", "")).await;
+    let exported = gw.gateway.metrics().encode();
+    let series: Vec<String> = exported
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .map(str::to_string)
+        .collect();
+    for file in [
+        "deploy/alerts.yaml",
+        "deploy/alerts_test.yaml",
+        "deploy/grafana-dashboard.json",
+    ] {
+        let names = metric_names(&read(file));
+        assert!(!names.is_empty(), "{file}");
+        for name in names {
+            assert!(series.contains(&name), "{file}: {name} is not exported");
+        }
+    }
+
+    // A numeric user, the same in the image and the pod spec: the kubelet
+    // can't check runAsNonRoot against a user name.
+    let dockerfile = read("Dockerfile");
+    let user = dockerfile
+        .lines()
+        .find_map(|l| l.strip_prefix("USER "))
+        .expect("Dockerfile sets USER");
+    let uid = user.split(':').next().unwrap().trim();
+    assert!(uid.parse::<u32>().is_ok_and(|u| u > 0), "USER {user}");
+    let manifest = read("deploy/sidecar.yaml");
+    assert!(
+        manifest.contains(&format!("runAsUser: {uid}")),
+        "{manifest}"
+    );
+    // The image exposes the admin port the deploy config listens on, and
+    // the manifest names it.
+    let cfg = entrust_gateway::config::Config::parse(&read("deploy/gateway.toml")).unwrap();
+    let admin = cfg
+        .admin
+        .listen
+        .expect("deploy config has an admin listener");
+    let port = admin.port().to_string();
+    assert!(
+        dockerfile
+            .lines()
+            .any(|l| l.starts_with("EXPOSE") && l.split_whitespace().any(|w| w == port)),
+        "EXPOSE {port}"
+    );
+    assert!(manifest.contains(&format!("containerPort: {port}")));
+    // The build context leaves target/ out.
+    let ignore = read(".dockerignore");
+    assert!(
+        ignore
+            .lines()
+            .any(|l| l.trim() == "*" || l.trim() == "target/"),
+        "{ignore}"
+    );
+}

@@ -97,7 +97,11 @@ pub fn response(err: &Error) -> Response<Body> {
 fn status(err: &Error) -> (StatusCode, i64, &'static str) {
     let ok = StatusCode::OK;
     match err {
-        Error::Args(_) | Error::NoPostData(_) | Error::Conflict(_) => (ok, ARGS, "ArgsError"),
+        Error::Args(_) | Error::NoPostData(_) => (ok, ARGS, "ArgsError"),
+        // Idempotency-Key: the draft's statuses; errCode in OpenIM's
+        // vocabulary where it has one.
+        Error::Conflict(_) => (StatusCode::CONFLICT, 409, "Conflict"),
+        Error::KeyReused(_) => (StatusCode::UNPROCESSABLE_ENTITY, ARGS, "ArgsError"),
         Error::NotFound(_) => (StatusCode::NOT_FOUND, 404, "NotFound"),
         Error::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, ARGS, "ArgsError"),
         Error::PayloadTooLarge { .. } | Error::BodyRefused(_) => {
