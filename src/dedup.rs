@@ -373,7 +373,7 @@ impl Dedup {
     /// OpenIM's `token`), so that only the same caller can get a kept answer
     /// back, and the caller's key.
     pub fn store_key(headers: &HeaderMap, key: &str) -> String {
-        let credential = [http::header::AUTHORIZATION.as_str(), "token"]
+        let credential = [http::header::AUTHORIZATION.as_str(), crate::headers::TOKEN]
             .iter()
             .filter_map(|h| headers.get(*h))
             .fold(Sha1::new(), |d, v| d.chain_update(v.as_bytes()))
