@@ -176,3 +176,28 @@ async fn readyz_names_the_quota_store_only_with_redis() {
     assert_eq!(a.status, 200, "{}", a.text());
     assert!(a.json().get("quota").is_none(), "{}", a.text());
 }
+
+/// README "Waiting": a request is refused at once only when its wait "would
+/// be longer" than `max_wait_ms`; a wait of exactly `max_wait_ms` is waited.
+/// At 1/s with no headroom one slot is 1 s plus the timer's millisecond
+/// (src/limit.rs `PathQuota::slot`): the first waiter's estimate is 1001 ms.
+#[tokio::test]
+async fn a_wait_of_exactly_max_wait_ms_is_waited_not_refused() {
+    let routes = Routes::new(&[]).expect("the documented routes");
+    let path = routes.entrust(QUERY).expect("a documented path");
+    let l = Limiter::new(
+        RateLimitConfig {
+            per_second: 1,
+            headroom_percent: 0,
+            max_wait_ms: 1001,
+            ..RateLimitConfig::default()
+        },
+        &routes,
+    );
+    assert!(l.acquire(path).await.is_ok(), "the burst of one");
+    let waited = within("the second permit", l.acquire(path))
+        .await
+        .map_err(|(why, e)| format!("{why:?}: {e:?}"))
+        .expect("waited, not refused");
+    assert!(waited > Duration::from_millis(500), "{waited:?}");
+}
