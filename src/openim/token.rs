@@ -411,6 +411,27 @@ mod tests {
         assert!(t.check(b).is_err());
     }
 
+    /// The bucket on a clock of its own (no waiting): one attempt back per
+    /// `every`, never more than the burst, and the wait is for the part of
+    /// an attempt still missing.
+    #[test]
+    fn a_bucket_refills_one_attempt_per_period_up_to_its_burst() {
+        let every = Duration::from_secs(6);
+        let t0 = Instant::now();
+        let mut b = Bucket::full(5, t0);
+        assert_eq!(b.wait(every), None);
+        b.left = 0.0;
+        assert_eq!(b.wait(every), Some(every));
+        b.refill(5, every, t0 + every / 2);
+        assert!((b.left - 0.5).abs() < 1e-9, "{}", b.left);
+        assert_eq!(b.wait(every), Some(every / 2));
+        b.refill(5, every, t0 + every);
+        assert!((b.left - 1.0).abs() < 1e-9, "{}", b.left);
+        assert_eq!(b.wait(every), None);
+        b.refill(5, every, t0 + every * 100);
+        assert_eq!(b.left, 5.0);
+    }
+
     #[test]
     fn secret_compare() {
         assert!(same_secret("abc", "abc"));
