@@ -6,6 +6,8 @@
 #   bench/mutants.sh                 every module below, one after the other
 #   bench/mutants.sh retry sign      only those
 #   TIMEOUT=120 bench/mutants.sh limit
+#   ITERATE=1 bench/mutants.sh limit  again only the mutants the last run of
+#                                     limit missed (after adding tests)
 #
 # Needs cargo-mutants (cargo install --locked cargo-mutants; v27 used) and
 # redis-server on PATH (the fleet tests start one; scripts/test.sh installs it).
@@ -63,10 +65,12 @@ for m in "${mods[@]}"; do
     start=$(date +%s)
     # --baseline skip: the suite is known green (CI). No --cap-lints: it
     # changes RUSTFLAGS, and so rebuilds every dependency.
-        cargo mutants --test-tool cargo -j 1 --timeout "$TIMEOUT" \
+    cargo mutants --test-tool cargo -j 1 --timeout "$TIMEOUT" \
         --baseline skip --copy-target false \
-        "${file_args[@]}" -o "$OUT/$m"
+        ${ITERATE:+--iterate} "${file_args[@]}" -o "$OUT/$m"
+    rc=$?
     secs=$(( $(date +%s) - start ))
+    [ "$rc" = 0 ] || [ "$rc" = 2 ] || [ "$rc" = 3 ] || echo "== $m: cargo mutants exited $rc"
     d="$OUT/$m/mutants.out"
     count() { [ -f "$d/$1.txt" ] && wc -l < "$d/$1.txt" || echo 0; }
     line="$m: caught $(count caught), missed $(count missed), unviable $(count unviable), timeout $(count timeout); ${secs} s"
