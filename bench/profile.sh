@@ -63,10 +63,10 @@ wait_port "$PORT_STUB" 3000
 write_gateway_config "$TMP/gateway.toml" "$PORT_GW" "$PORT_STUB"
 
 if [ "$TARGET" = openim ]; then
-  export BENCH_CONTENT_TYPE=application/json BENCH_UNIQUE_HEADER=operationID
+  export BENCH_CONTENT_TYPE=application/json BENCH_UNIQUE_HEADER=Idempotency-Key
   export BENCH_BODY='{"groupInfoForSet":{"groupID":"bench1","groupName":"bench","introduction":"hello","needVerification":2}}'
   URL=http://127.0.0.1:$PORT_GW/group/set_group_info
-  UNIQ=(--unique-header operationID)
+  UNIQ=(--unique-header Idempotency-Key)
 else
   export BENCH_CONTENT_TYPE=application/x-www-form-urlencoded BENCH_BODY=groupIds=bench1 BENCH_UNIQUE_HEADER=
   URL=http://127.0.0.1:$PORT_GW/entrust/group/profile/query.json

@@ -194,14 +194,15 @@ write_gateway_config "$TMP/gateway.toml" "$PORT_GW" "$PORT_STUB"
   || die "the benchmark gateway config is invalid: $("$GW" --config "$TMP/gateway.toml" --check-config 2>&1 | tail -1)"
 
 # The four targets: name, port, path, content type, body, extra header,
-# unique header.
+# unique header (a fresh Idempotency-Key per OpenIM write: duplicate
+# protection is measured, never a replay).
 FORM_BODY="groupIds=bench1"
 JSON_BODY='{"groupInfoForSet":{"groupID":"bench1","groupName":"bench","introduction":"hello","needVerification":2}}'
 target_port() { case $1 in direct) echo "$PORT_STUB" ;; nginx) echo "$PORT_NGINX" ;; *) echo "$PORT_GW" ;; esac; }
 target_path() { case $1 in openim) echo /group/set_group_info ;; *) echo /entrust/group/profile/query.json ;; esac; }
 set_request_env() { # target
   if [ "$1" = openim ]; then
-    export BENCH_CONTENT_TYPE=application/json BENCH_BODY=$JSON_BODY BENCH_UNIQUE_HEADER=operationID
+    export BENCH_CONTENT_TYPE=application/json BENCH_BODY=$JSON_BODY BENCH_UNIQUE_HEADER=Idempotency-Key
   else
     export BENCH_CONTENT_TYPE=application/x-www-form-urlencoded BENCH_BODY=$FORM_BODY BENCH_UNIQUE_HEADER=
   fi
@@ -337,7 +338,7 @@ for run in "${paced_runs[@]}"; do
   say "round $round: $target at $rate/s (half its maximum), open loop, $pconns connections"
   start_server "$target"
   uniq=()
-  [ "$target" = openim ] && uniq=(--unique-header operationID)
+  [ "$target" = openim ] && uniq=(--unique-header Idempotency-Key)
   "${LOAD[@]}" "$BIN/examples/loadgen" --url "$url" --rate "$rate" --seconds "$DURATION" \
     --warmup-seconds "$WARMUP" --connections "$pconns" --header "Content-Type: $BENCH_CONTENT_TYPE" \
     --body "$BENCH_BODY" "${uniq[@]}" >"$OUT/loadgen-$target-$pconns-$round.txt"

@@ -13,8 +13,11 @@
 //! Only final answers are kept ([`is_final`]: not a 5xx, a 429 or a
 //! transport failure): a retry after one of those does the work again.
 //!
-//! The table lives behind [`Store`], so that a shared store (Redis) can be
-//! added beside [`LocalStore`] without touching the listener.
+//! The table lives behind [`Store`]: in this process ([`LocalStore`]), or,
+//! with `[redis]`, in Redis for the whole fleet ([`RedisStore`]), so that a
+//! retry that lands on another gateway still gets the first answer.
+
+pub mod shared;
 
 use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
@@ -61,8 +64,14 @@ impl Stored {
 
 /// Names one claim, so that finishing it can't touch a later claim on the
 /// same key (a shared store's claims expire; a crashed owner's may be
-/// re-claimed).
-pub type ClaimId = u64;
+/// re-claimed), and says which store holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimId {
+    /// In this process's table.
+    Local(u64),
+    /// In Redis: random, so that no two gateways' claims share an id.
+    Shared(u64),
+}
 
 /// What the store holds for a key when a request claims it.
 pub enum Lookup {
@@ -77,15 +86,11 @@ pub enum Lookup {
     },
 }
 
-/// Where claims and answers live. A shared store (e.g. Redis, issue 14) is
-/// another variant implementing the same three operations under
-/// [`LocalStore`]'s contract, e.g.: `claim` = `SET k inflight:<id>:<fp> NX
-/// PX <longest a write can run>`, else `GET k`; `finish` = a script that,
-/// only while `k` holds `inflight:<id>`, sets `done:<fp>:<answer>` with `PX
-/// window` (or deletes `k`); `release` = the same delete, spawned. Answers
-/// over a size bound are not kept there.
+/// Where claims and answers live: both variants keep [`LocalStore`]'s
+/// contract (a Redis answer's own expiry replaces eviction).
 pub enum Store {
     Local(LocalStore),
+    Redis(Box<shared::RedisStore>),
 }
 
 impl Store {
@@ -94,6 +99,7 @@ impl Store {
     pub async fn claim(&self, key: &str, fingerprint: Fingerprint) -> Result<Lookup, Error> {
         match self {
             Store::Local(s) => Ok(s.claim(key, fingerprint)),
+            Store::Redis(s) => Ok(s.claim(key, fingerprint).await),
         }
     }
 
@@ -103,6 +109,7 @@ impl Store {
     pub async fn finish(&self, key: &str, id: ClaimId, answer: Option<Stored>) {
         match self {
             Store::Local(s) => s.finish(key, id, answer),
+            Store::Redis(s) => s.finish(key, id, answer).await,
         }
     }
 
@@ -111,6 +118,7 @@ impl Store {
     fn release(&self, key: &str, id: ClaimId) {
         match self {
             Store::Local(s) => s.finish(key, id, None),
+            Store::Redis(s) => s.release(key, id),
         }
     }
 }
@@ -195,30 +203,10 @@ impl LocalStore {
     }
 
     pub fn claim(&self, key: &str, fingerprint: Fingerprint) -> Lookup {
-        let now = Instant::now();
-        let window = self.window;
         let mut t = self.lock();
-        Self::drop_front(&mut t, |_, e| match e {
-            Entry::Done { at, .. } => now.saturating_duration_since(*at) < window,
-            Entry::InFlight { .. } => true,
-        });
-        match t.entries.get(key) {
-            Some(Entry::InFlight { fingerprint, .. }) => {
-                return Lookup::InFlight {
-                    fingerprint: *fingerprint,
-                };
-            }
-            Some(Entry::Done {
-                fingerprint,
-                answer,
-                ..
-            }) => {
-                return Lookup::Done {
-                    fingerprint: *fingerprint,
-                    answer: answer.clone(),
-                };
-            }
-            None => {}
+        self.expire(&mut t);
+        if let Some(held) = Self::held(&t, key) {
+            return held;
         }
         // Make room by evicting the oldest finished answers, never a claim.
         let max = self.max_entries;
@@ -233,11 +221,43 @@ impl LocalStore {
             }
         }
         // One counter numbers claims and finished answers: both only grow.
-        let id = t.next_seq;
+        let id = ClaimId::Local(t.next_seq);
         t.next_seq += 1;
         t.entries
             .insert(key.to_string(), Entry::InFlight { fingerprint, id });
         Lookup::Claimed(id)
+    }
+
+    fn held(t: &Table, key: &str) -> Option<Lookup> {
+        match t.entries.get(key)? {
+            Entry::InFlight { fingerprint, .. } => Some(Lookup::InFlight {
+                fingerprint: *fingerprint,
+            }),
+            Entry::Done {
+                fingerprint,
+                answer,
+                ..
+            } => Some(Lookup::Done {
+                fingerprint: *fingerprint,
+                answer: answer.clone(),
+            }),
+        }
+    }
+
+    /// Drops the answers whose window has ended.
+    fn expire(&self, t: &mut Table) {
+        let (now, window) = (Instant::now(), self.window);
+        Self::drop_front(t, |_, e| match e {
+            Entry::Done { at, .. } => now.saturating_duration_since(*at) < window,
+            Entry::InFlight { .. } => true,
+        });
+    }
+
+    /// What is held for `key` now, claiming nothing.
+    pub fn peek(&self, key: &str) -> Option<Lookup> {
+        let mut t = self.lock();
+        self.expire(&mut t);
+        Self::held(&t, key)
     }
 
     pub fn finish(&self, key: &str, id: ClaimId, answer: Option<Stored>) {
@@ -331,6 +351,31 @@ impl Dedup {
                 .unwrap_or(HeaderName::from_static("idempotency-key")),
             finishes: watch::channel(0).0,
         }
+    }
+
+    /// With `[redis]`: the records live in Redis, shared by the fleet
+    /// ([`shared`]), on the quota's connection (`link`); this table serves
+    /// while Redis is unreachable.
+    pub fn in_redis(
+        mut self,
+        link: Arc<crate::limit::fleet::Link>,
+        config: &crate::config::Config,
+        too_large: Counter,
+    ) -> Dedup {
+        let Some(redis) = &config.redis else {
+            return self;
+        };
+        let Store::Local(local) = self.store else {
+            return self;
+        };
+        self.store = Store::Redis(Box::new(shared::RedisStore::new(
+            link,
+            format!("{}:{}:idem:", redis.key_prefix, config.upstream.app_key),
+            Duration::from_millis(config.dedup.window_ms),
+            local,
+            too_large,
+        )));
+        self
     }
 
     /// The request header carrying the key.

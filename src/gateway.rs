@@ -113,9 +113,14 @@ impl Gateway {
                 .map(|u| u.label.as_str())
                 .collect::<Vec<_>>(),
         );
+        let limiter = Limiter::from_config(&config, &routes, &metrics)?;
+        let mut dedup = crate::dedup::Dedup::new(&config.dedup, metrics.dedup_evictions.clone());
+        if let Some(link) = limiter.redis() {
+            dedup = dedup.in_redis(link, &config, metrics.dedup_answers_too_large.clone());
+        }
         Ok(Gateway {
-            dedup: crate::dedup::Dedup::new(&config.dedup, metrics.dedup_evictions.clone()),
-            limiter: Limiter::from_config(&config, &routes, &metrics)?,
+            dedup,
+            limiter,
             metrics,
             signer: Signer::new(app_key),
             secret: RwLock::new(Arc::new(secret)),

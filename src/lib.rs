@@ -24,7 +24,8 @@
 //!   quota shared by several gateways through Redis, with a local fallback.
 //! - [`sign`]: the vendor signature and nonces.
 //! - [`upstream`]: the pooled TLS client, data centers and failover state.
-//! - [`dedup`]: duplicate protection: a retried write gets the first attempt's answer.
+//! - [`dedup`]: duplicate protection: a retried write gets the first attempt's answer;
+//!   [`dedup::shared`]: the same records in Redis for the fleet, with `[redis]`.
 //! - [`headers`]: hop-by-hop headers, forwarded headers, request ids.
 //! - [`error`]: every gateway error, and how it looks in the vendor's dialect; the OpenIM
 //!   face renders its own ([`openim::errcode`]), and `Error::to_response` picks by face.

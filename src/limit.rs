@@ -180,6 +180,12 @@ impl Limiter {
         self.fleet.as_deref().map(fleet::Store::from)
     }
 
+    /// With `[redis]`: the fleet's Redis connection (the idempotency
+    /// records share it).
+    pub fn redis(&self) -> Option<Arc<fleet::Link>> {
+        self.fleet.as_deref().map(fleet::Fleet::link)
+    }
+
     pub fn enabled(&self) -> bool {
         self.cfg.enabled
     }

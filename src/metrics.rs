@@ -101,6 +101,8 @@ pub struct Metrics {
     pub limiter_rejections: Family<RejectionLabels, Counter>,
     pub secret_reloads: Family<ResultLabels, Counter>,
     pub dedup_evictions: Counter,
+    /// Answers not kept in Redis: over `dedup::shared::ANSWER_MAX`.
+    pub dedup_answers_too_large: Counter,
     pub admin_token_failures: Family<ResultLabels, Counter>,
     /// 1 while the shared quota's Redis answers (0 without `[redis]`).
     pub quota_store_up: Gauge,
@@ -174,6 +176,12 @@ impl Metrics {
             "Kept answers evicted from a full duplicate-protection table before their window ended",
             dedup_evictions.clone(),
         );
+        let dedup_answers_too_large = Counter::default();
+        registry.register(
+            "dedup_answers_too_large",
+            "Answers not kept in Redis for replay because they exceed its bound (a retry does the write again)",
+            dedup_answers_too_large.clone(),
+        );
         let admin_token_failures = Family::<ResultLabels, Counter>::default();
         registry.register(
             "openim_admin_token_failures",
@@ -189,7 +197,7 @@ impl Metrics {
         let quota_store_errors = Family::<KindLabels, Counter>::default();
         registry.register(
             "quota_store_errors",
-            "Redis calls of the shared quota that failed, by kind (timeout, connection, reply)",
+            "Redis calls of the shared quota and idempotency records that failed, by kind (timeout, connection, reply)",
             quota_store_errors.clone(),
         );
         let build = Family::<BuildLabels, Gauge>::default();
@@ -245,6 +253,7 @@ impl Metrics {
             limiter_rejections,
             secret_reloads,
             dedup_evictions,
+            dedup_answers_too_large,
             admin_token_failures,
             quota_store_up,
             quota_store_errors,

@@ -168,8 +168,10 @@ pub(super) struct Fleet {
     hold: Script,
 }
 
-/// The connection and its state, shared with the reconnect task.
-struct Link {
+/// The connection and its state, shared with the reconnect task and with
+/// the idempotency records ([`crate::dedup`]), which use the same
+/// connection, timeout, error counting and switch.
+pub struct Link {
     client: redis::Client,
     timeout: Duration,
     /// The connection, and which one it is (see `failed`).
@@ -361,10 +363,31 @@ impl Link {
         tracing::error!(
             kind,
             error = why,
-            "Redis is unreachable: switching to the fallback quota; reconnecting in the background"
+            "Redis is unreachable: switching to the fallback quota and local idempotency records; reconnecting in the background"
         );
         let weak = Arc::downgrade(self);
         tokio::spawn(reconnect(weak));
+    }
+
+    /// Runs `call` on the connection, bounded by `timeout_ms`. `None` while
+    /// Redis is unreachable or when the call fails (counted; the first
+    /// failure switches to the fallback).
+    pub(crate) async fn run<T: redis::FromRedisValue>(
+        self: &Arc<Self>,
+        call: &redis::ScriptInvocation<'_>,
+    ) -> Option<T> {
+        let (mut conn, conn_id) = self.connection().await?;
+        match tokio::time::timeout(self.timeout, call.invoke_async::<T>(&mut conn)).await {
+            Ok(Ok(reply)) => Some(reply),
+            Ok(Err(e)) => {
+                self.failed(kind_of(&e), &e.to_string(), Some(conn_id));
+                None
+            }
+            Err(_) => {
+                self.failed("timeout", "no answer in time", Some(conn_id));
+                None
+            }
+        }
     }
 
     fn down_since(&self) -> Instant {
@@ -569,17 +592,15 @@ impl Fleet {
         let key = format!("{}{path}", self.key_prefix);
         let ms = micros(backoff) / 1000;
         tokio::spawn(async move {
-            let Some((mut conn, conn_id)) = link.connection().await else {
-                return;
-            };
             let mut call = hold.key(key);
             call.arg(ms);
-            match tokio::time::timeout(link.timeout, call.invoke_async::<i64>(&mut conn)).await {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => link.failed(kind_of(&e), &e.to_string(), Some(conn_id)),
-                Err(_) => link.failed("timeout", "no answer in time", Some(conn_id)),
-            }
+            link.run::<i64>(&call).await;
         });
+    }
+
+    /// The Redis connection, for the idempotency records.
+    pub(super) fn link(&self) -> Arc<Link> {
+        self.link.clone()
     }
 }
 

@@ -12,9 +12,9 @@ use super::{Answer, Env, post_openim, send};
 pub const SECRET: &str = "openIM123-test";
 pub const ADMIN: &str = "imAdmin";
 
-/// A fresh operationID for every call: the gateway keeps OpenIM writes'
-/// answers by operationID (duplicate protection), so a reused id would be a
-/// replay or a conflict.
+/// A fresh operationID for every call, as OpenIM's SDK sends one (a trace
+/// id only: duplicate protection is keyed by `Idempotency-Key`, never by
+/// operationID, so reusing one would change nothing; tests/dedup.rs).
 pub fn operation_id() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     format!("op-{}", NEXT.fetch_add(1, Ordering::Relaxed))

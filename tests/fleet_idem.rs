@@ -1,0 +1,245 @@
+//! Idempotency records shared through a real redis-server (issue 14 item 4):
+//! gateways behind a load balancer, so a retry may land on another instance.
+//! The expected answers are the draft's (IETF
+//! draft-ietf-httpapi-idempotency-key-header, section 2 and "Error
+//! Scenarios": a finished retry gets the first answer, one still in flight
+//! gets 409, the key reused for another request gets 422), as one gateway
+//! gives them (tests/dedup.rs), now across instances.
+
+mod common;
+
+use std::time::Duration;
+
+use common::redis_server::RedisServer;
+use common::*;
+use entrust_gateway::server::ServerHandle;
+use entrust_gateway::sim::{Fault, FaultRule, SimServer, Simulator};
+use http::Method;
+
+const CREATE: &str = "/entrust/group/create.json";
+const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
+const KEY: &str = "idempotency-key";
+/// The records' keys: `<key_prefix>:<app_key>:idem:<digest>` (README,
+/// "Running several gateways").
+const RECORDS: &str = "entrust-gateway:test-app-key:idem:*";
+
+/// A simulator and two gateways sharing one Redis.
+struct Pair {
+    sim: Simulator,
+    _sim_server: SimServer,
+    a: ServerHandle,
+    b: ServerHandle,
+}
+
+impl Pair {
+    async fn start(redis: &RedisServer, extra: &str) -> Pair {
+        let (sim, sim_server) = start_sim().await;
+        let extra = format!("{extra}\n[redis]\nurl = \"{}\"\n", redis.url());
+        let text = config_text(&[sim_server.url()], "", &extra);
+        Pair {
+            a: start_gateway(&text).await,
+            b: start_gateway(&text).await,
+            sim,
+            _sim_server: sim_server,
+        }
+    }
+
+    fn receipts(&self) -> usize {
+        self.sim
+            .requests()
+            .iter()
+            .filter(|r| r.path == CREATE)
+            .count()
+    }
+}
+
+async fn create(gw: &ServerHandle, key: &str, body: &str) -> Answer {
+    let url = format!("{}{CREATE}", gw.url());
+    within(
+        "the gateway answers",
+        send(Method::POST, &url, &[FORM, (KEY, key)], body.to_string()),
+    )
+    .await
+}
+
+async fn records(redis: &RedisServer) -> Vec<String> {
+    let mut conn = redis.connection().await;
+    redis::cmd("KEYS")
+        .arg(RECORDS)
+        .query_async(&mut conn)
+        .await
+        .expect("KEYS")
+}
+
+fn metrics(gw: &ServerHandle) -> String {
+    gw.gateway.metrics().encode()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_on_another_instance_gets_the_first_answer() {
+    let redis = RedisServer::start();
+    let p = Pair::start(&redis, "").await;
+    let body = "groupId=fi1&name=n&owner=o";
+    let first = create(&p.a, "fleet-1", body).await;
+    assert_eq!(first.json()["code"], 200, "{}", first.text());
+    // Without shared records the vendor would answer 25409 (group exists:
+    // /work/shared/reference/entrust-api.md, codes).
+    let retry = create(&p.b, "fleet-1", body).await;
+    assert_eq!(retry.status, first.status);
+    assert_eq!(retry.body, first.body);
+    assert_eq!(retry.headers["x-gateway-replayed"], "true");
+    assert_eq!(retry.headers["content-type"], first.headers["content-type"]);
+    assert_eq!(p.receipts(), 1, "exactly one vendor receipt");
+    // One record, under the documented key, expiring with the window.
+    let keys = records(&redis).await;
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let mut conn = redis.connection().await;
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(&keys[0])
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!((1..=60_000).contains(&ttl), "PTTL {ttl} (window 60 s)");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_key_for_another_request_on_another_instance_is_422() {
+    let redis = RedisServer::start();
+    let p = Pair::start(&redis, "").await;
+    let a = create(&p.a, "fleet-2", "groupId=fi2&name=n&owner=o").await;
+    assert_eq!(a.json()["code"], 200, "{}", a.text());
+    let b = create(&p.b, "fleet-2", "groupId=fi3&name=n&owner=o").await;
+    assert_eq!(b.status, 422, "{}", b.text());
+    assert_eq!(b.json()["code"], 1002);
+    assert_eq!(p.receipts(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_on_another_instance_while_the_first_runs_is_409() {
+    let redis = RedisServer::start();
+    let p = Pair::start(&redis, "").await;
+    p.sim
+        .inject(FaultRule::on(CREATE, Fault::Delay(Duration::from_millis(800))).limit(1));
+    let body = "groupId=fi4&name=n&owner=o";
+    let url = format!("{}{CREATE}", p.a.url());
+    let first =
+        tokio::spawn(
+            async move { send(Method::POST, &url, &[FORM, (KEY, "fleet-3")], body).await },
+        );
+    // Once the vendor has the first, the duplicate is in flight (the
+    // simulator records a request before it applies the delay).
+    within("the vendor gets the first", async {
+        while p.sim.requests().is_empty() {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await;
+    let b = create(&p.b, "fleet-3", body).await;
+    assert_eq!(b.status, 409, "{}", b.text());
+    assert_eq!(b.headers["retry-after"], "1");
+    let a = within("the first answers", first).await.expect("first");
+    assert_eq!(a.json()["code"], 200, "{}", a.text());
+    // Once finished, the second instance replays it.
+    let c = create(&p.b, "fleet-3", body).await;
+    assert_eq!(c.headers["x-gateway-replayed"], "true", "{}", c.text());
+    assert_eq!(p.receipts(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_over_the_bound_is_not_shared_and_says_so() {
+    let redis = RedisServer::start();
+    let p = Pair::start(&redis, "").await;
+    // A vendor answer over dedup::shared::ANSWER_MAX (64 KiB).
+    p.sim
+        .inject(FaultRule::on(CREATE, Fault::HugeBody(80 * 1024)).limit(1));
+    let body = "groupId=fi5&name=n&owner=o";
+    let a = create(&p.a, "fleet-4", body).await;
+    assert_eq!(a.json()["code"], 200);
+    assert!(
+        metrics(&p.a).contains("entrust_gateway_dedup_answers_too_large_total 1"),
+        "{}",
+        metrics(&p.a)
+    );
+    assert!(records(&redis).await.is_empty(), "the claim was freed");
+    // Not kept: the retry does the write again (the vendor: 25409, exists).
+    let b = create(&p.b, "fleet-4", body).await;
+    assert!(!b.headers.contains_key("x-gateway-replayed"));
+    assert_eq!(b.json()["code"], 25409, "{}", b.text());
+    assert_eq!(p.receipts(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_are_served_while_redis_is_down() {
+    let mut redis = RedisServer::start();
+    // The quota's own fallback has a start-up delay (tests/fleet.rs); off
+    // here, so that only the records' fallback is on the path.
+    let p = Pair::start(&redis, "[rate_limit]\nenabled = false\n").await;
+    let a = create(&p.a, "down-0", "groupId=fd0&name=n&owner=o").await;
+    assert_eq!(a.json()["code"], 200);
+    assert_eq!(records(&redis).await.len(), 1);
+    redis.kill();
+    let body = "groupId=fd1&name=n&owner=o";
+    let b = create(&p.a, "down-1", body).await;
+    assert_eq!(b.status, 200, "{}", b.text());
+    assert_eq!(b.json()["code"], 200);
+    // The local table protects meanwhile: the same instance replays it.
+    let c = create(&p.a, "down-1", body).await;
+    assert_eq!(c.headers["x-gateway-replayed"], "true", "{}", c.text());
+    let d = create(&p.b, "down-2", "groupId=fd2&name=n&owner=o").await;
+    assert_eq!(d.json()["code"], 200, "{}", d.text());
+    assert_eq!(p.receipts(), 3);
+    let m = metrics(&p.a);
+    assert!(
+        m.contains("entrust_gateway_quota_store_errors_total{kind="),
+        "{m}"
+    );
+    assert!(m.contains("entrust_gateway_quota_store_up 0"), "{m}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_whose_gateway_died_lapses() {
+    use sha1::{Digest, Sha1};
+    let redis = RedisServer::start();
+    let p = Pair::start(&redis, "").await;
+    let body = "groupId=fi6&name=n&owner=o";
+    // The claim a gateway that died mid-write left behind, as
+    // src/dedup/shared.rs writes it: the store key is the caller's
+    // credential digest (none here: SHA-1 of nothing) and key.
+    let (parts, ()) = http::Request::post(CREATE).body(()).unwrap().into_parts();
+    let fp = entrust_gateway::dedup::fingerprint(&parts, body.as_bytes());
+    let store_key = format!("{}:fleet-5", hex::encode(Sha1::digest(b"")));
+    let record = format!(
+        "entrust-gateway:test-app-key:idem:{}",
+        hex::encode(Sha1::digest(store_key.as_bytes()))
+    );
+    let mut conn = redis.connection().await;
+    let _: () = redis::cmd("SET")
+        .arg(&record)
+        .arg(format!("inflight:00000000000000ff:{}", hex::encode(fp)))
+        .arg("PX")
+        .arg(300)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let a = create(&p.a, "fleet-5", body).await;
+    assert_eq!(a.status, 409, "{}", a.text());
+    // Once the lease ends (here 300 ms), the key is free again.
+    within("the dead claim lapses", async {
+        loop {
+            let exists: u32 = redis::cmd("EXISTS")
+                .arg(&record)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            if exists == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    let b = create(&p.b, "fleet-5", body).await;
+    assert_eq!(b.json()["code"], 200, "{}", b.text());
+    assert!(!b.headers.contains_key("x-gateway-replayed"));
+    assert_eq!(p.receipts(), 1);
+}
