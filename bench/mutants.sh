@@ -42,7 +42,7 @@ FILES[sign]="src/sign.rs";                TESTS[sign]="--lib --test passthrough"
 FILES[token]="src/openim/token.rs";       TESTS[token]="--lib --test openim_hardening --test openim_group --test edge"
 FILES[limit]="src/limit.rs";              TESTS[limit]="--lib --test quota --test readme_rules"
 FILES[fleet]="src/limit/fleet.rs";        TESTS[fleet]="--lib --test fleet"
-FILES[dedup]="src/dedup*.rs";             TESTS[dedup]="--lib --test dedup --test dedup_window"
+FILES[dedup]="src/dedup.rs src/dedup/*.rs"; TESTS[dedup]="--lib --test dedup --test dedup_window --test fleet_idem"
 FILES[headers]="src/headers.rs";          TESTS[headers]="--lib --test passthrough --test edge"
 FILES[route]="src/route.rs";              TESTS[route]="--lib --test route_rules --test passthrough --test errors --test edge"
 ORDER=(retry sign token limit fleet dedup headers route)
