@@ -560,6 +560,25 @@ mod tests {
         assert_eq!(evictions.get(), 1);
     }
 
+    /// A claim dropped unfinished (its task panicked) frees the key: a
+    /// retry does the work again instead of getting 409 for ever.
+    #[tokio::test]
+    async fn a_claim_dropped_unfinished_frees_its_key() {
+        let d = Dedup::new(&DedupConfig::default(), Counter::default());
+        let Ok(Begin::New(claim)) = d.begin("k".into(), [0; 20]).await else {
+            panic!("k is free")
+        };
+        assert!(matches!(
+            d.begin("k".into(), [0; 20]).await,
+            Err(Error::Conflict(_))
+        ));
+        drop(claim);
+        assert!(matches!(
+            d.begin("k".into(), [0; 20]).await,
+            Ok(Begin::New(_))
+        ));
+    }
+
     #[test]
     fn answers_expire_after_the_window() {
         let s = LocalStore::new(Duration::ZERO, 10, Counter::default());

@@ -340,9 +340,13 @@ mod tests {
         let l2 = l.clone();
         let waiter = tokio::spawn(async move { l2.acquire(a()).await });
         // Wait until the first waiter is queued (a signal, not a sleep).
-        while l.queued(GROUP_CREATE) == 0 {
-            tokio::task::yield_now().await;
-        }
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while l.queued(GROUP_CREATE) == 0 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the waiter queues");
         let (why, err) = l.acquire(a()).await.unwrap_err();
         assert_eq!(why, Refusal::QueueFull);
         assert!(

@@ -146,7 +146,7 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for _ in 0..10_000 {
             let n = s.nonce();
-            assert!(n.len() <= limit::NONCE_MAX);
+            assert_eq!(n.len(), limit::NONCE_MAX, "{n}");
             assert!(n.bytes().all(|b| b.is_ascii_alphanumeric()));
             assert!(seen.insert(n));
         }

@@ -327,9 +327,12 @@ async fn sigterm_drains_in_flight_requests_then_exits_zero() {
         }));
     }
     // Signal once every request has reached the vendor (so all are in flight).
-    while sim.requests().len() < 5 {
-        tokio::task::yield_now().await;
-    }
+    within("all five at the vendor", async {
+        while sim.requests().len() < 5 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
     p.signal("TERM");
     for t in tasks {
         let a = t.await.unwrap();
@@ -599,4 +602,96 @@ async fn json_logs_have_flat_keys() {
     p.signal("TERM");
     let (code, log) = p.finish();
     assert_eq!(code, 0, "{log}");
+}
+
+/// README "Running": `--log-format json` writes JSON lines, and SIGINT
+/// drains and exits 0 like SIGTERM (main.rs `shutdown_signal`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_and_sigint_drains_then_exits_zero() {
+    let (_sim, sim_server) = start_sim().await;
+    let dir = temp_dir("jsonlog");
+    let cfg = write(
+        &dir,
+        "gw.toml",
+        &format!(
+            "[upstream]\nurls = [{:?}]\napp_key = {APP_KEY:?}\napp_secret_env = \"GW_TEST_SECRET\"\n",
+            sim_server.url()
+        ),
+    );
+    /// Kills the gateway if the test fails before it exits.
+    struct Reap(Option<Child>);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            if let Some(c) = self.0.as_mut() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+    let mut child = Command::new(BIN)
+        .args([
+            "--config",
+            cfg.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+        ])
+        .env("GW_TEST_SECRET", APP_SECRET)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn gateway");
+    let stderr = child.stderr.take().unwrap();
+    let pid = child.id().to_string();
+    let mut reap = Reap(Some(child));
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen: Vec<String> = Vec::new();
+    let mut wait_for = |what: &str| -> serde_json::Value {
+        loop {
+            let line = lines
+                .recv_timeout(Duration::from_secs(20))
+                .unwrap_or_else(|e| panic!("no {what:?} line ({e}):\n{}", seen.join("\n")));
+            seen.push(line.clone());
+            // Every line is one JSON object.
+            let v: serde_json::Value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+            // Flat keys (src/logs.rs FlatJson): the message and the fields at the top.
+            if v["message"] == what {
+                return v;
+            }
+        }
+    };
+    let ready = wait_for("ready");
+    let addr = ready["listen"].as_str().expect("listen field");
+    let a = post_form(
+        &format!("http://{addr}/entrust/group/create.json"),
+        "groupId=j1&name=n&owner=o",
+    )
+    .await;
+    assert_eq!(a.json()["code"], 200, "{}", a.text());
+    let ok = Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    wait_for("SIGINT");
+    wait_for("drained");
+    let mut child = reap.0.take().unwrap();
+    let status = within("the gateway to exit", async {
+        tokio::task::spawn_blocking(move || child.wait().unwrap())
+            .await
+            .unwrap()
+    })
+    .await;
+    assert_eq!(status.code(), Some(0));
 }

@@ -246,9 +246,16 @@ async fn connections_beyond_the_limit_wait_for_a_free_slot() {
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
     // A second connection is not served while the slot is taken...
     let url = format!("{}/healthz", gw.url());
-    let waiting = tokio::spawn(async move { send(Method::GET, &url, &[], "").await });
-    tokio::task::yield_now().await;
-    assert!(!waiting.is_finished());
+    let mut waiting = tokio::spawn(async move { send(Method::GET, &url, &[], "").await });
+    // A negative can only be watched for a while: half a second is ample
+    // for a served /healthz on loopback (a few ms), so an unenforced limit
+    // fails here.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), &mut waiting)
+            .await
+            .is_err(),
+        "a connection beyond max_connections was served"
+    );
     // ...and is served once it frees up.
     drop(held);
     let a = tokio::time::timeout(Duration::from_secs(10), waiting)

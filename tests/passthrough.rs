@@ -29,7 +29,9 @@ async fn forwards_signed_and_the_simulator_accepts() {
         h["nonce"].to_str().unwrap(),
         h["timestamp"].to_str().unwrap(),
     );
-    assert!(nonce.len() <= 18);
+    // Exactly 18: the vendor's limit (reference/entrust-api.md, Nonce), and
+    // the signer always fills it (a shorter nonce means a lost digit).
+    assert_eq!(nonce.len(), 18, "{nonce}");
     assert_eq!(ts.len(), 13, "timestamp in milliseconds");
     assert_eq!(h["signature"], signature(APP_SECRET, nonce, ts).as_str());
 }

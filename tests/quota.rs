@@ -27,9 +27,12 @@ async fn queue_waiters(env: &Env, n: usize) -> Vec<tokio::task::JoinHandle<Answe
         waiting.push(tokio::spawn(async move {
             post_form(&url, &format!("groupIds=w{i}")).await
         }));
-        while limiter.queued(QUERY) < i + 1 {
-            tokio::task::yield_now().await;
-        }
+        within("the waiter to queue", async {
+            while limiter.queued(QUERY) < i + 1 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await;
     }
     waiting
 }
@@ -184,9 +187,12 @@ async fn paths_have_separate_quotas() {
         }));
     }
     let limiter = env.gw.gateway.limiter();
-    while limiter.queued(QUERY) < 4 {
-        tokio::task::yield_now().await;
-    }
+    within("four queued", async {
+        while limiter.queued(QUERY) < 4 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
     // ...while another path goes straight through.
     let a = post_form(&env.url(UPDATE), "groupId=x&groupProfile=%7B%7D").await;
     assert!(a.status.as_u16() != 429, "{}", a.text());
@@ -224,9 +230,12 @@ async fn waiting_is_first_come_first_served() {
         }));
         // Send strictly one after another: wait until this one is queued
         // (or already served).
-        while limiter.queued(QUERY) + fifo_seen(&env.sim) < i + 1 {
-            tokio::task::yield_now().await;
-        }
+        within("the request queued or served", async {
+            while limiter.queued(QUERY) + fifo_seen(&env.sim) < i + 1 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await;
     }
     for t in tasks {
         assert_eq!(t.await.unwrap().status, 200);
@@ -296,7 +305,21 @@ async fn a_full_queue_is_refused_at_once() {
     let waiting = queue_waiters(&env, 2).await;
     let a = post_form(&env.url(QUERY), "groupIds=third").await;
     assert_eq!(a.status, 429);
+    // The vendor's own "over the rate limit" code, so callers' existing
+    // handling applies (seeds/ vendor status-code page: 1008; README "Quota").
+    assert_eq!(a.json()["code"], 1008, "{}", a.text());
     assert!(a.headers.contains_key("retry-after"));
+    // At once: answered while both waiters ahead are still queued (had it
+    // waited its turn, they would have been served first).
+    assert_eq!(env.gw.gateway.limiter().queued(QUERY), 2);
+    assert!(waiting.iter().all(|w| !w.is_finished()));
+    assert_eq!(
+        env.sim.requests().len(),
+        1,
+        "only the first reached the vendor"
+    );
+    let m = env.gw.gateway.metrics().encode();
+    assert!(m.contains("reason=\"queue_full\""), "{m}");
     for w in waiting {
         w.abort();
     }

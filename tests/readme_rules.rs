@@ -1,0 +1,203 @@
+//! README behaviours that no test held (issue 17 "Why"): the suite passed
+//! with the rule each names broken. Every test here was seen failing once
+//! with its rule broken by hand. (The header rules of that list, Cookie, no
+//! X-Forwarded-* and hop-by-hop headers in answers, are in tests/edge.rs.)
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use entrust_gateway::config::RateLimitConfig;
+use entrust_gateway::limit::Limiter;
+use entrust_gateway::route::Routes;
+use entrust_gateway::sim::{Fault, FaultRule};
+
+const QUERY: &str = "/entrust/group/profile/query.json";
+const CREATE: &str = "/entrust/group/create.json";
+
+/// The count of quota permits taken on `path` (the wait histogram has one
+/// observation per permit: `Gateway::permit`).
+fn permits(gw: &entrust_gateway::server::ServerHandle, path: &str) -> u64 {
+    let m = gw.gateway.metrics().encode();
+    let key = format!("entrust_gateway_limiter_wait_seconds_count{{path=\"{path}\"}} ");
+    m.lines()
+        .find_map(|l| l.strip_prefix(&key))
+        .map_or(0, |n| n.trim().parse().expect("a count"))
+}
+
+/// README "Quota", Accounting: each entrust call takes one permit on its
+/// path, and a failover retry takes one more (the vendor's quota counts what
+/// reaches it, and the retry reaches the backup).
+#[tokio::test]
+async fn one_permit_per_entrust_call_and_one_per_retry() {
+    let dead = closed_port_url().await;
+    let (sim, backup) = start_sim().await;
+    let gw = start_gateway(&config_text(&[dead, backup.url()], "", "")).await;
+    // A write to the dead primary: never sent, so retried on the backup.
+    let a = post_form(&format!("{}{CREATE}", gw.url()), "groupId=p&name=n&owner=o").await;
+    assert_eq!(a.json()["code"], 200, "{}", a.text());
+    assert_eq!(sim.accepted(CREATE), 1);
+    assert_eq!(
+        permits(&gw, CREATE),
+        2,
+        "one for the attempt, one for the retry"
+    );
+    // The backup is active now: one call, one permit.
+    let a = post_form(&format!("{}{QUERY}", gw.url()), "groupIds=p").await;
+    assert_eq!(a.json()["code"], 200, "{}", a.text());
+    assert_eq!(permits(&gw, QUERY), 1);
+    assert_eq!(permits(&gw, CREATE), 2);
+}
+
+/// README "Failover": at most one switch per `failover_cooldown_ms`; once it
+/// has passed, a failing data center is left again. (The switch within the
+/// cooldown is refused: tests/failover.rs `at_most_one_switch_per_cooldown`.)
+#[tokio::test]
+async fn a_second_failover_happens_after_the_cooldown() {
+    let (primary, p) = start_sim().await;
+    let (backup, b) = start_sim().await;
+    let gw = start_gateway(&config_text(
+        &[p.url(), b.url()],
+        "failover_cooldown_ms = 300",
+        "",
+    ))
+    .await;
+    let url = format!("{}{QUERY}", gw.url());
+    primary.inject(FaultRule {
+        path: None,
+        fault: Fault::Status(500),
+        times: None,
+    });
+    // A 5xx read: retried on the backup, which becomes active.
+    assert_eq!(post_form(&url, "groupIds=a").await.json()["code"], 200);
+    assert_eq!(gw.gateway.upstream().active(), 1);
+    // Now the backup fails and the primary recovers.
+    primary.clear_faults();
+    backup.inject(FaultRule {
+        path: None,
+        fault: Fault::Status(500),
+        times: None,
+    });
+    // The cooldown is time itself: nothing to await but its passing.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let a = post_form(&url, "groupIds=b").await;
+    assert_eq!(
+        a.json()["code"],
+        200,
+        "retried on the primary: {}",
+        a.text()
+    );
+    assert_eq!(gw.gateway.upstream().active(), 0, "switched back");
+}
+
+/// The permits granted at once (no waiting) on one path of a fresh limiter.
+async fn burst(per_second: u32, headroom_percent: u32) -> usize {
+    let routes = Routes::new(&[]).expect("the documented routes");
+    let path = routes.entrust(QUERY).expect("a documented path");
+    let l = Limiter::new(
+        RateLimitConfig {
+            per_second,
+            headroom_percent,
+            max_wait_ms: 0,
+            ..RateLimitConfig::default()
+        },
+        &routes,
+    );
+    let mut granted = 0;
+    for _ in 0..100 {
+        if l.acquire(path).await.is_ok() {
+            granted += 1;
+        }
+    }
+    granted
+}
+
+/// README "Quota": the gateway paces at `n × (100 − headroom_percent)/100`
+/// with a burst of `max(1, headroom − 1)`, headroom = n × headroom_percent/100.
+/// A loop of 100 tries takes well under a period (50 ms at 20/s), so it gets
+/// the burst; the upper bounds leave room for a loaded machine's slow loop.
+#[tokio::test]
+async fn headroom_percent_sets_the_burst() {
+    // 20 × 50% = 10 kept back: a burst of 9.
+    let b = burst(20, 50).await;
+    assert!((9..=11).contains(&b), "{b}");
+    // No headroom: a burst of 1.
+    let b = burst(20, 0).await;
+    assert!((1..=3).contains(&b), "{b}");
+    // The default (4%) at the vendor's 100/s: 3 (also the unit test's figure).
+    assert_eq!(burst(100, 4).await, 3);
+}
+
+/// With `rate_limit.enabled = false` (benchmarks only) no permit is taken,
+/// so none is counted: the wait histogram stays empty.
+#[tokio::test]
+async fn a_disabled_quota_takes_no_permits() {
+    let env = Env::start_with("", "[rate_limit]\nenabled = false").await;
+    let a = post_form(&env.url(QUERY), "groupIds=a").await;
+    assert_eq!(a.json()["code"], 200, "{}", a.text());
+    assert_eq!(permits(&env.gw, QUERY), 0);
+}
+
+/// README "Running several gateways": with `[redis]`, `/readyz` stays 200 and
+/// names where the quota is held, even with Redis unreachable (here nothing
+/// listens on port 1); without `[redis]` it names none.
+#[tokio::test]
+async fn readyz_names_the_quota_store_only_with_redis() {
+    let (_sim, sim_server) = start_sim().await;
+    let with = start_gateway(&config_text(
+        &[sim_server.url()],
+        "",
+        "[redis]\nurl = \"redis://127.0.0.1:1\"\ntimeout_ms = 200",
+    ))
+    .await;
+    let a = send(
+        http::Method::GET,
+        &format!("{}/readyz", with.url()),
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.text());
+    let quota = a.json()["quota"].clone();
+    assert!(
+        ["shared", "local", "reject"].contains(&quota.as_str().unwrap_or("")),
+        "{}",
+        a.text()
+    );
+    let without = start_gateway(&config_text(&[sim_server.url()], "", "")).await;
+    let a = send(
+        http::Method::GET,
+        &format!("{}/readyz", without.url()),
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.text());
+    assert!(a.json().get("quota").is_none(), "{}", a.text());
+}
+
+/// README "Waiting": a request is refused at once only when its wait "would
+/// be longer" than `max_wait_ms`; a wait of exactly `max_wait_ms` is waited.
+/// At 1/s with no headroom one slot is 1 s plus the timer's millisecond
+/// (src/limit.rs `PathQuota::slot`): the first waiter's estimate is 1001 ms.
+#[tokio::test]
+async fn a_wait_of_exactly_max_wait_ms_is_waited_not_refused() {
+    let routes = Routes::new(&[]).expect("the documented routes");
+    let path = routes.entrust(QUERY).expect("a documented path");
+    let l = Limiter::new(
+        RateLimitConfig {
+            per_second: 1,
+            headroom_percent: 0,
+            max_wait_ms: 1001,
+            ..RateLimitConfig::default()
+        },
+        &routes,
+    );
+    assert!(l.acquire(path).await.is_ok(), "the burst of one");
+    let waited = within("the second permit", l.acquire(path))
+        .await
+        .map_err(|(why, e)| format!("{why:?}: {e:?}"))
+        .expect("waited, not refused");
+    assert!(waited > Duration::from_millis(500), "{waited:?}");
+}
