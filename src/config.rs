@@ -365,19 +365,6 @@ pub struct BaseUrl {
     pub label: String,
 }
 
-impl BaseUrl {
-    /// The full URI for `path_and_query` (which starts with `/`).
-    pub fn join(&self, path_and_query: &str) -> Result<Uri, http::Error> {
-        let prefix = self.uri.path().trim_end_matches('/');
-        let pq = format!("{prefix}{path_and_query}");
-        Uri::builder()
-            .scheme(self.uri.scheme_str().unwrap_or("https"))
-            .authority(self.uri.authority().map(|a| a.as_str()).unwrap_or(""))
-            .path_and_query(pq)
-            .build()
-    }
-}
-
 /// Where the app secret comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SecretSource {
@@ -1019,18 +1006,10 @@ app_secret = "s"
 "#;
 
     #[test]
-    fn defaults_and_join() {
+    fn defaults() {
         let c = Config::parse(GOOD).unwrap();
         assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
-        let urls = c.base_urls().unwrap();
-        assert_eq!(
-            urls[0].join("/entrust/a.json?x=1").unwrap().to_string(),
-            "https://api.rong-api.com/entrust/a.json?x=1"
-        );
-        assert_eq!(
-            urls[1].join("/entrust/a.json").unwrap().to_string(),
-            "http://127.0.0.1:9000/base/entrust/a.json"
-        );
+        assert_eq!(c.base_urls().unwrap().len(), 2);
     }
 
     #[test]

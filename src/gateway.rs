@@ -159,6 +159,24 @@ impl Origin {
         })
     }
 
+    /// The upstream path and query for `path` (which starts with `/`).
+    fn path_and_query(
+        &self,
+        path: &str,
+        query: Option<&str>,
+    ) -> Result<PathAndQuery, http::uri::InvalidUri> {
+        let mut s = String::with_capacity(
+            self.prefix.len() + path.len() + query.map_or(0, |q| q.len() + 1),
+        );
+        s.push_str(&self.prefix);
+        s.push_str(path);
+        if let Some(q) = query {
+            s.push('?');
+            s.push_str(q);
+        }
+        PathAndQuery::try_from(s)
+    }
+
     fn uri(&self, pq: PathAndQuery) -> Result<Uri, http::Error> {
         let mut parts = http::uri::Parts::default();
         parts.scheme = Some(self.scheme.clone());
@@ -198,7 +216,7 @@ impl PathSlot {
                 .iter()
                 .map(|o| {
                     documented
-                        .then(|| PathAndQuery::try_from(format!("{}{label}", o.prefix)).ok())
+                        .then(|| o.path_and_query(label, None).ok())
                         .flatten()
                 })
                 .collect(),
@@ -601,20 +619,9 @@ impl Gateway {
         };
         let pq = match (call.query, &slot.pq[dc]) {
             (None, Some(pq)) => pq.clone(),
-            (query, _) => {
-                let mut s = String::with_capacity(
-                    origin.prefix.len()
-                        + call.path.as_str().len()
-                        + query.map_or(0, |q| q.len() + 1),
-                );
-                s.push_str(&origin.prefix);
-                s.push_str(call.path.as_str());
-                if let Some(q) = query {
-                    s.push('?');
-                    s.push_str(q);
-                }
-                PathAndQuery::try_from(s).map_err(|e| internal(&e))?
-            }
+            (query, _) => origin
+                .path_and_query(call.path.as_str(), query)
+                .map_err(|e| internal(&e))?,
         };
         let uri = origin.uri(pq).map_err(|e| internal(&e))?;
         let mut headers = call.headers.clone();
@@ -711,5 +718,35 @@ impl Gateway {
                 false
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A base URL's path is kept in front of the entrust path (the README's
+    /// `upstream.urls`: a data center may sit under a path prefix).
+    #[test]
+    fn upstream_uris_keep_the_base_path() {
+        let c = Config::parse(
+            "[upstream]\nurls = [\"https://api.rong-api.com\", \"http://127.0.0.1:9000/base/\"]\napp_key = \"key\"\napp_secret = \"s\"\n",
+        )
+        .unwrap();
+        let urls = c.base_urls().unwrap();
+        let at = |i: usize, path: &str, query: Option<&str>| {
+            let o = Origin::new(&urls[i]).unwrap();
+            o.uri(o.path_and_query(path, query).unwrap())
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(
+            at(0, "/entrust/a.json", Some("x=1")),
+            "https://api.rong-api.com/entrust/a.json?x=1"
+        );
+        assert_eq!(
+            at(1, "/entrust/a.json", None),
+            "http://127.0.0.1:9000/base/entrust/a.json"
+        );
     }
 }
