@@ -407,12 +407,7 @@ async fn handle(
             let serving = Box::pin(dispatch(gw.clone(), face, req, request_id.clone()));
             match tokio::time::timeout(timeout, serving).await {
                 Ok(Ok(resp)) => resp,
-                Ok(Err(e)) => {
-                    let _ = accesslog::with(|r| {
-                        accesslog::refused(r, data_centers, "request refused", &e)
-                    });
-                    e.to_response(face)
-                }
+                Ok(Err(e)) => refusal(data_centers, face, &e),
                 Err(_) => Error::Timeout(format!(
                     "the request took longer than server.request_timeout_ms ({} ms)",
                     timeout.as_millis()
@@ -542,6 +537,13 @@ impl Drop for Running {
     }
 }
 
+/// The caller's answer for an error, with its "request refused" log line
+/// (a keyed write's errors get it too).
+fn refusal(data_centers: &[crate::config::BaseUrl], face: Face, e: &Error) -> Response<Body> {
+    let _ = accesslog::with(|r| accesslog::refused(r, data_centers, "request refused", e));
+    e.to_response(face)
+}
+
 /// A write, under duplicate protection when it carries a key.
 async fn write(
     gw: &Gateway,
@@ -565,7 +567,7 @@ async fn write(
         Begin::New(claim) => claim,
     };
     let (result, keep) = crate::dedup::tracked(route(gw, face, parts, body, request_id)).await;
-    let resp = result.unwrap_or_else(|e| e.to_response(face));
+    let resp = result.unwrap_or_else(|e| refusal(gw.upstream().urls(), face, &e));
     let (head, body) = resp.into_parts();
     let bytes = match body.collect().await {
         Ok(b) => b.to_bytes(),
