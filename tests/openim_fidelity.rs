@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::openim::{ADMIN, Im, SECRET, err, form};
+use common::openim::{ADMIN, Im, SECRET, err, form, pairs, roles};
 use entrust_gateway::entrust::path;
 use serde_json::{Value, json};
 
@@ -16,24 +16,6 @@ fn ids(list: &Value) -> Vec<String> {
         .iter()
         .map(|v| v.as_str().unwrap().to_string())
         .collect()
-}
-
-fn member_ids(d: &Value) -> Vec<(String, i64)> {
-    d["members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| {
-            (
-                m["userID"].as_str().unwrap().to_string(),
-                m["roleLevel"].as_i64().unwrap(),
-            )
-        })
-        .collect()
-}
-
-fn pairs(v: &[(&str, i64)]) -> Vec<(String, i64)> {
-    v.iter().map(|(u, r)| (u.to_string(), *r)).collect()
 }
 
 /// A group with owner `own`, admins `a1`, `a2` and members `m1`, `m2`
@@ -94,12 +76,12 @@ async fn member_order_and_shape() {
     let page = |n: i64, s: i64| json!({"groupID": "ord1", "pagination": {"pageNumber": n, "showNumber": s}});
     let d = im.ok("/group/get_group_member_list", page(1, 10)).await;
     let want = pairs(&[("own", 100), ("a1", 60), ("a2", 60), ("m1", 20), ("m2", 20)]);
-    assert_eq!(member_ids(&d), want);
+    assert_eq!(roles(&d["members"]), want);
     assert_eq!(d["total"], 5);
     assert_eq!(d["members"][0]["appMangerLevel"], 0);
     assert_eq!(d["members"][0].as_object().unwrap().len(), 12);
     let d = im.ok("/group/get_group_member_list", page(2, 2)).await;
-    assert_eq!(member_ids(&d), want[2..4].to_vec());
+    assert_eq!(roles(&d["members"]), want[2..4].to_vec());
     assert_eq!(d["total"], 5);
     // filter 0-5 is accepted and, as in GetGroupMemberList (internal/rpc/
     // group/group.go ~line 526), not applied.
@@ -109,7 +91,7 @@ async fn member_order_and_shape() {
             json!({"groupID": "ord1", "filter": 3, "pagination": {"pageNumber": 1, "showNumber": 10}}),
         )
         .await;
-    assert_eq!(member_ids(&d), want);
+    assert_eq!(roles(&d["members"]), want);
     // get_group_member_user_id: the same order (GetGroupMemberUserIDs,
     // group.go ~line 1802; FindMemberUserID sorts with memberSort).
     let d = im
@@ -150,14 +132,14 @@ async fn member_keyword() {
         )
         .await;
     assert_eq!(d["total"], 2);
-    assert_eq!(member_ids(&d), pairs(&[("a2", 60), ("m1", 20)]));
+    assert_eq!(roles(&d["members"]), pairs(&[("a2", 60), ("m1", 20)]));
     let d = im
         .ok(
             "/group/get_group_member_list",
             json!({"groupID": "kw1", "keyword": "lice", "pagination": {"pageNumber": 2, "showNumber": 1}}),
         )
         .await;
-    assert_eq!(member_ids(&d), pairs(&[("m1", 20)]));
+    assert_eq!(roles(&d["members"]), pairs(&[("m1", 20)]));
 }
 
 /// After a transfer the old owner takes the new owner's former level
@@ -180,7 +162,7 @@ async fn transfer_to_an_admin_makes_the_old_owner_an_admin() {
         )
         .await;
     assert_eq!(
-        member_ids(&d),
+        roles(&d["members"]),
         pairs(&[("a1", 100), ("own", 60), ("a2", 60), ("m1", 20), ("m2", 20)])
     );
     // A member taking over leaves the old owner a member.
@@ -195,7 +177,7 @@ async fn transfer_to_an_admin_makes_the_old_owner_an_admin() {
             json!({"groupID": "tr1", "userIDs": ["a1", "m2"]}),
         )
         .await;
-    assert_eq!(member_ids(&d), pairs(&[("a1", 20), ("m2", 100)]));
+    assert_eq!(roles(&d["members"]), pairs(&[("a1", 20), ("m2", 100)]));
     // The old owner must own the group.
     let v = im
         .post(

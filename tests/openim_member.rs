@@ -6,32 +6,13 @@ mod common;
 
 use std::time::Duration;
 
-use common::openim::{ADMIN, Im, err, form};
+use common::openim::{ADMIN, Im, err, form, pairs, roles};
 use entrust_gateway::entrust::path;
 use entrust_gateway::sim::{Fault, FaultRule};
 use serde_json::{Value, json};
 
 fn users(prefix: &str, n: usize) -> Vec<String> {
     (0..n).map(|i| format!("{prefix}{i}")).collect()
-}
-
-/// (userID, roleLevel) of a member list, in order.
-fn roles(members: &Value) -> Vec<(String, i64)> {
-    members
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| {
-            (
-                m["userID"].as_str().unwrap().to_string(),
-                m["roleLevel"].as_i64().unwrap(),
-            )
-        })
-        .collect()
-}
-
-fn pairs(v: &[(&str, i64)]) -> Vec<(String, i64)> {
-    v.iter().map(|(u, r)| (u.to_string(), *r)).collect()
 }
 
 async fn member_list(im: &Im, id: &str) -> Value {

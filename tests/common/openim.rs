@@ -162,3 +162,23 @@ pub fn err(v: &Value) -> (i64, String) {
         v["errDlt"].as_str().unwrap_or("").to_string(),
     )
 }
+
+/// (userID, roleLevel) of a member list, in order.
+pub fn roles(members: &Value) -> Vec<(String, i64)> {
+    members
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["userID"].as_str().unwrap().to_string(),
+                m["roleLevel"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Owned (userID, roleLevel) pairs, to compare with [`roles`].
+pub fn pairs(v: &[(&str, i64)]) -> Vec<(String, i64)> {
+    v.iter().map(|(u, r)| (u.to_string(), *r)).collect()
+}
