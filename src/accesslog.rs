@@ -23,6 +23,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tracing::Level;
 
+use crate::text::{json_str, push_u64, quoted};
+
 const TARGET: &str = "entrust_gateway::server";
 
 /// The log layout [`install`] was given.
@@ -184,6 +186,15 @@ pub struct Request {
     upstream_path: Mutex<Option<std::borrow::Cow<'static, str>>>,
     /// An index into `upstream.urls`; `usize::MAX` until sent.
     data_center: AtomicUsize,
+    /// Set when the request was refused: its line says so, and why.
+    refusal: Mutex<Option<Refusal>>,
+}
+
+/// Why a request was refused, for its line.
+#[derive(Debug)]
+struct Refusal {
+    message: &'static str,
+    error: String,
 }
 
 tokio::task_local! {
@@ -200,7 +211,12 @@ impl Request {
             route,
             upstream_path: Mutex::new(None),
             data_center: AtomicUsize::new(usize::MAX),
+            refusal: Mutex::new(None),
         }
+    }
+
+    fn refusal(&self) -> std::sync::MutexGuard<'_, Option<Refusal>> {
+        self.refusal.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn upstream_path(&self) -> std::sync::MutexGuard<'_, Option<std::borrow::Cow<'static, str>>> {
@@ -280,7 +296,9 @@ fn make_span(r: &Request, data_centers: &[crate::config::BaseUrl]) -> tracing::S
     span
 }
 
-/// The request's `done` line: at INFO, or DEBUG for probes and scrapes.
+/// The request's line: `done`, or when it was [`refused`] the refusal's
+/// message and its `error`; at INFO, or DEBUG for probes and scrapes. One
+/// line a request, refused or not.
 pub fn done(
     r: &Request,
     data_centers: &[crate::config::BaseUrl],
@@ -296,39 +314,43 @@ pub fn done(
         tracing::enabled!(target: TARGET, Level::DEBUG)
     };
     if enabled {
-        emit(r, data_centers, level, Event::Done { status, latency_ms });
+        let refusal = r.refusal();
+        let refused = refusal.as_ref().map(|f| (f.message, f.error.as_str()));
+        emit(r, data_centers, level, status, latency_ms, refused);
     }
 }
 
-/// The line saying the request was refused (`message`), and why (at INFO).
-pub fn refused(
+/// Marks the current request refused (`message`), and why: its line
+/// ([`done`]) says so.
+pub fn refused(message: &'static str, error: &crate::error::Error) {
+    let _ = REQUEST.try_with(|r| {
+        if tracing::enabled!(target: TARGET, Level::INFO) {
+            *r.refusal() = Some(Refusal {
+                message,
+                error: error.to_string(),
+            });
+        }
+    });
+}
+
+fn emit(
     r: &Request,
     data_centers: &[crate::config::BaseUrl],
-    message: &'static str,
-    error: &crate::error::Error,
+    level: Level,
+    status: u16,
+    latency_ms: f64,
+    refused: Option<(&'static str, &str)>,
 ) {
-    if tracing::enabled!(target: TARGET, Level::INFO) {
-        emit(
-            r,
-            data_centers,
-            Level::INFO,
-            Event::Refused { message, error },
-        );
-    }
-}
-
-fn emit(r: &Request, data_centers: &[crate::config::BaseUrl], level: Level, event: Event<'_>) {
     let Some(format) = FORMAT.get() else {
         // In-process (tests): through tracing, as the subscriber in use wants it.
-        make_span(r, data_centers).in_scope(|| match event {
-            Event::Done { status, latency_ms } if level == Level::INFO => {
-                tracing::info!(target: TARGET, status, latency_ms, "done");
+        make_span(r, data_centers).in_scope(|| match (refused, level == Level::INFO) {
+            (None, true) => tracing::info!(target: TARGET, status, latency_ms, "done"),
+            (None, false) => tracing::debug!(target: TARGET, status, latency_ms, "done"),
+            (Some((message, error)), true) => {
+                tracing::info!(target: TARGET, status, latency_ms, error, "{message}")
             }
-            Event::Done { status, latency_ms } => {
-                tracing::debug!(target: TARGET, status, latency_ms, "done");
-            }
-            Event::Refused { message, error } => {
-                tracing::info!(target: TARGET, error = %error, "{message}");
+            (Some((message, error)), false) => {
+                tracing::debug!(target: TARGET, status, latency_ms, error, "{message}")
             }
         });
         return;
@@ -343,7 +365,9 @@ fn emit(r: &Request, data_centers: &[crate::config::BaseUrl], level: Level, even
             .get(r.data_center.load(Ordering::Relaxed))
             .map(|d| d.label.as_str()),
         level,
-        event,
+        status,
+        latency_ms,
+        refused,
     };
     thread_local! {
         static BUF: RefCell<String> = RefCell::new(String::with_capacity(512));
@@ -353,10 +377,10 @@ fn emit(r: &Request, data_centers: &[crate::config::BaseUrl], level: Level, even
             return;
         };
         buf.clear();
-        let _ = match format {
+        match format {
             Format::Text => line.text(&mut buf, SystemTime::now()),
             Format::Json => line.json(&mut buf, SystemTime::now()),
-        };
+        }
         SINK.append(buf.as_bytes());
     });
 }
@@ -369,25 +393,18 @@ struct Line<'a> {
     upstream_path: Option<&'a str>,
     data_center: Option<&'a str>,
     level: Level,
-    event: Event<'a>,
-}
-
-enum Event<'a> {
-    Done {
-        status: u16,
-        latency_ms: f64,
-    },
-    Refused {
-        message: &'static str,
-        error: &'a dyn std::fmt::Display,
-    },
+    status: u16,
+    latency_ms: f64,
+    /// The refusal's message and error.
+    refused: Option<(&'static str, &'a str)>,
 }
 
 impl Line<'_> {
     /// As `tracing_subscriber`'s full text format printed it, with the
     /// fields as [`crate::logs`] writes them (`Debug`, which escapes
-    /// control characters; the route, a bounded label, by `Display`).
-    fn text(&self, out: &mut String, now: SystemTime) -> std::fmt::Result {
+    /// control characters; the route, a bounded label, and the error, by
+    /// `Display` with control characters escaped).
+    fn text(&self, out: &mut String, now: SystemTime) {
         timestamp(out, now);
         out.push_str(if self.level == Level::INFO {
             "  INFO request{request_id="
@@ -410,68 +427,48 @@ impl Line<'_> {
         out.push_str("}: ");
         out.push_str(TARGET);
         out.push_str(": ");
-        match self.event {
-            Event::Done { status, latency_ms } => {
-                out.push_str("done status=");
-                push_u64(out, u64::from(status));
-                out.push_str(" latency_ms=");
-                push_ms(out, latency_ms);
-                out.push('\n');
-                Ok(())
-            }
-            Event::Refused { message, error } => {
-                out.push_str(message);
-                out.push_str(" error=");
-                let start = out.len();
-                write!(out, "{error}")?;
-                if out[start..].chars().any(needs_escape) {
-                    let raw = out.split_off(start);
-                    push_escaped(out, &raw);
-                }
-                out.push('\n');
-                Ok(())
-            }
+        out.push_str(self.refused.map_or("done", |(m, _)| m));
+        out.push_str(" status=");
+        push_u64(out, u64::from(self.status));
+        out.push_str(" latency_ms=");
+        push_ms(out, self.latency_ms);
+        if let Some((_, error)) = self.refused {
+            out.push_str(" error=");
+            push_escaped(out, error);
         }
+        out.push('\n');
     }
 
     /// As [`crate::logs`]' flat JSON lines: one object, keys sorted (as a
     /// `serde_json` map prints them).
-    fn json(&self, out: &mut String, now: SystemTime) -> std::fmt::Result {
+    fn json(&self, out: &mut String, now: SystemTime) {
         out.push('{');
         if let Some(d) = self.data_center {
             out.push_str("\"data_center\":");
             json_str(out, d);
             out.push(',');
         }
-        let (message, status, latency_ms) = match self.event {
-            Event::Done { status, latency_ms } => ("done", Some(status), Some(latency_ms)),
-            Event::Refused { message, error } => {
-                out.push_str("\"error\":");
-                json_str(out, &error.to_string());
-                out.push(',');
-                (message, None, None)
-            }
-        };
+        if let Some((_, error)) = self.refused {
+            out.push_str("\"error\":");
+            json_str(out, error);
+            out.push(',');
+        }
         out.push_str("\"face\":");
         json_str(out, self.face);
-        if let Some(l) = latency_ms {
-            out.push_str(",\"latency_ms\":");
-            push_ms(out, l);
-        }
+        out.push_str(",\"latency_ms\":");
+        push_ms(out, self.latency_ms);
         out.push_str(if self.level == Level::INFO {
             ",\"level\":\"INFO\",\"message\":"
         } else {
             ",\"level\":\"DEBUG\",\"message\":"
         });
-        json_str(out, message);
+        json_str(out, self.refused.map_or("done", |(m, _)| m));
         out.push_str(",\"request_id\":");
         json_str(out, self.request_id);
         out.push_str(",\"route\":");
         json_str(out, self.route);
-        if let Some(st) = status {
-            out.push_str(",\"status\":");
-            push_u64(out, u64::from(st));
-        }
+        out.push_str(",\"status\":");
+        push_u64(out, u64::from(self.status));
         out.push_str(",\"target\":\"");
         out.push_str(TARGET);
         out.push_str("\",\"timestamp\":\"");
@@ -482,15 +479,7 @@ impl Line<'_> {
             json_str(out, p);
         }
         out.push_str("}\n");
-        Ok(())
     }
-}
-
-/// Printable ASCII but `"` and `\`: written as it is, quoted, by both
-/// `Debug` and JSON.
-fn plain(s: &str) -> bool {
-    s.bytes()
-        .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
 }
 
 /// `s` as `{:?}` prints it.
@@ -498,39 +487,6 @@ fn debug_str(out: &mut String, s: &str) {
     quoted(out, s, |out, s| {
         let _ = write!(out, "{s:?}");
     });
-}
-
-/// `s` as a JSON string, as `serde_json` prints it.
-fn json_str(out: &mut String, s: &str) {
-    quoted(out, s, |out, s| {
-        out.push_str(&serde_json::to_string(s).unwrap_or_default())
-    });
-}
-
-/// `"s"` when [`plain`], else as `escaped` writes it.
-fn quoted(out: &mut String, s: &str, escaped: impl FnOnce(&mut String, &str)) {
-    if plain(s) {
-        out.push('"');
-        out.push_str(s);
-        out.push('"');
-    } else {
-        escaped(out, s);
-    }
-}
-
-fn push_u64(out: &mut String, n: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend(buf[i..].iter().map(|&b| b as char));
 }
 
 /// Milliseconds with at most three decimals (whole microseconds) as both
@@ -645,10 +601,9 @@ mod tests {
             upstream_path: Some("/entrust/group/create.json"),
             data_center: Some("http://127.0.0.1:1"),
             level: Level::INFO,
-            event: Event::Done {
-                status: 200,
-                latency_ms: 0.062,
-            },
+            status: 200,
+            latency_ms: 0.062,
+            refused: None,
         }
     }
 
@@ -686,7 +641,7 @@ mod tests {
     #[test]
     fn text_line_as_the_span_and_event_printed_it() {
         let mut s = String::new();
-        line().text(&mut s, UNIX_EPOCH).unwrap();
+        line().text(&mut s, UNIX_EPOCH);
         assert_eq!(
             s,
             "1970-01-01T00:00:00.000000Z  INFO request{request_id=\"r1\" face=\"entrust\" route=/entrust/group/create.json upstream_path=\"/entrust/group/create.json\" data_center=\"http://127.0.0.1:1\"}: entrust_gateway::server: done status=200 latency_ms=0.062\n"
@@ -698,11 +653,8 @@ mod tests {
         let mut s = String::new();
         let mut l = line();
         l.request_id = "a\"\n";
-        l.event = Event::Done {
-            status: 200,
-            latency_ms: 1.0,
-        };
-        l.json(&mut s, UNIX_EPOCH).unwrap();
+        l.latency_ms = 1.0;
+        l.json(&mut s, UNIX_EPOCH);
         let v: serde_json::Value = serde_json::from_str(&s).unwrap();
         assert_eq!(v["request_id"], "a\"\n");
         assert_eq!(v["status"], 200);
@@ -711,21 +663,24 @@ mod tests {
         assert_eq!(v["upstream_path"], "/entrust/group/create.json");
         // Byte for byte what serializing the map would give.
         assert_eq!(s.trim_end(), serde_json::to_string(&v).unwrap());
-        let e = crate::error::Error::Args("bad\n\u{1b}x".into());
-        l.event = Event::Refused {
-            message: "request refused",
-            error: &e,
-        };
+        let e = crate::error::Error::Args("bad\n\u{1b}x".into()).to_string();
+        l.refused = Some(("request refused", &e));
+        l.status = 400;
         s.clear();
-        l.json(&mut s, UNIX_EPOCH).unwrap();
+        l.json(&mut s, UNIX_EPOCH);
         let v: serde_json::Value = serde_json::from_str(&s).unwrap();
         assert_eq!(v["message"], "request refused");
-        assert_eq!(v["error"], e.to_string());
+        assert_eq!(v["error"], e);
+        assert_eq!(v["status"], 400);
         assert_eq!(s.trim_end(), serde_json::to_string(&v).unwrap());
         s.clear();
-        l.text(&mut s, UNIX_EPOCH).unwrap();
-        // The error's Display, control characters escaped.
-        assert!(s.contains(": request refused error="), "{s}");
+        l.text(&mut s, UNIX_EPOCH);
+        // The refusal's line: status and latency, then the error's Display,
+        // control characters escaped.
+        assert!(
+            s.contains(": request refused status=400 latency_ms=1.0 error=args: bad"),
+            "{s}"
+        );
         assert!(s.ends_with("bad\\n\\u{1b}x\n"), "{s}");
     }
 }

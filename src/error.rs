@@ -3,6 +3,7 @@
 //! (`openim::errcode::response`); [`Error::to_response`] picks by face, in
 //! [`crate::server`], so this map knows no face's codes but the vendor's.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -79,7 +80,8 @@ pub enum Error {
     /// Over quota; the caller may retry after this long.
     RateLimited {
         retry_after: Duration,
-        detail: String,
+        /// Shared: the quota's refusals are made once per path, at start-up.
+        detail: std::sync::Arc<str>,
     },
     /// The vendor answered a code other than 200 (`path` is the entrust path).
     Upstream {
@@ -150,7 +152,7 @@ impl Error {
 
     /// The human-readable detail (never holds a secret: callers build it
     /// from request fields and upstream answers only).
-    pub fn detail(&self) -> String {
+    pub fn detail(&self) -> Cow<'_, str> {
         match self {
             Error::Args(d)
             | Error::NoPostData(d)
@@ -164,29 +166,28 @@ impl Error {
             | Error::Conflict(d)
             | Error::KeyReused(d)
             | Error::Unavailable(d)
-            | Error::Internal(d) => d.clone(),
-            Error::Token { detail, .. }
-            | Error::OpenIm { detail, .. }
-            | Error::RateLimited { detail, .. } => detail.clone(),
-            Error::MethodNotAllowed => "method not allowed".into(),
-            Error::PayloadTooLarge { limit } => format!("request body larger than {limit} bytes"),
+            | Error::Internal(d) => Cow::Borrowed(d),
+            Error::Token { detail, .. } | Error::OpenIm { detail, .. } => Cow::Borrowed(detail),
+            Error::RateLimited { detail, .. } => Cow::Borrowed(detail),
+            Error::MethodNotAllowed => Cow::Borrowed("method not allowed"),
+            Error::PayloadTooLarge { limit } => {
+                Cow::Owned(format!("request body larger than {limit} bytes"))
+            }
             Error::Upstream {
                 path,
                 code,
                 message,
-            } => {
-                format!("entrust {path} answered code {code}: {message}")
-            }
+            } => Cow::Owned(format!("entrust {path} answered code {code}: {message}")),
             Error::Partial {
                 done,
                 pending,
                 cause,
-            } => format!(
+            } => Cow::Owned(format!(
                 "{}; done: [{}]; not done: [{}]",
                 cause.detail(),
                 done.join(","),
                 pending.join(",")
-            ),
+            )),
         }
     }
 
@@ -224,22 +225,19 @@ impl Error {
     pub fn vendor_response(&self, face: Face) -> Response<Body> {
         let (status, code) = self.entrust_status();
         let detail = match self {
-            Error::MethodNotAllowed => format!("method not allowed; use {}", face.allow()),
+            Error::MethodNotAllowed => {
+                Cow::Owned(format!("method not allowed; use {}", face.allow()))
+            }
             _ => self.detail(),
         };
-        // Serialized straight from a struct: the same bytes as the
-        // `{"code","errorMessage"}` map printed, without building it.
-        #[derive(serde::Serialize)]
-        struct Vendor<'a> {
-            code: i64,
-            #[serde(rename = "errorMessage")]
-            error_message: &'a str,
-        }
-        let body = serde_json::to_vec(&Vendor {
-            code,
-            error_message: &detail,
-        })
-        .unwrap_or_default();
+        // Written straight: the same bytes as the `{"code","errorMessage"}`
+        // map printed (a unit test compares them), made on every refusal.
+        let mut body = String::with_capacity(32 + detail.len());
+        body.push_str("{\"code\":");
+        crate::text::push_i64(&mut body, code);
+        body.push_str(",\"errorMessage\":");
+        crate::text::json_str(&mut body, &detail);
+        body.push('}');
         self.with_headers(face, json_bytes_response(status, Bytes::from(body)))
     }
 
@@ -319,7 +317,7 @@ mod tests {
                 Error::MethodNotAllowed => {
                     format!("method not allowed; use {}", Face::Entrust.allow())
                 }
-                _ => e.detail(),
+                _ => e.detail().into_owned(),
             };
             assert_eq!(
                 body,

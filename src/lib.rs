@@ -37,6 +37,7 @@
 //! - [`metrics`]: Prometheus metrics.
 //! - [`accesslog`]: the per-request log line, and log output written off the event loop.
 //! - [`logs`]: log output: escaped text, or JSON lines with flat keys.
+//! - `text`: numbers and JSON strings written without `fmt` (log lines, error bodies).
 //! - [`sim`]: the vendor simulator (tests, `--demo`, `entrust-gateway sim`).
 
 pub mod accesslog;
@@ -58,4 +59,5 @@ pub mod secret;
 pub mod server;
 pub mod sign;
 pub mod sim;
+mod text;
 pub mod upstream;

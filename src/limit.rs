@@ -102,6 +102,15 @@ struct PathQuota {
     queued: AtomicUsize,
     /// Set when the vendor itself answered 1008 on this path.
     paused_until: Mutex<Option<Instant>>,
+    /// The refusals' details, made once: a refusal formats nothing.
+    said: Said,
+}
+
+/// What a refusal on one path tells the caller.
+struct Said {
+    queue_full: Arc<str>,
+    wait_too_long: Arc<str>,
+    backoff: Arc<str>,
 }
 
 /// Decrements the queue count however the wait ends (granted, refused, or
@@ -115,7 +124,7 @@ impl Drop for QueueSlot<'_> {
 }
 
 impl PathQuota {
-    fn new(limit: EffectiveLimit, headroom_percent: u32) -> PathQuota {
+    fn new(path: &str, limit: EffectiveLimit, headroom_percent: u32) -> PathQuota {
         let pacing = Pacing::new(limit.per_second, headroom_percent);
         let Pacing { period, burst } = pacing;
         let quota = Quota::with_period(period)
@@ -126,9 +135,24 @@ impl PathQuota {
         } else {
             period
         };
+        let said = Said {
+            queue_full: format!(
+                "{path}: rate_limit.max_queue ({}) callers already waiting",
+                limit.max_queue
+            )
+            .into(),
+            wait_too_long: format!(
+                "quota for {path} is {}/s; the wait would exceed {} ms",
+                limit.per_second,
+                limit.max_wait.as_millis()
+            )
+            .into(),
+            backoff: format!("the vendor rate-limited {path}; retry shortly").into(),
+        };
         PathQuota {
             limit,
             pacing,
+            said,
             slot,
             gov: RateLimiter::direct(quota),
             turn: tokio::sync::Mutex::new(()),
@@ -143,7 +167,7 @@ impl Limiter {
         let paths = routes
             .all()
             .map(|p| {
-                let q = PathQuota::new(cfg.for_path(p.as_str()), cfg.headroom_percent);
+                let q = PathQuota::new(p.as_str(), cfg.for_path(p.as_str()), cfg.headroom_percent);
                 (p.as_str().to_string(), Arc::new(q))
             })
             .collect();
@@ -216,7 +240,7 @@ impl Limiter {
             return Err(refuse(
                 Refusal::UpstreamBackoff,
                 until - start,
-                format!("the vendor rate-limited {path}; retry shortly"),
+                q.said.backoff.clone(),
             ));
         }
         if let Some(fleet) = &self.fleet {
@@ -234,19 +258,14 @@ impl Limiter {
             return Err(refuse(
                 Refusal::QueueFull,
                 estimate,
-                format!("{ahead} requests already waiting for {path}"),
+                q.said.queue_full.clone(),
             ));
         }
         if estimate > q.limit.max_wait {
             return Err(refuse(
                 Refusal::WaitTooLong,
                 estimate,
-                format!(
-                    "quota for {path} is {}/s; the wait ({} ms) would exceed {} ms",
-                    q.limit.per_second,
-                    estimate.as_millis(),
-                    q.limit.max_wait.as_millis()
-                ),
+                q.said.wait_too_long.clone(),
             ));
         }
         let _turn = q.turn.lock().await;
@@ -279,12 +298,12 @@ impl Limiter {
     }
 }
 
-fn refuse(why: Refusal, retry_after: Duration, detail: String) -> (Refusal, Error) {
+fn refuse(why: Refusal, retry_after: Duration, detail: impl Into<Arc<str>>) -> (Refusal, Error) {
     (
         why,
         Error::RateLimited {
             retry_after,
-            detail,
+            detail: detail.into(),
         },
     )
 }

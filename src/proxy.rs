@@ -48,16 +48,15 @@ pub fn admit<'g>(
     Ok(path)
 }
 
+/// Forwards an admitted request ([`admit`] made `path`).
 pub async fn handle(
     gw: &Gateway,
     parts: &Parts,
+    path: EntrustPath<'_>,
     body: Bytes,
     request_id: &HeaderValue,
     permit: Option<Permit>,
 ) -> Result<Response<Body>, Error> {
-    // Already checked before the body was read; again here, cheaply, because
-    // the call needs the path value only this check makes.
-    let path = admit(gw, &parts.method, parts.uri.path(), &parts.headers)?;
     check_form(&body, path.as_str())?;
     let call = Call {
         path,

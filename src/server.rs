@@ -30,6 +30,7 @@ use crate::entrust;
 use crate::error::{Body, Error, Face, json_response};
 use crate::gateway::Gateway;
 use crate::metrics::InFlight;
+use crate::route::EntrustPath;
 use crate::{accesslog, headers, openim, proxy};
 
 mod admit;
@@ -398,16 +399,19 @@ async fn handle(
             // Checked before the body is read. The body's room in the memory
             // budget travels in the request's extensions, so it is held as long
             // as the request's parts are, wherever the work runs.
-            match admit::admit(&gw, face, &req, &budget) {
-                Ok(room) => req.extensions_mut().insert(room),
-                Err(e) => return admit::refused(e, face, data_centers),
+            let entrust = match admit::admit(&gw, face, &req, &budget) {
+                Ok((room, entrust)) => {
+                    req.extensions_mut().insert(room);
+                    entrust
+                }
+                Err(e) => return admit::refused(e, face),
             };
             // Boxed: the pipeline's state is kilobytes, moved on every
             // wrapping otherwise, and held by idle connections.
-            let serving = Box::pin(dispatch(gw.clone(), face, req, request_id.clone()));
+            let serving = Box::pin(dispatch(&gw, face, entrust, req, request_id.clone()));
             match tokio::time::timeout(timeout, serving).await {
                 Ok(Ok(resp)) => resp,
-                Ok(Err(e)) => refusal(data_centers, face, &e),
+                Ok(Err(e)) => refusal(face, &e),
                 Err(_) => Error::Timeout(format!(
                     "the request took longer than server.request_timeout_ms ({} ms)",
                     timeout.as_millis()
@@ -436,27 +440,24 @@ async fn handle(
     Ok(resp)
 }
 
+/// `entrust`: on the entrust face, the path [`admit::admit`] made.
 async fn dispatch(
-    gw: Arc<Gateway>,
+    gw: &Arc<Gateway>,
     face: Face,
+    entrust: Option<EntrustPath<'_>>,
     req: Request<Incoming>,
     request_id: HeaderValue,
 ) -> Result<Response<Body>, Error> {
     if face == Face::Admin {
-        return admin(&gw, &req);
+        return admin(gw, &req);
     }
     let (parts, body) = req.into_parts();
     let limit = gw.config().server.max_body_bytes;
     // A passthrough read takes its first quota permit before its body is
     // read: over quota, the refusal costs no reading or checking. (Writes
     // wait for their body: one may be a retry answered from the store.)
-    if face == Face::Entrust && !is_write(face, &parts) {
-        // admit() passed; this makes the path value again.
-        let early = match proxy::admit(&gw, &parts.method, parts.uri.path(), &parts.headers) {
-            Ok(path) => gw.early_permit(path).await,
-            Err(e) => Err(e),
-        };
-        let permit = match early {
+    if let Some(path) = entrust.filter(|p| entrust::path::is_read_only(p.as_str())) {
+        let permit = match gw.early_permit(path).await {
             Ok(p) => p,
             Err(e) => {
                 discard_body(body, limit).await;
@@ -464,12 +465,18 @@ async fn dispatch(
             }
         };
         let body = read_body(body, limit).await?;
-        return proxy::handle(&gw, &parts, body, &request_id, Some(permit)).await;
+        return proxy::handle(gw, &parts, path, body, &request_id, Some(permit)).await;
     }
     let body = read_body(body, limit).await?;
-    if !is_write(face, &parts) {
-        return route(&gw, face, &parts, body, &request_id).await;
+    // admit() passed: an entrust request is a POST to a forwarded path.
+    let writes = match face {
+        Face::Entrust => true,
+        _ => is_write(face, &parts),
+    };
+    if !writes {
+        return route(gw, face, &parts, body, &request_id).await;
     }
+    let gw = gw.clone();
     // A write runs in its own task, which owns what it needs: hyper drops
     // this future when the caller disconnects, and request_timeout_ms drops
     // it too, but a write the vendor may have received must still finish,
@@ -488,14 +495,15 @@ async fn dispatch(
             let _running = running;
             let result = write(&gw, face, &parts, body, &request_id).await;
             if let Err(result) = tx.send(result) {
-                let status = match &result {
-                    Ok(r) => r.status(),
-                    Err(e) => e.to_response(face).status(),
+                let (status, error) = match &result {
+                    Ok(r) => (r.status(), None),
+                    Err(e) => (e.to_response(face).status(), Some(e.to_string())),
                 };
                 accesslog::span(gw.upstream().urls()).in_scope(|| {
                     tracing::info!(
                         status = status.as_u16(),
                         latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+                        error = error.as_deref(),
                         "done after the caller left (disconnected or request_timeout_ms)"
                     )
                 });
@@ -537,10 +545,10 @@ impl Drop for Running {
     }
 }
 
-/// The caller's answer for an error, with its "request refused" log line
-/// (a keyed write's errors get it too).
-fn refusal(data_centers: &[crate::config::BaseUrl], face: Face, e: &Error) -> Response<Body> {
-    let _ = accesslog::with(|r| accesslog::refused(r, data_centers, "request refused", e));
+/// The caller's answer for an error; the request's log line says "request
+/// refused", and why (a keyed write's errors too).
+fn refusal(face: Face, e: &Error) -> Response<Body> {
+    accesslog::refused("request refused", e);
     e.to_response(face)
 }
 
@@ -567,7 +575,7 @@ async fn write(
         Begin::New(claim) => claim,
     };
     let (result, keep) = crate::dedup::tracked(route(gw, face, parts, body, request_id)).await;
-    let resp = result.unwrap_or_else(|e| refusal(gw.upstream().urls(), face, &e));
+    let resp = result.unwrap_or_else(|e| refusal(face, &e));
     let (head, body) = resp.into_parts();
     let bytes = match body.collect().await {
         Ok(b) => b.to_bytes(),
@@ -591,13 +599,20 @@ async fn route(
 ) -> Result<Response<Body>, Error> {
     match face {
         Face::OpenIm => openim::handle(gw, parts, body, request_id).await,
-        _ => proxy::handle(gw, parts, body, request_id, None).await,
+        _ => {
+            // Checked by admit(), on the caller's side of the spawn.
+            let Some(path) = gw.routes().entrust(parts.uri.path()) else {
+                return Err(Error::Internal("an admitted path is not forwarded".into()));
+            };
+            proxy::handle(gw, parts, path, body, request_id, None).await
+        }
     }
 }
 
 /// Whether a request may change the vendor's state: a POST to an entrust
 /// path that doesn't only read, or to an OpenIM route other than reads
-/// (`get_*`) and tokens (`/auth/`).
+/// (`get_*`) and tokens (`/auth/`). (For an admitted request, [`dispatch`]
+/// knows the entrust answer without asking.)
 fn is_write(face: Face, parts: &http::request::Parts) -> bool {
     let path = parts.uri.path();
     parts.method == Method::POST

@@ -566,7 +566,7 @@ impl Fleet {
             return Err(refuse(
                 Refusal::QuotaStoreDown,
                 Duration::from_secs(1),
-                detail.into(),
+                detail,
             ));
         }
         // Slots reserved in Redis before it went away drain first.

@@ -129,13 +129,16 @@ fn status(err: &Error) -> (StatusCode, i64, &'static str) {
 
 /// The detail as the OpenIM caller sees it: credential problems upstream
 /// are the gateway operator's to fix, and say so.
-fn detail(err: &Error) -> String {
+fn detail(err: &Error) -> std::borrow::Cow<'_, str> {
     match err {
         Error::Upstream { code, .. } if from_entrust(*code) == SERVER_INTERNAL => format!(
             "{} (the gateway's vendor credentials or service are at fault)",
             err.detail()
-        ),
-        Error::MethodNotAllowed => format!("method not allowed; use {}", Face::OpenIm.allow()),
+        )
+        .into(),
+        Error::MethodNotAllowed => {
+            format!("method not allowed; use {}", Face::OpenIm.allow()).into()
+        }
         _ => err.detail(),
     }
 }

@@ -391,7 +391,7 @@ impl Ctx<'_> {
             let (code, message) = status.unwrap_or((code::RATE_LIMITED, String::new()));
             return Err(Error::RateLimited {
                 retry_after,
-                detail: format!("entrust {path} answered code {code}: {message}"),
+                detail: format!("entrust {path} answered code {code}: {message}").into(),
             });
         }
         match status {

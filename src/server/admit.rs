@@ -11,7 +11,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::{Error, Face};
 use crate::gateway::Gateway;
-use crate::route::printable;
+use crate::route::{EntrustPath, printable};
 use crate::{headers, openim, proxy};
 
 /// The budget is counted in KiB, so that a semaphore's `u32` permits cover
@@ -44,22 +44,30 @@ pub struct BodyRoom {
 }
 
 /// Checks a request on the entrust or OpenIM face before its body is read,
-/// and takes room for its body in the budget.
-pub fn admit<B>(
-    gw: &Gateway,
+/// and takes room for its body in the budget. On the entrust face, the
+/// forwarded path the check made.
+pub fn admit<'g, B>(
+    gw: &'g Gateway,
     face: Face,
     req: &Request<B>,
     budget: &BodyBudget,
-) -> Result<BodyRoom, Error> {
+) -> Result<(BodyRoom, Option<EntrustPath<'g>>), Error> {
     if face == Face::Admin {
-        return Ok(BodyRoom { _permit: None });
+        return Ok((BodyRoom { _permit: None }, None));
     }
     headers::check_request(req)?;
-    let path = req.uri().path();
-    match face {
-        Face::OpenIm => openim_admit(gw, req)?,
-        _ => proxy::admit(gw, req.method(), path, req.headers()).map(drop)?,
-    }
+    let entrust = match face {
+        Face::OpenIm => {
+            openim_admit(gw, req)?;
+            None
+        }
+        _ => Some(proxy::admit(
+            gw,
+            req.method(),
+            req.uri().path(),
+            req.headers(),
+        )?),
+    };
     let limit = gw.config().server.max_body_bytes;
     let declared = match req.headers().get(header::CONTENT_LENGTH) {
         // hyper has already refused a malformed or repeated Content-Length.
@@ -72,16 +80,18 @@ pub fn admit<B>(
     // A chunked body may grow to the limit.
     let need = declared.map_or(limit, |n| n as usize);
     if need == 0 {
-        return Ok(BodyRoom { _permit: None });
+        return Ok((BodyRoom { _permit: None }, entrust));
     }
-    budget.reserve(need).map(|p| BodyRoom {
-            _permit: Some(Arc::new(p)),
-        }).ok_or_else(|| {
-        Error::Unavailable(
+    let room = budget.reserve(need).map(|p| BodyRoom {
+        _permit: Some(Arc::new(p)),
+    });
+    match room {
+        Some(room) => Ok((room, entrust)),
+        None => Err(Error::Unavailable(
             "too many request bodies in memory at once (server.max_body_memory_bytes); retry shortly"
                 .into(),
-        )
-    })
+        )),
+    }
 }
 
 /// The OpenIM face's route, method, `operationID` and credential, in the
@@ -112,19 +122,8 @@ fn openim_admit<B>(gw: &Gateway, req: &Request<B>) -> Result<(), Error> {
 }
 
 /// A refusal's answer; past the body budget it says when to come back.
-pub fn refused(
-    e: Error,
-    face: Face,
-    data_centers: &[crate::config::BaseUrl],
-) -> http::Response<crate::error::Body> {
-    let _ = crate::accesslog::with(|r| {
-        crate::accesslog::refused(
-            r,
-            data_centers,
-            "request refused before its body was read",
-            &e,
-        )
-    });
+pub fn refused(e: Error, face: Face) -> http::Response<crate::error::Body> {
+    crate::accesslog::refused("request refused before its body was read", &e);
     let mut resp = e.to_response(face);
     if matches!(e, Error::Unavailable(_)) {
         resp.headers_mut()
