@@ -34,6 +34,7 @@ fi
 # takes ~15 s unloaded.
 TIMEOUT=${TIMEOUT:-90}
 OUT=${OUT:-target/mutants}
+mkdir -p "$OUT"
 
 # module: files (cargo-mutants --file globs) | cargo test arguments
 declare -A FILES TESTS

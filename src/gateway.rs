@@ -383,7 +383,9 @@ impl Gateway {
     /// once, to the next data center, when [`retry::decide`] says that is
     /// safe (it never left, or the endpoint only reads).
     pub async fn call(&self, call: &Call<'_>) -> Result<Reply, Error> {
-        self.call_inner(call, None).await
+        // Boxed: the attempt's state (the pooled client's futures) is
+        // kilobytes, otherwise copied into every future that awaits a call.
+        Box::pin(self.call_inner(call, None)).await
     }
 
     /// Takes the quota permit for a call's first attempt on `path` now,
@@ -396,7 +398,7 @@ impl Gateway {
 
     /// [`Gateway::call`] whose first attempt uses `permit`.
     pub async fn call_permitted(&self, call: &Call<'_>, permit: Permit) -> Result<Reply, Error> {
-        self.call_inner(call, Some(permit)).await
+        Box::pin(self.call_inner(call, Some(permit))).await
     }
 
     async fn call_inner(

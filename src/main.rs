@@ -11,6 +11,9 @@ use entrust_gateway::config::{Config, LogFormat, SecretSource};
 use entrust_gateway::gateway::Gateway;
 use entrust_gateway::{server, sim};
 
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     version,
