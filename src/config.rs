@@ -213,6 +213,9 @@ pub struct UpstreamConfig {
     /// Idle pooled connections are closed after this (the vendor asks < 55 s).
     pub pool_idle_timeout_ms: u64,
     pub pool_max_idle_per_host: usize,
+    /// Requests being sent to or answered by the vendor at once, every data
+    /// center together; more wait for a slot (never sent meanwhile).
+    pub max_in_flight: usize,
     /// Largest upstream answer accepted.
     pub max_response_bytes: usize,
 }
@@ -232,6 +235,7 @@ impl Default for UpstreamConfig {
             failover_cooldown_ms: 30_000,
             pool_idle_timeout_ms: 50_000,
             pool_max_idle_per_host: 256,
+            max_in_flight: 256,
             max_response_bytes: 16 * 1024 * 1024,
         }
     }
@@ -569,6 +573,12 @@ impl Config {
                 "upstream.pool_max_idle_per_host".into(),
                 n(u.pool_max_idle_per_host),
                 0,
+                100_000,
+            ),
+            (
+                "upstream.max_in_flight".into(),
+                n(u.max_in_flight),
+                1,
                 100_000,
             ),
             (

@@ -530,6 +530,7 @@ impl Gateway {
         let label = &self.upstream.urls()[dc].label;
         crate::accesslog::record_data_center(dc);
         let req = self.build(call, dc, slot)?;
+        let _sending = self.upstream.slot().await;
         let started = Instant::now();
         let result = self.upstream.send(req).await;
         slot.upstream_duration[dc]

@@ -72,6 +72,10 @@ pub struct Upstream {
     cooldown: Duration,
     timeout: Duration,
     max_response_bytes: usize,
+    /// `upstream.max_in_flight`: each request being sent holds one, so
+    /// that a slow vendor costs a bounded number of connections (and their
+    /// buffers) however many callers wait.
+    in_flight: tokio::sync::Semaphore,
 }
 
 impl Upstream {
@@ -131,6 +135,7 @@ impl Upstream {
             cooldown: Duration::from_millis(u.failover_cooldown_ms),
             timeout: Duration::from_millis(u.timeout_ms),
             max_response_bytes: u.max_response_bytes,
+            in_flight: tokio::sync::Semaphore::new(u.max_in_flight),
         })
     }
 
@@ -174,6 +179,14 @@ impl Upstream {
         self.active.store(next, Ordering::Release);
         *last = Some(now);
         Some(next)
+    }
+
+    /// A slot among `upstream.max_in_flight`, held for one attempt. Waiting
+    /// sends nothing, and is bounded by the caller's `request_timeout_ms`;
+    /// the attempt's own timeout starts once it has its slot.
+    pub async fn slot(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        // The semaphore is never closed.
+        self.in_flight.acquire().await.ok()
     }
 
     /// One attempt: sends `req` and reads the whole answer, within the

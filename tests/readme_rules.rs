@@ -201,3 +201,42 @@ async fn a_wait_of_exactly_max_wait_ms_is_waited_not_refused() {
         .expect("waited, not refused");
     assert!(waited > Duration::from_millis(500), "{waited:?}");
 }
+
+/// README "Configuration", `upstream.max_in_flight` (issue 16: bound the
+/// requests in flight upstream): past the bound a request waits for a slot,
+/// sending nothing meanwhile, and goes once a slot frees.
+#[tokio::test]
+async fn requests_past_max_in_flight_wait_for_a_slot() {
+    let (stalled, mut arrived, _task) = silent_upstream().await;
+    let gw = start_gateway(&config_text(
+        &[format!("http://{stalled}")],
+        "max_in_flight = 2\ntimeout_ms = 1500",
+        "[rate_limit]\nenabled = false",
+    ))
+    .await;
+    let url = format!("{}{QUERY}", gw.url());
+    let calls: Vec<_> = (0..3)
+        .map(|i| tokio::spawn(post_form_with_owned(url.clone(), format!("groupIds=s{i}"))))
+        .collect();
+    for _ in 0..2 {
+        within("a request in a slot", arrived.recv()).await;
+    }
+    // The third waits: nothing arrives while both slots are held (their
+    // attempts stall until timeout_ms).
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), arrived.recv())
+            .await
+            .is_err(),
+        "a third request reached the vendor past max_in_flight = 2"
+    );
+    // The first two time out (1.5 s), freeing their slots: the third goes.
+    within("the third, once a slot frees", arrived.recv()).await;
+    for c in calls {
+        let a = within("an answer", c).await.expect("the call task");
+        assert_eq!(a.status, 504, "{}", a.text());
+    }
+}
+
+async fn post_form_with_owned(url: String, form: String) -> Answer {
+    post_form(&url, &form).await
+}
