@@ -261,7 +261,7 @@ async fn connect(
         redis::cmd("TIME")
             .query_async::<(u64, u64)>(&mut conn)
             .await
-            .map(|(s, us)| (conn, s * 1_000_000 + us))
+            .map(|(s, us)| (conn, redis_micros(s, us)))
     };
     // Connecting is a few round trips; bound the whole of it too.
     match tokio::time::timeout(timeout * 3, attempt).await {
@@ -269,6 +269,11 @@ async fn connect(
         Ok(Err(e)) => Err((kind_of(&e), e.to_string())),
         Err(_) => Err(("timeout", "no answer in time".into())),
     }
+}
+
+/// Redis's `TIME` reply (seconds, microseconds) in µs.
+fn redis_micros(s: u64, us: u64) -> u64 {
+    s * 1_000_000 + us
 }
 
 /// Periods by which a caller may send later than its slot and the window
@@ -297,6 +302,26 @@ pub async fn ping(url: &Secret, timeout: Duration) -> Result<(), String> {
 }
 
 impl Link {
+    /// Not yet connected: the first caller connects.
+    fn new(client: redis::Client, timeout: Duration, metrics: &Metrics) -> Link {
+        Link {
+            client,
+            timeout,
+            conn: Mutex::new(None),
+            connections: AtomicU64::new(0),
+            state: AtomicU8::new(UNKNOWN),
+            down_since: Mutex::new(Instant::now()),
+            resumed: Mutex::new(None),
+            first: tokio::sync::OnceCell::new(),
+            up: metrics.quota_store_up.clone(),
+            errors: metrics.quota_store_errors.clone(),
+            clock: ClockMap {
+                epoch: Instant::now(),
+                state: Mutex::new(None),
+            },
+        }
+    }
+
     /// A connection while Redis answers; `None` while it does not.
     async fn connection(self: &Arc<Self>) -> Option<(MultiplexedConnection, u64)> {
         self.first
@@ -320,14 +345,20 @@ impl Link {
         // It may be another server now, with another clock.
         self.clock.reset();
         if let Some(now) = redis_now {
-            let from = micros(self.resume_delay());
-            *self.resumed.lock().unwrap_or_else(|e| e.into_inner()) =
-                Some((Instant::now(), now + from));
+            self.resume(now);
         }
         if self.state.swap(UP, Ordering::AcqRel) == DOWN {
             tracing::warn!("Redis answers again: the quota is shared by the fleet again");
         }
         self.up.set(1);
+    }
+
+    /// Found Redis again (its clock at `redis_now`, µs) after a time on the
+    /// fallback: shared slots start `resume_delay` (plus `max_wait`) later.
+    fn resume(&self, redis_now: u64) {
+        let from = micros(self.resume_delay());
+        *self.resumed.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((Instant::now(), redis_now + from));
     }
 
     /// After the fallback, shared slots start this much (plus `max_wait`) later.
@@ -407,8 +438,13 @@ async fn reconnect(link: Weak<Link>) {
                 link.errors.get_or_create(&KindLabels { kind }).inc();
             }
         }
-        backoff = (backoff * 2).min(RECONNECT_MAX);
+        backoff = next_backoff(backoff);
     }
+}
+
+/// The wait before the next reconnection attempt: doubling up to [`RECONNECT_MAX`].
+fn next_backoff(backoff: Duration) -> Duration {
+    (backoff * 2).min(RECONNECT_MAX)
 }
 
 impl Fleet {
@@ -430,22 +466,11 @@ impl Fleet {
         }
         metrics.quota_store_up.set(0);
         Ok(Fleet {
-            link: Arc::new(Link {
+            link: Arc::new(Link::new(
                 client,
-                timeout: Duration::from_millis(redis.timeout_ms),
-                conn: Mutex::new(None),
-                connections: AtomicU64::new(0),
-                state: AtomicU8::new(UNKNOWN),
-                down_since: Mutex::new(Instant::now()),
-                resumed: Mutex::new(None),
-                first: tokio::sync::OnceCell::new(),
-                up: metrics.quota_store_up.clone(),
-                errors: metrics.quota_store_errors.clone(),
-                clock: ClockMap {
-                    epoch: Instant::now(),
-                    state: Mutex::new(None),
-                },
-            }),
+                Duration::from_millis(redis.timeout_ms),
+                metrics,
+            )),
             key_prefix: format!("{}:{app_key}:quota:", redis.key_prefix),
             on_error: rate_limit.on_redis_error,
             fallback: Limiter::new(local, routes),
@@ -608,15 +633,23 @@ impl Fleet {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_clock_map_follows_the_fastest_reply_and_creeps_later() {
+    /// A fresh clock map, and the local instant `us` µs after its epoch.
+    fn clock_map() -> (ClockMap, impl Fn(u64) -> Instant) {
         let epoch = Instant::now();
         let clock = ClockMap {
             epoch,
             state: Mutex::new(None),
         };
-        let at = |us: u64| epoch + Duration::from_micros(us);
-        let redis = 5_000_000_000; // Redis's clock at our epoch, in µs
+        (clock, move |us| epoch + Duration::from_micros(us))
+    }
+
+    /// Redis's clock at the clock map's epoch, in µs.
+    const REDIS: i64 = 5_000_000_000;
+
+    #[test]
+    fn the_clock_map_follows_the_fastest_reply_and_creeps_later() {
+        let (clock, at) = clock_map();
+        let redis = REDIS;
         // A reply 2 ms on its way: slot 10 ms after its "now" is 12 ms after it.
         let now = redis + 100_000;
         assert_eq!(clock.map(at(102_000), now, now + 10_000), at(112_000));
@@ -632,6 +665,98 @@ mod tests {
         assert_eq!(clock.map(at(2_331_000), now, now), at(2_304_030));
         clock.reset();
         assert_eq!(clock.map(at(2_400_000), redis, redis), at(2_400_000));
+    }
+
+    #[test]
+    fn the_clock_map_lowers_only_below_the_crept_offset_and_creeps_from_the_last_lowering() {
+        // Module doc, "Each instance maps Redis's clock onto its own through
+        // the smallest reply delay it has seen", and `ClockMap`'s doc: the
+        // offset creeps later by 1 ms per second between lower samples.
+        let (clock, at) = clock_map();
+        // A reply `delay` µs on its way, arriving at `local` µs: where does
+        // its own "now" map?
+        let map = |local: i64, delay: i64| {
+            let now = REDIS + local - delay;
+            clock.map(at(local.unsigned_abs()), now, now)
+        };
+        // 2 ms on its way: the first sample.
+        assert_eq!(map(1_000_000, 2_000), at(1_000_000));
+        // A second later the offset has crept to 3 ms; a 2.5 ms reply is
+        // lower than that, so it is the new offset (not the crept 3 ms).
+        assert_eq!(map(2_000_000, 2_500), at(2_000_000));
+        // A second after that: crept to 3.5 ms, counted from the 2.5 ms
+        // sample's arrival; a slower 4.5 ms reply maps 1 ms earlier.
+        assert_eq!(map(3_000_000, 4_500), at(2_999_000));
+        // 1.0015 s after the 2.5 ms sample the offset has crept by 1001 µs;
+        // a reply that late exactly is no higher than it, so it takes over
+        // and the creep starts again from here...
+        assert_eq!(map(3_001_500, 3_501), at(3_001_500));
+        // ...so 1.5 ms later it has crept by 1 µs (3502), not by the
+        // 1003 µs counted from the 2.5 ms sample (3503).
+        assert_eq!(map(3_003_000, 10_000), at(3_003_000 - 10_000 + 3_502));
+    }
+
+    #[test]
+    fn redis_errors_are_labelled_timeout_connection_or_reply() {
+        // README "When Redis is down": the metric
+        // `entrust_gateway_quota_store_errors_total{kind="timeout"|"connection"|"reply"}`.
+        use std::io::{Error as IoError, ErrorKind as Io};
+        let io = |kind| kind_of(&redis::RedisError::from(IoError::new(kind, "x")));
+        assert_eq!(io(Io::TimedOut), "timeout");
+        assert_eq!(io(Io::ConnectionRefused), "connection");
+        assert_eq!(io(Io::ConnectionReset), "connection");
+        // An I/O error that is neither a refusal nor a dropped connection.
+        assert_eq!(io(Io::PermissionDenied), "connection");
+        let reply = redis::RedisError::from((redis::ErrorKind::UnexpectedReturnType, "x"));
+        assert_eq!(kind_of(&reply), "reply");
+    }
+
+    #[test]
+    fn redis_time_is_seconds_and_microseconds() {
+        // Redis `TIME`: "unix time in seconds" and "microseconds"
+        // (redis.io/commands/time); the PERMIT script reads it the same way.
+        assert_eq!(redis_micros(1_764_000_000, 123_456), 1_764_000_000_123_456);
+    }
+
+    #[test]
+    fn reconnecting_backs_off_from_100_ms_doubling_to_1_s() {
+        // README "When Redis is down": "It reconnects in the background
+        // (every 100 ms, backing off to 1 s)".
+        let mut b = RECONNECT_FIRST;
+        let mut seen = vec![b];
+        for _ in 0..5 {
+            b = next_backoff(b);
+            seen.push(b);
+        }
+        let ms: Vec<u128> = seen.iter().map(Duration::as_millis).collect();
+        assert_eq!(ms, [100, 200, 400, 800, 1000, 1000]);
+    }
+
+    fn link(timeout_ms: u64) -> Link {
+        let client = redis::Client::open("redis://127.0.0.1:1/0").expect("a Redis URL");
+        Link::new(client, Duration::from_millis(timeout_ms), &Metrics::new())
+    }
+
+    #[test]
+    fn shared_slots_resume_2_3_s_plus_max_wait_after_redis_is_found_again() {
+        // Module doc, "When Redis is unreachable": RESUME_SPREAD (1 s) + 1 s
+        // + max_wait, plus 3 × timeout_ms for a connection attempt; README:
+        // "no earlier than about max_wait_ms + 2.3 s later" (timeout_ms 100).
+        let link = link(100);
+        assert_eq!(link.resume_delay(), Duration::from_millis(2_300));
+        let max_wait = Duration::from_millis(300);
+        // Never on the fallback: no floor.
+        assert_eq!(link.resume_floor(max_wait), 0);
+        let redis_now = 1_764_000_000_000_000;
+        link.resume(redis_now);
+        assert_eq!(link.resume_floor(max_wait), redis_now + 2_600_000);
+        // Still ahead 2.3 s after the switch (it lasts 2.6 s)...
+        let ago = |d: Duration| Instant::now().checked_sub(d).expect("an earlier instant");
+        *link.resumed.lock().unwrap() = Some((ago(Duration::from_millis(2_300)), redis_now));
+        assert_eq!(link.resume_floor(max_wait), redis_now + 300_000);
+        // ...and no more once it has passed.
+        *link.resumed.lock().unwrap() = Some((ago(Duration::from_millis(2_610)), redis_now));
+        assert_eq!(link.resume_floor(max_wait), 0);
     }
 
     #[test]
