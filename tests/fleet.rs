@@ -84,25 +84,29 @@ impl Fleet {
         self.sim.requests().iter().map(|r| r.at).collect()
     }
 
-    /// Waits (bounded) until every instance's /readyz says `"quota": quota`,
-    /// with status 200: a degraded quota never makes a pod unready.
     async fn wait_quota(&self, quota: &str) {
-        let all = async {
-            for g in &self.gws {
-                loop {
-                    let a = send(http::Method::GET, &format!("{}/readyz", g.url()), &[], "").await;
-                    assert_eq!(a.status, 200, "{}", a.text());
-                    if a.json()["quota"] == quota {
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(10), all)
-            .await
-            .unwrap_or_else(|_| panic!("the fleet did not say quota {quota:?} in time"));
+        wait_quota(&self.gws, quota).await
     }
+}
+
+/// Waits (bounded) until every instance's /readyz says `"quota": quota`,
+/// with status 200: a degraded quota never makes a pod unready.
+async fn wait_quota(gws: &[ServerHandle], quota: &str) {
+    let all = async {
+        for g in gws {
+            loop {
+                let a = send(http::Method::GET, &format!("{}/readyz", g.url()), &[], "").await;
+                assert_eq!(a.status, 200, "{}", a.text());
+                if a.json()["quota"] == quota {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), all)
+        .await
+        .unwrap_or_else(|_| panic!("the fleet did not say quota {quota:?} in time"));
 }
 
 impl Drop for Fleet {
@@ -421,6 +425,100 @@ async fn the_vendors_1008_holds_the_path_back_fleet_wide() {
     let after: u64 = b.headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!(after > 50, "Retry-After {after} s: the 60 s hold");
     assert_eq!(fleet.sim.requests().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_fleet_queue_is_refused_with_a_retry_after_counting_the_callers_ahead() {
+    let _serial = SERIAL.lock().await;
+    let redis = RedisServer::start();
+    let fleet = Fleet::start(
+        1,
+        &redis.url(),
+        "[rate_limit]\nper_second = 1\nmax_wait_ms = 60000\nmax_queue = 2",
+    );
+    let url = fleet.urls()[0].clone();
+    assert_eq!(post_form(&url, "groupIds=a").await.status, 200);
+    // Two callers wait for their slots (about 1 s and 2 s away).
+    let waiting: Vec<_> = (0..2)
+        .map(|i| {
+            let url = url.clone();
+            tokio::spawn(async move { post_form(&url, &format!("groupIds=w{i}")).await })
+        })
+        .collect();
+    let limiter = fleet.gws[0].gateway.limiter();
+    within("two callers wait", async {
+        while limiter.queued(QUERY) < 2 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    let a = post_form(&url, "groupIds=third").await;
+    assert_eq!(a.status, 429, "{}", a.text());
+    assert_eq!(a.json()["code"], 1008);
+    // README "Waiting": the queue is full, 429 with Retry-After at once. Its
+    // value is the local quota's estimate (src/limit.rs, "Each caller ahead
+    // takes one slot; ours comes within one more"): 3 slots of 1/0.96 s
+    // (per_second 1 less the 4% headroom) + 1 ms (burst 1) = 3.13 s, so 4.
+    assert_eq!(a.headers["retry-after"], "4");
+    let m = fleet.gws[0].gateway.metrics().encode();
+    assert!(m.contains("reason=\"queue_full\""), "{m}");
+    for w in waiting {
+        assert_eq!(within("a waiter is served", w).await.unwrap().status, 200);
+    }
+}
+
+/// After Redis comes back, shared slots start only `RESUME_SPREAD` (1 s) +
+/// 1 s + 3 x timeout_ms (100 ms) + max_wait_ms later: README "When Redis is
+/// down" ("asking for shared slots no earlier than about max_wait_ms + 2.3 s
+/// later ... 429 with Retry-After meanwhile"), src/limit/fleet.rs module doc.
+/// Its one log line for each switch says which way it went. One gateway on
+/// this test's own thread, so that its log is this thread's.
+#[tokio::test]
+async fn after_redis_returns_shared_slots_wait_for_the_fallbacks_permits() {
+    let _serial = SERIAL.lock().await;
+    let log_file =
+        std::env::temp_dir().join(format!("entrust-gw-fleet-log-{}", std::process::id()));
+    let file = Arc::new(std::fs::File::create(&log_file).unwrap());
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(file)
+        .with_ansi(false)
+        .finish();
+    let _log = tracing::subscriber::set_default(subscriber);
+    let mut redis = RedisServer::start();
+    let (sim, sim_server) = start_sim().await;
+    let extra = format!(
+        "[rate_limit]\nmax_wait_ms = 300\n[redis]\nurl = \"{}\"\n",
+        redis.url()
+    );
+    let gw = start_gateway(&config_text(&[sim_server.url()], "", &extra)).await;
+    let url = format!("{}{QUERY}", gw.url());
+    assert_eq!(post_form(&url, "groupIds=a").await.status, 200);
+    redis.kill();
+    // The first call after the kill finds Redis gone and switches.
+    let _ = post_form(&url, "groupIds=b").await;
+    let gws = [gw];
+    wait_quota(&gws, "local").await;
+    redis.restart();
+    wait_quota(&gws, "shared").await;
+    let served = sim.requests().len();
+    let a = post_form(&url, "groupIds=c").await;
+    assert_eq!(a.status, 429, "{}", a.text());
+    assert_eq!(a.json()["code"], 1008);
+    // The first shared slot is 2.6 s after Redis was found again, less the
+    // moments since (a few ms; up to 0.6 s on a loaded machine): 3 s
+    // rounded up, or 2.
+    let after = a.headers["retry-after"].to_str().unwrap();
+    assert!(after == "3" || after == "2", "Retry-After {after}");
+    assert_eq!(sim.requests().len(), served, "the vendor was not called");
+    let log = std::fs::read_to_string(&log_file).unwrap();
+    let _ = std::fs::remove_file(&log_file);
+    let down = log
+        .find("Redis is unreachable")
+        .expect("the switch is logged");
+    let up = log
+        .find("Redis answers again")
+        .expect("the switch back is logged");
+    assert!(down < up, "{log}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
