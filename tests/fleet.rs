@@ -423,8 +423,22 @@ async fn the_vendors_1008_holds_the_path_back_fleet_wide() {
     assert_eq!(b.status, 429);
     assert_eq!(b.json()["code"], 1008);
     let after: u64 = b.headers["retry-after"].to_str().unwrap().parse().unwrap();
-    assert!(after > 50, "Retry-After {after} s: the 60 s hold");
+    // README "Fleet quota": held "for the whole fleet for upstream_backoff_ms".
+    assert!(
+        (51..=60).contains(&after),
+        "Retry-After {after} s: the 60 s hold"
+    );
     assert_eq!(fleet.sim.requests().len(), 1);
+}
+
+/// `n` callers at once, each posting `groupIds=<name><i>` to `url`.
+fn spawn_posts(url: &str, name: &str, n: usize) -> Vec<tokio::task::JoinHandle<Answer>> {
+    (0..n)
+        .map(|i| {
+            let (url, form) = (url.to_string(), format!("groupIds={name}{i}"));
+            tokio::spawn(async move { post_form(&url, &form).await })
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -439,12 +453,7 @@ async fn a_full_fleet_queue_is_refused_with_a_retry_after_counting_the_callers_a
     let url = fleet.urls()[0].clone();
     assert_eq!(post_form(&url, "groupIds=a").await.status, 200);
     // Two callers wait for their slots (about 1 s and 2 s away).
-    let waiting: Vec<_> = (0..2)
-        .map(|i| {
-            let url = url.clone();
-            tokio::spawn(async move { post_form(&url, &format!("groupIds=w{i}")).await })
-        })
-        .collect();
+    let waiting = spawn_posts(&url, "w", 2);
     let limiter = fleet.gws[0].gateway.limiter();
     within("two callers wait", async {
         while limiter.queued(QUERY) < 2 {
@@ -467,14 +476,16 @@ async fn a_full_fleet_queue_is_refused_with_a_retry_after_counting_the_callers_a
     }
 }
 
-/// After Redis comes back, shared slots start only `RESUME_SPREAD` (1 s) +
-/// 1 s + 3 x timeout_ms (100 ms) + max_wait_ms later: README "When Redis is
-/// down" ("asking for shared slots no earlier than about max_wait_ms + 2.3 s
-/// later ... 429 with Retry-After meanwhile"), src/limit/fleet.rs module doc.
-/// Its one log line for each switch says which way it went. One gateway on
-/// this test's own thread, so that its log is this thread's.
+/// Neither switch lets the two quotas share a window (src/limit/fleet.rs
+/// module doc, README "When Redis is down"): the local quota starts
+/// max_wait_ms + 1 s after the switch, and after Redis comes back shared
+/// slots start only `RESUME_SPREAD` (1 s) + 1 s + 3 x timeout_ms (100 ms) +
+/// max_wait_ms later ("no earlier than about max_wait_ms + 2.3 s later ...
+/// 429 with Retry-After meanwhile"). One log line for each switch says which
+/// way it went. One gateway on this test's own thread, so that its log is
+/// this thread's.
 #[tokio::test]
-async fn after_redis_returns_shared_slots_wait_for_the_fallbacks_permits() {
+async fn switching_to_the_fallback_and_back_waits_for_the_other_quotas_permits() {
     let _serial = SERIAL.lock().await;
     let log_file =
         std::env::temp_dir().join(format!("entrust-gw-fleet-log-{}", std::process::id()));
@@ -487,15 +498,19 @@ async fn after_redis_returns_shared_slots_wait_for_the_fallbacks_permits() {
     let mut redis = RedisServer::start();
     let (sim, sim_server) = start_sim().await;
     let extra = format!(
-        "[rate_limit]\nmax_wait_ms = 300\n[redis]\nurl = \"{}\"\n",
+        "[rate_limit]\nmax_wait_ms = 2000\n[redis]\nurl = \"{}\"\n",
         redis.url()
     );
     let gw = start_gateway(&config_text(&[sim_server.url()], "", &extra)).await;
     let url = format!("{}{QUERY}", gw.url());
     assert_eq!(post_form(&url, "groupIds=a").await.status, 200);
     redis.kill();
-    // The first call after the kill finds Redis gone and switches.
-    let _ = post_form(&url, "groupIds=b").await;
+    // The first call after the kill finds Redis gone and switches. The local
+    // quota starts max_wait_ms + 1 s after the switch, 429 until then (README
+    // "When Redis is down"): a Retry-After of 3 s.
+    let b = post_form(&url, "groupIds=b").await;
+    assert_eq!(b.status, 429, "{}", b.text());
+    assert_eq!(b.headers["retry-after"], "3");
     let gws = [gw];
     wait_quota(&gws, "local").await;
     redis.restart();
@@ -504,11 +519,11 @@ async fn after_redis_returns_shared_slots_wait_for_the_fallbacks_permits() {
     let a = post_form(&url, "groupIds=c").await;
     assert_eq!(a.status, 429, "{}", a.text());
     assert_eq!(a.json()["code"], 1008);
-    // The first shared slot is 2.6 s after Redis was found again, less the
-    // moments since (a few ms; up to 0.6 s on a loaded machine): 3 s
-    // rounded up, or 2.
+    // The first shared slot is 4.3 s after Redis was found again, less the
+    // moments since (a few ms; up to 0.3 s on a loaded machine): 5 s
+    // rounded up, or 4.
     let after = a.headers["retry-after"].to_str().unwrap();
-    assert!(after == "3" || after == "2", "Retry-After {after}");
+    assert!(after == "5" || after == "4", "Retry-After {after}");
     assert_eq!(sim.requests().len(), served, "the vendor was not called");
     let log = std::fs::read_to_string(&log_file).unwrap();
     let _ = std::fs::remove_file(&log_file);
@@ -519,6 +534,30 @@ async fn after_redis_returns_shared_slots_wait_for_the_fallbacks_permits() {
         .find("Redis answers again")
         .expect("the switch back is logged");
     assert!(down < up, "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fleet_bursts_two_fewer_than_the_local_quota() {
+    let _serial = SERIAL.lock().await;
+    let redis = RedisServer::start();
+    // 13/s less 49% headroom: a period of 1/6.63 s (151 ms) and a local burst
+    // of 6 - 1 = 5 (src/limit.rs, `Pacing::new`); the fleet reserves with a
+    // burst 2 smaller, 3 (README "Fleet quota"). With max_wait_ms = 0 a
+    // caller either goes at once or is refused.
+    let fleet = Fleet::start(
+        1,
+        &redis.url(),
+        "[rate_limit]\nper_second = 13\nheadroom_percent = 49\nmax_wait_ms = 0",
+    );
+    let url = fleet.urls()[0].clone();
+    let calls = spawn_posts(&url, "b", 4);
+    let mut statuses = Vec::new();
+    for c in calls {
+        statuses.push(within("a burst call", c).await.unwrap().status.as_u16());
+    }
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 200, 200, 429]);
+    assert_eq!(fleet.sim.requests().len(), 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
