@@ -282,7 +282,11 @@ async fn what_was_claimed_during_an_outage_stays_protected_after_redis_returns()
     assert_eq!(b.json()["code"], 200, "{}", b.text());
     redis.restart();
     within("gateway a finds Redis again", async {
-        while !metrics(&p.a).contains("entrust_gateway_quota_store_up 1") {
+        // A whole line: the metric's HELP text says "up 1 while ...".
+        while !metrics(&p.a)
+            .lines()
+            .any(|l| l == "entrust_gateway_quota_store_up 1")
+        {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     })
