@@ -71,6 +71,18 @@ async fn records(redis: &RedisServer) -> Vec<String> {
         .expect("KEYS")
 }
 
+/// The record of `key` for a caller without a credential, as
+/// src/dedup/shared.rs names it: SHA-1 of the store key (the caller's
+/// credential digest and key), under the documented prefix.
+fn record_key(key: &str) -> String {
+    use sha1::{Digest, Sha1};
+    let store_key = entrust_gateway::dedup::Dedup::store_key(&http::HeaderMap::new(), key);
+    format!(
+        "entrust-gateway:test-app-key:idem:{}",
+        hex::encode(Sha1::digest(store_key.as_bytes()))
+    )
+}
+
 fn metrics(gw: &ServerHandle) -> String {
     gw.gateway.metrics().encode()
 }
@@ -198,20 +210,14 @@ async fn writes_are_served_while_redis_is_down() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_whose_gateway_died_lapses() {
-    use sha1::{Digest, Sha1};
     let redis = RedisServer::start();
     let p = Pair::start(&redis, "").await;
     let body = "groupId=fi6&name=n&owner=o";
     // The claim a gateway that died mid-write left behind, as
-    // src/dedup/shared.rs writes it: the store key is the caller's
-    // credential digest (none here: SHA-1 of nothing) and key.
+    // src/dedup/shared.rs writes it.
     let (parts, ()) = http::Request::post(CREATE).body(()).unwrap().into_parts();
     let fp = entrust_gateway::dedup::fingerprint(&parts, body.as_bytes());
-    let store_key = format!("{}:fleet-5", hex::encode(Sha1::digest(b"")));
-    let record = format!(
-        "entrust-gateway:test-app-key:idem:{}",
-        hex::encode(Sha1::digest(store_key.as_bytes()))
-    );
+    let record = record_key("fleet-5");
     let mut conn = redis.connection().await;
     let _: () = redis::cmd("SET")
         .arg(&record)
@@ -386,4 +392,44 @@ async fn a_slow_write_keeps_renewing_its_claim() {
     let a = within("the first answers", first).await.expect("first");
     assert_eq!(a.json()["code"], 200, "{}", a.text());
     assert_eq!(p.receipts(), 1);
+}
+
+#[tokio::test]
+async fn a_record_that_is_not_the_gateways_is_served_locally_and_logged_once() {
+    // README, "Running several gateways": Redis trouble never fails a
+    // write, the local table serves instead; src/dedup/shared.rs
+    // RedisStore::claim: a record the gateway did not write is such
+    // trouble, warned about once. The runtime is this thread alone, so the
+    // gateway's tasks log to this thread's subscriber; it counts the
+    // warnings of src/dedup/shared.rs.
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tracing_subscriber::fmt::writer::MakeWriterExt;
+    let warnings = Arc::new(AtomicUsize::new(0));
+    let w = warnings.clone();
+    let count = move || {
+        w.fetch_add(1, Ordering::Relaxed);
+        std::io::sink()
+    };
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_writer(count.with_filter(|m| m.target() == "entrust_gateway::dedup::shared"))
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let redis = RedisServer::start();
+    let p = Pair::start(&redis, "").await;
+    let mut conn = redis.connection().await;
+    for n in 0..3 {
+        let key = format!("odd-{n}");
+        let _: () = redis::cmd("SET")
+            .arg(record_key(&key))
+            .arg("not a gateway record")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let a = create(&p.a, &key, &format!("groupId=fo{n}&name=n&owner=o")).await;
+        assert_eq!(a.json()["code"], 200, "{}", a.text());
+        assert_eq!(warnings.load(Ordering::Relaxed), 1, "after {key}");
+    }
+    assert_eq!(p.receipts(), 3);
 }
