@@ -327,7 +327,7 @@ pub fn refused(message: &'static str, error: &crate::error::Error) {
         if tracing::enabled!(target: TARGET, Level::INFO) {
             *r.refusal() = Some(Refusal {
                 message,
-                error: error.to_string(),
+                error: error.message(),
             });
         }
     });
@@ -523,7 +523,7 @@ fn needs_escape(c: char) -> bool {
 /// `s` with control characters written as Rust escapes (a route is a
 /// bounded label, but it is printed as it is).
 fn push_escaped(out: &mut String, s: &str) {
-    if s.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+    if crate::text::visible(s.as_bytes(), false) {
         out.push_str(s);
         return;
     }

@@ -286,15 +286,6 @@ impl LocalStore {
             }
         }
     }
-
-    /// Keys held now (claims and answers).
-    pub fn len(&self) -> usize {
-        self.lock().entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 pub struct Dedup {
@@ -556,8 +547,38 @@ mod tests {
         // Only claims left: the table grows past the bound rather than
         // drop protection.
         assert!(matches!(s.claim("d", [0; 20]), Lookup::Claimed(_)));
-        assert_eq!(s.len(), 3);
+        assert_eq!(s.lock().entries.len(), 3);
         assert_eq!(evictions.get(), 1);
+    }
+
+    /// README, "Duplicate protection": evictions are "counted in
+    /// `entrust_gateway_dedup_evictions_total`, first one logged as a
+    /// warning" (and nothing is logged while nothing is evicted).
+    #[test]
+    fn the_first_eviction_is_logged_as_a_warning_once() {
+        use std::sync::atomic::AtomicUsize;
+        // The store logs nothing else: each warning on this thread counts.
+        let warnings = Arc::new(AtomicUsize::new(0));
+        let w = warnings.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::WARN)
+            .with_writer(move || {
+                w.fetch_add(1, Ordering::Relaxed);
+                std::io::sink()
+            })
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let evictions = Counter::default();
+        let s = LocalStore::new(Duration::from_secs(60), 1, evictions.clone());
+        // "a" evicts nothing; "b" evicts "a"; "c" evicts "b".
+        for (n, key) in ["a", "b", "c"].into_iter().enumerate() {
+            let Lookup::Claimed(id) = s.claim(key, [0; 20]) else {
+                panic!("{key} is free")
+            };
+            assert_eq!(evictions.get(), n as u64);
+            assert_eq!(warnings.load(Ordering::Relaxed), n.min(1), "after {key}");
+            s.finish(key, id, Some(stored()));
+        }
     }
 
     /// A claim dropped unfinished (its task panicked) frees the key: a

@@ -191,6 +191,17 @@ impl Error {
         }
     }
 
+    /// `kind: detail`, as it is displayed (made without `fmt`: a refused
+    /// request's log line carries it).
+    pub fn message(&self) -> String {
+        let (kind, detail) = (self.kind(), self.detail());
+        let mut s = String::with_capacity(kind.len() + 2 + detail.len());
+        s.push_str(kind);
+        s.push_str(": ");
+        s.push_str(&detail);
+        s
+    }
+
     /// HTTP status and `code` on the entrust face.
     fn entrust_status(&self) -> (StatusCode, i64) {
         match self {
@@ -269,7 +280,7 @@ impl Error {
 
 impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.kind(), self.detail())
+        f.write_str(&self.message())
     }
 }
 

@@ -95,6 +95,9 @@ pub fn response_headers_for_caller(upstream: &HeaderMap) -> HeaderMap {
 /// and, on HTTP/1.1, exactly one `Host` (RFC 9112 §3.2).
 pub fn check_request<B>(req: &Request<B>) -> Result<(), Error> {
     for (name, value) in req.headers() {
+        if crate::text::visible(value.as_bytes(), true) {
+            continue;
+        }
         if let Some(at) = value
             .as_bytes()
             .iter()

@@ -341,6 +341,11 @@ async fn reads_and_non_final_answers_are_not_replayed() {
         Fault::Code(1008, 429),
         Fault::Code(25409, 500),
         Fault::Reset,
+        // The vendor's internal error and timeout in an HTTP 200 (README,
+        // "Duplicate protection": never 1000, 1050; codes in
+        // /work/shared/reference/entrust-api.md): only the code says so.
+        Fault::Code(1000, 200),
+        Fault::Code(1050, 200),
     ]
     .into_iter()
     .enumerate()
@@ -382,6 +387,44 @@ async fn openim_never_keeps_a_vendor_5xx() {
         assert_eq!(b.json()["errCode"], 0, "{fault:?}: {}", b.text());
         assert!(im.env.sim.group(&id).is_some());
     }
+}
+
+#[tokio::test]
+async fn openim_keeps_a_final_vendor_refusal() {
+    // README, "Duplicate protection": only final answers are kept, on either
+    // face. The vendor's 25409 (group exists, in an HTTP 200:
+    // /work/shared/reference/entrust-api.md, codes) is final: the OpenIM
+    // face answers it as an error envelope (1202 GroupIDExisted,
+    // src/openim/errcode.rs) and a retry gets that envelope back, replayed.
+    let im = Im::start_open().await;
+    let headers = [
+        ("content-type", "application/json"),
+        ("operationID", "op"),
+        (KEY, "im-final-1"),
+    ];
+    let body = json!({"ownerUserID": "u1",
+                      "groupInfo": {"groupID": "imfinal1", "groupName": "g", "groupType": 2}})
+    .to_string();
+    im.env.sim.inject(
+        FaultRule::on(
+            entrust_gateway::entrust::path::GROUP_CREATE,
+            Fault::Code(25409, 200),
+        )
+        .limit(1),
+    );
+    let a = im.raw("/group/create_group", &headers, &body).await;
+    assert_ne!(a.json()["errCode"], 0, "{}", a.text());
+    let b = im.raw("/group/create_group", &headers, &body).await;
+    assert_eq!(b.headers["x-gateway-replayed"], "true", "{}", b.text());
+    assert_eq!(b.status, a.status);
+    assert_eq!(b.body, a.body);
+    assert_eq!(
+        im.requests_to(entrust_gateway::entrust::path::GROUP_CREATE)
+            .len(),
+        1,
+        "no second vendor call"
+    );
+    assert!(im.env.sim.group("imfinal1").is_none());
 }
 
 #[tokio::test]

@@ -71,6 +71,18 @@ async fn records(redis: &RedisServer) -> Vec<String> {
         .expect("KEYS")
 }
 
+/// The record of `key` for a caller without a credential, as
+/// src/dedup/shared.rs names it: SHA-1 of the store key (the caller's
+/// credential digest and key), under the documented prefix.
+fn record_key(key: &str) -> String {
+    use sha1::{Digest, Sha1};
+    let store_key = entrust_gateway::dedup::Dedup::store_key(&http::HeaderMap::new(), key);
+    format!(
+        "entrust-gateway:test-app-key:idem:{}",
+        hex::encode(Sha1::digest(store_key.as_bytes()))
+    )
+}
+
 fn metrics(gw: &ServerHandle) -> String {
     gw.gateway.metrics().encode()
 }
@@ -198,20 +210,14 @@ async fn writes_are_served_while_redis_is_down() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_whose_gateway_died_lapses() {
-    use sha1::{Digest, Sha1};
     let redis = RedisServer::start();
     let p = Pair::start(&redis, "").await;
     let body = "groupId=fi6&name=n&owner=o";
     // The claim a gateway that died mid-write left behind, as
-    // src/dedup/shared.rs writes it: the store key is the caller's
-    // credential digest (none here: SHA-1 of nothing) and key.
+    // src/dedup/shared.rs writes it.
     let (parts, ()) = http::Request::post(CREATE).body(()).unwrap().into_parts();
     let fp = entrust_gateway::dedup::fingerprint(&parts, body.as_bytes());
-    let store_key = format!("{}:fleet-5", hex::encode(Sha1::digest(b"")));
-    let record = format!(
-        "entrust-gateway:test-app-key:idem:{}",
-        hex::encode(Sha1::digest(store_key.as_bytes()))
-    );
+    let record = record_key("fleet-5");
     let mut conn = redis.connection().await;
     let _: () = redis::cmd("SET")
         .arg(&record)
@@ -242,4 +248,188 @@ async fn a_claim_whose_gateway_died_lapses() {
     assert_eq!(b.json()["code"], 200, "{}", b.text());
     assert!(!b.headers.contains_key("x-gateway-replayed"));
     assert_eq!(p.receipts(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_up_to_the_bound_are_shared() {
+    // README, "Running several gateways": only an answer over 64 KiB is not
+    // kept in Redis; one of 32 KiB is shared like any other.
+    let redis = RedisServer::start();
+    let p = Pair::start(&redis, "").await;
+    p.sim
+        .inject(FaultRule::on(CREATE, Fault::HugeBody(32 * 1024)).limit(1));
+    let body = "groupId=fi8&name=n&owner=o";
+    let a = create(&p.a, "fleet-8", body).await;
+    assert_eq!(a.json()["code"], 200, "{}", a.text());
+    assert!(a.body.len() > 16 * 1024, "{} bytes", a.body.len());
+    let b = create(&p.b, "fleet-8", body).await;
+    assert_eq!(b.headers["x-gateway-replayed"], "true", "{}", b.text());
+    assert_eq!(b.body, a.body);
+    assert_eq!(p.receipts(), 1);
+    assert!(
+        metrics(&p.a).contains("entrust_gateway_dedup_answers_too_large_total 0"),
+        "{}",
+        metrics(&p.a)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_was_claimed_during_an_outage_stays_protected_after_redis_returns() {
+    // README, "Running several gateways": "What it claimed locally stays
+    // protected there after Redis returns" (the local table is looked up
+    // before Redis, src/dedup/shared.rs RedisStore::claim).
+    let mut redis = RedisServer::start();
+    let p = Pair::start(&redis, "[rate_limit]\nenabled = false\n").await;
+    let a = create(&p.a, "back-0", "groupId=fb0&name=n&owner=o").await;
+    assert_eq!(a.json()["code"], 200, "{}", a.text());
+    redis.kill();
+    let body = "groupId=fb1&name=n&owner=o";
+    let b = create(&p.a, "back-1", body).await;
+    assert_eq!(b.json()["code"], 200, "{}", b.text());
+    redis.restart();
+    within("gateway a finds Redis again", async {
+        // A whole line: the metric's HELP text says "up 1 while ...".
+        while !metrics(&p.a)
+            .lines()
+            .any(|l| l == "entrust_gateway_quota_store_up 1")
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    // Redis is back and empty: without the local lookup the retry would
+    // claim the key there and send the write again (the vendor: 25409).
+    let c = create(&p.a, "back-1", body).await;
+    assert_eq!(c.headers["x-gateway-replayed"], "true", "{}", c.text());
+    assert_eq!(c.body, b.body);
+    assert_eq!(p.receipts(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_dropped_unfinished_is_freed_in_redis() {
+    // README, "Running several gateways": only the claim's holder can free
+    // it; src/dedup.rs `Claim`: dropped unfinished (its task panicked), it
+    // frees the key, so retries are not refused with 409 while its renewals
+    // keep it alive. A panic can't be provoked from outside, so the claim is
+    // taken and dropped here through the gateway's own table.
+    use entrust_gateway::dedup::{Begin, Dedup, fingerprint};
+    let redis = RedisServer::start();
+    let p = Pair::start(&redis, "").await;
+    let body = "groupId=fi9&name=n&owner=o";
+    let (parts, ()) = http::Request::post(CREATE).body(()).unwrap().into_parts();
+    let fp = fingerprint(&parts, body.as_bytes());
+    // No credential on the test's requests: the store key has none.
+    let key = Dedup::store_key(&http::HeaderMap::new(), "fleet-9");
+    let dedup = p.a.gateway.dedup().expect("dedup on");
+    let Ok(Begin::New(claim)) = dedup.begin(key, fp).await else {
+        panic!("fleet-9 is free")
+    };
+    assert_eq!(records(&redis).await.len(), 1, "claimed in Redis");
+    let held = create(&p.b, "fleet-9", body).await;
+    assert_eq!(held.status, 409, "{}", held.text());
+    drop(claim);
+    within("the dropped claim is freed", async {
+        while !records(&redis).await.is_empty() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    let b = create(&p.b, "fleet-9", body).await;
+    assert_eq!(b.json()["code"], 200, "{}", b.text());
+    assert!(!b.headers.contains_key("x-gateway-replayed"));
+    assert_eq!(p.receipts(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_write_keeps_renewing_its_claim() {
+    // README, "Running several gateways": a 10 s lease "which its gateway
+    // renews every 2.5 s while the write runs: a slow write is never done
+    // twice". A write of 6.5 s sees two renewals (at 2.5 s and 5 s): each
+    // puts the record's PTTL back up while it is still the claim.
+    let redis = RedisServer::start();
+    let p = Pair::start(&redis, "").await;
+    p.sim
+        .inject(FaultRule::on(CREATE, Fault::Delay(Duration::from_millis(6500))).limit(1));
+    let url = format!("{}{CREATE}", p.a.url());
+    let first = tokio::spawn(async move {
+        send(
+            Method::POST,
+            &url,
+            &[FORM, (KEY, "fleet-10")],
+            "groupId=fi10&name=n&owner=o",
+        )
+        .await
+    });
+    let mut conn = redis.connection().await;
+    let renewals = within("the write finishes", async {
+        let (mut renewals, mut last) = (0, i64::MAX);
+        loop {
+            let keys = records(&redis).await;
+            let Some(record) = keys.first() else {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            };
+            let (value, ttl): (Option<String>, i64) = redis::pipe()
+                .cmd("GET")
+                .arg(record)
+                .cmd("PTTL")
+                .arg(record)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            if !value.is_some_and(|v| v.starts_with("inflight:")) {
+                return renewals;
+            }
+            if ttl > last {
+                renewals += 1;
+            }
+            last = ttl;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(renewals >= 2, "{renewals} renewal(s) in 6.5 s");
+    let a = within("the first answers", first).await.expect("first");
+    assert_eq!(a.json()["code"], 200, "{}", a.text());
+    assert_eq!(p.receipts(), 1);
+}
+
+#[tokio::test]
+async fn a_record_that_is_not_the_gateways_is_served_locally_and_logged_once() {
+    // README, "Running several gateways": Redis trouble never fails a
+    // write, the local table serves instead; src/dedup/shared.rs
+    // RedisStore::claim: a record the gateway did not write is such
+    // trouble, warned about once. The runtime is this thread alone, so the
+    // gateway's tasks log to this thread's subscriber; it counts the
+    // warnings of src/dedup/shared.rs.
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tracing_subscriber::fmt::writer::MakeWriterExt;
+    let warnings = Arc::new(AtomicUsize::new(0));
+    let w = warnings.clone();
+    let count = move || {
+        w.fetch_add(1, Ordering::Relaxed);
+        std::io::sink()
+    };
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_writer(count.with_filter(|m| m.target() == "entrust_gateway::dedup::shared"))
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let redis = RedisServer::start();
+    let p = Pair::start(&redis, "").await;
+    let mut conn = redis.connection().await;
+    for n in 0..3 {
+        let key = format!("odd-{n}");
+        let _: () = redis::cmd("SET")
+            .arg(record_key(&key))
+            .arg("not a gateway record")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let a = create(&p.a, &key, &format!("groupId=fo{n}&name=n&owner=o")).await;
+        assert_eq!(a.json()["code"], 200, "{}", a.text());
+        assert_eq!(warnings.load(Ordering::Relaxed), 1, "after {key}");
+    }
+    assert_eq!(p.receipts(), 3);
 }

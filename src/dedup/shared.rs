@@ -152,7 +152,7 @@ impl RedisStore {
         let done = answer.and_then(|a| {
             let fingerprint = value.rsplit(':').next().unwrap_or_default();
             let encoded = done_value(fingerprint, &a);
-            if encoded.len() > ANSWER_MAX {
+            if too_large(&encoded) {
                 self.too_large.inc();
                 tracing::warn!(
                     bytes = a.body.len(),
@@ -218,6 +218,11 @@ impl RedisStore {
         task.abort();
         Some(value)
     }
+}
+
+/// Whether a record is over [`ANSWER_MAX`] (one of exactly that size is kept).
+fn too_large(record: &[u8]) -> bool {
+    record.len() > ANSWER_MAX
 }
 
 fn millis(d: Duration) -> u64 {
@@ -323,5 +328,13 @@ mod tests {
         assert_eq!(fingerprint, fp);
         assert!(parse(b"something else").is_none());
         assert!(parse(b"done:zz:200\n\n").is_none());
+    }
+
+    #[test]
+    fn records_up_to_64_kib_are_kept() {
+        // README, "Running several gateways": "An answer over 64 KiB is not
+        // kept in Redis".
+        assert!(!too_large(&vec![b'x'; 64 * 1024]));
+        assert!(too_large(&vec![b'x'; 64 * 1024 + 1]));
     }
 }

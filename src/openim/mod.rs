@@ -282,17 +282,25 @@ impl FormBody {
     /// order given, with no intermediate string.
     pub fn json_field(&mut self, key: &str, pairs: &[(&str, &str)]) {
         self.key(key);
-        let mut out = Encoder(self);
-        let mut sep = b"{".as_slice();
-        for (k, v) in pairs {
-            out.push(sep);
-            // Writing JSON strings to this writer cannot fail.
-            let _ = serde_json::to_writer(&mut out, k);
-            out.push(b":");
-            let _ = serde_json::to_writer(&mut out, v);
-            sep = b",";
+        // The JSON text first, then encoded in one pass (not a push per
+        // piece a serializer writes).
+        let mut json = String::with_capacity(
+            2 + pairs
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + 6)
+                .sum::<usize>(),
+        );
+        json.push('{');
+        for (i, (k, v)) in pairs.iter().enumerate() {
+            if i > 0 {
+                json.push(',');
+            }
+            crate::text::json_str(&mut json, k);
+            json.push(':');
+            crate::text::json_str(&mut json, v);
         }
-        out.push(if pairs.is_empty() { b"{}" } else { b"}" });
+        json.push('}');
+        self.push_encoded(json.as_bytes());
     }
 
     fn push_encoded(&mut self, bytes: &[u8]) {
@@ -331,26 +339,6 @@ impl FormBody {
     pub fn into_string(self) -> String {
         // Only ASCII is ever pushed.
         String::from_utf8(self.0).unwrap_or_default()
-    }
-}
-
-/// Encodes whatever is written to it into the form.
-struct Encoder<'a>(&'a mut FormBody);
-
-impl Encoder<'_> {
-    fn push(&mut self, b: &[u8]) {
-        self.0.push_encoded(b);
-    }
-}
-
-impl std::io::Write for Encoder<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.push_encoded(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }
 
