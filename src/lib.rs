@@ -23,7 +23,7 @@
 //! - [`limit`]: the per-path quota with fair, bounded waiting; [`limit::fleet`]: the same
 //!   quota shared by several gateways through Redis, with a local fallback.
 //! - [`sign`]: the vendor signature and nonces.
-//! - [`upstream`]: the pooled TLS client, data centers and failover state.
+//! - [`upstream`]: the pooled TLS client, the bound on requests in flight, data centers and failover state.
 //! - [`dedup`]: duplicate protection: a retried write gets the first attempt's answer;
 //!   [`dedup::shared`]: the same records in Redis for the fleet, with `[redis]`.
 //! - [`headers`]: hop-by-hop headers, forwarded headers, request ids.

@@ -22,7 +22,6 @@
 
 pub mod fleet;
 
-use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -60,9 +59,10 @@ impl Refusal {
 pub struct Limiter {
     cfg: RateLimitConfig,
     clock: DefaultClock,
-    /// One quota per forwarded path, all made at start-up: the paths are a
-    /// closed set ([`Routes`]), so no caller can add one.
-    paths: HashMap<String, Arc<PathQuota>>,
+    /// One quota per forwarded path, all made at start-up, in
+    /// [`Routes::all`]'s order (an [`EntrustPath`]'s index): the paths are
+    /// a closed set, so no caller can add one.
+    paths: Vec<(String, PathQuota)>,
     /// The fleet's shared quota, with `[redis]`.
     fleet: Option<Box<fleet::Fleet>>,
 }
@@ -168,7 +168,7 @@ impl Limiter {
             .all()
             .map(|p| {
                 let q = PathQuota::new(p.as_str(), cfg.for_path(p.as_str()), cfg.headroom_percent);
-                (p.as_str().to_string(), Arc::new(q))
+                (p.as_str().to_string(), q)
             })
             .collect();
         Limiter {
@@ -215,7 +215,7 @@ impl Limiter {
     }
 
     fn quota(&self, path: &str) -> Option<&PathQuota> {
-        self.paths.get(path).map(|q| &**q)
+        self.paths.iter().find(|(p, _)| p == path).map(|(_, q)| q)
     }
 
     /// Waits for this path's next permit, or refuses at once. Returns how
@@ -224,7 +224,7 @@ impl Limiter {
         if !self.cfg.enabled {
             return Ok(Duration::ZERO);
         }
-        let Some(q) = self.quota(path.as_str()) else {
+        let Some((_, q)) = self.paths.get(path.index()) else {
             // Unreachable: every EntrustPath comes from the Routes the
             // limiter was made from.
             return Err(refuse(

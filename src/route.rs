@@ -18,25 +18,39 @@ pub const MAX_PATH_LEN: usize = 256;
 /// A path the gateway forwards: made only by [`Routes::entrust`] or
 /// [`EntrustPath::documented`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct EntrustPath<'a>(&'a str);
+pub struct EntrustPath<'a> {
+    path: &'a str,
+    /// Its place in [`Routes::all`]: the documented paths in
+    /// [`DOCUMENTED`]'s order, then the extra ones. What is kept per path
+    /// (quota, metric handles) is found by it, not by the name again.
+    index: usize,
+}
 
 impl<'a> EntrustPath<'a> {
     /// A documented endpoint (the constants in [`crate::entrust::path`]).
     pub fn documented(path: &str) -> Option<EntrustPath<'static>> {
         DOCUMENTED
             .iter()
-            .find(|p| **p == path)
-            .map(|p| EntrustPath(p))
+            .position(|p| *p == path)
+            .map(|index| EntrustPath {
+                path: DOCUMENTED[index],
+                index,
+            })
     }
 
     pub fn as_str(&self) -> &'a str {
-        self.0
+        self.path
+    }
+
+    /// Its place in [`Routes::all`].
+    pub fn index(&self) -> usize {
+        self.index
     }
 }
 
 impl fmt::Display for EntrustPath<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0)
+        f.write_str(self.path)
     }
 }
 
@@ -71,10 +85,11 @@ impl Routes {
     /// `Some` when `path` is forwarded.
     pub fn entrust(&self, path: &str) -> Option<EntrustPath<'_>> {
         EntrustPath::documented(path).or_else(|| {
-            self.extra
-                .iter()
-                .find(|p| p.as_str() == path)
-                .map(|p| EntrustPath(p))
+            let i = self.extra.iter().position(|p| p.as_str() == path)?;
+            Some(EntrustPath {
+                path: &self.extra[i],
+                index: DOCUMENTED.len() + i,
+            })
         })
     }
 
@@ -82,8 +97,10 @@ impl Routes {
     pub fn all(&self) -> impl Iterator<Item = EntrustPath<'_>> {
         DOCUMENTED
             .iter()
-            .map(|p| EntrustPath(p))
-            .chain(self.extra.iter().map(|p| EntrustPath(p)))
+            .map(|p| &**p)
+            .chain(self.extra.iter().map(String::as_str))
+            .enumerate()
+            .map(|(index, path)| EntrustPath { path, index })
     }
 }
 
@@ -116,6 +133,24 @@ pub fn printable(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_path_s_index_is_its_place_in_all() {
+        let routes =
+            Routes::new(&["/entrust/x/b.json".into(), "/entrust/x/a.json".into()]).unwrap();
+        for (i, p) in routes.all().enumerate() {
+            assert_eq!(p.index(), i);
+            assert_eq!(routes.entrust(p.as_str()), Some(p));
+        }
+        assert_eq!(routes.all().count(), DOCUMENTED.len() + 2);
+        for (i, p) in DOCUMENTED.iter().enumerate() {
+            assert_eq!(EntrustPath::documented(p).map(|e| e.index()), Some(i));
+        }
+        assert_eq!(
+            routes.entrust("/entrust/x/a.json").map(|e| e.index()),
+            Some(DOCUMENTED.len())
+        );
+    }
 
     #[test]
     fn only_documented_and_configured_paths_are_routes() {

@@ -36,9 +36,9 @@ use crate::{accesslog, headers, openim, proxy};
 mod admit;
 mod deadline;
 
-pub use admit::BodyBudget;
+pub use admit::{BodyBudget, BodyRoom};
 
-/// The caller's address, in each request's extensions (for per-caller
+/// The caller's address, in an OpenIM request's extensions (for per-caller
 /// throttles such as [`crate::openim::token::throttled`]).
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub SocketAddr);
@@ -194,9 +194,8 @@ pub async fn serve(
         let gw = gw.clone();
         let budget = budget.clone();
         let drain = drain.clone();
-        let service = service_fn(move |mut req: Request<Incoming>| {
-            req.extensions_mut().insert(ClientAddr(peer));
-            drained(drain.clone(), gw.clone(), which, budget.clone(), req)
+        let service = service_fn(move |req: Request<Incoming>| {
+            drained(drain.clone(), gw.clone(), which, budget.clone(), peer, req)
         });
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())
@@ -303,6 +302,7 @@ async fn drained(
     gw: Arc<Gateway>,
     which: Listener,
     budget: Arc<BodyBudget>,
+    peer: SocketAddr,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     // Counted before the check, so that the drain never misses a request
@@ -323,7 +323,7 @@ async fn drained(
             .insert(entrust::header::REQUEST_ID, headers::new_request_id());
         resp
     } else {
-        handle(gw, which, budget, req).await?
+        handle(gw, which, budget, peer, req).await?
     };
     if drain.draining() {
         // The caller opens a new connection (to another instance) next time.
@@ -368,13 +368,18 @@ async fn handle(
     gw: Arc<Gateway>,
     which: Listener,
     budget: Arc<BodyBudget>,
+    peer: SocketAddr,
     mut req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     let metrics = gw.metrics();
     let _in_flight = InFlight::new(&metrics.in_flight);
     let start = Instant::now();
-    let path = req.uri().path().to_string();
-    let face = face_of(&path, req.headers());
+    let face = face_of(req.uri().path(), req.headers());
+    let route = route_label(face, req.uri().path());
+    if face == Face::OpenIm {
+        // Only the OpenIM token routes throttle by address.
+        req.extensions_mut().insert(ClientAddr(peer));
+    }
     if which == Listener::Admin && face != Face::Admin {
         let mut resp =
             Error::NotFound("the admin listener serves /healthz, /readyz and /metrics only".into())
@@ -387,7 +392,6 @@ async fn handle(
         Face::OpenIm => headers::request_id(req.headers().get(headers::OPERATION_ID)),
         _ => headers::request_id(req.headers().get(entrust::header::REQUEST_ID)),
     };
-    let route = route_label(face, &path);
     let log = accesslog::Request::new(request_id.clone(), face.as_str(), route);
     let timeout = Duration::from_millis(gw.config().server.request_timeout_ms);
     let data_centers = gw.upstream().urls();
@@ -396,19 +400,15 @@ async fn handle(
     // print them flat, upstream_path and data_center included.
     let (mut resp, log) = {
         let mut serving = std::pin::pin!(log.scope(async {
-            // Checked before the body is read. The body's room in the memory
-            // budget travels in the request's extensions, so it is held as long
-            // as the request's parts are, wherever the work runs.
-            let entrust = match admit::admit(&gw, face, &req, &budget) {
-                Ok((room, entrust)) => {
-                    req.extensions_mut().insert(room);
-                    entrust
-                }
+            // Checked before the body is read; the body's room in the
+            // memory budget goes with the body (dispatch).
+            let (room, entrust) = match admit::admit(&gw, face, &req, &budget) {
+                Ok(admitted) => admitted,
                 Err(e) => return admit::refused(e, face),
             };
             // Boxed: the pipeline's state is kilobytes, moved on every
             // wrapping otherwise, and held by idle connections.
-            let serving = Box::pin(dispatch(&gw, face, entrust, req, request_id.clone()));
+            let serving = Box::pin(dispatch(&gw, face, entrust, room, req, request_id.clone()));
             match tokio::time::timeout(timeout, serving).await {
                 Ok(Ok(resp)) => resp,
                 Ok(Err(e)) => refusal(face, &e),
@@ -440,11 +440,14 @@ async fn handle(
     Ok(resp)
 }
 
-/// `entrust`: on the entrust face, the path [`admit::admit`] made.
+/// `entrust`: on the entrust face, the path [`admit::admit`] made; `room`:
+/// the body's room in the memory budget, held as long as the body is
+/// (into a write's own task).
 async fn dispatch(
     gw: &Arc<Gateway>,
     face: Face,
     entrust: Option<EntrustPath<'_>>,
+    room: BodyRoom,
     req: Request<Incoming>,
     request_id: HeaderValue,
 ) -> Result<Response<Body>, Error> {
@@ -492,7 +495,7 @@ async fn dispatch(
     tokio::spawn(accesslog::scope(
         log,
         Box::pin(async move {
-            let _running = running;
+            let (_running, _room) = (running, room);
             let result = write(&gw, face, &parts, body, &request_id).await;
             if let Err(result) = tx.send(result) {
                 let (status, error) = match &result {

@@ -50,7 +50,8 @@ pub fn push_u64(out: &mut String, n: u64) {
             break;
         }
     }
-    out.extend(buf[i..].iter().map(|&b| b as char));
+    // ASCII digits: the check cannot fail; one copy, not a push per char.
+    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or_default());
 }
 
 /// `n` in decimal, as `serde_json` prints an `i64`.

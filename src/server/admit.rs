@@ -36,11 +36,10 @@ impl BodyBudget {
     }
 }
 
-/// A body's room in the budget, given back when the last clone is dropped
-/// (a request extension: it lives as long as the request's parts).
-#[derive(Clone)]
+/// A body's room in the budget, given back when dropped (the pipeline holds
+/// it as long as the body, into a write's own task).
 pub struct BodyRoom {
-    _permit: Option<Arc<OwnedSemaphorePermit>>,
+    _permit: Option<OwnedSemaphorePermit>,
 }
 
 /// Checks a request on the entrust or OpenIM face before its body is read,
@@ -82,9 +81,7 @@ pub fn admit<'g, B>(
     if need == 0 {
         return Ok((BodyRoom { _permit: None }, entrust));
     }
-    let room = budget.reserve(need).map(|p| BodyRoom {
-        _permit: Some(Arc::new(p)),
-    });
+    let room = budget.reserve(need).map(|p| BodyRoom { _permit: Some(p) });
     match room {
         Some(room) => Ok((room, entrust)),
         None => Err(Error::Unavailable(
