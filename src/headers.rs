@@ -159,6 +159,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_byte_outside_visible_ascii_is_named_by_its_position() {
+        let req = Request::builder()
+            .header(header::HOST, "h")
+            .header("x-a", HeaderValue::from_bytes(b"a\tb\xffc").unwrap())
+            .body(())
+            .unwrap();
+        let err = check_request(&req).unwrap_err().to_string();
+        assert!(
+            err.contains("header x-a") && err.ends_with("at position 3"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn fresh_request_ids_are_32_hex_and_never_repeat() {
         let ids: std::collections::HashSet<_> = (0..1000).map(|_| new_request_id()).collect();
         assert_eq!(ids.len(), 1000);

@@ -150,6 +150,9 @@ mod tests {
             routes.entrust("/entrust/x/a.json").map(|e| e.index()),
             Some(DOCUMENTED.len())
         );
+        // Displayed as the path (refusal details name it).
+        let p = routes.entrust("/entrust/x/a.json").unwrap();
+        assert_eq!(p.to_string(), "/entrust/x/a.json");
     }
 
     #[test]
