@@ -313,6 +313,28 @@ mod tests {
     use super::*;
     use crate::entrust::path::{GROUP_CREATE, GROUP_JOIN};
 
+    /// The metric's `reason` labels are the README's (its metrics table;
+    /// deploy/alerts.yaml matches on them).
+    #[test]
+    fn refusal_labels_are_the_readme_s() {
+        let labels = [
+            Refusal::WaitTooLong,
+            Refusal::QueueFull,
+            Refusal::UpstreamBackoff,
+            Refusal::QuotaStoreDown,
+        ]
+        .map(Refusal::as_str);
+        assert_eq!(
+            labels,
+            [
+                "wait_too_long",
+                "queue_full",
+                "upstream_backoff",
+                "quota_store_down"
+            ]
+        );
+    }
+
     fn limiter(per_second: u32, max_wait_ms: u64, max_queue: usize) -> Limiter {
         let cfg = RateLimitConfig {
             per_second,
