@@ -41,7 +41,7 @@ declare -A FILES TESTS
 FILES[retry]="src/retry.rs";              TESTS[retry]="--lib --test failover"
 FILES[sign]="src/sign.rs";                TESTS[sign]="--lib --test passthrough"
 FILES[token]="src/openim/token.rs";       TESTS[token]="--lib --test openim_hardening --test openim_group --test edge"
-FILES[limit]="src/limit.rs";              TESTS[limit]="--lib --test quota --test readme_rules"
+FILES[limit]="src/limit.rs";              TESTS[limit]="--lib --test quota --test readme_rules --test fleet_idem"
 FILES[fleet]="src/limit/fleet.rs";        TESTS[fleet]="--lib --test fleet"
 FILES[dedup]="src/dedup.rs src/dedup/*.rs"; TESTS[dedup]="--lib --test dedup --test dedup_window --test fleet_idem"
 FILES[headers]="src/headers.rs";          TESTS[headers]="--lib --test passthrough --test edge"
