@@ -146,59 +146,22 @@ STUB_PID=$!
 PIDS+=("$STUB_PID")
 wait_port "$PORT_STUB"
 
-mkdir -p "$TMP/nginx"
-NGINX_USER=""
-[ "$(id -u)" -eq 0 ] && NGINX_USER="user root;"
 # One process (no master): the process callgrind counts is the one doing
-# the work, and it exits cleanly on SIGQUIT. The proxy is bench/run.sh's.
-cat >"$TMP/nginx/nginx.conf" <<EOF
-$NGINX_USER
-daemon off;
-master_process off;
-worker_processes 1;
-pid $TMP/nginx/nginx.pid;
-error_log $TMP/nginx/error.log warn;
-events { worker_connections 8192; }
-http {
-    access_log $TMP/nginx/access.log;
-    client_body_temp_path $TMP/nginx/body;
-    proxy_temp_path $TMP/nginx/proxy;
-    fastcgi_temp_path $TMP/nginx/fastcgi;
-    uwsgi_temp_path $TMP/nginx/uwsgi;
-    scgi_temp_path $TMP/nginx/scgi;
-    keepalive_requests 10000000;
-    upstream stub {
-        server 127.0.0.1:$PORT_STUB;
-        keepalive 256;
-        keepalive_requests 10000000;
-    }
-    # Refuses all but one request a minute, answering 429 (and, by nginx's
-    # default, an error-log line per refusal).
-    limit_req_zone \$binary_remote_addr zone=bench:1m rate=1r/m;
-    server {
-        listen 127.0.0.1:$PORT_NGINX backlog=4096;
-        location / {
-            proxy_pass http://stub;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header App-Key bench-app-key;
-            proxy_set_header Nonce 123456789012345678;
-            proxy_set_header Timestamp 1408710653000;
-            proxy_set_header Signature 30be0bbca9c9b2e27578701e9fda2358a814c88f;
-        }
-    }
-    server {
+# the work, and it exits cleanly on SIGQUIT. The proxy is bench/run.sh's;
+# a second server refuses all but one request a minute, answering 429 (and,
+# by nginx's default, an error-log line per refusal).
+write_nginx_config "$TMP/nginx" "$PORT_NGINX" "$PORT_STUB" off \
+  '    limit_req_zone $binary_remote_addr zone=bench:1m rate=1r/m;' \
+  "    server {
         listen 127.0.0.1:$PORT_NGINX_LIMIT backlog=4096;
         location / {
             limit_req zone=bench nodelay;
             limit_req_status 429;
             proxy_pass http://stub;
             proxy_http_version 1.1;
-            proxy_set_header Connection "";
+            proxy_set_header Connection \"\";
         }
-    }
-}
-EOF
+    }"
 
 write_gateway_config "$TMP/gateway.toml" "$PORT_GW" "$PORT_STUB"
 # Over quota: one request a second on any path, no waiting: all but about

@@ -145,49 +145,7 @@ STUB_PID=$!
 PIDS+=("$STUB_PID")
 wait_port "$PORT_STUB"
 
-mkdir -p "$TMP/nginx"
-NGINX_USER=""
-# Run as the current user; as root, nginx's workers would otherwise switch
-# to "nobody".
-[ "$(id -u)" -eq 0 ] && NGINX_USER="user root;"
-cat >"$TMP/nginx/nginx.conf" <<EOF
-$NGINX_USER
-daemon off;
-master_process on;
-worker_processes 1;
-pid $TMP/nginx/nginx.pid;
-error_log $TMP/nginx/error.log warn;
-events { worker_connections 8192; }
-http {
-    # One log line per request, as the gateway logs one per request.
-    access_log $TMP/nginx/access.log;
-    client_body_temp_path $TMP/nginx/body;
-    proxy_temp_path $TMP/nginx/proxy;
-    fastcgi_temp_path $TMP/nginx/fastcgi;
-    uwsgi_temp_path $TMP/nginx/uwsgi;
-    scgi_temp_path $TMP/nginx/scgi;
-    keepalive_requests 10000000;
-    upstream stub {
-        server 127.0.0.1:$PORT_STUB;
-        # The gateway's default pool_max_idle_per_host.
-        keepalive 256;
-        keepalive_requests 10000000;
-    }
-    server {
-        listen 127.0.0.1:$PORT_NGINX backlog=4096;
-        location / {
-            proxy_pass http://stub;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            # The closest nginx gets to signing: four static headers.
-            proxy_set_header App-Key bench-app-key;
-            proxy_set_header Nonce 123456789012345678;
-            proxy_set_header Timestamp 1408710653000;
-            proxy_set_header Signature 30be0bbca9c9b2e27578701e9fda2358a814c88f;
-        }
-    }
-}
-EOF
+write_nginx_config "$TMP/nginx" "$PORT_NGINX" "$PORT_STUB" on
 
 write_gateway_config "$TMP/gateway.toml" "$PORT_GW" "$PORT_STUB"
 "$GW" --config "$TMP/gateway.toml" --check-config >/dev/null 2>&1 \
