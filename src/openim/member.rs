@@ -730,6 +730,16 @@ pub async fn set_member_info(
     }))
 }
 
+/// The groups' IDs, each once, in the vendor's order.
+fn distinct_group_ids(groups: Vec<profile::JoinedGroup>) -> Vec<String> {
+    let mut seen = HashSet::new();
+    groups
+        .into_iter()
+        .map(|g| g.group_id)
+        .filter(|id| seen.insert(id.clone()))
+        .collect()
+}
+
 /// The groups a user joined in OpenIM's order (see [`by_role`]:
 /// `mgo/group_member.go` FindUserJoinedGroupID sorts with memberSort).
 async fn joined(
@@ -774,12 +784,7 @@ pub async fn joined_groups(ctx: &Ctx<'_>, req: &Map<String, Value>) -> Result<Va
     let range = pagination(&o)?;
     check_user_id("fromUserID", user)?;
     let (total, groups) = joined(ctx, user, Some(range)).await?;
-    let mut seen = HashSet::new();
-    let ids: Vec<String> = groups
-        .into_iter()
-        .map(|g| g.group_id)
-        .filter(|id| seen.insert(id.clone()))
-        .collect();
+    let ids = distinct_group_ids(groups);
     let infos: Vec<Value> = if ids.is_empty() {
         Vec::new()
     } else {
@@ -869,12 +874,7 @@ pub async fn full_join_group_ids(ctx: &Ctx<'_>, req: &Map<String, Value>) -> Res
     check_user_id("userID", user)?;
     let asked = id_hash_of(&o)?;
     let (_, groups) = joined(ctx, user, None).await?;
-    let mut seen = HashSet::new();
-    let ids: Vec<String> = groups
-        .into_iter()
-        .map(|g| g.group_id)
-        .filter(|id| seen.insert(id.clone()))
-        .collect();
+    let ids = distinct_group_ids(groups);
     Ok(full_ids("groupIDs", ids, asked))
 }
 
