@@ -158,6 +158,8 @@ pub fn new_request_id() -> HeaderValue {
 mod tests {
     use super::*;
 
+    /// README "Limits at the edge": header bytes outside visible ASCII, space and tab
+    /// get 400, the message naming the header and where.
     #[test]
     fn a_byte_outside_visible_ascii_is_named_by_its_position() {
         let req = Request::builder()

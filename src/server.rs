@@ -471,11 +471,9 @@ async fn dispatch(
         return proxy::handle(gw, &parts, path, body, &request_id, Some(permit)).await;
     }
     let body = read_body(body, limit).await?;
-    // admit() passed: an entrust request is a POST to a forwarded path.
-    let writes = match face {
-        Face::Entrust => true,
-        _ => is_write(face, &parts),
-    };
+    // admit() passed: a POST to a forwarded entrust path or an OpenIM
+    // route; the entrust reads went above.
+    let writes = face == Face::Entrust || openim::is_write(parts.uri.path());
     if !writes {
         return route(gw, face, &parts, body, &request_id).await;
     }
@@ -610,22 +608,6 @@ async fn route(
             proxy::handle(gw, parts, path, body, request_id, None).await
         }
     }
-}
-
-/// Whether a request may change the vendor's state: a POST to an entrust
-/// path that doesn't only read, or to an OpenIM route other than reads
-/// (`get_*`) and tokens (`/auth/`). (For an admitted request, [`dispatch`]
-/// knows the entrust answer without asking.)
-fn is_write(face: Face, parts: &http::request::Parts) -> bool {
-    let path = parts.uri.path();
-    parts.method == Method::POST
-        && match face {
-            Face::Entrust => {
-                crate::route::entrust_path(path).is_some() && !entrust::path::is_read_only(path)
-            }
-            Face::OpenIm => !(path.starts_with("/group/get_") || path.starts_with("/auth/")),
-            Face::Admin => false,
-        }
 }
 
 /// The store key of a write whose caller sent the key header (by default

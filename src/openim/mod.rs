@@ -577,6 +577,13 @@ mod tests {
         assert!(!is_write("/group/get_groups"));
         assert!(!is_write("/auth/user_token"));
         assert!(!is_write("/group/nope"));
+        // The enum agrees with the path rule: every route is a write but
+        // the reads (`get_*`) and the token routes (`/auth/`).
+        for r in Route::ALL {
+            let p = r.path();
+            let read = p.starts_with("/group/get_") || p.starts_with("/auth/");
+            assert_eq!(r.is_write(), !read, "{p}");
+        }
     }
 
     #[test]
