@@ -36,11 +36,13 @@
 //! - [`secret`]: a secret type that never prints.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`accesslog`]: the per-request log line, and log output written off the event loop.
+//! - [`alloc`]: the binary's global allocator (mimalloc, its plain calls where they suffice).
 //! - [`logs`]: log output: escaped text, or JSON lines with flat keys.
 //! - `text`: numbers and JSON strings written without `fmt` (log lines, error bodies).
 //! - [`sim`]: the vendor simulator (tests, `--demo`, `entrust-gateway sim`).
 
 pub mod accesslog;
+pub mod alloc;
 pub mod clock;
 pub mod config;
 pub mod dedup;

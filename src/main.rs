@@ -12,7 +12,7 @@ use entrust_gateway::gateway::Gateway;
 use entrust_gateway::{server, sim};
 
 #[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOC: entrust_gateway::alloc::Mimalloc = entrust_gateway::alloc::Mimalloc;
 
 #[derive(Parser)]
 #[command(
