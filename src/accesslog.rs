@@ -39,6 +39,13 @@ static SINK: Sink = Sink {
 };
 /// Set once the writer thread runs; until then lines are written at once.
 static WRITER: AtomicBool = AtomicBool::new(false);
+/// Whether request lines are on at INFO and at DEBUG, asked once of the
+/// global subscriber ([`fix_levels`]). `tracing::enabled!` asks the filter
+/// on every call (~100 instructions each here: the callsite's interest is
+/// "sometimes"), and the answer can't change: the global subscriber is set
+/// once, and its filter is read once. A request line is written outside
+/// any span, so span-scoped directives never applied to it.
+static LEVELS: OnceLock<[bool; 2]> = OnceLock::new();
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -176,6 +183,26 @@ impl Sink {
     }
 }
 
+/// Call once the global subscriber is installed: [`done`] and [`refused`]
+/// use its answer from then on (without it, they ask `tracing` each time,
+/// as tests with their own subscribers need).
+pub fn fix_levels() {
+    let _ = LEVELS.set([
+        tracing::enabled!(target: TARGET, Level::INFO),
+        tracing::enabled!(target: TARGET, Level::DEBUG),
+    ]);
+}
+
+/// Whether a request line at `level` (INFO or DEBUG) is written.
+fn line_enabled(level: Level) -> bool {
+    let info = level == Level::INFO;
+    match LEVELS.get() {
+        Some(on) => on[usize::from(!info)],
+        None if info => tracing::enabled!(target: TARGET, Level::INFO),
+        None => tracing::enabled!(target: TARGET, Level::DEBUG),
+    }
+}
+
 /// The fields of the request being served, for its log line and for events
 /// logged while it is served.
 #[derive(Debug)]
@@ -308,12 +335,7 @@ pub fn done(
 ) {
     // Whole microseconds: `0.062`, not `0.06151499999999999`.
     let latency_ms = latency.as_micros() as f64 / 1000.0;
-    let enabled = if level == Level::INFO {
-        tracing::enabled!(target: TARGET, Level::INFO)
-    } else {
-        tracing::enabled!(target: TARGET, Level::DEBUG)
-    };
-    if enabled {
+    if line_enabled(level) {
         let refusal = r.refusal();
         let refused = refusal.as_ref().map(|f| (f.message, f.error.as_str()));
         emit(r, data_centers, level, status, latency_ms, refused);
@@ -324,7 +346,7 @@ pub fn done(
 /// ([`done`]) says so.
 pub fn refused(message: &'static str, error: &crate::error::Error) {
     let _ = REQUEST.try_with(|r| {
-        if tracing::enabled!(target: TARGET, Level::INFO) {
+        if line_enabled(Level::INFO) {
             *r.refusal() = Some(Refusal {
                 message,
                 error: error.message(),

@@ -59,6 +59,7 @@ pub fn init(json: bool, level: &str) {
             )
             .init();
     }
+    crate::accesslog::fix_levels();
 }
 
 /// `s` with every control character (and the Unicode line and paragraph
