@@ -32,14 +32,15 @@ pub fn admit<'g>(
         return Err(Error::MethodNotAllowed);
     }
     gw.check_auth(headers.get(header::AUTHORIZATION))?;
-    let is_form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|m| {
-            m.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
+    // The media type, before any parameters; compared as bytes (ASCII
+    // case-insensitive), so a value that isn't UTF-8 is simply not a form.
+    let is_form = headers.get(header::CONTENT_TYPE).is_some_and(|v| {
+        let v = v.as_bytes();
+        let media = v.iter().position(|b| *b == b';').map_or(v, |i| &v[..i]);
+        media
+            .trim_ascii()
+            .eq_ignore_ascii_case(b"application/x-www-form-urlencoded")
+    });
     if !is_form {
         return Err(Error::NoPostData(
             "Content-Type must be application/x-www-form-urlencoded".into(),
