@@ -4,6 +4,7 @@
 //! [`crate::server`], so this map knows no face's codes but the vendor's.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -49,6 +50,42 @@ pub fn retry_after_secs(after: Duration) -> u64 {
     (after.as_secs() + u64::from(after.subsec_nanos() > 0)).max(1)
 }
 
+/// The vendor-shaped error body, `{"code":N,"errorMessage":...}`. Written
+/// straight: the same bytes as the map printed (a unit test compares them).
+fn vendor_body(code: i64, detail: &str) -> Bytes {
+    let mut body = String::with_capacity(32 + detail.len());
+    body.push_str("{\"code\":");
+    crate::text::push_i64(&mut body, code);
+    body.push_str(",\"errorMessage\":");
+    crate::text::json_str(&mut body, detail);
+    body.push('}');
+    Bytes::from(body)
+}
+
+/// A rate-limit refusal's detail, with the vendor-shaped body that carries
+/// it made at the same time: the quota makes its refusals once per path at
+/// start-up and clones them, so a flood of 429s formats nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateNote {
+    detail: Arc<str>,
+    vendor_body: Bytes,
+}
+
+impl From<&str> for RateNote {
+    fn from(detail: &str) -> RateNote {
+        RateNote {
+            detail: detail.into(),
+            vendor_body: vendor_body(code::RATE_LIMITED, detail),
+        }
+    }
+}
+
+impl From<String> for RateNote {
+    fn from(detail: String) -> RateNote {
+        RateNote::from(detail.as_str())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Error {
     /// The caller's input is wrong (the detail names the field).
@@ -81,7 +118,7 @@ pub enum Error {
     RateLimited {
         retry_after: Duration,
         /// Shared: the quota's refusals are made once per path, at start-up.
-        detail: std::sync::Arc<str>,
+        detail: RateNote,
     },
     /// The vendor answered a code other than 200 (`path` is the entrust path).
     Upstream {
@@ -168,7 +205,7 @@ impl Error {
             | Error::Unavailable(d)
             | Error::Internal(d) => Cow::Borrowed(d),
             Error::Token { detail, .. } | Error::OpenIm { detail, .. } => Cow::Borrowed(detail),
-            Error::RateLimited { detail, .. } => Cow::Borrowed(detail),
+            Error::RateLimited { detail, .. } => Cow::Borrowed(&detail.detail),
             Error::MethodNotAllowed => Cow::Borrowed("method not allowed"),
             Error::PayloadTooLarge { limit } => {
                 Cow::Owned(format!("request body larger than {limit} bytes"))
@@ -235,21 +272,14 @@ impl Error {
     /// (the entrust and admin faces).
     pub fn vendor_response(&self, face: Face) -> Response<Body> {
         let (status, code) = self.entrust_status();
-        let detail = match self {
+        let body = match self {
             Error::MethodNotAllowed => {
-                Cow::Owned(format!("method not allowed; use {}", face.allow()))
+                vendor_body(code, &format!("method not allowed; use {}", face.allow()))
             }
-            _ => self.detail(),
+            Error::RateLimited { detail, .. } => detail.vendor_body.clone(),
+            _ => vendor_body(code, &self.detail()),
         };
-        // Written straight: the same bytes as the `{"code","errorMessage"}`
-        // map printed (a unit test compares them), made on every refusal.
-        let mut body = String::with_capacity(32 + detail.len());
-        body.push_str("{\"code\":");
-        crate::text::push_i64(&mut body, code);
-        body.push_str(",\"errorMessage\":");
-        crate::text::json_str(&mut body, &detail);
-        body.push('}');
-        self.with_headers(face, json_bytes_response(status, Bytes::from(body)))
+        self.with_headers(face, json_bytes_response(status, body))
     }
 
     /// A response with `body`, and the headers this error carries on any

@@ -31,7 +31,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 use crate::config::{Config, ConfigError, EffectiveLimit, RateLimitConfig};
-use crate::error::Error;
+use crate::error::{Error, RateNote};
 use crate::metrics::Metrics;
 use crate::route::{EntrustPath, Routes};
 
@@ -108,9 +108,9 @@ struct PathQuota {
 
 /// What a refusal on one path tells the caller.
 struct Said {
-    queue_full: Arc<str>,
-    wait_too_long: Arc<str>,
-    backoff: Arc<str>,
+    queue_full: RateNote,
+    wait_too_long: RateNote,
+    backoff: RateNote,
 }
 
 /// Decrements the queue count however the wait ends (granted, refused, or
@@ -298,7 +298,7 @@ impl Limiter {
     }
 }
 
-fn refuse(why: Refusal, retry_after: Duration, detail: impl Into<Arc<str>>) -> (Refusal, Error) {
+fn refuse(why: Refusal, retry_after: Duration, detail: impl Into<RateNote>) -> (Refusal, Error) {
     (
         why,
         Error::RateLimited {
