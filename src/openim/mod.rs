@@ -252,6 +252,26 @@ pub struct Ctx<'a> {
 /// A form to send: (key, value) pairs.
 pub type Form = Vec<(&'static str, String)>;
 
+/// Each byte as a form writes it, and (last) how many bytes that is:
+/// ASCII alphanumerics and `*-._` as they are, space as `+`, the rest `%XX`.
+const ENCODED: [[u8; 4]; 256] = {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut table = [[0u8; 4]; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        table[i] = if b.is_ascii_alphanumeric() || matches!(b, b'*' | b'-' | b'.' | b'_') {
+            [b, 0, 0, 1]
+        } else if b == b' ' {
+            [b'+', 0, 0, 1]
+        } else {
+            [b'%', HEX[i >> 4], HEX[i & 15], 3]
+        };
+        i += 1;
+    }
+    table
+};
+
 /// An `application/x-www-form-urlencoded` body written in one buffer, byte
 /// for byte as `serde_urlencoded` (the WHATWG serializer) writes it: `*-._`
 /// and ASCII alphanumerics as they are, space as `+`, the rest `%XX`.
@@ -304,28 +324,21 @@ impl FormBody {
     }
 
     fn push_encoded(&mut self, bytes: &[u8]) {
-        const HEX: &[u8; 16] = b"0123456789ABCDEF";
-        let mut rest = bytes;
-        while !rest.is_empty() {
-            // A run of bytes that stay as they are, copied at once.
-            let run = rest
-                .iter()
-                .position(|&b| {
-                    !(b.is_ascii_alphanumeric() || matches!(b, b'*' | b'-' | b'.' | b'_'))
-                })
-                .unwrap_or(rest.len());
-            self.0.extend_from_slice(&rest[..run]);
-            let Some((&b, tail)) = rest[run..].split_first() else {
-                break;
-            };
-            if b == b' ' {
-                self.0.push(b'+');
-            } else {
-                self.0
-                    .extend_from_slice(&[b'%', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
-            }
-            rest = tail;
+        // Each byte's encoding is a table entry written whole (4 bytes, the
+        // last its length) at the end, which then moves by that length: no
+        // branch and no capacity check a byte (JSON values need an escape
+        // every few bytes, so runs to copy at once are short).
+        let start = self.0.len();
+        self.0.resize(start + bytes.len() * 3 + 1, 0);
+        // A slice of its own: the loop keeps its bounds in registers.
+        let out = &mut self.0[start..];
+        let mut end = 0;
+        for &b in bytes {
+            let e = ENCODED[usize::from(b)];
+            out[end..end + 4].copy_from_slice(&e);
+            end += usize::from(e[3]);
         }
+        self.0.truncate(start + end);
     }
 
     pub fn len(&self) -> usize {
