@@ -164,50 +164,51 @@ pub fn check_user_id(field: &str, id: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// The fields a set call changes (`None` = unchanged).
+/// The fields a set call changes (`None` = unchanged), borrowed from the
+/// request.
 #[derive(Debug, Default)]
-struct InfoSet {
-    group_id: String,
-    name: Option<String>,
-    notification: Option<String>,
-    introduction: Option<String>,
-    face_url: Option<String>,
-    ex: Option<String>,
+struct InfoSet<'a> {
+    group_id: &'a str,
+    name: Option<&'a str>,
+    notification: Option<&'a str>,
+    introduction: Option<&'a str>,
+    face_url: Option<&'a str>,
+    ex: Option<&'a str>,
     need_verification: Option<i64>,
     look_member_info: Option<i64>,
     apply_member_friend: Option<i64>,
 }
 
-impl InfoSet {
+impl<'a> InfoSet<'a> {
     /// Reads `o`; `plain` is set_group_info's rule for its five strings
     /// (changed only when non-empty), otherwise set_group_info_ex's (changed
     /// when present).
-    fn read(o: &Obj<'_>, plain: bool) -> Result<InfoSet, Error> {
-        let s = |key: &str| -> Result<Option<String>, Error> {
+    fn read(o: &Obj<'a>, plain: bool) -> Result<InfoSet<'a>, Error> {
+        let s = |key: &str| -> Result<Option<&'a str>, Error> {
             let v = o.opt_str(key)?;
             Ok(if plain {
-                v.filter(|s| !s.is_empty()).map(str::to_string)
+                v.filter(|s| !s.is_empty())
             } else {
-                v.map(str::to_string)
+                v
             })
         };
         let set = InfoSet {
-            group_id: o.str("groupID")?.to_string(),
+            group_id: o.str("groupID")?,
             name: s("groupName")?,
             // set_group_info_ex trims it (db_map.go UpdateGroupInfoExMap).
-            notification: s("notification")?.map(|n| if plain { n } else { n.trim().to_string() }),
+            notification: s("notification")?.map(|n| if plain { n } else { n.trim() }),
             introduction: s("introduction")?,
             face_url: s("faceURL")?,
-            ex: o.opt_str("ex")?.map(str::to_string),
+            ex: o.opt_str("ex")?,
             need_verification: o.opt_int("needVerification", 0, 2)?,
             look_member_info: o.opt_int("lookMemberInfo", 0, 1)?,
             apply_member_friend: o.opt_int("applyMemberFriend", 0, 1)?,
         };
-        check_group_id(&o.name("groupID"), &set.group_id)?;
+        check_group_id(&o.name("groupID"), set.group_id)?;
         // set_group_info_ex refuses a blank name (db_map.go
         // UpdateGroupInfoExMap: "group name is empty"); set_group_info
         // leaves an empty one unchanged.
-        if !plain && set.name.as_deref().is_some_and(|n| n.trim().is_empty()) {
+        if !plain && set.name.is_some_and(|n| n.trim().is_empty()) {
             return Err(Error::Args(format!(
                 "group name is empty ({})",
                 o.name("groupName")
@@ -216,11 +217,11 @@ impl InfoSet {
         check_limits(
             o,
             [
-                set.name.as_deref(),
-                set.notification.as_deref(),
-                set.introduction.as_deref(),
-                set.face_url.as_deref(),
-                set.ex.as_deref(),
+                set.name,
+                set.notification,
+                set.introduction,
+                set.face_url,
+                set.ex,
             ],
         )?;
         Ok(set)
@@ -242,12 +243,14 @@ impl InfoSet {
             ("portraitUrl", &self.face_url),
         ] {
             if let Some(v) = v {
-                profile[n_profile] = (key, v.as_str());
+                profile[n_profile] = (key, v);
                 n_profile += 1;
             }
         }
-        let look = self.look_member_info.map(|v| v.to_string());
-        let apply = self.apply_member_friend.map(|v| v.to_string());
+        // Both were read as 0 or 1.
+        let flag = |v: i64| if v == 0 { "0" } else { "1" };
+        let look = self.look_member_info.map(flag);
+        let apply = self.apply_member_friend.map(flag);
         let time = self
             .notification
             .is_some()
@@ -258,9 +261,9 @@ impl InfoSet {
         // tokens there is no caller, and "" would remove a key that may not
         // exist (25415).
         let mut ext: Vec<(&str, &str)> = [
-            (EXT_EX, self.ex.as_deref()),
-            (EXT_LOOK, look.as_deref()),
-            (EXT_APPLY, apply.as_deref()),
+            (EXT_EX, self.ex),
+            (EXT_LOOK, look),
+            (EXT_APPLY, apply),
             (EXT_NO_NAME, self.name.as_ref().map(|_| "0")),
             (
                 EXT_NOTIF_USER,
@@ -279,12 +282,12 @@ impl InfoSet {
             return None;
         }
         let mut form = FormBody::with_capacity(256);
-        form.field("groupId", &self.group_id);
+        form.field("groupId", self.group_id);
         if n_profile > 0 {
             form.json_field("groupProfile", &profile[..n_profile]);
         }
         if let Some(nv) = self.need_verification {
-            form.field("permissions", &permissions_json(nv));
+            form.field("permissions", permissions_json(nv));
         }
         if !ext.is_empty() {
             form.json_field("groupExtProfile", &ext);
@@ -293,10 +296,14 @@ impl InfoSet {
     }
 }
 
-fn permissions_json(need_verification: i64) -> String {
-    let (join, invite) = permissions_for(need_verification);
-    // As `json!({"joinPerm": join, "memInvitePerm": invite})` prints.
-    format!("{{\"joinPerm\":{join},\"memInvitePerm\":{invite}}}")
+/// [`permissions_for`] as `json!({"joinPerm": join, "memInvitePerm":
+/// invite})` prints it (a unit test holds the two together).
+fn permissions_json(need_verification: i64) -> &'static str {
+    match need_verification {
+        0 => r#"{"joinPerm":2,"memInvitePerm":2}"#,
+        1 => r#"{"joinPerm":2,"memInvitePerm":1}"#,
+        _ => r#"{"joinPerm":1,"memInvitePerm":2}"#,
+    }
 }
 
 /// `/group/set_group_info` (`old` = true: `{"groupInfoForSet":{...}}`, plain
@@ -319,7 +326,7 @@ pub async fn set_group_info(
     let caller = ctx.user.clone().unwrap_or_default();
     let Some(form) = set.form(&caller) else {
         // Nothing to change: OpenIM still answers 1004 for an unknown group.
-        return ctx.profile(&set.group_id).await.map(drop);
+        return ctx.profile(set.group_id).await.map(drop);
     };
     match ctx.call_body(path::PROFILE_UPDATE, form).await {
         // "ex" = "" is sent as an empty ext value, which removes the key. A
@@ -327,7 +334,7 @@ pub async fn set_group_info(
         // refused the whole update; without the key ex already reads "", so
         // the rest is sent again without it.
         Err(Error::Upstream { code, .. })
-            if code == code::EXT_KEY_MISSING && set.ex.as_deref() == Some("") =>
+            if code == code::EXT_KEY_MISSING && set.ex == Some("") =>
         {
             let rest = InfoSet { ex: None, ..set };
             match rest.form(&caller) {
@@ -457,7 +464,10 @@ impl Create {
         if !profile.is_empty() {
             form.push(("groupProfile", Value::Object(profile).to_string()));
         }
-        form.push(("permissions", permissions_json(self.need_verification)));
+        form.push((
+            "permissions",
+            permissions_json(self.need_verification).to_string(),
+        ));
         let mut ext = Map::new();
         if !self.ex.is_empty() {
             ext.insert(EXT_EX.into(), Value::from(self.ex.as_str()));
@@ -703,7 +713,7 @@ mod tests {
 
     #[test]
     fn permissions_as_the_map_printed() {
-        for nv in 0..=2 {
+        for nv in -1..=3 {
             let (join, invite) = permissions_for(nv);
             assert_eq!(
                 permissions_json(nv),
