@@ -124,6 +124,8 @@ impl Upstream {
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(Duration::from_millis(u.pool_idle_timeout_ms))
             .pool_max_idle_per_host(u.pool_max_idle_per_host)
+            // The pipeline sets Host from a value made once per data center.
+            .set_host(false)
             .build(https);
         let urls = cfg.base_urls()?;
         Ok(Upstream {
