@@ -217,9 +217,17 @@ impl<'a> Obj<'a> {
 /// Whether two keys are equal ignoring case (Unicode lowercase, as Go folds
 /// them for field names).
 fn same_ignoring_case(a: &str, b: &str) -> bool {
-    // ASCII keys (all of OpenIM's) compare without per-character lowercasing.
-    if a.is_ascii() && b.is_ascii() {
-        return a.eq_ignore_ascii_case(b);
+    // Most keys compared are ASCII (all of OpenIM's): equal lengths and an
+    // ASCII case-insensitive match decide at once. A character outside
+    // ASCII lowercases to ASCII only as the Kelvin sign does (3 bytes to
+    // `k`), never to more bytes: otherwise the two can match only if the
+    // longer one (in bytes) has such a character.
+    if a.len() == b.len() && a.eq_ignore_ascii_case(b) {
+        return true;
+    }
+    let longer = if a.len() >= b.len() { a } else { b };
+    if longer.is_ascii() {
+        return false;
     }
     a.chars()
         .flat_map(char::to_lowercase)
@@ -291,5 +299,12 @@ mod tests {
         assert_eq!(o.opt_str("nickname").unwrap(), Some("n"));
         assert_eq!(o.str("groupID").unwrap(), "exact");
         assert_eq!(o.opt_str("group_id").unwrap(), None);
+        // A key whose lowercase has another length: the Kelvin sign (3
+        // bytes) folds to `k`, as in Go's bytes.EqualFold.
+        let v = json!({"\u{212A}ey": "kelvin", "Key2": "k2"});
+        let o = Obj::new(v.as_object().unwrap(), "");
+        assert_eq!(o.opt_str("key").unwrap(), Some("kelvin"));
+        assert_eq!(o.opt_str("KEY2").unwrap(), Some("k2"));
+        assert_eq!(o.opt_str("ke").unwrap(), None);
     }
 }
