@@ -398,7 +398,10 @@ impl Gateway {
     pub async fn call(&self, call: &Call<'_>) -> Result<Reply, Error> {
         // Boxed: the attempt's state (the pooled client's futures) is
         // kilobytes, otherwise copied into every future that awaits a call.
-        Box::pin(self.call_inner(call, None)).await
+        // Boxed in a statement of its own: a temporary in the statement
+        // that awaits would keep its room in this future's state anyway.
+        let inner = Box::pin(self.call_inner(call, None));
+        inner.await
     }
 
     /// Takes the quota permit for a call's first attempt on `path` now,
@@ -411,7 +414,8 @@ impl Gateway {
 
     /// [`Gateway::call`] whose first attempt uses `permit`.
     pub async fn call_permitted(&self, call: &Call<'_>, permit: Permit) -> Result<Reply, Error> {
-        Box::pin(self.call_inner(call, Some(permit))).await
+        let inner = Box::pin(self.call_inner(call, Some(permit)));
+        inner.await
     }
 
     async fn call_inner(

@@ -244,7 +244,11 @@ impl Limiter {
             ));
         }
         if let Some(fleet) = &self.fleet {
-            return fleet.acquire(path, q, start).await;
+            // Boxed: the Redis round trips' state is kilobytes, which every
+            // caller's future (and every request waiting for a permit)
+            // would otherwise hold, fleet or not.
+            let shared = Box::pin(fleet.acquire(path, q, start));
+            return shared.await;
         }
         // Fast path: nobody is waiting and a permit is free now.
         if q.queued.load(Ordering::Acquire) == 0 && q.gov.check().is_ok() {

@@ -475,7 +475,10 @@ async fn dispatch(
     // route; the entrust reads went above.
     let writes = face == Face::Entrust || openim::is_write(parts.uri.path());
     if !writes {
-        return route(gw, face, &parts, body, &request_id).await;
+        // Boxed: the OpenIM handlers' state (batches of calls) is
+        // kilobytes, which every request's pipeline would otherwise hold.
+        let reading = Box::pin(route(gw, face, &parts, body, &request_id));
+        return reading.await;
     }
     let gw = gw.clone();
     // A write runs in its own task, which owns what it needs: hyper drops
