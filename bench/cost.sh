@@ -391,6 +391,7 @@ fi
 
 # --- 7. peak RSS with INFLIGHT requests in flight -----------------------------
 RSS_LINE=""
+RSS_BARE_LINE=""
 if has "$PHASES" rss; then
   say "rss: $INFLIGHT connections, each with a request in flight (the stub answers after ${SLOW_MS} ms)"
   "${SRV[@]}" "$BIN/examples/upstream_stub" "$PORT_SLOW" --delay-ms "$SLOW_MS" 2>"$TMP/slow-stub.log" &
@@ -408,15 +409,28 @@ if has "$PHASES" rss; then
   echo "$RSS_LINE" >"$OUT/rss.txt"
   kill -INT "$SERVER_PID"
   wait "$SERVER_PID" 2>/dev/null || true
+  # The floor: the bare hyper proxy in the same test (hyper's buffers are
+  # most of a connection's memory; it has no bound on upstream connections).
+  "${SRV[@]}" "$BIN/examples/bare_proxy" --listen "$PORT_BARE" --upstream "127.0.0.1:$PORT_SLOW" \
+    2>>"$TMP/bare-rss.log" &
+  SERVER_PID=$!
+  PIDS+=("$SERVER_PID")
+  wait_port "$PORT_BARE"
+  RSS_BARE_LINE=$("${LOAD[@]}" python3 "$TMP/inflight.py" "$PORT_BARE" "$PASS_PATH" "$FORM_BODY" "$INFLIGHT" \
+    "$SERVER_PID" "$PORT_SLOW")
+  say "bare-mt: $RSS_BARE_LINE"
+  echo "bare-mt $RSS_BARE_LINE" >>"$OUT/rss.txt"
+  kill "$SERVER_PID"
+  wait "$SERVER_PID" 2>/dev/null || true
   kill "$SLOW_PID"
   wait "$SLOW_PID" 2>/dev/null || true
 fi
 say "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # --- 8. the report -------------------------------------------------------------
-python3 - "$COST" "$WRK" "$RSS_LINE" "$N" "$WARM" "$CONNS" "$DURATION" <<'EOF'
+python3 - "$COST" "$WRK" "$RSS_LINE" "$N" "$WARM" "$CONNS" "$DURATION" "$RSS_BARE_LINE" <<'EOF'
 import csv, statistics, sys
-cost_f, wrk_f, rss, n, warm, conns, duration = sys.argv[1:8]
+cost_f, wrk_f, rss, n, warm, conns, duration, rss_bare = sys.argv[1:9]
 rows = list(csv.DictReader(open(cost_f), delimiter="\t"))
 wrk = list(csv.DictReader(open(wrk_f), delimiter="\t"))
 per = {}
@@ -479,6 +493,10 @@ if rss:
     all_ok = kv["answers"] == f"s200:{kv['sent']}"
     print(f"\n### Peak RSS with {kv['sent']} requests in flight\n\n{peak:.1f} MB (VmHWM; the stub holding each request; "
           f"at most {kv['upstream_conns']} upstream connections open at once; answers: {kv['answers']})")
+    if rss_bare:
+        kb = dict(p.split("=") for p in rss_bare.split()[1:])
+        print(f"\nThe bare hyper proxy (examples/bare_proxy.rs, glibc malloc, no bound: {kb['upstream_conns']} upstream "
+              f"connections) in the same test: {int(kb['peak_rss_kb']) / 1024:.1f} MB (answers: {kb['answers']})")
     verdict("rss", peak <= 30 and all_ok, f"{peak:.1f} MB peak with {kv['sent']} in flight"
             + ("" if all_ok else f" (not all answered 200: {kv['answers']})") + ", target ≤ 30 MB")
 if verdicts:
