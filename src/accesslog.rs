@@ -8,7 +8,11 @@
 //! ([`Request`]), the line is formatted once into a reused buffer, in the
 //! same text or JSON layout `tracing` printed it, and appended to the
 //! [`Sink`] that every log line goes through; a thread writes the sink to
-//! stderr, so no request waits for a `write`. Events inside a request
+//! stderr, so no request waits for a `write`. The thread gathers lines for
+//! up to 10 ms (`GATHER`) before it writes them (as nginx's `access_log ...
+//! buffer= flush=` does): woken and writing once per line, it cost a fifth
+//! of the passthrough's throughput on one core (BENCHMARKS.md, issue 16).
+//! Events inside a request
 //! ([`span`]) still get the `request` span, made only when one is logged.
 //!
 //! Without [`install`] (a gateway run in-process, as the tests do) the line
@@ -33,6 +37,7 @@ static SINK: Sink = Sink {
     state: Mutex::new(State {
         buf: Vec::new(),
         writing: false,
+        now: false,
     }),
     wake: Condvar::new(),
     drained: Condvar::new(),
@@ -79,6 +84,9 @@ pub fn flush() {
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(1);
     let mut st = SINK.lock();
+    // Written now, not after the writer's gathering.
+    st.now = true;
+    SINK.wake.notify_one();
     while !st.buf.is_empty() || st.writing {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         if left.is_zero() {
@@ -131,10 +139,17 @@ struct State {
     buf: Vec<u8>,
     /// The writer thread holds a batch it is writing.
     writing: bool,
+    /// [`flush`] waits: write what is gathered now.
+    now: bool,
 }
 
 /// Past this, a logger waits for the writer (as a blocking write would).
 const SINK_MAX: usize = 1 << 20;
+/// How long the writer gathers lines after the first one before it writes
+/// them: a line is late by at most this much.
+const GATHER: Duration = Duration::from_millis(10);
+/// Gathered bytes that are written at once, without waiting out [`GATHER`].
+const BATCH: usize = 64 * 1024;
 
 impl Sink {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -150,12 +165,14 @@ impl Sink {
         while st.buf.len() > SINK_MAX {
             st = self.drained.wait(st).unwrap_or_else(|e| e.into_inner());
         }
-        let was_empty = st.buf.is_empty();
+        let before = st.buf.len();
         st.buf.extend_from_slice(bytes);
+        let after = st.buf.len();
         drop(st);
         // The writer checks the buffer before it waits: it needs waking only
-        // when it may have found it empty.
-        if was_empty {
+        // when it may have found it empty, or to end its gathering early
+        // once a batch is full.
+        if before == 0 || (before < BATCH && after >= BATCH) {
             self.wake.notify_one();
         }
     }
@@ -171,6 +188,20 @@ impl Sink {
                 while st.buf.is_empty() {
                     st = self.wake.wait(st).unwrap_or_else(|e| e.into_inner());
                 }
+                // Gather more lines for a while: one wake-up and one write
+                // for all of them.
+                let until = std::time::Instant::now() + GATHER;
+                while st.buf.len() < BATCH && !st.now {
+                    let left = until.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        break;
+                    }
+                    st = match self.wake.wait_timeout(st, left) {
+                        Ok((g, _)) => g,
+                        Err(e) => e.into_inner().0,
+                    };
+                }
+                st.now = false;
                 std::mem::swap(&mut st.buf, &mut batch);
                 st.writing = true;
             }
