@@ -641,7 +641,13 @@ impl Gateway {
                 .map_err(|e| internal(&e))?,
         };
         let uri = origin.uri(pq).map_err(|e| internal(&e))?;
-        let mut headers = call.headers.clone();
+        // Room for the caller's headers and the seven added here, made once:
+        // a clone has no spare room, and the inserts below grew it twice
+        // and rebuilt its index once (~800 instructions a call).
+        let mut headers = HeaderMap::with_capacity(call.headers.len() + 7);
+        for (name, value) in &call.headers {
+            headers.append(name.clone(), value.clone());
+        }
         self.signer.sign(&self.secret(), &mut headers);
         headers.insert(entrust::header::REQUEST_ID, call.request_id.clone());
         headers.insert(http::header::HOST, origin.host.clone());
