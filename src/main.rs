@@ -85,10 +85,7 @@ const DEMO_APP_SECRET: &str = "demo-app-secret";
 fn main() -> ExitCode {
     exit_on_panic();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("entrust-gateway: cannot start the runtime: {e}");
@@ -104,6 +101,30 @@ fn main() -> ExitCode {
             eprintln!("entrust-gateway: {msg}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// One thread when the process may use one CPU (`TOKIO_WORKER_THREADS=1`,
+/// or its CPU affinity or cgroup quota, as `available_parallelism` reads
+/// them, e.g. a sidecar limited to 500m): a current-thread runtime then,
+/// which serves ~7% more requests a second than a multi-thread runtime's
+/// one worker (no work-stealing queues or cross-thread wake-ups;
+/// BENCHMARKS.md). Otherwise tokio's multi-thread runtime, a worker per
+/// CPU (or `TOKIO_WORKER_THREADS`).
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let threads = std::env::var("TOKIO_WORKER_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
+        .unwrap_or(1);
+    if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
     }
 }
 

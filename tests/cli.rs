@@ -303,6 +303,17 @@ async fn secrets_never_reach_the_logs_and_sighup_reloads_the_secret_file() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_in_flight_requests_then_exits_zero() {
+    drains_then_exits_zero(&[]).await;
+}
+
+/// The same on the runtime a one-CPU process gets (main.rs `runtime`: one
+/// thread, current-thread runtime).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_thread_runtime_serves_and_drains_then_exits_zero() {
+    drains_then_exits_zero(&[("TOKIO_WORKER_THREADS", "1")]).await;
+}
+
+async fn drains_then_exits_zero(envs: &[(&str, &str)]) {
     let (sim, sim_server) = start_sim().await;
     let dir = temp_dir("drain");
     let cfg = write(
@@ -313,7 +324,9 @@ async fn sigterm_drains_in_flight_requests_then_exits_zero() {
             sim_server.url()
         ),
     );
-    let (p, gw) = Proc::start(&cfg, &[("GW_TEST_SECRET", APP_SECRET)]);
+    let mut envs = envs.to_vec();
+    envs.push(("GW_TEST_SECRET", APP_SECRET));
+    let (p, gw) = Proc::start(&cfg, &envs);
     sim.inject(entrust_gateway::sim::FaultRule {
         path: None,
         fault: entrust_gateway::sim::Fault::Delay(Duration::from_millis(800)),
