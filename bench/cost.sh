@@ -399,12 +399,15 @@ if has "$PHASES" rss; then
   PIDS+=("$SLOW_PID")
   wait_port "$PORT_SLOW"
   write_gateway_config "$TMP/gateway-slow.toml" "$PORT_GW" "$PORT_SLOW"
+  # The server just started ($SERVER_PID), on port $1: its RSS line.
+  inflight() {
+    wait_port "$1"
+    "${LOAD[@]}" python3 "$TMP/inflight.py" "$1" "$PASS_PATH" "$FORM_BODY" "$INFLIGHT" "$SERVER_PID" "$PORT_SLOW"
+  }
   "${SRV[@]}" "$GW" --config "$TMP/gateway-slow.toml" 2>>"$TMP/gateway-rss.log" &
   SERVER_PID=$!
   PIDS+=("$SERVER_PID")
-  wait_port "$PORT_GW"
-  RSS_LINE=$("${LOAD[@]}" python3 "$TMP/inflight.py" "$PORT_GW" "$PASS_PATH" "$FORM_BODY" "$INFLIGHT" \
-    "$SERVER_PID" "$PORT_SLOW")
+  RSS_LINE=$(inflight "$PORT_GW")
   say "$RSS_LINE"
   echo "$RSS_LINE" >"$OUT/rss.txt"
   kill -INT "$SERVER_PID"
@@ -415,9 +418,7 @@ if has "$PHASES" rss; then
     2>>"$TMP/bare-rss.log" &
   SERVER_PID=$!
   PIDS+=("$SERVER_PID")
-  wait_port "$PORT_BARE"
-  RSS_BARE_LINE=$("${LOAD[@]}" python3 "$TMP/inflight.py" "$PORT_BARE" "$PASS_PATH" "$FORM_BODY" "$INFLIGHT" \
-    "$SERVER_PID" "$PORT_SLOW")
+  RSS_BARE_LINE=$(inflight "$PORT_BARE")
   say "bare-mt: $RSS_BARE_LINE"
   echo "bare-mt $RSS_BARE_LINE" >>"$OUT/rss.txt"
   kill "$SERVER_PID"

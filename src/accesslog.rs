@@ -22,7 +22,7 @@ use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tracing::Level;
@@ -88,15 +88,28 @@ pub fn flush() {
     st.now = true;
     SINK.wake.notify_one();
     while !st.buf.is_empty() || st.writing {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        if left.is_zero() {
-            return;
+        match wait_until(&SINK.drained, st, deadline) {
+            Ok(g) => st = g,
+            Err(_) => return,
         }
-        st = match SINK.drained.wait_timeout(st, left) {
-            Ok((g, _)) => g,
-            Err(e) => e.into_inner().0,
-        };
     }
+}
+
+/// Waits on `cv` until notified or `until`: `Err` (with the guard) once
+/// `until` has passed.
+fn wait_until<'a>(
+    cv: &Condvar,
+    st: MutexGuard<'a, State>,
+    until: std::time::Instant,
+) -> Result<MutexGuard<'a, State>, MutexGuard<'a, State>> {
+    let left = until.saturating_duration_since(std::time::Instant::now());
+    if left.is_zero() {
+        return Err(st);
+    }
+    Ok(match cv.wait_timeout(st, left) {
+        Ok((g, _)) => g,
+        Err(e) => e.into_inner().0,
+    })
 }
 
 /// The `tracing_subscriber` writer for every log line: appends to the sink.
@@ -192,14 +205,13 @@ impl Sink {
                 // for all of them.
                 let until = std::time::Instant::now() + GATHER;
                 while st.buf.len() < BATCH && !st.now {
-                    let left = until.saturating_duration_since(std::time::Instant::now());
-                    if left.is_zero() {
-                        break;
+                    match wait_until(&self.wake, st, until) {
+                        Ok(g) => st = g,
+                        Err(g) => {
+                            st = g;
+                            break;
+                        }
                     }
-                    st = match self.wake.wait_timeout(st, left) {
-                        Ok((g, _)) => g,
-                        Err(e) => e.into_inner().0,
-                    };
                 }
                 st.now = false;
                 std::mem::swap(&mut st.buf, &mut batch);
