@@ -2,9 +2,10 @@
 # Cost per request (issue 16): user-space instructions per request, counted
 # with callgrind, for the gateway's three paths against nginx and against a
 # bare hyper proxy (the floor), all in one run with the same upstream stub
-# and the same bodies; then a closed-loop wrk comparison of passthrough and
-# nginx, and the gateway's peak RSS with 1000 requests in flight. Prints
-# PASS/MISS for each of issue 16's targets.
+# and the same bodies; then a closed-loop wrk comparison of passthrough,
+# nginx and the bare hyper proxy, and the peak RSS with 1000 requests in
+# flight (the gateway's, and the bare hyper proxy's). Prints PASS/MISS for
+# each of issue 16's targets.
 #
 #   bench/cost.sh                                   # everything, about 5 minutes after the build
 #   TARGETS="passthrough quota-429" PHASES=callgrind bench/cost.sh
@@ -349,10 +350,16 @@ printf 'target\tround\trps\tp50_us\tp99_us\terrors\n' >"$WRK"
 if has "$PHASES" wrk; then
   export BENCH_CONTENT_TYPE=application/x-www-form-urlencoded BENCH_BODY=$FORM_BODY BENCH_UNIQUE_HEADER=
   for round in $(seq 1 "$WRK_ROUNDS"); do
-    for t in nginx passthrough; do
+    for t in nginx passthrough bare-ct; do
       if [ "$t" = nginx ]; then
         "${SRV[@]}" nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/error.log" &
         port=$PORT_NGINX
+      elif [ "$t" = bare-ct ]; then
+        # The floor: what hyper itself reaches (the gateway on one core
+        # runs a current-thread runtime too).
+        "${SRV[@]}" "$BIN/examples/bare_proxy" --listen "$PORT_BARE" --upstream "127.0.0.1:$PORT_STUB" \
+          --current-thread 2>>"$TMP/bare-wrk.log" &
+        port=$PORT_BARE
       else
         "${SRV[@]}" "$GW" --config "$TMP/gateway.toml" 2>>"$TMP/gateway-wrk.log" &
         port=$PORT_GW
@@ -382,7 +389,7 @@ if has "$PHASES" wrk; then
           "$(kv "$line" svc_p99_us)" "$(($(kv "$line" errors) + $(kv "$line" non2xx)))" >>"$WRK"
       fi
       tail -1 "$WRK" >&2
-      if [ "$t" = nginx ]; then kill -QUIT "$SERVER_PID"; else kill -INT "$SERVER_PID"; fi
+      case $t in nginx) kill -QUIT "$SERVER_PID" ;; *) kill -INT "$SERVER_PID" ;; esac
       wait "$SERVER_PID" 2>/dev/null || true
       wait_port_free "$port"
     done
@@ -472,7 +479,7 @@ if wrk:
     print("| target | req/s (min–max) | p50 ms | p99 ms (min–max) | errors |")
     print("|---|---:|---:|---:|---:|")
     m = {}
-    for t in ("nginx", "passthrough"):
+    for t in ("nginx", "passthrough", "bare-ct"):
         rs = [r for r in wrk if r["target"] == t]
         if not rs:
             continue
@@ -482,9 +489,13 @@ if wrk:
         m[t] = (statistics.median(rps), statistics.median(p99))
         p50s = f"{statistics.median(p50):.2f}" if p50 else "—"
         print(f"| {t} | {m[t][0]:,.0f} ({min(rps):,.0f}–{max(rps):,.0f}) | {p50s} | {m[t][1]:.2f} ({min(p99):.2f}–{max(p99):.2f}) | {sum(int(r['errors']) for r in rs)} |")
-    if len(m) == 2:
+    if "nginx" in m and "passthrough" in m:
         ratio = m["passthrough"][0] / m["nginx"][0]
         print(f"\npassthrough / nginx req/s: {ratio:.2f}; p99 passthrough / nginx: {m['passthrough'][1] / m['nginx'][1]:.2f}")
+        if "bare-ct" in m:
+            print(f"bare hyper (current-thread) / nginx req/s: {m['bare-ct'][0] / m['nginx'][0]:.2f}; "
+                  f"p99 bare hyper / nginx: {m['bare-ct'][1] / m['nginx'][1]:.2f}; "
+                  f"passthrough / bare hyper req/s: {ratio * m['nginx'][0] / m['bare-ct'][0]:.2f}")
         verdict("wrk req/s", ratio >= 0.7, f"passthrough {ratio:.2f}× nginx's req/s, target ≥ 0.70×")
         verdict("wrk p99", m["passthrough"][1] <= m["nginx"][1],
                 f"passthrough p99 {m['passthrough'][1]:.2f} ms, nginx {m['nginx'][1]:.2f} ms, target ≤ nginx")
