@@ -326,8 +326,8 @@ impl FormBody {
     fn push_encoded(&mut self, bytes: &[u8]) {
         // Each byte's encoding is a table entry written whole (4 bytes, the
         // last its length) at the end, which then moves by that length: no
-        // branch and no capacity check a byte (JSON values need an escape
-        // every few bytes, so runs to copy at once are short).
+        // capacity check and no branch on the byte's kind (JSON values need
+        // an escape every few bytes, so runs to copy at once are short).
         let start = self.0.len();
         self.0.resize(start + bytes.len() * 3 + 1, 0);
         // A slice of its own: the loop keeps its bounds in registers.
