@@ -34,6 +34,12 @@ async fn forwards_signed_and_the_simulator_accepts() {
     assert_eq!(nonce.len(), 18, "{nonce}");
     assert_eq!(ts.len(), 13, "timestamp in milliseconds");
     assert_eq!(h["signature"], signature(APP_SECRET, nonce, ts).as_str());
+    // One Host, the data center's (as hyper-util's client wrote it: host
+    // and non-default port), never the caller's (the gateway's address).
+    let upstream = env.sim_server.url();
+    let host = upstream.trim_start_matches("http://").trim_end_matches('/');
+    assert_eq!(h.get_all("host").iter().count(), 1);
+    assert_eq!(h["host"], host);
 }
 
 #[tokio::test]
