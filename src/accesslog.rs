@@ -33,17 +33,7 @@ const TARGET: &str = "entrust_gateway::server";
 
 /// The log layout [`install`] was given.
 static FORMAT: OnceLock<Format> = OnceLock::new();
-static SINK: Sink = Sink {
-    state: Mutex::new(State {
-        buf: Vec::new(),
-        writing: false,
-        now: false,
-    }),
-    wake: Condvar::new(),
-    drained: Condvar::new(),
-};
-/// Set once the writer thread runs; until then lines are written at once.
-static WRITER: AtomicBool = AtomicBool::new(false);
+static SINK: Sink = Sink::new();
 /// Whether request lines are on at INFO and at DEBUG, asked once of the
 /// global subscriber ([`fix_levels`]). `tracing::enabled!` asks the filter
 /// on every call (~100 instructions each here: the callsite's interest is
@@ -63,7 +53,7 @@ pub enum Format {
 /// that layout (`None`: through `tracing`, e.g. for colours on a terminal).
 /// Call once, with the subscriber that writes through [`writer`].
 pub fn install(format: Option<Format>) {
-    if WRITER.load(Ordering::Acquire) {
+    if SINK.running.load(Ordering::Acquire) {
         return;
     }
     if let Some(f) = format {
@@ -72,27 +62,14 @@ pub fn install(format: Option<Format>) {
     // Without the thread, lines are written by whoever logs them.
     let spawned = std::thread::Builder::new()
         .name("log-writer".into())
-        .spawn(|| SINK.run());
-    WRITER.store(spawned.is_ok(), Ordering::Release);
+        .spawn(|| SINK.run(std::io::stderr()));
+    SINK.running.store(spawned.is_ok(), Ordering::Release);
 }
 
 /// Writes what is buffered; returns when it is out (or after a second).
 /// Call before the process exits.
 pub fn flush() {
-    if !WRITER.load(Ordering::Acquire) {
-        return;
-    }
-    let deadline = std::time::Instant::now() + Duration::from_secs(1);
-    let mut st = SINK.lock();
-    // Written now, not after the writer's gathering.
-    st.now = true;
-    SINK.wake.notify_one();
-    while !st.buf.is_empty() || st.writing {
-        match wait_until(&SINK.drained, st, deadline) {
-            Ok(g) => st = g,
-            Err(_) => return,
-        }
-    }
+    SINK.flush();
 }
 
 /// Waits on `cv` until notified or `until`: `Err` (with the guard) once
@@ -141,6 +118,8 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for SinkWriter {
 
 /// Log output waiting for the writer thread.
 struct Sink {
+    /// Set once the writer thread runs; until then lines are written at once.
+    running: AtomicBool,
     state: Mutex<State>,
     /// The writer thread waits here for output.
     wake: Condvar,
@@ -165,12 +144,25 @@ const GATHER: Duration = Duration::from_millis(10);
 const BATCH: usize = 64 * 1024;
 
 impl Sink {
+    const fn new() -> Sink {
+        Sink {
+            running: AtomicBool::new(false),
+            state: Mutex::new(State {
+                buf: Vec::new(),
+                writing: false,
+                now: false,
+            }),
+            wake: Condvar::new(),
+            drained: Condvar::new(),
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn append(&self, bytes: &[u8]) {
-        if !WRITER.load(Ordering::Acquire) {
+        if !self.running.load(Ordering::Acquire) {
             let _ = std::io::stderr().write_all(bytes);
             return;
         }
@@ -190,9 +182,9 @@ impl Sink {
         }
     }
 
-    fn run(&self) {
+    /// The writer thread: writes what is appended to `out`, in batches.
+    fn run(&self, mut out: impl std::io::Write) {
         let mut batch = Vec::new();
-        let mut err = std::io::stderr();
         loop {
             {
                 let mut st = self.lock();
@@ -217,10 +209,30 @@ impl Sink {
                 std::mem::swap(&mut st.buf, &mut batch);
                 st.writing = true;
             }
-            let _ = err.write_all(&batch);
+            let _ = out.write_all(&batch);
             batch.clear();
             if batch.capacity() > SINK_MAX {
                 batch = Vec::new();
+            }
+        }
+    }
+}
+
+impl Sink {
+    /// [`flush`], for this sink.
+    fn flush(&self) {
+        if !self.running.load(Ordering::Acquire) {
+            return;
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(1);
+        let mut st = self.lock();
+        // Written now, not after the writer's gathering.
+        st.now = true;
+        self.wake.notify_one();
+        while !st.buf.is_empty() || st.writing {
+            match wait_until(&self.drained, st, deadline) {
+                Ok(g) => st = g,
+                Err(_) => return,
             }
         }
     }
@@ -657,6 +669,39 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A writer's output, shared with the test.
+    #[derive(Clone, Default)]
+    struct Output(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Output {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The writer gathers lines for up to 10 ms, but `flush` (exit, panic)
+    /// returns only once every line appended is written, in order.
+    #[test]
+    fn flush_returns_once_every_line_is_written() {
+        let sink: &'static Sink = Box::leak(Box::new(Sink::new()));
+        let out = Output::default();
+        let to = out.clone();
+        std::thread::spawn(move || sink.run(to));
+        sink.running.store(true, Ordering::Release);
+        let mut want = String::new();
+        for i in 0..100 {
+            let line = format!("line {i}\n");
+            sink.append(line.as_bytes());
+            want.push_str(&line);
+        }
+        sink.flush();
+        assert_eq!(String::from_utf8_lossy(&out.0.lock().unwrap()), want);
+    }
 
     fn line() -> Line<'static> {
         Line {
