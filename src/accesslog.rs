@@ -216,9 +216,7 @@ impl Sink {
             }
         }
     }
-}
 
-impl Sink {
     /// [`flush`], for this sink.
     fn flush(&self) {
         if !self.running.load(Ordering::Acquire) {
