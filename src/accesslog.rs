@@ -664,30 +664,33 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// What a writer wrote, shared with the test that reads it (log output
+/// in unit tests).
+#[cfg(test)]
+#[derive(Clone, Default)]
+pub(crate) struct Captured(pub(crate) Arc<Mutex<Vec<u8>>>);
+
+#[cfg(test)]
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A writer's output, shared with the test.
-    #[derive(Clone, Default)]
-    struct Output(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Output {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
 
     /// The writer gathers lines for up to 10 ms, but `flush` (exit, panic)
     /// returns only once every line appended is written, in order.
     #[test]
     fn flush_returns_once_every_line_is_written() {
         let sink: &'static Sink = Box::leak(Box::new(Sink::new()));
-        let out = Output::default();
+        let out = Captured::default();
         let to = out.clone();
         std::thread::spawn(move || sink.run(to));
         sink.running.store(true, Ordering::Release);

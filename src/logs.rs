@@ -157,6 +157,7 @@ impl Visit for JsonVisitor<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::accesslog::Captured;
     use std::sync::{Arc, Mutex};
 
     /// What one event inside a request span looks like as a JSON line.
@@ -165,7 +166,7 @@ mod tests {
         let out = Arc::new(Mutex::new(Vec::<u8>::new()));
         let sink = out.clone();
         let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || Sink(sink.clone()))
+            .with_writer(move || Captured(sink.clone()))
             .fmt_fields(JsonFields::new())
             .event_format(FlatJson)
             .finish();
@@ -187,18 +188,6 @@ mod tests {
         assert_eq!(v["message"], "done");
         assert_eq!(v["level"], "INFO");
         assert!(v.get("span").is_none() && v.get("fields").is_none());
-    }
-
-    struct Sink(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Sink {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
     }
 
     #[test]
