@@ -303,6 +303,20 @@ impl Request {
         self.upstream_path.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Records the entrust path the request called last and the data center
+    /// (an index into `upstream.urls`) it went to, for its line. Called by
+    /// whoever serves the request, from what the vendor client reported.
+    pub fn record_upstream(
+        &self,
+        path: std::borrow::Cow<'static, str>,
+        data_center: Option<usize>,
+    ) {
+        *self.upstream_path() = Some(path);
+        if let Some(i) = data_center {
+            self.data_center.store(i, Ordering::Relaxed);
+        }
+    }
+
     /// Runs `fut` with this request as the current one.
     pub fn scope<F: std::future::Future>(
         self,
@@ -325,27 +339,17 @@ pub async fn scope<F: std::future::Future>(request: Option<Arc<Request>>, fut: F
     }
 }
 
+/// Runs `f` with `request` (from [`current`]) as the current request.
+pub fn in_request<R>(request: Option<Arc<Request>>, f: impl FnOnce() -> R) -> R {
+    match request {
+        Some(r) => REQUEST.sync_scope(r, f),
+        None => f(),
+    }
+}
+
 /// Runs `f` with the current request, if any.
 pub fn with<R>(f: impl FnOnce(&Request) -> R) -> Option<R> {
     REQUEST.try_with(|r| f(r)).ok()
-}
-
-/// Records the entrust path the current request calls (`documented`: the
-/// same path as a constant, kept without allocating).
-pub fn record_upstream_path(path: &str, documented: Option<&'static str>) {
-    let _ = REQUEST.try_with(|r| {
-        let p = match documented {
-            Some(p) => std::borrow::Cow::Borrowed(p),
-            None => std::borrow::Cow::Owned(path.to_string()),
-        };
-        *r.upstream_path() = Some(p);
-    });
-}
-
-/// Records the data center (an index into `upstream.urls`) the current
-/// request is sent to.
-pub fn record_data_center(i: usize) {
-    let _ = REQUEST.try_with(|r| r.data_center.store(i, Ordering::Relaxed));
 }
 
 /// The `request` span of the current request, made now with the fields
@@ -355,6 +359,16 @@ pub fn span(data_centers: &[crate::config::BaseUrl]) -> tracing::Span {
     REQUEST
         .try_with(|r| make_span(r, data_centers))
         .unwrap_or_else(|_| tracing::Span::current())
+}
+
+/// The `request` span of the current request for an event about one
+/// vendor call: the call's path and data center given here, the rest as
+/// [`span`] has them.
+pub fn span_at(upstream_path: &str, data_center: &str) -> tracing::Span {
+    let span = span(&[]);
+    span.record("upstream_path", upstream_path);
+    span.record("data_center", data_center);
+    span
 }
 
 fn make_span(r: &Request, data_centers: &[crate::config::BaseUrl]) -> tracing::Span {

@@ -1,7 +1,7 @@
 //! Every error the gateway makes, and how each looks in the vendor's
-//! dialect (the entrust and admin faces). The OpenIM face renders its own
-//! (`openim::errcode::response`); [`Error::to_response`] picks by face, in
-//! [`crate::server`], so this map knows no face's codes but the vendor's.
+//! dialect (the entrust and admin faces). The OpenIM face renders its own;
+//! the server picks the renderer by face, so this map knows no face's codes
+//! but the vendor's.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -174,6 +174,18 @@ impl Error {
             Error::KeyReused(_) => "key_reused",
             Error::Unavailable(_) => "unavailable",
             Error::Internal(_) => "internal",
+        }
+    }
+
+    /// Whether this error stands for the vendor's definitive answer, which a
+    /// retry of the same write may be given instead of doing it again: the
+    /// vendor's own non-transient codes (also in OpenIM's words). Errors the
+    /// gateway made (bad input, quota, transport) are not.
+    pub fn is_final(&self) -> bool {
+        match self {
+            Error::Upstream { code, .. } => !code::is_transient(*code),
+            Error::OpenIm { .. } => true,
+            _ => false,
         }
     }
 

@@ -105,7 +105,7 @@ pub fn check_request<B>(req: &Request<B>) -> Result<(), Error> {
         {
             return Err(Error::Args(format!(
                 "header {} has a byte outside visible ASCII at position {at}",
-                crate::route::printable(name.as_str())
+                crate::allowlist::printable(name.as_str())
             )));
         }
     }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use entrust_gateway::config::{Config, LogFormat, SecretSource};
-use entrust_gateway::gateway::Gateway;
+use entrust_gateway::server::App;
 use entrust_gateway::{server, sim};
 
 #[global_allocator]
@@ -180,7 +180,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         eprintln!("{}: ok{skipped}", cli.config.display());
         if let (Some(url), Some(r)) = (redis_url, &config.redis) {
             let timeout = std::time::Duration::from_millis(r.timeout_ms);
-            match entrust_gateway::limit::fleet::ping(&url, timeout).await {
+            match entrust_gateway::redis_link::ping(&url, timeout).await {
                 Ok(()) => eprintln!("redis: answered"),
                 Err(e) => eprintln!(
                     "redis: did not answer ({e}); the gateway would start on its fallback quota"
@@ -196,11 +196,11 @@ async fn run(cli: Cli) -> Result<(), String> {
         );
     }
     let secret = config.load_secret().map_err(in_file)?;
-    let gateway = Gateway::new(config, secret).map_err(in_file)?;
+    let gateway = App::new(config, secret).map_err(in_file)?;
     serve(gateway, cli.panic_after_ready).await
 }
 
-async fn serve(gateway: Gateway, panic_after_ready: bool) -> Result<(), String> {
+async fn serve(gateway: App, panic_after_ready: bool) -> Result<(), String> {
     let gateway = Arc::new(gateway);
     let mut handle = server::start(gateway.clone())
         .await
@@ -208,7 +208,7 @@ async fn serve(gateway: Gateway, panic_after_ready: bool) -> Result<(), String> 
     let admin = handle
         .admin_addr
         .map_or_else(|| "off".to_string(), |a| a.to_string());
-    let upstream = gateway.upstream().urls()[0].label.clone();
+    let upstream = gateway.vendor().data_centers()[0].label.clone();
     // Handlers first: a supervisor may signal as soon as it reads "ready".
     spawn_signal_handlers(gateway, handle.take_shutdown());
     tracing::info!(listen = %handle.addr, admin_listen = %admin, %upstream, "ready");
@@ -233,10 +233,7 @@ fn exit_on_panic() {
 }
 
 /// SIGTERM/SIGINT start the graceful shutdown; SIGHUP reloads the secret file.
-fn spawn_signal_handlers(
-    gateway: Arc<Gateway>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-) {
+fn spawn_signal_handlers(gateway: Arc<App>, shutdown: Option<tokio::sync::oneshot::Sender<()>>) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -291,7 +288,7 @@ async fn run_demo(cli: Cli) -> Result<(), String> {
     );
     let config = Config::parse(&toml).map_err(|e| e.to_string())?;
     let secret = config.load_secret().map_err(|e| e.to_string())?;
-    let gateway = Arc::new(Gateway::new(config, secret).map_err(|e| e.to_string())?);
+    let gateway = Arc::new(App::new(config, secret).map_err(|e| e.to_string())?);
     let mut handle = server::start(gateway.clone())
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e} (try --listen 127.0.0.1:18080)"))?;

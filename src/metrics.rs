@@ -1,10 +1,14 @@
 //! Prometheus metrics (text format on `GET /metrics`). Label values are
 //! bounded: entrust paths outside the documented list are reported as
-//! `other`, so no caller can grow the label set.
+//! `other`, so no caller can grow the label set. Each face registers its
+//! routes ([`FaceRoutes`]) when the metrics are made; this module knows
+//! no face.
+
+use std::sync::OnceLock;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
+pub use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
@@ -75,7 +79,10 @@ pub const UPSTREAM_ERROR_KINDS: [&str; 7] = [
 ];
 pub const REJECTION_REASONS: [&str; 3] = ["wait_too_long", "queue_full", "upstream_backoff"];
 pub const SECRET_RELOAD_RESULTS: [&str; 2] = ["ok", "error"];
-const ADMIN_ROUTES: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
+
+/// A face's name and its routes: the values its `route` label takes
+/// (besides `other`).
+pub type FaceRoutes = (&'static str, &'static [&'static str]);
 
 /// Every value the `path` label can take: the documented paths and `other`.
 fn path_labels() -> impl Iterator<Item = String> {
@@ -107,16 +114,36 @@ pub struct Metrics {
     /// 1 while the shared quota's Redis answers (0 without `[redis]`).
     pub quota_store_up: Gauge,
     pub quota_store_errors: Family<KindLabels, Counter>,
+    /// Failed Redis calls of the idempotency records.
+    pub dedup_store_errors: Family<KindLabels, Counter>,
+    /// `requests` counters of the common answers, per (face, route label).
+    by_route: Vec<RouteCounters>,
+}
+
+/// One route's `entrust_gateway_requests` counters for the statuses most
+/// answers have, resolved on first use.
+struct RouteCounters {
+    face: &'static str,
+    route: &'static str,
+    /// 200, 429.
+    by_status: [OnceLock<Counter>; 2],
+}
+
+/// Equal strings; the same constant (a route handed around from one table)
+/// is recognised by its address without comparing bytes.
+fn same(a: &str, b: &str) -> bool {
+    std::ptr::eq(a, b) || a == b
 }
 
 impl Default for Metrics {
     fn default() -> Self {
-        Metrics::new()
+        Metrics::new(&[])
     }
 }
 
 impl Metrics {
-    pub fn new() -> Metrics {
+    /// The registry, with a zero series for every route of `faces`.
+    pub fn new(faces: &[FaceRoutes]) -> Metrics {
         let mut registry = Registry::with_prefix("entrust_gateway");
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
@@ -197,8 +224,14 @@ impl Metrics {
         let quota_store_errors = Family::<KindLabels, Counter>::default();
         registry.register(
             "quota_store_errors",
-            "Redis calls of the shared quota and idempotency records that failed, by kind (timeout, connection, reply)",
+            "Redis calls of the shared quota that failed, and failed connection attempts, by kind (timeout, connection, reply)",
             quota_store_errors.clone(),
+        );
+        let dedup_store_errors = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "dedup_store_errors",
+            "Redis calls of the idempotency records that failed, by kind (timeout, connection, reply)",
+            dedup_store_errors.clone(),
         );
         let build = Family::<BuildLabels, Gauge>::default();
         build
@@ -227,20 +260,25 @@ impl Metrics {
         for result in SECRET_RELOAD_RESULTS {
             drop(secret_reloads.get_or_create(&ResultLabels { result }));
         }
-        let routes = path_labels()
-            .map(|r| ("entrust", r))
-            .chain(
-                crate::openim::ROUTES
-                    .iter()
-                    .map(|r| ("openim", r.to_string())),
-            )
-            .chain(ADMIN_ROUTES.iter().map(|r| ("admin", r.to_string())));
-        for (face, route) in routes {
-            drop(requests.get_or_create(&RequestLabels {
-                face,
-                route,
-                status: 200,
-            }));
+        let by_route: Vec<RouteCounters> = faces
+            .iter()
+            .flat_map(|(face, routes)| {
+                routes.iter().chain(&["other"]).map(|route| RouteCounters {
+                    face,
+                    route,
+                    by_status: Default::default(),
+                })
+            })
+            .collect();
+        for r in &by_route {
+            // Only the routes a face serves start at zero (not `other`).
+            if r.route != "other" || r.face == "entrust" {
+                drop(requests.get_or_create(&RequestLabels {
+                    face: r.face,
+                    route: r.route.to_string(),
+                    status: 200,
+                }));
+            }
         }
         Metrics {
             registry,
@@ -257,13 +295,43 @@ impl Metrics {
             admin_token_failures,
             quota_store_up,
             quota_store_errors,
+            dedup_store_errors,
+            by_route,
         }
+    }
+
+    /// Counts an answer in `entrust_gateway_requests` (`route`: a bounded
+    /// label); the common ones without a label lookup.
+    pub fn count_request(&self, face: &'static str, route: &'static str, status: u16) {
+        let i = match status {
+            200 => Some(0),
+            429 => Some(1),
+            _ => None,
+        };
+        let cached = i.and_then(|i| {
+            let r = self
+                .by_route
+                .iter()
+                .find(|r| same(r.route, route) && r.face == face)?;
+            Some(&r.by_status[i])
+        });
+        let labels = || RequestLabels {
+            face,
+            route: route.to_string(),
+            status,
+        };
+        match cached {
+            Some(c) => c
+                .get_or_init(|| self.requests.get_or_create(&labels()).clone())
+                .inc(),
+            None => self.requests.get_or_create(&labels()).inc(),
+        };
     }
 
     /// Metrics with the series that depend on the configured data centers
     /// (`labels`, in failover order) present at zero too.
-    pub fn for_data_centers(labels: &[&str]) -> Metrics {
-        let m = Metrics::new();
+    pub fn for_data_centers(labels: &[&str], faces: &[FaceRoutes]) -> Metrics {
+        let m = Metrics::new(faces);
         for (i, dc) in labels.iter().enumerate() {
             for path in path_labels() {
                 drop(m.upstream_duration.get_or_create(&UpstreamLabels {

@@ -4,7 +4,7 @@
 //! connections before the vendor's 55 s. The URLs are tried in the order the
 //! config gives; the active one changes after a connect error, a timeout or a
 //! 5xx, at most once per cooldown (as the vendor's Go SDK does). Whether the
-//! failed request is sent again is the caller's decision ([`crate::gateway`]),
+//! failed request is sent again is the caller's decision (the vendor client),
 //! which knows whether that is safe.
 
 use std::convert::Infallible;

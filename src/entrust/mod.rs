@@ -166,6 +166,16 @@ pub mod code {
     pub const EMPTY_NAME: i64 = 25423;
     pub const INVALID_GROUP_ID: i64 = 25430;
     pub const BAD_PAGE_TOKEN: i64 = 25432;
+
+    /// Codes that say "not done, try again": the rate limits, internal
+    /// error and timeout. An answer with one is not the vendor's final word
+    /// on a write.
+    pub const fn is_transient(c: i64) -> bool {
+        matches!(
+            c,
+            RATE_LIMITED | ENTRUST_RATE_LIMIT | INTERNAL_ERROR | INTERNAL_TIMEOUT
+        )
+    }
 }
 
 /// Member roles in group/member/query.json answers; the same numbers as the

@@ -146,7 +146,7 @@ pub fn check_group_id(field: &str, id: &str) -> Result<(), Error> {
     {
         return Err(Error::Args(format!(
             "{field} {:?} may hold only letters, digits, '_' and '-'",
-            crate::route::printable(id)
+            crate::allowlist::printable(id)
         )));
     }
     Ok(())
@@ -609,7 +609,7 @@ pub async fn create_group(ctx: &Ctx<'_>, req: &Map<String, Value>) -> Result<Val
             None => c.info(&id),
         },
         Err(e) => {
-            crate::accesslog::span(ctx.gw.upstream().urls()).in_scope(|| tracing::warn!(error = %e, group_id = %id, "created, but cannot read the group back; answering from the request"));
+            crate::accesslog::span(ctx.vendor.data_centers()).in_scope(|| tracing::warn!(error = %e, group_id = %id, "created, but cannot read the group back; answering from the request"));
             c.info(&id)
         }
     };

@@ -2,8 +2,8 @@
 //! vendor's signed entrust calls.
 //!
 //! Every route is `POST` with a JSON body and answers HTTP 200 with OpenIM's
-//! envelope `{"errCode","errMsg","errDlt"[,"data"]}`; errors are rendered by
-//! [`crate::error`]. Every route needs an `operationID` header (it becomes
+//! envelope `{"errCode","errMsg","errDlt"[,"data"]}`, errors included
+//! ([`errcode::response`]). Every route needs an `operationID` header (it becomes
 //! the upstream `X-Request-ID`). When `[openim]` is configured, every route
 //! but the three `/auth/` ones also needs a `token` header holding a token
 //! from `get_admin_token` or `user_token`; without `[openim]` no token is
@@ -22,351 +22,82 @@
 //!   `parse_token`).
 //! - [`mod@json`]: strict request parsing with errors that name the field;
 //!   keys match ignoring case, as Go's `encoding/json` matches them.
-//! - [`errcode`]: OpenIM's codes and the vendor's codes translated.
+//! - [`errcode`]: OpenIM's codes and the vendor's codes translated, and
+//!   errors rendered in OpenIM's envelope.
+//! - [`route`]: the routes, which of them write, which the vendor can't back.
+//! - [`form`]: the entrust calls' form bodies.
 
 pub mod errcode;
+pub mod form;
 pub mod group;
 pub mod json;
 pub mod member;
+pub mod route;
 pub mod token;
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 
 use bytes::Bytes;
 use http::request::Parts;
 use http::{HeaderValue, Method, Response, StatusCode};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use serde_json::{Value, json};
 
+use crate::auth::Inbound;
+use crate::config::{Config, ConfigError, OpenImConfig};
 use crate::entrust::profile::{self, Profile};
 use crate::entrust::{code, limit, path};
 use crate::error::{Body, Error, json_response};
-use crate::gateway::{Call, Gateway};
+use crate::metrics::{Metrics, ResultLabels};
+use crate::secret::Secret;
+use crate::vendor::{Call, Session};
 
-/// Every route this face answers. Unknown paths under `/group/` and
-/// `/auth/` are 404; routes OpenIM has and the vendor can't back answer
-/// OpenIM's envelope with 1002 ([`Route::unsupported`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route {
-    GetAdminToken,
-    UserToken,
-    ParseToken,
-    CreateGroup,
-    SetGroupInfo,
-    SetGroupInfoEx,
-    GetGroupsInfo,
-    InviteUserToGroup,
-    JoinGroup,
-    KickGroup,
-    QuitGroup,
-    TransferGroup,
-    DismissGroup,
-    GetGroupMemberList,
-    GetGroupMembersInfo,
-    SetGroupMemberInfo,
-    GetJoinedGroupList,
-    GetGroupMemberUserId,
-    GetFullGroupMemberUserIds,
-    GetFullJoinGroupIds,
-    GetGroupAbstractInfo,
-    GetGroups,
-    MuteGroup,
-    CancelMuteGroup,
-    MuteGroupMember,
-    CancelMuteGroupMember,
-    GroupApplicationResponse,
-    GetRecvGroupApplicationList,
-    GetUserReqGroupApplicationList,
-    GetGroupUsersReqApplicationList,
-    GetSpecifiedUserGroupRequestInfo,
-    GetGroupApplicationUnhandledCount,
+pub use form::{Form, FormBody};
+pub use route::*;
+
+/// What the face keeps between requests: the `[openim]` secret and
+/// settings, the token routes' throttle, and the bearer tokens it asks for
+/// without `[openim]`.
+pub struct State {
+    secret: Option<Secret>,
+    config: Option<OpenImConfig>,
+    throttle: token::Throttle,
+    /// `openim_admin_token_failures`.
+    failures: Family<ResultLabels, Counter>,
+    inbound: Inbound,
 }
 
-impl Route {
-    pub const ALL: [Route; 32] = [
-        Route::GetAdminToken,
-        Route::UserToken,
-        Route::ParseToken,
-        Route::CreateGroup,
-        Route::SetGroupInfo,
-        Route::SetGroupInfoEx,
-        Route::GetGroupsInfo,
-        Route::InviteUserToGroup,
-        Route::JoinGroup,
-        Route::KickGroup,
-        Route::QuitGroup,
-        Route::TransferGroup,
-        Route::DismissGroup,
-        Route::GetGroupMemberList,
-        Route::GetGroupMembersInfo,
-        Route::SetGroupMemberInfo,
-        Route::GetJoinedGroupList,
-        Route::GetGroupMemberUserId,
-        Route::GetFullGroupMemberUserIds,
-        Route::GetFullJoinGroupIds,
-        Route::GetGroupAbstractInfo,
-        Route::GetGroups,
-        Route::MuteGroup,
-        Route::CancelMuteGroup,
-        Route::MuteGroupMember,
-        Route::CancelMuteGroupMember,
-        Route::GroupApplicationResponse,
-        Route::GetRecvGroupApplicationList,
-        Route::GetUserReqGroupApplicationList,
-        Route::GetGroupUsersReqApplicationList,
-        Route::GetSpecifiedUserGroupRequestInfo,
-        Route::GetGroupApplicationUnhandledCount,
-    ];
-
-    /// The path (open-im-server `internal/api/router.go`); also the metric
-    /// label.
-    pub const fn path(self) -> &'static str {
-        match self {
-            Route::GetAdminToken => "/auth/get_admin_token",
-            Route::UserToken => "/auth/user_token",
-            Route::ParseToken => "/auth/parse_token",
-            Route::CreateGroup => "/group/create_group",
-            Route::SetGroupInfo => "/group/set_group_info",
-            Route::SetGroupInfoEx => "/group/set_group_info_ex",
-            Route::GetGroupsInfo => "/group/get_groups_info",
-            Route::InviteUserToGroup => "/group/invite_user_to_group",
-            Route::JoinGroup => "/group/join_group",
-            Route::KickGroup => "/group/kick_group",
-            Route::QuitGroup => "/group/quit_group",
-            Route::TransferGroup => "/group/transfer_group",
-            Route::DismissGroup => "/group/dismiss_group",
-            Route::GetGroupMemberList => "/group/get_group_member_list",
-            Route::GetGroupMembersInfo => "/group/get_group_members_info",
-            Route::SetGroupMemberInfo => "/group/set_group_member_info",
-            Route::GetJoinedGroupList => "/group/get_joined_group_list",
-            Route::GetGroupMemberUserId => "/group/get_group_member_user_id",
-            Route::GetFullGroupMemberUserIds => "/group/get_full_group_member_user_ids",
-            Route::GetFullJoinGroupIds => "/group/get_full_join_group_ids",
-            Route::GetGroupAbstractInfo => "/group/get_group_abstract_info",
-            Route::GetGroups => "/group/get_groups",
-            Route::MuteGroup => "/group/mute_group",
-            Route::CancelMuteGroup => "/group/cancel_mute_group",
-            Route::MuteGroupMember => "/group/mute_group_member",
-            Route::CancelMuteGroupMember => "/group/cancel_mute_group_member",
-            Route::GroupApplicationResponse => "/group/group_application_response",
-            Route::GetRecvGroupApplicationList => "/group/get_recv_group_applicationList",
-            Route::GetUserReqGroupApplicationList => "/group/get_user_req_group_applicationList",
-            Route::GetGroupUsersReqApplicationList => "/group/get_group_users_req_application_list",
-            Route::GetSpecifiedUserGroupRequestInfo => {
-                "/group/get_specified_user_group_request_info"
-            }
-            Route::GetGroupApplicationUnhandledCount => {
-                "/group/get_group_application_unhandled_count"
-            }
-        }
+impl State {
+    pub fn new(config: &Config, inbound: Inbound, metrics: &Metrics) -> Result<State, ConfigError> {
+        Ok(State {
+            secret: config.load_openim_secret()?,
+            config: config.openim.clone(),
+            throttle: token::Throttle::default(),
+            failures: metrics.admin_token_failures.clone(),
+            inbound,
+        })
     }
 
-    /// The route served at `path` (exact, case-sensitive as gin routes).
-    pub fn from_path(path: &str) -> Option<Route> {
-        Route::ALL.into_iter().find(|r| r.path() == path)
+    /// The OpenIM admin secret, when `[openim]` is configured.
+    pub fn secret(&self) -> Option<&Secret> {
+        self.secret.as_ref()
     }
 
-    /// Whether the route changes state (for duplicate protection): OpenIM's
-    /// writes, the unsupported ones included.
-    pub const fn is_write(self) -> bool {
-        matches!(
-            self,
-            Route::CreateGroup
-                | Route::SetGroupInfo
-                | Route::SetGroupInfoEx
-                | Route::InviteUserToGroup
-                | Route::JoinGroup
-                | Route::KickGroup
-                | Route::QuitGroup
-                | Route::TransferGroup
-                | Route::DismissGroup
-                | Route::SetGroupMemberInfo
-                | Route::MuteGroup
-                | Route::CancelMuteGroup
-                | Route::MuteGroupMember
-                | Route::CancelMuteGroupMember
-                | Route::GroupApplicationResponse
-        )
-    }
-
-    /// For a route the vendor can't back: what it lacks.
-    pub const fn unsupported(self) -> Option<&'static str> {
-        match self {
-            Route::MuteGroup
-            | Route::CancelMuteGroup
-            | Route::MuteGroupMember
-            | Route::CancelMuteGroupMember => Some("muting"),
-            Route::GroupApplicationResponse
-            | Route::GetRecvGroupApplicationList
-            | Route::GetUserReqGroupApplicationList
-            | Route::GetGroupUsersReqApplicationList
-            | Route::GetSpecifiedUserGroupRequestInfo
-            | Route::GetGroupApplicationUnhandledCount => Some("group join applications"),
-            _ => None,
-        }
+    /// Failed `/auth/get_admin_token` attempts, per caller and overall.
+    pub fn throttle(&self) -> &token::Throttle {
+        &self.throttle
     }
 }
 
-/// Whether `path` is an OpenIM write (duplicate protection's question).
-pub fn is_write(path: &str) -> bool {
-    Route::from_path(path).is_some_and(Route::is_write)
-}
-
-// The paths by name, for callers that match on them (tests).
-pub const GET_ADMIN_TOKEN: &str = Route::GetAdminToken.path();
-pub const CREATE_GROUP: &str = Route::CreateGroup.path();
-pub const SET_GROUP_INFO: &str = Route::SetGroupInfo.path();
-pub const SET_GROUP_INFO_EX: &str = Route::SetGroupInfoEx.path();
-pub const GET_GROUPS_INFO: &str = Route::GetGroupsInfo.path();
-pub const INVITE_USER_TO_GROUP: &str = Route::InviteUserToGroup.path();
-pub const JOIN_GROUP: &str = Route::JoinGroup.path();
-pub const KICK_GROUP: &str = Route::KickGroup.path();
-pub const QUIT_GROUP: &str = Route::QuitGroup.path();
-pub const TRANSFER_GROUP: &str = Route::TransferGroup.path();
-pub const DISMISS_GROUP: &str = Route::DismissGroup.path();
-pub const GET_GROUP_MEMBER_LIST: &str = Route::GetGroupMemberList.path();
-pub const GET_GROUP_MEMBERS_INFO: &str = Route::GetGroupMembersInfo.path();
-pub const SET_GROUP_MEMBER_INFO: &str = Route::SetGroupMemberInfo.path();
-pub const GET_JOINED_GROUP_LIST: &str = Route::GetJoinedGroupList.path();
-
-/// Routes served on this face (metric label values).
-pub const ROUTES: &[&str] = &PATHS;
-
-const PATHS: [&str; Route::ALL.len()] = {
-    let mut out = [""; Route::ALL.len()];
-    let mut i = 0;
-    while i < out.len() {
-        out[i] = Route::ALL[i].path();
-        i += 1;
-    }
-    out
-};
-
-/// One OpenIM request in progress: the gateway, the request id that goes
-/// upstream, and the admin the token was issued to (when tokens are on).
+/// One OpenIM request in progress: its handle on the vendor client, the
+/// request id that goes upstream, and the admin the token was issued to
+/// (when tokens are on).
 pub struct Ctx<'a> {
-    pub gw: &'a Gateway,
+    pub vendor: Session<'a>,
     pub request_id: &'a HeaderValue,
     pub user: Option<String>,
-}
-
-/// A form to send: (key, value) pairs.
-pub type Form = Vec<(&'static str, String)>;
-
-/// Each byte as a form writes it, and (last) how many bytes that is:
-/// ASCII alphanumerics and `*-._` as they are, space as `+`, the rest `%XX`.
-const ENCODED: [[u8; 4]; 256] = {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut table = [[0u8; 4]; 256];
-    let mut i = 0;
-    while i < 256 {
-        let b = i as u8;
-        table[i] = if b.is_ascii_alphanumeric() || matches!(b, b'*' | b'-' | b'.' | b'_') {
-            [b, 0, 0, 1]
-        } else if b == b' ' {
-            [b'+', 0, 0, 1]
-        } else {
-            [b'%', HEX[i >> 4], HEX[i & 15], 3]
-        };
-        i += 1;
-    }
-    table
-};
-
-/// An `application/x-www-form-urlencoded` body written in one buffer, byte
-/// for byte as `serde_urlencoded` (the WHATWG serializer) writes it: `*-._`
-/// and ASCII alphanumerics as they are, space as `+`, the rest `%XX`.
-#[derive(Debug, Default)]
-pub struct FormBody(Vec<u8>);
-
-impl FormBody {
-    pub fn with_capacity(n: usize) -> FormBody {
-        FormBody(Vec::with_capacity(n))
-    }
-
-    /// Starts the field `key` (its value follows, encoded).
-    fn key(&mut self, key: &str) {
-        if !self.0.is_empty() {
-            self.0.push(b'&');
-        }
-        self.push_encoded(key.as_bytes());
-        self.0.push(b'=');
-    }
-
-    /// Appends `key=value`.
-    pub fn field(&mut self, key: &str, value: &str) {
-        self.key(key);
-        self.push_encoded(value.as_bytes());
-    }
-
-    /// Appends `key=` and a JSON object of string values, `pairs` in the
-    /// order given, with no intermediate string.
-    pub fn json_field(&mut self, key: &str, pairs: &[(&str, &str)]) {
-        self.key(key);
-        // The JSON text first, then encoded in one pass (not a push per
-        // piece a serializer writes).
-        let mut json = String::with_capacity(
-            2 + pairs
-                .iter()
-                .map(|(k, v)| k.len() + v.len() + 6)
-                .sum::<usize>(),
-        );
-        json.push('{');
-        for (i, (k, v)) in pairs.iter().enumerate() {
-            if i > 0 {
-                json.push(',');
-            }
-            crate::text::json_str(&mut json, k);
-            json.push(':');
-            crate::text::json_str(&mut json, v);
-        }
-        json.push('}');
-        self.push_encoded(json.as_bytes());
-    }
-
-    fn push_encoded(&mut self, bytes: &[u8]) {
-        // Each byte's encoding is a table entry written whole (4 bytes, the
-        // last its length) at the end, which then moves by that length: no
-        // capacity check and no branch on the byte's kind (JSON values need
-        // an escape every few bytes, so runs to copy at once are short).
-        let start = self.0.len();
-        self.0.resize(start + bytes.len() * 3 + 1, 0);
-        // A slice of its own: the loop keeps its bounds in registers.
-        let out = &mut self.0[start..];
-        let mut end = 0;
-        for &b in bytes {
-            let e = ENCODED[usize::from(b)];
-            out[end..end + 4].copy_from_slice(&e);
-            end += usize::from(e[3]);
-        }
-        self.0.truncate(start + end);
-    }
-
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    pub fn into_string(self) -> String {
-        // Only ASCII is ever pushed.
-        String::from_utf8(self.0).unwrap_or_default()
-    }
-}
-
-impl From<&Form> for FormBody {
-    fn from(form: &Form) -> FormBody {
-        let n = form
-            .iter()
-            .map(|(k, v)| k.len() + v.len() + 2)
-            .sum::<usize>();
-        let mut body = FormBody::with_capacity(n + n / 2);
-        for (k, v) in form {
-            body.field(k, v);
-        }
-        body
-    }
 }
 
 impl Ctx<'_> {
@@ -380,10 +111,10 @@ impl Ctx<'_> {
 
     /// [`Ctx::call`] with the form already encoded.
     pub async fn call_body(&self, path: &'static str, body: FormBody) -> Result<Bytes, Error> {
-        let forwarded = crate::route::EntrustPath::documented(path)
+        let forwarded = crate::allowlist::EntrustPath::documented(path)
             .ok_or_else(|| Error::Internal(format!("{path} is not a documented entrust path")))?;
         let reply = self
-            .gw
+            .vendor
             .call(&Call::form(forwarded, body.into_string(), self.request_id))
             .await?;
         let status = profile::status(&reply.body);
@@ -488,7 +219,9 @@ fn header<'a>(parts: &'a Parts, name: &str) -> Option<&'a [u8]> {
 
 /// Serves one OpenIM request.
 pub async fn handle(
-    gw: &Gateway,
+    state: &State,
+    vendor: Session<'_>,
+    peer: Option<IpAddr>,
     parts: &Parts,
     body: Bytes,
     request_id: &HeaderValue,
@@ -496,7 +229,7 @@ pub async fn handle(
     let Some(route) = Route::from_path(parts.uri.path()) else {
         return Err(Error::NotFound(format!(
             "{} is not served",
-            crate::route::printable(parts.uri.path())
+            crate::allowlist::printable(parts.uri.path())
         )));
     };
     if parts.method != Method::POST {
@@ -510,15 +243,15 @@ pub async fn handle(
     // throttled per caller and globally.
     match route {
         Route::GetAdminToken | Route::UserToken => {
-            return token::throttled(gw, parts, || token::admin_token(gw, &body))
+            return token::throttled(state, peer, || token::admin_token(state, &body))
                 .map(|d| ok(Some(d)));
         }
-        Route::ParseToken => return token::parse_token(gw, &body).map(|d| ok(Some(d))),
+        Route::ParseToken => return token::parse_token(state, &body).map(|d| ok(Some(d))),
         _ => {}
     }
-    let user = token::authorize(gw, &parts.headers)?;
+    let user = token::authorize(state, &parts.headers)?;
     let ctx = Ctx {
-        gw,
+        vendor,
         request_id,
         user,
     };
@@ -581,25 +314,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn routes_round_trip() {
-        for r in Route::ALL {
-            assert_eq!(Route::from_path(r.path()), Some(r));
-        }
-        assert_eq!(ROUTES.len(), Route::ALL.len());
-        assert!(is_write("/group/join_group"));
-        assert!(!is_write("/group/get_groups"));
-        assert!(!is_write("/auth/user_token"));
-        assert!(!is_write("/group/nope"));
-        // The enum agrees with the path rule: every route is a write but
-        // the reads (`get_*`) and the token routes (`/auth/`).
-        for r in Route::ALL {
-            let p = r.path();
-            let read = p.starts_with("/group/get_") || p.starts_with("/auth/");
-            assert_eq!(r.is_write(), !read, "{p}");
-        }
-    }
-
-    #[test]
     fn the_empty_envelope_is_the_map_printed() {
         use http_body_util::BodyExt;
         let body = tokio::runtime::Builder::new_current_thread()
@@ -610,22 +324,5 @@ mod tests {
             .to_bytes();
         let want = json!({"errCode": 0, "errMsg": "", "errDlt": ""}).to_string();
         assert_eq!(body, want.as_bytes());
-    }
-
-    #[test]
-    fn form_body_encodes_as_serde_urlencoded() {
-        let value: String = (0u8..=127).map(char::from).chain("中 é".chars()).collect();
-        let form: Form = vec![("a b", value.clone()), ("k", "v".into())];
-        assert_eq!(
-            FormBody::from(&form).into_string(),
-            serde_urlencoded::to_string(&form).unwrap()
-        );
-        let mut body = FormBody::default();
-        body.json_field("j", &[("x", "1\"\n中"), ("y", "")]);
-        let want = serde_json::json!({"x": "1\"\n中", "y": ""}).to_string();
-        assert_eq!(
-            body.into_string(),
-            serde_urlencoded::to_string([("j", want)]).unwrap()
-        );
     }
 }

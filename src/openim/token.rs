@@ -17,10 +17,10 @@ use sha1::Sha1;
 
 use serde_json::{Value, json};
 
+use super::State;
 use super::errcode;
 use super::json::Obj;
 use crate::error::Error;
-use crate::gateway::Gateway;
 use crate::metrics::ResultLabels;
 use crate::secret::Secret;
 
@@ -120,8 +120,8 @@ fn same_secret(a: &str, b: &str) -> bool {
 }
 
 /// The `[openim]` secret and admins, or 1002 when tokens are off.
-fn configured(gw: &Gateway) -> Result<(&Secret, &[String], u64), Error> {
-    match (gw.openim_secret(), &gw.config().openim) {
+fn configured(state: &State) -> Result<(&Secret, &[String], u64), Error> {
+    match (&state.secret, &state.config) {
         (Some(s), Some(cfg)) => Ok((s, &cfg.admin_user_ids, cfg.token_expire_seconds)),
         _ => Err(Error::NoPermission(
             "no [openim] section is configured: this gateway issues no tokens and needs none"
@@ -134,13 +134,13 @@ fn configured(gw: &Gateway) -> Result<(&Secret, &[String], u64), Error> {
 /// OpenIM v3.8.1, `/auth/user_token` `{"secret","platformID","userID"}`
 /// (open-im-server 3c62733 `internal/rpc/auth/auth.go` UserToken): both →
 /// `{"token","expireTimeSeconds"}`, for admin user IDs only, the same token.
-pub fn admin_token(gw: &Gateway, body: &[u8]) -> Result<Value, Error> {
+pub fn admin_token(state: &State, body: &[u8]) -> Result<Value, Error> {
     let req = super::json::parse(body)?;
     let o = Obj::new(&req, "");
     let secret = o.str("secret")?;
     let user = o.str("userID")?;
     o.opt_int("platformID", i64::from(i32::MIN), i64::from(i32::MAX))?;
-    let (expected, admins, expire) = configured(gw)?;
+    let (expected, admins, expire) = configured(state)?;
     if !same_secret(secret, expected.expose()) {
         return Err(Error::NoPermission("secret invalid".into()));
     }
@@ -148,7 +148,7 @@ pub fn admin_token(gw: &Gateway, body: &[u8]) -> Result<Value, Error> {
         // At most 80 characters of it: the detail is logged and echoed.
         return Err(Error::Args(format!(
             "userID {:?} is not an admin user ID",
-            crate::route::printable(user)
+            crate::allowlist::printable(user)
         )));
     }
     let t = issue(
@@ -162,10 +162,10 @@ pub fn admin_token(gw: &Gateway, body: &[u8]) -> Result<Value, Error> {
 /// `/auth/parse_token` `{"token"}` → `{"userID","platformID","expireTimeSeconds"}`,
 /// where expireTimeSeconds is the expiry as unix seconds (open-im-server
 /// `internal/rpc/auth/auth.go` ParseToken: `claims.ExpiresAt.Unix()`).
-pub fn parse_token(gw: &Gateway, body: &[u8]) -> Result<Value, Error> {
+pub fn parse_token(state: &State, body: &[u8]) -> Result<Value, Error> {
     let req = super::json::parse(body)?;
     let token = Obj::new(&req, "").required("token")?;
-    let (secret, admins, _) = configured(gw)?;
+    let (secret, admins, _) = configured(state)?;
     let (user, expires_at) = verify_claims(secret, token, admins, crate::clock::unix_secs())?;
     Ok(json!({"userID": user, "platformID": ADMIN_PLATFORM_ID, "expireTimeSeconds": expires_at}))
 }
@@ -176,9 +176,11 @@ pub fn parse_token(gw: &Gateway, body: &[u8]) -> Result<Value, Error> {
 /// Without `[openim]`, the gateway's bearer token when one is configured
 /// (`server.auth_tokens_*`): the routes spend the app secret like the
 /// entrust face does, and are guarded like it.
-pub fn authorize(gw: &Gateway, headers: &http::HeaderMap) -> Result<Option<String>, Error> {
-    let (Some(secret), Some(cfg)) = (gw.openim_secret(), &gw.config().openim) else {
-        gw.check_auth(headers.get(http::header::AUTHORIZATION))?;
+pub fn authorize(state: &State, headers: &http::HeaderMap) -> Result<Option<String>, Error> {
+    let (Some(secret), Some(cfg)) = (&state.secret, &state.config) else {
+        state
+            .inbound
+            .check(headers.get(http::header::AUTHORIZATION))?;
         return Ok(None);
     };
     let Some(t) = headers
@@ -314,23 +316,16 @@ impl Throttle {
 /// `openim_admin_token_failures`. Without `[openim]` there is no secret to
 /// guess and nothing is throttled.
 pub fn throttled<T>(
-    gw: &Gateway,
-    parts: &http::request::Parts,
+    state: &State,
+    addr: Option<IpAddr>,
     attempt: impl FnOnce() -> Result<T, Error>,
 ) -> Result<T, Error> {
-    if gw.openim_secret().is_none() {
+    if state.secret.is_none() {
         return attempt();
     }
-    let addr = parts
-        .extensions
-        .get::<crate::server::ClientAddr>()
-        .map(|a| a.0.ip());
-    let throttle = gw.admin_token_throttle();
+    let throttle = &state.throttle;
     let count = |result| {
-        gw.metrics()
-            .admin_token_failures
-            .get_or_create(&ResultLabels { result })
-            .inc();
+        state.failures.get_or_create(&ResultLabels { result }).inc();
     };
     if let Err(e) = throttle.check(addr) {
         count("throttled");

@@ -9,10 +9,10 @@ use std::sync::Arc;
 use http::{Request, header};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::{App, respond};
+use crate::allowlist::{EntrustPath, printable};
 use crate::error::{Error, Face};
-use crate::gateway::Gateway;
-use crate::route::{EntrustPath, printable};
-use crate::{headers, openim, proxy};
+use crate::{headers, openim, passthrough};
 
 /// The budget is counted in KiB, so that a semaphore's `u32` permits cover
 /// any configured size.
@@ -46,7 +46,7 @@ pub struct BodyRoom {
 /// and takes room for its body in the budget. On the entrust face, the
 /// forwarded path the check made.
 pub fn admit<'g, B>(
-    gw: &'g Gateway,
+    app: &'g App,
     face: Face,
     req: &Request<B>,
     budget: &BodyBudget,
@@ -57,17 +57,18 @@ pub fn admit<'g, B>(
     headers::check_request(req)?;
     let entrust = match face {
         Face::OpenIm => {
-            openim_admit(gw, req)?;
+            openim_admit(app, req)?;
             None
         }
-        _ => Some(proxy::admit(
-            gw,
+        _ => Some(passthrough::admit(
+            app.vendor().routes(),
+            app.auth(),
             req.method(),
             req.uri().path(),
             req.headers(),
         )?),
     };
-    let limit = gw.config().server.max_body_bytes;
+    let limit = app.config().server.max_body_bytes;
     let declared = match req.headers().get(header::CONTENT_LENGTH) {
         // hyper has already refused a malformed or repeated Content-Length.
         Some(v) => v.to_str().ok().and_then(|v| v.parse::<u64>().ok()),
@@ -93,7 +94,7 @@ pub fn admit<'g, B>(
 
 /// The OpenIM face's route, method, `operationID` and credential, in the
 /// order its handler checks them (so the first problem reported is the same).
-fn openim_admit<B>(gw: &Gateway, req: &Request<B>) -> Result<(), Error> {
+fn openim_admit<B>(app: &App, req: &Request<B>) -> Result<(), Error> {
     let path = req.uri().path();
     if !openim::ROUTES.contains(&path) {
         return Err(Error::NotFound(format!(
@@ -115,13 +116,13 @@ fn openim_admit<B>(gw: &Gateway, req: &Request<B>) -> Result<(), Error> {
     if path.starts_with("/auth/") {
         return Ok(());
     }
-    openim::token::authorize(gw, req.headers()).map(drop)
+    openim::token::authorize(app.openim(), req.headers()).map(drop)
 }
 
 /// A refusal's answer; past the body budget it says when to come back.
 pub fn refused(e: Error, face: Face) -> http::Response<crate::error::Body> {
     crate::accesslog::refused("request refused before its body was read", &e);
-    let mut resp = e.to_response(face);
+    let mut resp = respond::error(face, &e);
     if matches!(e, Error::Unavailable(_)) {
         resp.headers_mut()
             .insert(header::RETRY_AFTER, http::HeaderValue::from(1u32));
@@ -133,17 +134,18 @@ pub fn refused(e: Error, face: Face) -> http::Response<crate::error::Body> {
 const OPENIM_DEFAULT_SECRET: &str = "openIM123";
 
 /// Start-up warnings about who can spend the app secret.
-pub fn warn_at_start(gw: &Gateway) {
-    let cfg = gw.config();
-    if gw
-        .openim_secret()
+pub fn warn_at_start(app: &App) {
+    let cfg = app.config();
+    if app
+        .openim()
+        .secret()
         .is_some_and(|s| s.expose() == OPENIM_DEFAULT_SECRET)
     {
         tracing::warn!(
             "openim.secret is OpenIM's published default: anyone can get an admin token; set your own"
         );
     }
-    if cfg.server.listen.ip().is_loopback() || gw.requires_auth() {
+    if cfg.server.listen.ip().is_loopback() || app.auth().required() {
         return;
     }
     if cfg.openim.is_none() {

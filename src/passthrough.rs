@@ -7,31 +7,33 @@ use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Method, Response, header};
 use http_body_util::Full;
 
+use crate::allowlist::{self, EntrustPath, Routes};
+use crate::auth::Inbound;
 use crate::error::{Body, Error};
-use crate::gateway::{Call, Gateway, Permit};
 use crate::headers;
-use crate::route::{self, EntrustPath};
+use crate::vendor::{Call, Permit, Session};
 
 /// The checks made before the body is read: the path is forwarded, the
 /// method is POST, the caller's bearer token (when configured) and the
 /// Content-Type is a form (the vendor takes only UTF-8 form bodies; anything
 /// else would cost a permit and an upstream call just to be refused there).
-pub fn admit<'g>(
-    gw: &'g Gateway,
+pub fn admit<'r>(
+    routes: &'r Routes,
+    auth: &Inbound,
     method: &Method,
     path: &str,
     headers: &HeaderMap,
-) -> Result<EntrustPath<'g>, Error> {
-    let Some(path) = gw.routes().entrust(path) else {
+) -> Result<EntrustPath<'r>, Error> {
+    let Some(path) = routes.entrust(path) else {
         return Err(Error::NotFound(format!(
             "{} is not served: only the vendor's documented entrust paths (and server.extra_entrust_paths) are forwarded",
-            route::printable(path)
+            allowlist::printable(path)
         )));
     };
     if method != Method::POST {
         return Err(Error::MethodNotAllowed);
     }
-    gw.check_auth(headers.get(header::AUTHORIZATION))?;
+    auth.check(headers.get(header::AUTHORIZATION))?;
     // The media type, before any parameters; compared as bytes (ASCII
     // case-insensitive), so a value that isn't UTF-8 is simply not a form.
     let is_form = headers.get(header::CONTENT_TYPE).is_some_and(|v| {
@@ -51,7 +53,7 @@ pub fn admit<'g>(
 
 /// Forwards an admitted request ([`admit`] made `path`).
 pub async fn handle(
-    gw: &Gateway,
+    vendor: Session<'_>,
     parts: &Parts,
     path: EntrustPath<'_>,
     body: Bytes,
@@ -67,8 +69,8 @@ pub async fn handle(
         request_id,
     };
     let reply = match permit {
-        Some(p) => gw.call_permitted(&call, p).await?,
-        None => gw.call(&call).await?,
+        Some(p) => vendor.client.call_permitted(vendor.tally, &call, p).await?,
+        None => vendor.call(&call).await?,
     };
     let mut resp = Response::new(Full::new(reply.body));
     *resp.status_mut() = reply.status;

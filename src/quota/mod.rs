@@ -18,7 +18,7 @@
 //! never after waiting.
 //!
 //! With `[redis]` the quota is the fleet's, held in Redis ([`fleet`]), behind
-//! the same [`Limiter::acquire`].
+//! the same [`Quota::acquire`].
 
 pub mod fleet;
 
@@ -28,12 +28,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use governor::{DefaultDirectRateLimiter, Quota as Gcra, RateLimiter};
 
+use crate::allowlist::{EntrustPath, Routes};
 use crate::config::{Config, ConfigError, EffectiveLimit, RateLimitConfig};
 use crate::error::{Error, RateNote};
 use crate::metrics::Metrics;
-use crate::route::{EntrustPath, Routes};
+use crate::redis_link::Link;
 
 /// Why a caller was refused (a metric label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,7 +57,7 @@ impl Refusal {
     }
 }
 
-pub struct Limiter {
+pub struct Quota {
     cfg: RateLimitConfig,
     clock: DefaultClock,
     /// One quota per forwarded path, all made at start-up, in
@@ -127,8 +128,8 @@ impl PathQuota {
     fn new(path: &str, limit: EffectiveLimit, headroom_percent: u32) -> PathQuota {
         let pacing = Pacing::new(limit.per_second, headroom_percent);
         let Pacing { period, burst } = pacing;
-        let quota = Quota::with_period(period)
-            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+        let quota = Gcra::with_period(period)
+            .unwrap_or_else(|| Gcra::per_second(NonZeroU32::MIN))
             .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN));
         let slot = if burst == 1 {
             period + Duration::from_millis(1)
@@ -162,8 +163,8 @@ impl PathQuota {
     }
 }
 
-impl Limiter {
-    pub fn new(cfg: RateLimitConfig, routes: &Routes) -> Limiter {
+impl Quota {
+    pub fn new(cfg: RateLimitConfig, routes: &Routes) -> Quota {
         let paths = routes
             .all()
             .map(|p| {
@@ -171,7 +172,7 @@ impl Limiter {
                 (p.as_str().to_string(), q)
             })
             .collect();
-        Limiter {
+        Quota {
             cfg,
             clock: DefaultClock::default(),
             paths,
@@ -184,8 +185,8 @@ impl Limiter {
         config: &Config,
         routes: &Routes,
         metrics: &Metrics,
-    ) -> Result<Limiter, ConfigError> {
-        let mut limiter = Limiter::new(config.rate_limit.clone(), routes);
+    ) -> Result<Quota, ConfigError> {
+        let mut limiter = Quota::new(config.rate_limit.clone(), routes);
         if let (Some(redis), Some(url)) = (&config.redis, config.load_redis_url()?) {
             limiter.fleet = Some(Box::new(fleet::Fleet::new(
                 redis,
@@ -206,7 +207,7 @@ impl Limiter {
 
     /// With `[redis]`: the fleet's Redis connection (the idempotency
     /// records share it).
-    pub fn redis(&self) -> Option<Arc<fleet::Link>> {
+    pub fn redis(&self) -> Option<Arc<Link>> {
         self.fleet.as_deref().map(fleet::Fleet::link)
     }
 
@@ -339,14 +340,14 @@ mod tests {
         );
     }
 
-    fn limiter(per_second: u32, max_wait_ms: u64, max_queue: usize) -> Limiter {
+    fn limiter(per_second: u32, max_wait_ms: u64, max_queue: usize) -> Quota {
         let cfg = RateLimitConfig {
             per_second,
             max_wait_ms,
             max_queue,
             ..RateLimitConfig::default()
         };
-        Limiter::new(cfg, &Routes::new(&[]).unwrap())
+        Quota::new(cfg, &Routes::new(&[]).unwrap())
     }
 
     fn a() -> EntrustPath<'static> {

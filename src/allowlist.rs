@@ -5,11 +5,10 @@
 //! The forwarded paths are a closed set, fixed at start-up: the vendor's
 //! documented endpoints plus `server.extra_entrust_paths`. An
 //! [`EntrustPath`] can only be made here, from that set, so the limiter and
-//! the pipeline ([`crate::gateway::Call`]) never see any other path.
+//! the vendor client never see any other path.
 
 use std::fmt;
 
-use crate::config::ConfigError;
 use crate::entrust::path::DOCUMENTED;
 
 /// Longest path the gateway forwards.
@@ -63,13 +62,14 @@ pub struct Routes {
 impl Routes {
     /// The documented paths plus `extra` (each must be a normalized
     /// `/entrust/**.json` path).
-    pub fn new(extra: &[String]) -> Result<Routes, ConfigError> {
+    /// `Err` names the configuration key at fault.
+    pub fn new(extra: &[String]) -> Result<Routes, String> {
         for (i, p) in extra.iter().enumerate() {
             if entrust_path(p).is_none() {
-                return Err(ConfigError(format!(
+                return Err(format!(
                     "server.extra_entrust_paths[{i}]: {:?} is not a normalized /entrust/....json path",
                     printable(p)
-                )));
+                ));
             }
         }
         let mut extra: Vec<String> = extra
@@ -93,7 +93,18 @@ impl Routes {
         })
     }
 
-    /// Every forwarded path (the limiter makes one quota for each at start-up).
+    /// The path at `index` in [`Routes::all`].
+    pub fn get(&self, index: usize) -> Option<EntrustPath<'_>> {
+        match DOCUMENTED.get(index) {
+            Some(path) => Some(EntrustPath { path, index }),
+            None => self
+                .extra
+                .get(index - DOCUMENTED.len())
+                .map(|path| EntrustPath { path, index }),
+        }
+    }
+
+    /// Every forwarded path (the quota makes one quota for each at start-up).
     pub fn all(&self) -> impl Iterator<Item = EntrustPath<'_>> {
         DOCUMENTED
             .iter()
@@ -194,5 +205,43 @@ mod tests {
             entrust_path(&format!("/entrust/{}.json", "a".repeat(300))),
             None
         );
+    }
+
+    /// The length bound is inclusive.
+    #[test]
+    fn a_path_of_exactly_max_path_len_is_accepted_one_more_is_not() {
+        let prefix = "/entrust/";
+        let fill = |n: usize| {
+            format!(
+                "{prefix}{}.json",
+                "a".repeat(n - prefix.len() - ".json".len())
+            )
+        };
+        let at = fill(MAX_PATH_LEN);
+        assert_eq!(at.len(), MAX_PATH_LEN);
+        assert_eq!(entrust_path(&at), Some(at.as_str()));
+        let over = fill(MAX_PATH_LEN + 1);
+        assert_eq!(entrust_path(&over), None);
+    }
+
+    /// Error messages cut a long path at 80 characters, marked with an
+    /// ellipsis, and leave a short one whole.
+    #[test]
+    fn printable_cuts_at_80_characters_with_an_ellipsis() {
+        let short = "/entrust/group/create.json";
+        assert_eq!(printable(short), short);
+        let exactly = "a".repeat(80);
+        assert_eq!(printable(&exactly), exactly);
+        let long = "b".repeat(81);
+        assert_eq!(printable(&long), format!("{}…", "b".repeat(80)));
+    }
+
+    #[test]
+    fn get_finds_each_path_by_its_index() {
+        let routes = Routes::new(&["/entrust/x/a.json".into()]).unwrap();
+        for p in routes.all() {
+            assert_eq!(routes.get(p.index()), Some(p));
+        }
+        assert_eq!(routes.get(routes.all().count()), None);
     }
 }

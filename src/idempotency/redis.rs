@@ -1,4 +1,4 @@
-//! Idempotency records in Redis (issue 14 item 4): with `[redis]`, a retry
+//! Idempotency records in Redis: with `[redis]`, a retry
 //! that lands on another gateway of the fleet still gets the first answer.
 //!
 //! One string per key, `<key_prefix>:<app_key>:idem:<digest>` (the digest
@@ -20,8 +20,9 @@
 //! the key still holds this claim, so only its holder ends it.
 //!
 //! Redis trouble never fails the caller's write: the request uses this
-//! gateway's local table instead (the quota's connection, timeout, error
-//! metric and once-logged switch are shared: [`crate::limit::fleet`]). What
+//! gateway's local table instead (the connection, its timeout and its
+//! once-logged switch are the fleet quota's: [`crate::redis_link`]; failed
+//! calls are counted in `entrust_gateway_dedup_store_errors_total`). What
 //! was claimed locally during an outage is still looked up locally first,
 //! so the gateway that served a write still recognises its retry.
 
@@ -37,8 +38,12 @@ use redis::Script;
 use sha1::{Digest, Sha1};
 use tokio::task::AbortHandle;
 
-use super::{ClaimId, Fingerprint, LocalStore, Lookup, Stored};
-use crate::limit::fleet::Link;
+use prometheus_client::metrics::family::Family;
+
+use super::local::LocalStore;
+use super::state::{ClaimId, Fingerprint, Lookup, Stored};
+use crate::metrics::KindLabels;
+use crate::redis_link::Link;
 
 /// How long a claim lives unless its holder renews it: how long a retry
 /// gets 409 after the gateway running the write died.
@@ -82,6 +87,7 @@ pub struct RedisStore {
     claim: Script,
     settle: Script,
     too_large: Counter,
+    errors: Family<KindLabels, Counter>,
     /// This gateway's live claims in Redis: their values and renewal tasks.
     renewals: Mutex<HashMap<u64, (String, AbortHandle)>>,
     warned_corrupt: AtomicBool,
@@ -94,6 +100,7 @@ impl RedisStore {
         window: Duration,
         local: LocalStore,
         too_large: Counter,
+        errors: Family<KindLabels, Counter>,
     ) -> RedisStore {
         RedisStore {
             link,
@@ -103,6 +110,7 @@ impl RedisStore {
             claim: Script::new(CLAIM),
             settle: Script::new(SETTLE),
             too_large,
+            errors,
             renewals: Mutex::new(HashMap::new()),
             warned_corrupt: AtomicBool::new(false),
         }
@@ -121,10 +129,10 @@ impl RedisStore {
         let rkey = self.redis_key(key);
         let mut call = self.claim.key(&rkey);
         call.arg(&value).arg(millis(LEASE));
-        match self.link.run::<Option<Vec<u8>>>(&call).await {
+        match self.link.run::<Option<Vec<u8>>>(&call, &self.errors).await {
             Some(None) => {
                 self.renew(id, rkey, value);
-                Lookup::Claimed(ClaimId::Shared(id))
+                Lookup::Won(ClaimId::Shared(id))
             }
             Some(Some(held)) => match parse(&held) {
                 Some(lookup) => lookup,
@@ -168,7 +176,7 @@ impl RedisStore {
             .arg(done.unwrap_or_default())
             .arg(millis(self.window));
         // On an error the claim lapses within the lease.
-        self.link.run::<i64>(&call).await;
+        self.link.run::<i64>(&call, &self.errors).await;
     }
 
     /// Frees a claim without waiting (its owner was dropped).
@@ -181,23 +189,25 @@ impl RedisStore {
             return;
         };
         let (link, settle, rkey) = (self.link.clone(), self.settle.clone(), self.redis_key(key));
+        let errors = self.errors.clone();
         rt.spawn(async move {
             let mut call = settle.key(rkey);
             call.arg(value).arg("").arg(0);
-            link.run::<i64>(&call).await;
+            link.run::<i64>(&call, &errors).await;
         });
     }
 
     /// Keeps claim `id` alive while its write runs.
     fn renew(&self, id: u64, rkey: String, value: String) {
         let (link, settle, v) = (self.link.clone(), self.settle.clone(), value.clone());
+        let errors = self.errors.clone();
         let task = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(RENEW_EVERY).await;
                 let mut call = settle.key(&rkey);
                 call.arg(&v).arg(&v).arg(millis(LEASE));
                 // 0: no longer ours (it lapsed during an outage).
-                if link.run::<i64>(&call).await == Some(0) {
+                if link.run::<i64>(&call, &errors).await == Some(0) {
                     return;
                 }
             }
@@ -252,10 +262,10 @@ fn done_value(fingerprint_hex: &str, answer: &Stored) -> Vec<u8> {
 fn parse(record: &[u8]) -> Option<Lookup> {
     let mut parts = record.splitn(3, |b| *b == b':');
     match (parts.next()?, parts.next()?, parts.next()?) {
-        (b"inflight", _id, fp) => Some(Lookup::InFlight {
+        (b"inflight", _id, fp) => Some(Lookup::Claimed {
             fingerprint: fingerprint(fp)?,
         }),
-        (b"done", fp, answer) => Some(Lookup::Done {
+        (b"done", fp, answer) => Some(Lookup::Final {
             fingerprint: fingerprint(fp)?,
             answer: Arc::new(answer_from(answer)?),
         }),
@@ -311,7 +321,7 @@ mod tests {
             body: Bytes::from_static(b"{\"code\":1}\n\nx:y\n"),
         };
         let fp = [7u8; 20];
-        let Some(Lookup::Done {
+        let Some(Lookup::Final {
             fingerprint,
             answer: back,
         }) = parse(&done_value(&hex::encode(fp), &answer))
@@ -322,7 +332,7 @@ mod tests {
         assert_eq!(back.status, answer.status);
         assert_eq!(back.headers, answer.headers);
         assert_eq!(back.body, answer.body);
-        let Some(Lookup::InFlight { fingerprint }) = parse(claim_value(9, &fp).as_bytes()) else {
+        let Some(Lookup::Claimed { fingerprint }) = parse(claim_value(9, &fp).as_bytes()) else {
             panic!("a claim")
         };
         assert_eq!(fingerprint, fp);

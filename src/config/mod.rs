@@ -1,0 +1,436 @@
+//! `gateway.toml`: schema, defaults and validation.
+//!
+//! Every key has a default except `upstream.urls` and `upstream.app_key`.
+//! Unknown keys are errors, so a typo never silently falls back to a default.
+//! [`Config::load`] returns one message that names the key and the problem.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use http::{HeaderValue, Uri};
+use serde::{Deserialize, Serialize};
+
+use crate::entrust::limit;
+use crate::secret::Secret;
+
+mod secrets;
+mod validate;
+
+pub use secrets::read_secret_file;
+pub use validate::check_range;
+
+/// A configuration problem: the key and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn err<T>(key: &str, problem: impl fmt::Display) -> Result<T, ConfigError> {
+    Err(ConfigError(format!("{key}: {problem}")))
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub upstream: UpstreamConfig,
+    pub rate_limit: RateLimitConfig,
+    /// The OpenIM face's admin credentials; without this section OpenIM
+    /// routes need no token.
+    pub openim: Option<OpenImConfig>,
+    pub admin: AdminConfig,
+    pub dedup: DedupConfig,
+    pub log: LogConfig,
+    /// With this section the quota is shared by every gateway using the same
+    /// Redis and app key (the fleet quota's module doc).
+    pub redis: Option<RedisConfig>,
+}
+
+/// `[redis]`: where the fleet's shared quota lives.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisConfig {
+    /// `redis://[user:password@]host:port/db` or `rediss://` (TLS). It may
+    /// hold a password, so it never prints; prefer `url_env`.
+    #[serde(skip_serializing)]
+    pub url: Option<Secret>,
+    /// Or the name of an environment variable holding the URL.
+    pub url_env: Option<String>,
+    /// Bound on every Redis call (connecting included).
+    pub timeout_ms: u64,
+    /// Keys are `<key_prefix>:<app_key>:quota:<path>`.
+    pub key_prefix: String,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        RedisConfig {
+            url: None,
+            url_env: None,
+            timeout_ms: 100,
+            key_prefix: "entrust-gateway".into(),
+        }
+    }
+}
+
+/// What the quota does while Redis is unreachable.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnRedisError {
+    /// A local quota of `fallback_per_second` per path, per instance.
+    #[default]
+    Local,
+    /// 429 for every call until Redis answers again.
+    Reject,
+}
+
+/// Duplicate protection for retried writes (the idempotency module's doc).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DedupConfig {
+    /// How long a write's answer is kept for replay; 0 switches it off.
+    pub window_ms: u64,
+    /// Most answers kept at once; past it the oldest finished are evicted.
+    pub max_entries: usize,
+    /// The request header holding the caller's key.
+    pub key_header: String,
+}
+
+impl Default for DedupConfig {
+    fn default() -> Self {
+        DedupConfig {
+            window_ms: 60_000,
+            // 16 write paths x 96/s (the quota less its headroom) x 60 s =
+            // 92,160 writes in one window at most, rounded up.
+            max_entries: 100_000,
+            key_header: "idempotency-key".into(),
+        }
+    }
+}
+
+impl DedupConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if http::HeaderName::from_bytes(self.key_header.as_bytes()).is_err() {
+            return err("dedup.key_header", "is not a valid header name");
+        }
+        Ok(())
+    }
+}
+
+/// An optional second listener serving only `/healthz`, `/readyz` and
+/// `/metrics`, e.g. on the pod IP for kubelet probes and scrapers while the
+/// API stays on loopback.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    pub listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Largest request body accepted (413 above it).
+    pub max_body_bytes: usize,
+    /// Largest request head (request line and headers).
+    pub max_header_bytes: usize,
+    /// Time a client has to send its request headers (slow-loris guard).
+    /// It also closes keep-alive connections idle this long, so callers'
+    /// connection pools should drop idle connections sooner.
+    pub header_read_timeout_ms: u64,
+    /// Time a request may take from its headers to its answer, waiting included.
+    pub request_timeout_ms: u64,
+    /// Connections served at once; more wait in the kernel's accept queue.
+    pub max_connections: usize,
+    /// On SIGTERM/SIGINT, how long in-flight requests may take to finish.
+    pub drain_timeout_ms: u64,
+    /// Name of an environment variable holding bearer tokens (comma-separated)
+    /// that callers of the entrust face (and of the OpenIM face when there is
+    /// no `[openim]` section) must send as `Authorization: Bearer`.
+    pub auth_tokens_env: Option<String>,
+    /// Or a file holding them, one per line.
+    pub auth_tokens_file: Option<PathBuf>,
+    /// Entrust paths forwarded besides the vendor's documented ones (e.g. an
+    /// endpoint the vendor added after this release); anything else is 404.
+    pub extra_entrust_paths: Vec<String>,
+    /// Request bodies held in memory at once, all connections together;
+    /// past it, 503 with Retry-After.
+    pub max_body_memory_bytes: usize,
+    /// Longest an answer may wait for the caller to take it; past it the
+    /// connection is closed (a caller that pipelines and never reads).
+    pub write_timeout_ms: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            // See the README's limits section for the arithmetic.
+            max_body_bytes: 128 * 1024,
+            max_header_bytes: 64 * 1024,
+            header_read_timeout_ms: 30_000,
+            request_timeout_ms: 60_000,
+            max_connections: 4096,
+            drain_timeout_ms: 30_000,
+            auth_tokens_env: None,
+            auth_tokens_file: None,
+            extra_entrust_paths: Vec::new(),
+            max_body_memory_bytes: 64 * 1024 * 1024,
+            write_timeout_ms: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpstreamConfig {
+    /// Data-center base URLs in failover order, primary first.
+    pub urls: Vec<String>,
+    pub app_key: String,
+    /// Name of the environment variable holding the app secret.
+    pub app_secret_env: Option<String>,
+    /// The app secret inline (discouraged: it then lives in a file on disk).
+    #[serde(skip_serializing)]
+    pub app_secret: Option<Secret>,
+    /// A file holding the app secret (e.g. a mounted Kubernetes secret).
+    pub app_secret_file: Option<PathBuf>,
+    /// How often `app_secret_file` is checked for changes (SIGHUP also reloads it).
+    pub secret_poll_ms: u64,
+    /// Whole-request timeout for one upstream attempt.
+    pub timeout_ms: u64,
+    /// TCP connect and TLS handshake together (the request was never sent).
+    pub connect_timeout_ms: u64,
+    /// Extra PEM roots trusted besides the public web roots.
+    pub ca_file: Option<PathBuf>,
+    /// At most one data-center switch per this period (the Go SDK uses 30 s).
+    pub failover_cooldown_ms: u64,
+    /// Idle pooled connections are closed after this (the vendor asks < 55 s).
+    pub pool_idle_timeout_ms: u64,
+    pub pool_max_idle_per_host: usize,
+    /// Requests being sent to or answered by the vendor at once, every data
+    /// center together; more wait for a slot (never sent meanwhile).
+    pub max_in_flight: usize,
+    /// Largest upstream answer accepted.
+    pub max_response_bytes: usize,
+}
+
+impl Default for UpstreamConfig {
+    fn default() -> Self {
+        UpstreamConfig {
+            urls: Vec::new(),
+            app_key: String::new(),
+            app_secret_env: None,
+            app_secret: None,
+            app_secret_file: None,
+            secret_poll_ms: 5_000,
+            timeout_ms: 10_000,
+            connect_timeout_ms: 3_000,
+            ca_file: None,
+            failover_cooldown_ms: 30_000,
+            pool_idle_timeout_ms: 50_000,
+            pool_max_idle_per_host: 256,
+            max_in_flight: 256,
+            max_response_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// One quota per upstream API path.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// Off only for benchmarks: the vendor then answers 1008 past its limit.
+    pub enabled: bool,
+    pub per_second: u32,
+    /// Longest a caller is made to wait for its turn; past it, 429 at once.
+    pub max_wait_ms: u64,
+    /// Most callers waiting on one path; past it, 429 at once.
+    pub max_queue: usize,
+    /// Percent of the quota kept unused, so jitter on the way to the vendor
+    /// can't push a one-second window over its limit.
+    pub headroom_percent: u32,
+    /// After the vendor itself answers 1008 on a path, refuse that path for this long.
+    pub upstream_backoff_ms: u64,
+    /// Per-path overrides, keyed by the full path (`/entrust/group/create.json`).
+    pub paths: BTreeMap<String, PathLimit>,
+    /// With `[redis]`: what to do while Redis is unreachable.
+    pub on_redis_error: OnRedisError,
+    /// With `[redis]`: each path's quota per instance while Redis is
+    /// unreachable (`on_redis_error = "local"`); set it to per_second / instances.
+    pub fallback_per_second: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            enabled: true,
+            per_second: limit::RATE_PER_SECOND,
+            max_wait_ms: 2_000,
+            max_queue: 1_000,
+            headroom_percent: 4,
+            upstream_backoff_ms: 1_000,
+            paths: BTreeMap::new(),
+            on_redis_error: OnRedisError::Local,
+            fallback_per_second: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PathLimit {
+    pub per_second: Option<u32>,
+    pub max_wait_ms: Option<u64>,
+    pub max_queue: Option<usize>,
+}
+
+/// The limits that apply to one path, overrides folded in.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EffectiveLimit {
+    pub per_second: u32,
+    pub max_wait: Duration,
+    pub max_queue: usize,
+}
+
+impl RateLimitConfig {
+    pub fn for_path(&self, path: &str) -> EffectiveLimit {
+        let o = self.paths.get(path);
+        EffectiveLimit {
+            per_second: o.and_then(|o| o.per_second).unwrap_or(self.per_second),
+            max_wait: Duration::from_millis(
+                o.and_then(|o| o.max_wait_ms).unwrap_or(self.max_wait_ms),
+            ),
+            max_queue: o.and_then(|o| o.max_queue).unwrap_or(self.max_queue),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OpenImConfig {
+    /// The secret `/auth/get_admin_token` checks (OpenIM's `share.secret`).
+    #[serde(skip_serializing)]
+    pub secret: Option<Secret>,
+    /// Or the name of an environment variable holding it.
+    pub secret_env: Option<String>,
+    /// User IDs allowed to get an admin token (OpenIM's `imAdminUserID`).
+    pub admin_user_ids: Vec<String>,
+    /// Token lifetime; OpenIM's default is 90 days.
+    pub token_expire_seconds: u64,
+}
+
+impl Default for OpenImConfig {
+    fn default() -> Self {
+        OpenImConfig {
+            secret: None,
+            secret_env: None,
+            admin_user_ids: Vec::new(),
+            token_expire_seconds: 90 * 24 * 3600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A tracing filter (`info`, `entrust_gateway=debug`); `RUST_LOG` wins.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+/// A parsed upstream base URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseUrl {
+    pub uri: Uri,
+    /// The URL as written, for logs and metric labels (it holds no secret).
+    pub label: String,
+}
+
+/// Where the app secret comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    Env(String),
+    Inline,
+    File(PathBuf),
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("{}: cannot read: {e}", path.display())))?;
+        Config::parse(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))
+    }
+
+    /// Parses and validates config text.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let de = toml::Deserializer::parse(text).map_err(|e| parse_error(text, "", &e))?;
+        let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            parse_error(text, &key, e.inner())
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}
+
+/// One line naming the dotted key (when known) and the line number, built
+/// from toml's bare message: toml's own rendering quotes the offending source
+/// line, which may hold an inline secret.
+fn parse_error(text: &str, key: &str, e: &toml::de::Error) -> ConfigError {
+    let line = e
+        .span()
+        .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+    // serde's messages quote the offending value; a secret's must not be
+    // shown. An unknown key's message quotes only key names.
+    let message = if key.contains("secret") && !e.message().starts_with("unknown field") {
+        "invalid value (not shown: the key holds a secret)".to_string()
+    } else {
+        e.message().split_whitespace().collect::<Vec<_>>().join(" ")
+    };
+    // An address is parsed, never resolved: say what is expected.
+    let message = if key.ends_with("listen") {
+        format!(
+            "{message}: expected an IP address and port such as \"127.0.0.1:8080\" (host names such as localhost are not resolved)"
+        )
+    } else {
+        message
+    };
+    let key = match key {
+        "" | "." | "?" => String::new(),
+        k => format!("{k}: "),
+    };
+    match line {
+        Some(n) => ConfigError(format!("{key}{message} (line {n})")),
+        None => ConfigError(format!("{key}{message}")),
+    }
+}
+
+#[cfg(test)]
+mod tests;

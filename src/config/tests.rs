@@ -1,0 +1,142 @@
+//! Unit tests of the config schema, validation and secrets.
+
+use super::*;
+
+const GOOD: &str = r#"
+[upstream]
+urls = ["https://api.rong-api.com", "http://127.0.0.1:9000/base/"]
+app_key = "key"
+app_secret = "s"
+"#;
+
+#[test]
+fn defaults() {
+    let c = Config::parse(GOOD).unwrap();
+    assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(c.base_urls().unwrap().len(), 2);
+}
+
+#[test]
+fn errors_name_the_key() {
+    let cases = [
+        ("[upstream]\napp_key='k'\napp_secret='s'", "upstream.urls"),
+        (
+            "[upstream]\nurls=['ftp://x']\napp_key='k'\napp_secret='s'",
+            "upstream.urls[0]",
+        ),
+        (
+            "[upstream]\nurls=['http://x']\napp_secret='s'",
+            "upstream.app_key",
+        ),
+        (
+            "[upstream]\nurls=['http://x']\napp_key='k'",
+            "upstream.app_secret_env",
+        ),
+        (
+            "[upstream]\nurls=['http://x']\napp_key='k'\napp_secret='s'\ntimeout_ms=0",
+            "upstream.timeout_ms",
+        ),
+        (
+            "[upstream]\nurls=['http://x']\napp_key='k'\napp_secret='s'\nbogus=1",
+            "bogus",
+        ),
+        (
+            "[upstream]\nurls=['http://x']\napp_key='k'\napp_secret='s'\n[rate_limit]\nper_second=0",
+            "rate_limit.per_second",
+        ),
+        (
+            "[upstream]\nurls=['http://x']\napp_key='k'\napp_secret_env='ENTRUST_GW_TEST_UNSET_VAR'",
+            "ENTRUST_GW_TEST_UNSET_VAR",
+        ),
+        (
+            "[server]\nextra_entrust_paths=['/user/x.json']\n[upstream]\nurls=['http://x']\napp_key='k'\napp_secret='s'",
+            "server.extra_entrust_paths[0]",
+        ),
+        (
+            "[server]\nwrite_timeout_ms=0\n[upstream]\nurls=['http://x']\napp_key='k'\napp_secret='s'",
+            "server.write_timeout_ms",
+        ),
+        (
+            "[server]\nmax_body_memory_bytes=1\n[upstream]\nurls=['http://x']\napp_key='k'\napp_secret='s'",
+            "server.max_body_memory_bytes",
+        ),
+        (
+            "[upstream]\nurls=['http://x']\napp_key='k'\napp_secret='s'\n[rate_limit.paths.\"/entrust/typo.json\"]\nper_second=5",
+            "rate_limit.paths",
+        ),
+    ];
+    for (text, key) in cases {
+        let e = Config::parse(text).and_then(|c| c.load_secret().map(|_| c));
+        let msg = e.expect_err(text).0;
+        assert!(msg.contains(key), "{msg:?} should name {key}");
+    }
+}
+
+#[test]
+fn debug_output_has_no_secret() {
+    let text = GOOD.replace("app_secret = \"s\"", "app_secret = \"hunter2-secret\"")
+        + "[openim]\nsecret = \"openim-secret-9\"\nadmin_user_ids = [\"a\"]\n";
+    let c = Config::parse(&text).unwrap();
+    let debug = format!("{c:?}");
+    assert!(!debug.contains("hunter2-secret") && !debug.contains("openim-secret-9"));
+    assert_eq!(c.load_secret().unwrap().expose(), "hunter2-secret");
+}
+
+#[test]
+fn redacted_config_has_no_secret() {
+    let c = Config::parse(&GOOD.replace("app_secret = \"s\"", "app_secret = \"hunter2-secret\""))
+        .unwrap();
+    assert!(!c.redacted_toml().contains("hunter2-secret"));
+}
+
+#[test]
+fn redis_keys_are_checked_and_the_url_never_prints() {
+    let with = |extra: &str| format!("{GOOD}{extra}");
+    let c = Config::parse(&with(
+        "[redis]\nurl = \"redis://:pw-Xy7@127.0.0.1:6379/0\"\n",
+    ))
+    .unwrap();
+    let r = c.redis.as_ref().unwrap();
+    assert_eq!(
+        (r.timeout_ms, r.key_prefix.as_str()),
+        (100, "entrust-gateway")
+    );
+    assert_eq!(c.rate_limit.on_redis_error, OnRedisError::Local);
+    assert_eq!(c.rate_limit.fallback_per_second, 10);
+    assert!(!format!("{c:?}").contains("pw-Xy7"));
+    assert!(!c.redacted_toml().contains("pw-Xy7"));
+    for (extra, key) in [
+        ("[redis]\ntimeout_ms = 5\n", "redis.url"),
+        (
+            "[redis]\nurl = \"redis://h\"\nurl_env = \"X\"\n",
+            "redis.url",
+        ),
+        ("[redis]\nurl = \"http://h:pw-Xy7@x\"\n", "redis.url"),
+        (
+            "[redis]\nurl = \"redis://h\"\ntimeout_ms = 0\n",
+            "redis.timeout_ms",
+        ),
+        (
+            "[redis]\nurl = \"redis://h\"\nkey_prefix = \"\"\n",
+            "redis.key_prefix",
+        ),
+        (
+            "[rate_limit]\nfallback_per_second = 0\n",
+            "rate_limit.fallback_per_second",
+        ),
+        (
+            "[rate_limit]\non_redis_error = \"ignore\"\n",
+            "on_redis_error",
+        ),
+    ] {
+        let msg = Config::parse(&with(extra)).expect_err(extra).0;
+        assert!(msg.contains(key), "{msg:?} should name {key}");
+        assert!(!msg.contains("pw-Xy7"), "{msg:?}");
+    }
+    let c = Config::parse(&with(
+        "[redis]\nurl_env = \"ENTRUST_GW_TEST_UNSET_REDIS\"\n",
+    ))
+    .unwrap();
+    let msg = c.load_redis_url().unwrap_err().0;
+    assert!(msg.contains("ENTRUST_GW_TEST_UNSET_REDIS"), "{msg}");
+}

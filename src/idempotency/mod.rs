@@ -1,0 +1,241 @@
+//! Duplicate protection for retried writes, by the `Idempotency-Key` request
+//! header (IETF draft-ietf-httpapi-idempotency-key-header), on both faces.
+//!
+//! A write that carries the key header (`[dedup] key_header`, by default
+//! `Idempotency-Key`) is claimed under that key, scoped to the caller's
+//! credential ([`key`]). A retry with the same key and the same request
+//! (method, path, query and body: its fingerprint) within the window gets
+//! the first attempt's answer, marked `x-gateway-replayed: true`; while the
+//! first is still running it gets 409; the same key with another request
+//! gets 422. Trace ids (`X-Request-ID`, OpenIM's `operationID`) are never
+//! keys unless a deployment names one as `key_header`.
+//!
+//! Only final answers are kept: the face's [`Outcome`] says whether its
+//! answer is final (every vendor reply it got was, and its own result too);
+//! a retry after a non-final answer does the work again.
+//!
+//! - [`state`]: the states of a key (free, claimed, final) and the answer kept.
+//! - [`store`]: the store contract; [`local`] keeps the states in this
+//!   process, [`redis`] in Redis for the whole fleet (with `[redis]`), so
+//!   that a retry that lands on another gateway still gets the first answer.
+//! - [`key`]: the key, its scope and the request's fingerprint.
+//! - [`write`]: writes run to completion in their own tasks, tracked for
+//!   shutdown.
+
+pub mod key;
+pub mod local;
+pub mod redis;
+pub mod state;
+pub mod store;
+pub mod write;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Response};
+use http_body_util::{BodyExt, Full};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+
+use crate::config::{Config, DedupConfig};
+use crate::error::{Body, Error};
+use crate::metrics::KindLabels;
+use crate::redis_link::Link;
+
+pub use key::{KEY_MAX, fingerprint, parse_key, store_key};
+pub use local::LocalStore;
+pub use state::{ClaimId, Fingerprint, Lookup, Stored};
+pub use store::Store;
+pub use write::{Outcome, Writes};
+
+/// Duplicate protection: the store and the header that carries keys.
+pub struct Idempotency {
+    store: Box<dyn Store>,
+    header: HeaderName,
+}
+
+/// What to do with a request.
+pub enum Begin<'a> {
+    /// First time: do the work, then [`Claim::finish`].
+    New(Claim<'a>),
+    /// A repeat of a finished request: answer this.
+    Replay(Response<Body>),
+}
+
+/// The right to do the work for a key. Dropped unfinished (a panic), it
+/// frees the key.
+pub struct Claim<'a> {
+    idempotency: &'a Idempotency,
+    key: Option<String>,
+    id: ClaimId,
+}
+
+impl Claim<'_> {
+    /// Ends the claim, keeping `answer` for replay when it is `Some`.
+    pub async fn finish(mut self, answer: Option<Stored>) {
+        if let Some(key) = self.key.take() {
+            self.idempotency.store.finish(&key, self.id, answer).await;
+        }
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            self.idempotency.store.release(&key, self.id);
+        }
+    }
+}
+
+impl Idempotency {
+    /// Records in this process.
+    pub fn new(cfg: &DedupConfig, evictions: Counter) -> Idempotency {
+        Idempotency {
+            store: Box::new(LocalStore::new(
+                Duration::from_millis(cfg.window_ms),
+                cfg.max_entries,
+                evictions,
+            )),
+            // Validated at config load; the standard header otherwise.
+            header: HeaderName::from_bytes(cfg.key_header.as_bytes())
+                .unwrap_or(HeaderName::from_static("idempotency-key")),
+        }
+    }
+
+    /// With `[redis]`: records in Redis, shared by the fleet ([`redis`]),
+    /// on `link`; a local table serves while Redis is unreachable. Failed
+    /// Redis calls are counted in `errors`.
+    pub fn in_redis(
+        cfg: &Config,
+        link: Arc<Link>,
+        evictions: Counter,
+        too_large: Counter,
+        errors: Family<KindLabels, Counter>,
+    ) -> Idempotency {
+        let local = Idempotency::new(&cfg.dedup, evictions.clone());
+        let Some(redis) = &cfg.redis else {
+            return local;
+        };
+        Idempotency {
+            store: Box::new(redis::RedisStore::new(
+                link,
+                format!("{}:{}:idem:", redis.key_prefix, cfg.upstream.app_key),
+                Duration::from_millis(cfg.dedup.window_ms),
+                LocalStore::new(
+                    Duration::from_millis(cfg.dedup.window_ms),
+                    cfg.dedup.max_entries,
+                    evictions,
+                ),
+                too_large,
+                errors,
+            )),
+            header: local.header,
+        }
+    }
+
+    /// The request header carrying the key.
+    pub fn header(&self) -> &HeaderName {
+        &self.header
+    }
+
+    pub fn store(&self) -> &dyn Store {
+        &*self.store
+    }
+
+    /// Claims `key` for a request with `fingerprint`, or says why not.
+    pub async fn begin(&self, key: String, fingerprint: Fingerprint) -> Result<Begin<'_>, Error> {
+        match self.store.claim(&key, fingerprint).await {
+            Lookup::Won(id) => Ok(Begin::New(Claim {
+                idempotency: self,
+                key: Some(key),
+                id,
+            })),
+            Lookup::Claimed { fingerprint: f } | Lookup::Final { fingerprint: f, .. }
+                if f != fingerprint =>
+            {
+                Err(Error::KeyReused(
+                    "this Idempotency-Key was already used for a different request (method, path, query or body); use a new key for a new request".into(),
+                ))
+            }
+            Lookup::Claimed { .. } => Err(Error::Conflict(
+                "a request with this Idempotency-Key is still in progress; retry later to get its answer".into(),
+            )),
+            Lookup::Final { answer, .. } => Ok(Begin::Replay(answer.to_response())),
+        }
+    }
+
+    /// Runs the write `work` under duplicate protection when the request
+    /// carries a key: the first time it runs, and its answer is kept when
+    /// final; a retry is answered from the store without running it.
+    pub async fn run(
+        &self,
+        parts: &http::request::Parts,
+        body: &Bytes,
+        work: impl Future<Output = Outcome>,
+    ) -> Result<Response<Body>, Error> {
+        let Some(value) = parts.headers.get(&self.header) else {
+            return Ok(work.await.response);
+        };
+        let key = store_key(&parts.headers, parse_key(value)?);
+        let claim = match self.begin(key, fingerprint(parts, body)).await? {
+            Begin::Replay(mut resp) => {
+                tracing::info!("retry of a finished request: replaying its answer");
+                resp.headers_mut()
+                    .insert("x-gateway-replayed", HeaderValue::from_static("true"));
+                return Ok(resp);
+            }
+            Begin::New(claim) => claim,
+        };
+        let outcome = work.await;
+        let (head, body) = outcome.response.into_parts();
+        let bytes = match body.collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(never) => match never {},
+        };
+        let answer = outcome.is_final.then(|| Stored {
+            status: head.status,
+            headers: head.headers.clone(),
+            body: bytes.clone(),
+        });
+        claim.finish(answer).await;
+        Ok(Response::from_parts(head, Full::new(bytes)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A claim dropped unfinished (its task panicked) frees the key: a
+    /// retry does the work again instead of getting 409 for ever.
+    #[tokio::test]
+    async fn a_claim_dropped_unfinished_frees_its_key() {
+        let d = Idempotency::new(&DedupConfig::default(), Counter::default());
+        let Ok(Begin::New(claim)) = d.begin("k".into(), [0; 20]).await else {
+            panic!("k is free")
+        };
+        assert!(matches!(
+            d.begin("k".into(), [0; 20]).await,
+            Err(Error::Conflict(_))
+        ));
+        drop(claim);
+        assert!(matches!(
+            d.begin("k".into(), [0; 20]).await,
+            Ok(Begin::New(_))
+        ));
+    }
+
+    #[test]
+    fn the_default_table_fits_the_window_at_the_quotas_write_rate() {
+        let d = DedupConfig::default();
+        let r = crate::config::RateLimitConfig::default();
+        let writes = crate::entrust::path::ALL
+            .iter()
+            .filter(|p| !crate::entrust::path::is_read_only(p))
+            .count() as u64;
+        let per_second = u64::from(r.per_second * (100 - r.headroom_percent) / 100);
+        assert!(d.max_entries as u64 >= writes * per_second * d.window_ms / 1000);
+    }
+}

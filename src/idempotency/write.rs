@@ -1,0 +1,99 @@
+//! A write runs in its own task, which owns what it needs: hyper drops a
+//! request's future when its caller disconnects, and `request_timeout_ms`
+//! drops it too, but a write the vendor may have received must still
+//! finish, keep its answer for its key and get its log line. [`Writes`]
+//! counts the ones running, so that shutdown can wait for them.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use http::Response;
+use tokio::sync::{oneshot, watch};
+
+use crate::error::Body;
+
+/// What a face made of a write: its answer, and whether that answer is
+/// final (every vendor reply it got was final, and so was its own result),
+/// so that it may be kept for a retry.
+pub struct Outcome {
+    pub response: Response<Body>,
+    pub is_final: bool,
+}
+
+/// Writes running in their own tasks.
+#[derive(Default)]
+pub struct Writes(Arc<watch::Sender<usize>>);
+
+/// One write running; dropped when it ends.
+pub struct Running(Arc<watch::Sender<usize>>);
+
+impl Writes {
+    fn start(&self) -> Running {
+        self.0.send_modify(|n| *n += 1);
+        Running(self.0.clone())
+    }
+
+    /// How many are running now.
+    pub fn running(&self) -> usize {
+        *self.0.borrow()
+    }
+
+    /// Returns when none is running.
+    pub async fn idle(&self) {
+        let _ = self.0.subscribe().wait_for(|n| *n == 0).await;
+    }
+
+    /// Runs `work` in a task of its own, counted as running until it ends,
+    /// and returns its output, or `None` if it ended without one (it
+    /// panicked). When the caller has gone by the time it ends (the
+    /// returned future was dropped), its output goes to `left` instead.
+    pub fn run<T, W, L>(&self, work: W, left: L) -> impl Future<Output = Option<T>> + use<T, W, L>
+    where
+        T: Send + 'static,
+        W: Future<Output = T> + Send + 'static,
+        L: FnOnce(T) + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let running = self.start();
+        tokio::spawn(async move {
+            let _running = running;
+            if let Err(output) = tx.send(work.await) {
+                left(output);
+            }
+        });
+        async move { rx.await.ok() }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n -= 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_write_whose_caller_left_still_ends_and_is_counted_until_then() {
+        let writes = Writes::default();
+        let (go, wait) = oneshot::channel::<()>();
+        let (left_tx, left_rx) = oneshot::channel();
+        let caller = writes.run(
+            async move {
+                let _ = wait.await;
+                7
+            },
+            move |n| {
+                let _ = left_tx.send(n);
+            },
+        );
+        assert_eq!(writes.running(), 1);
+        drop(caller);
+        let _ = go.send(());
+        assert_eq!(left_rx.await.ok(), Some(7));
+        writes.idle().await;
+        assert_eq!(writes.running(), 0);
+    }
+}

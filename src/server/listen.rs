@@ -1,0 +1,244 @@
+//! Listening and draining: accepts connections on a listener, serves each
+//! with hyper under the server-wide limits, and on shutdown drains the
+//! requests and writes in flight.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use http::{HeaderValue, Request, Response, header};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::admit::BodyBudget;
+use super::{App, deadline, dispatch, respond};
+use crate::entrust;
+use crate::error::{Body, Error};
+use crate::headers;
+
+/// Listen backlog: std's (and so tokio's `bind`) is 128, which a burst of
+/// new connections overflows into SYN retransmits (1 s, then 3 s); the
+/// kernel caps it at `net.core.somaxconn`.
+const BACKLOG: u32 = 4096;
+
+/// A listener on `addr` with [`BACKLOG`] (`SO_REUSEADDR` as std sets it).
+pub(super) fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
+
+/// Which listener a connection came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    /// Every route.
+    Main,
+    /// Only `/healthz`, `/readyz`, `/metrics`.
+    Admin,
+}
+
+/// How a listener's drain ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Drained {
+    /// Connections still open at `drain_timeout_ms`, closed mid-request.
+    pub cut: usize,
+}
+
+/// Serves until `shutdown` completes, then drains: no new connections;
+/// requests in flight finish (answered with `Connection: close`); a request
+/// that arrives on a kept-alive connection meanwhile gets 503 code 1000 with
+/// `Connection: close`; at `drain_timeout_ms` the rest are cut and counted.
+pub async fn serve(
+    listener: TcpListener,
+    app: Arc<App>,
+    which: Listener,
+    shutdown: impl Future<Output = ()>,
+) -> Drained {
+    let cfg = app.config().server.clone();
+    let graceful = GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(cfg.max_connections));
+    let budget = Arc::new(BodyBudget::new(cfg.max_body_memory_bytes));
+    let write_timeout = Duration::from_millis(cfg.write_timeout_ms);
+    let drain = Arc::new(Drain::default());
+    // Owned here, so that connections left at the drain timeout can be cut.
+    let mut conns = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        while conns.try_join_next().is_some() {}
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            _ = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off briefly
+                    // instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let budget = budget.clone();
+        let drain = drain.clone();
+        let service = service_fn(move |req: Request<Incoming>| {
+            drained(drain.clone(), app.clone(), which, budget.clone(), peer, req)
+        });
+        let conn = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(Duration::from_millis(cfg.header_read_timeout_ms))
+            .max_header_size(cfg.max_header_bytes)
+            .keep_alive(true)
+            .serve_connection(
+                TokioIo::new(deadline::WriteDeadline::new(stream, write_timeout)),
+                service,
+            );
+        let conn = graceful.watch(conn);
+        conns.spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    if which == Listener::Admin {
+        // Probes answered until the main listener drained; nothing to wait for.
+        return Drained::default();
+    }
+    // Draining before the listener closes: a caller refused a connection
+    // knows that requests on its open ones get 503.
+    drain.start();
+    drop(listener);
+    tracing::info!("shutting down: no new connections; draining in-flight requests");
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(cfg.drain_timeout_ms);
+    // In-flight requests first; then idle connections are closed.
+    let drained = async {
+        drain.idle().await;
+        graceful.shutdown().await;
+        // Writes still running after their callers left.
+        app.writes().idle().await;
+    };
+    if tokio::time::timeout_at(deadline, drained).await.is_ok() {
+        tracing::info!("drained");
+        return Drained::default();
+    }
+    while conns.try_join_next().is_some() {}
+    let cut = conns.len();
+    tracing::warn!(
+        drain_timeout_ms = cfg.drain_timeout_ms,
+        connections_cut = cut,
+        requests_cut = drain.busy(),
+        writes_cut = app.writes().running(),
+        "drain timeout: closing the remaining connections"
+    );
+    conns.shutdown().await;
+    Drained { cut }
+}
+
+/// The main listener's shutdown state: whether it is draining, and how many
+/// requests are being served.
+#[derive(Default)]
+struct Drain {
+    draining: std::sync::atomic::AtomicBool,
+    busy: std::sync::atomic::AtomicUsize,
+    changed: tokio::sync::Notify,
+}
+
+impl Drain {
+    fn start(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+        self.changed.notify_waiters();
+    }
+
+    fn draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+
+    fn busy(&self) -> usize {
+        self.busy.load(Ordering::SeqCst)
+    }
+
+    /// Returns once no request is being served.
+    async fn idle(&self) {
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if self.busy() == 0 {
+                return;
+            }
+            changed.await;
+        }
+    }
+}
+
+/// One request counted as in flight while it lives.
+struct Busy(Arc<Drain>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        if self.0.busy.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.changed.notify_waiters();
+        }
+    }
+}
+
+/// Serves one request under the drain rules of [`serve`].
+async fn drained(
+    drain: Arc<Drain>,
+    app: Arc<App>,
+    which: Listener,
+    budget: Arc<BodyBudget>,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
+    // Counted before the check, so that the drain never misses a request
+    // that got past it.
+    drain.busy.fetch_add(1, Ordering::SeqCst);
+    let _busy = Busy(drain.clone());
+    let mut resp = if drain.draining() {
+        let face = dispatch::face_of(req.uri().path(), req.headers());
+        tracing::info!(
+            face = face.as_str(),
+            "shutting down: refused a request on a kept-alive connection"
+        );
+        let mut resp = respond::error(
+            face,
+            &Error::Unavailable(
+                "the gateway is shutting down; send the request again (it was not processed)"
+                    .into(),
+            ),
+        );
+        resp.headers_mut()
+            .insert(entrust::header::REQUEST_ID, headers::new_request_id());
+        resp
+    } else {
+        dispatch::handle(app, which, budget, peer, req).await?
+    };
+    if drain.draining() {
+        // The caller opens a new connection (to another instance) next time.
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    Ok(resp)
+}

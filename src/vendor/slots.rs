@@ -1,0 +1,124 @@
+//! What a call on one path needs, made once per path instead of per
+//! request: its upstream path per data center and its metric handles.
+//! A label lookup hashes the label strings and allocates them on every
+//! call; a handle is resolved on first use (so `/metrics` shows the same
+//! series as before) and then kept.
+
+use std::sync::OnceLock;
+
+use http::uri::PathAndQuery;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::histogram::Histogram;
+
+use super::origin::Origin;
+use crate::metrics::{self, Metrics};
+use crate::quota::Refusal;
+
+/// The metric families a vendor client writes, as handles (cheap clones of
+/// the registry's).
+pub(super) struct Meters {
+    limiter_wait: metrics::Family<metrics::PathLabels, Histogram>,
+    limiter_rejections: metrics::Family<metrics::RejectionLabels, Counter>,
+    upstream_duration: metrics::Family<metrics::UpstreamLabels, Histogram>,
+    pub(super) upstream_errors: metrics::Family<metrics::UpstreamErrorLabels, Counter>,
+    pub(super) failovers: metrics::Family<metrics::FailoverLabels, Counter>,
+}
+
+impl Meters {
+    pub(super) fn new(m: &Metrics) -> Meters {
+        Meters {
+            limiter_wait: m.limiter_wait.clone(),
+            limiter_rejections: m.limiter_rejections.clone(),
+            upstream_duration: m.upstream_duration.clone(),
+            upstream_errors: m.upstream_errors.clone(),
+            failovers: m.failovers.clone(),
+        }
+    }
+
+    pub(super) fn count_error(&self, path_label: &str, kind: &'static str) {
+        self.upstream_errors
+            .get_or_create(&metrics::UpstreamErrorLabels {
+                path: path_label.to_string(),
+                kind,
+            })
+            .inc();
+    }
+}
+
+const REFUSALS: [Refusal; 4] = [
+    Refusal::WaitTooLong,
+    Refusal::QueueFull,
+    Refusal::UpstreamBackoff,
+    Refusal::QuotaStoreDown,
+];
+
+/// One path's cached pieces.
+pub(super) struct PathSlot {
+    /// The metric label: the path when documented, else `other`.
+    pub(super) label: &'static str,
+    /// Per data center: the upstream path for a call without a query.
+    pub(super) pq: Vec<Option<PathAndQuery>>,
+    limiter_wait: OnceLock<Histogram>,
+    /// Per data center.
+    upstream_duration: Vec<OnceLock<Histogram>>,
+    /// Per [`Refusal`], in [`REFUSALS`] order.
+    rejections: [OnceLock<Counter>; REFUSALS.len()],
+}
+
+impl PathSlot {
+    pub(super) fn new(label: &'static str, origins: &[Origin], documented: bool) -> PathSlot {
+        PathSlot {
+            label,
+            pq: origins
+                .iter()
+                .map(|o| {
+                    documented
+                        .then(|| o.path_and_query(label, None).ok())
+                        .flatten()
+                })
+                .collect(),
+            limiter_wait: OnceLock::new(),
+            upstream_duration: origins.iter().map(|_| OnceLock::new()).collect(),
+            rejections: Default::default(),
+        }
+    }
+
+    pub(super) fn waited(&self, m: &Meters, secs: f64) {
+        self.limiter_wait
+            .get_or_init(|| {
+                m.limiter_wait
+                    .get_or_create(&metrics::PathLabels {
+                        path: self.label.to_string(),
+                    })
+                    .clone()
+            })
+            .observe(secs);
+    }
+
+    pub(super) fn refused(&self, m: &Meters, why: Refusal) {
+        let i = REFUSALS.iter().position(|r| *r == why).unwrap_or(0);
+        self.rejections[i]
+            .get_or_init(|| {
+                m.limiter_rejections
+                    .get_or_create(&metrics::RejectionLabels {
+                        path: self.label.to_string(),
+                        reason: why.as_str(),
+                    })
+                    .clone()
+            })
+            .inc();
+    }
+
+    pub(super) fn sent(&self, m: &Meters, dc: usize, dc_label: &str, secs: f64) {
+        self.upstream_duration[dc]
+            .get_or_init(|| {
+                m.upstream_duration
+                    .get_or_create(&metrics::UpstreamLabels {
+                        path: self.label.to_string(),
+                        data_center: dc_label.to_string(),
+                    })
+                    .clone()
+            })
+            .observe(secs);
+    }
+}
