@@ -41,7 +41,6 @@
 //! - `text`: numbers and JSON strings written without `fmt` (log lines, error bodies).
 //! - [`sim`]: the vendor simulator (tests, `--demo`, `entrust-gateway sim`).
 
-pub mod accesslog;
 pub mod alloc;
 pub mod allowlist;
 pub mod auth;
@@ -51,7 +50,7 @@ pub mod entrust;
 pub mod error;
 pub mod headers;
 pub mod idempotency;
-pub mod logs;
+pub mod logging;
 pub mod metrics;
 pub mod openim;
 pub mod passthrough;

@@ -94,7 +94,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(run(cli));
     // Log lines still buffered for the writer thread go out before exit.
-    entrust_gateway::accesslog::flush();
+    entrust_gateway::logging::flush();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(msg) => {
@@ -227,7 +227,7 @@ fn exit_on_panic() {
     std::panic::set_hook(Box::new(move |info| {
         default(info);
         // What is logged is written before the process ends.
-        entrust_gateway::accesslog::flush();
+        entrust_gateway::logging::flush();
         std::process::exit(101);
     }));
 }
@@ -328,5 +328,5 @@ fn init_logs(format: LogFormat, level: &str, cli: Option<LogFormatArg>) {
         Some(LogFormatArg::Text) => false,
         None => format == LogFormat::Json,
     };
-    entrust_gateway::logs::init(json, level);
+    entrust_gateway::logging::init(json, level);
 }

@@ -609,7 +609,7 @@ pub async fn create_group(ctx: &Ctx<'_>, req: &Map<String, Value>) -> Result<Val
             None => c.info(&id),
         },
         Err(e) => {
-            crate::accesslog::span(ctx.vendor.data_centers()).in_scope(|| tracing::warn!(error = %e, group_id = %id, "created, but cannot read the group back; answering from the request"));
+            crate::logging::span(ctx.vendor.data_centers()).in_scope(|| tracing::warn!(error = %e, group_id = %id, "created, but cannot read the group back; answering from the request"));
             c.info(&id)
         }
     };

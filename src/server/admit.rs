@@ -121,7 +121,7 @@ fn openim_admit<B>(app: &App, req: &Request<B>) -> Result<(), Error> {
 
 /// A refusal's answer; past the body budget it says when to come back.
 pub fn refused(e: Error, face: Face) -> http::Response<crate::error::Body> {
-    crate::accesslog::refused("request refused before its body was read", &e);
+    crate::logging::refused("request refused before its body was read", &e);
     let mut resp = respond::error(face, &e);
     if matches!(e, Error::Unavailable(_)) {
         resp.headers_mut()

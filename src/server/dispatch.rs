@@ -19,7 +19,7 @@ use crate::error::{Body, Error, Face};
 use crate::idempotency::Outcome;
 use crate::metrics::InFlight;
 use crate::vendor::{Session, Tally};
-use crate::{accesslog, entrust, headers, openim, passthrough};
+use crate::{entrust, headers, logging, openim, passthrough};
 
 /// The face a request speaks: by path prefix, and for a path no face
 /// serves, by whether it carries OpenIM's `operationID` header, so that an
@@ -80,14 +80,14 @@ pub async fn handle(
         Face::OpenIm => headers::request_id(req.headers().get(headers::OPERATION_ID)),
         _ => headers::request_id(req.headers().get(entrust::header::REQUEST_ID)),
     };
-    let log = accesslog::Request::new(request_id.clone(), face.as_str(), route);
+    let log = logging::Request::new(request_id.clone(), face.as_str(), route);
     let timeout = Duration::from_millis(app.config().server.request_timeout_ms);
     // What the vendor client reports as the request's calls go: shared
     // with a write's own task, and read here for the log line even when
     // the request timed out.
     let tally = Arc::new(Tally::default());
     // The request's fields for its log line travel in a task-local: no
-    // span is entered on every poll (accesslog's module doc); JSON logs
+    // span is entered on every poll (the logging module's doc); JSON logs
     // print them flat, upstream_path and data_center included.
     let (mut resp, log) = {
         let mut serving = std::pin::pin!(log.scope(async {
@@ -139,7 +139,7 @@ pub async fn handle(
     } else {
         tracing::Level::INFO
     };
-    accesslog::done(
+    logging::done(
         &log,
         app.vendor().data_centers(),
         level,
@@ -150,7 +150,7 @@ pub async fn handle(
 }
 
 /// Puts what the vendor client reported into the request's log fields.
-fn record_tally(app: &App, log: &accesslog::Request, tally: &Tally) {
+fn record_tally(app: &App, log: &logging::Request, tally: &Tally) {
     let Some(path) = tally.path().and_then(|i| app.vendor().routes().get(i)) else {
         return;
     };
@@ -210,7 +210,7 @@ async fn dispatch(
     }
     let started = Instant::now();
     // The task carries the request's log fields.
-    let log = accesslog::current();
+    let log = logging::current();
     let left = {
         let (app, tally, log) = (app.clone(), tally.clone(), log.clone());
         move |result: Result<Response<Body>, Error>| {
@@ -221,8 +221,8 @@ async fn dispatch(
             if let Some(log) = &log {
                 record_tally(&app, log, &tally);
             }
-            accesslog::in_request(log, || {
-                accesslog::span(app.vendor().data_centers()).in_scope(|| {
+            logging::in_request(log, || {
+                logging::span(app.vendor().data_centers()).in_scope(|| {
                     tracing::info!(
                         status = status.as_u16(),
                         latency_ms = started.elapsed().as_secs_f64() * 1000.0,
@@ -237,7 +237,7 @@ async fn dispatch(
     // inline in this future (kilobytes), copied at every move otherwise.
     let work = {
         let (app, tally) = (app.clone(), tally.clone());
-        accesslog::scope(
+        logging::scope(
             log,
             Box::pin(async move {
                 let _room = room;

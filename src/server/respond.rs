@@ -19,6 +19,6 @@ pub fn error(face: Face, e: &Error) -> Response<Body> {
 /// The caller's answer for an error; the request's log line says "request
 /// refused", and why.
 pub fn refusal(face: Face, e: &Error) -> Response<Body> {
-    crate::accesslog::refused("request refused", e);
+    crate::logging::refused("request refused", e);
     error(face, e)
 }

@@ -273,7 +273,7 @@ impl Client {
             };
             let label = &self.upstream.urls()[dc].label;
             self.meters.count_error(slot.label, failure.kind());
-            let span = crate::accesslog::span_at(path, label);
+            let span = crate::logging::span_at(path, label);
             span.in_scope(|| tracing::warn!(error = ?failure, "upstream attempt failed"));
             let decision = retry::decide(failure.failure, access, failure.sent);
             if decision.mark_failed {
@@ -379,7 +379,7 @@ impl Client {
     fn failed(&self, dc: usize, path: &str) {
         if let Some(next) = self.upstream.mark_failed(dc) {
             let urls = self.upstream.urls();
-            crate::accesslog::span_at(path, &urls[dc].label).in_scope(|| tracing::warn!(from = %urls[dc].label, to = %urls[next].label, "failing over to the next data center"));
+            crate::logging::span_at(path, &urls[dc].label).in_scope(|| tracing::warn!(from = %urls[dc].label, to = %urls[next].label, "failing over to the next data center"));
             self.meters
                 .failovers
                 .get_or_create(&metrics::FailoverLabels {
@@ -431,7 +431,7 @@ impl Client {
             || matches!(code, Some(code::RATE_LIMITED | code::ENTRUST_RATE_LIMIT));
         let retry_after = limited.then(|| {
             self.meters.count_error(path_label, "rate_limited");
-            crate::accesslog::span_at(path, &self.upstream.urls()[dc].label).in_scope(|| {
+            crate::logging::span_at(path, &self.upstream.urls()[dc].label).in_scope(|| {
                 tracing::warn!(path, "the vendor rate-limited this path; backing off")
             });
             self.quota.upstream_limited(path)

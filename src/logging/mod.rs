@@ -7,6 +7,16 @@
 //! `face`, `route`, `upstream_path`, `data_center`) and the event's own
 //! fields (`status`, `latency_ms`, ...) at the top level, as shippers expect,
 //! instead of under `span` and `fields`.
+//!
+//! - [`request`]: the request being served (a task-local), its line, and
+//!   the span for events logged while it is served.
+//! - [`line`]: the request line, formatted without `tracing`'s per-field
+//!   machinery; also the escaping rule and the timestamp every line uses.
+//! - [`sink`]: where every line goes: a buffer a thread writes to stderr.
+
+pub mod line;
+pub mod request;
+pub mod sink;
 
 use std::fmt::{self, Write as _};
 
@@ -15,9 +25,14 @@ use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::field::MakeExt;
 use tracing_subscriber::fmt::format::{JsonFields, Writer, debug_fn};
-use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
 use tracing_subscriber::registry::LookupSpan;
+
+use line::needs_escape;
+pub use request::{
+    Request, current, done, fix_levels, in_request, refused, scope, span, span_at, with,
+};
+pub use sink::{Format, flush, install, writer};
 
 /// Installs the global subscriber. `RUST_LOG` wins over `level`; a `level`
 /// that doesn't parse (config validation refuses those) falls back to `info`.
@@ -25,17 +40,17 @@ pub fn init(json: bool, level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Every line goes through accesslog's sink, written by its own thread;
+    // Every line goes through the sink, written by its own thread;
     // the request lines are formatted there too (not with colours).
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    crate::accesslog::install(match (json, ansi) {
-        (true, _) => Some(crate::accesslog::Format::Json),
-        (false, false) => Some(crate::accesslog::Format::Text),
+    install(match (json, ansi) {
+        (true, _) => Some(Format::Json),
+        (false, false) => Some(Format::Text),
         (false, true) => None,
     });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(crate::accesslog::writer());
+        .with_writer(writer());
     if json {
         builder
             .with_ansi(false)
@@ -59,7 +74,7 @@ pub fn init(json: bool, level: &str) {
             )
             .init();
     }
-    crate::accesslog::fix_levels();
+    fix_levels();
 }
 
 /// `s` with every control character (and the Unicode line and paragraph
@@ -86,10 +101,6 @@ impl<W: fmt::Write + ?Sized> fmt::Write for Escaping<'_, W> {
     }
 }
 
-fn needs_escape(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')
-}
-
 /// One JSON object per line: `timestamp`, `level`, `target`, the fields of
 /// every span in scope (outermost first), then the event's own fields
 /// (`message` included); a later key wins over an earlier one.
@@ -108,8 +119,8 @@ where
     ) -> fmt::Result {
         let meta = event.metadata();
         let mut obj = Map::new();
-        let mut ts = String::new();
-        SystemTime.format_time(&mut Writer::new(&mut ts))?;
+        let mut ts = String::with_capacity(27);
+        line::timestamp(&mut ts, std::time::SystemTime::now());
         obj.insert("timestamp".into(), ts.into());
         obj.insert("level".into(), meta.level().as_str().into());
         obj.insert("target".into(), meta.target().into());
@@ -157,7 +168,7 @@ impl Visit for JsonVisitor<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::accesslog::Captured;
+    use sink::Captured;
     use std::sync::{Arc, Mutex};
 
     /// What one event inside a request span looks like as a JSON line.
