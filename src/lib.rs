@@ -1,45 +1,69 @@
-//! entrust-gateway: a signing, rate-limiting sidecar for the vendor's entrust
+//! entrust-gateway: a signing, rate-limiting gateway for the vendor's entrust
 //! (profile hosting) server API, with an OpenIM group API face.
 //!
-//! Services on the same host send plain, unsigned calls to the gateway on
-//! loopback. It keeps every caller together under the vendor's per-API quota,
-//! signs each call with the app secret (which lives nowhere else), sends it to
-//! the active data center, and fails over when one is down.
+//! Services send plain, unsigned calls to the gateway. It keeps every caller
+//! together under the vendor's per-API quota, signs each call with the app
+//! secret (which lives nowhere else), sends it to the active data center,
+//! fails over when one is down, and answers a retried write from the first
+//! attempt's answer instead of sending it twice.
 //!
 //! # Layout
 //!
-//! Data flows one way: listener → route → (translate) → limiter → signer →
-//! upstream → (translate back) → caller.
+//! Dependencies point one way, down; no module imports one above it, and
+//! the server is the only one that knows the faces:
 //!
-//! - [`server`]: the listener, routing by face, body and time limits, graceful shutdown.
-//! - [`route`]: which paths may be forwarded: the documented entrust paths plus configured ones.
-//! - [`proxy`]: the `/entrust/` passthrough face.
-//! - [`openim`]: the OpenIM face: routes and the upstream call helper; [`openim::group`]
-//!   (group info and the field mapping), [`openim::member`] (membership),
-//!   [`openim::token`] (admin tokens), [`openim::json`](mod@openim::json) (strict request parsing),
-//!   [`openim::errcode`] (OpenIM's codes, the vendor's translated, and gateway errors in OpenIM's envelope).
-//! - [`gateway`]: the pipeline both faces share: quota, signing, sending, failover, retry.
-//! - [`retry`]: the failover decision (failure × read/write × sent), a pure function.
-//! - [`limit`]: the per-path quota with fair, bounded waiting; [`limit::fleet`]: the same
-//!   quota shared by several gateways through Redis, with a local fallback.
+//! ```text
+//! main ─► server ─► faces: passthrough, openim
+//!            │         │
+//!            ▼         ▼
+//!        idempotency   vendor (one client per app) ─► quota, sign, upstream, retry
+//!            │                                           │
+//!            └──────────► redis_link ◄───────────────────┘
+//!                 entrust (the vendor model), allowlist, config, error, metrics, logging
+//! ```
+//!
+//! A request flows: listener → dispatch (face, admission before the body,
+//! body) → for a write, its own task → idempotency (claim, or replay) →
+//! face (translate) → vendor client (quota → sign → upstream → failover) →
+//! face (translate back) → idempotency (keep the answer if final) → caller.
+//! Decisions travel as return values: the vendor client's [`vendor::Reply`]
+//! says whether it is final and which data center answered, and a
+//! request's calls report to its [`vendor::Tally`], passed explicitly.
+//!
+//! - [`server`]: listening and drain ([`server::listen`]), dispatch
+//!   ([`server::dispatch`], [`server::admit`]), the admin endpoints
+//!   ([`server::admin`]), errors to responses per face ([`server::respond`]),
+//!   and the application's state built at start-up ([`server::App`]).
+//! - [`passthrough`]: the `/entrust/` face: the caller's call, signed.
+//! - [`openim`]: the OpenIM face: routes, translation, tokens, OpenIM's envelope.
+//! - [`idempotency`]: duplicate protection: the states of a key, the store
+//!   trait with a local and a Redis store, writes run to completion.
+//! - [`vendor`]: the vendor client of one app: quota, signing, sending,
+//!   failover; its [`vendor::Tally`].
+//! - [`quota`]: the per-path quota with fair, bounded waiting; [`quota::fleet`]:
+//!   the same quota shared by several gateways through Redis, with a local fallback.
+//! - [`redis_link`]: the Redis connection the fleet quota and the idempotency
+//!   store share.
 //! - [`sign`]: the vendor signature and nonces.
-//! - [`upstream`]: the pooled TLS client, the bound on requests in flight, data centers and failover state.
-//! - [`dedup`]: duplicate protection: a retried write gets the first attempt's answer;
-//!   [`dedup::shared`]: the same records in Redis for the fleet, with `[redis]`.
+//! - [`upstream`]: the pooled TLS client, the bound on requests in flight,
+//!   data centers and failover state.
+//! - [`retry`]: the failover decision (failure × read/write × sent), a pure function.
+//! - [`allowlist`]: which entrust paths may be forwarded (an [`allowlist::EntrustPath`]
+//!   is made only here).
+//! - [`auth`]: inbound bearer tokens.
 //! - [`headers`]: hop-by-hop headers, forwarded headers, request ids.
-//! - [`error`]: every gateway error, and how it looks in the vendor's dialect; the OpenIM
-//!   face renders its own ([`openim::errcode`]), and `Error::to_response` picks by face.
+//! - [`error`]: every gateway error, and how it looks in the vendor's dialect.
 //! - [`entrust`]: the vendor's names, paths, codes and limits (shared with the simulator);
 //!   [`entrust::profile`]: the vendor's answers, parsed tolerantly (gateway only).
-//! - [`clock`]: the wall clock (Unix milliseconds), for the gateway's modules.
-//! - [`config`]: `gateway.toml`: schema, defaults, validation.
-//! - [`secret`]: a secret type that never prints.
-//! - [`metrics`]: Prometheus metrics.
-//! - [`accesslog`]: the per-request log line, and log output written off the event loop.
+//! - [`config`]: `gateway.toml`: schema, validation, secrets.
+//! - [`metrics`]: Prometheus metrics; faces register their routes.
+//! - [`logging`]: the request's log context and line, and log output written
+//!   off the event loop.
+//! - [`clock`], [`secret`], `text`: the wall clock, a secret that never prints,
+//!   numbers and JSON strings written without `fmt`.
 //! - [`alloc`]: the binary's global allocator (mimalloc, its plain calls where they suffice).
-//! - [`logs`]: log output: escaped text, or JSON lines with flat keys.
-//! - `text`: numbers and JSON strings written without `fmt` (log lines, error bodies).
-//! - [`sim`]: the vendor simulator (tests, `--demo`, `entrust-gateway sim`).
+//! - [`sim`]: the vendor simulator (tests, `--demo`, `entrust-gateway sim`); it
+//!   shares only the vendor's names and constants ([`entrust`]) with the gateway.
 
 pub mod alloc;
 pub mod allowlist;

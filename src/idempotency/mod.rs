@@ -19,7 +19,7 @@
 //!   process, [`redis`] in Redis for the whole fleet (with `[redis]`), so
 //!   that a retry that lands on another gateway still gets the first answer.
 //! - [`key`]: the key, its scope and the request's fingerprint.
-//! - [`write`]: writes run to completion in their own tasks, tracked for
+//! - [`mod@write`]: writes run to completion in their own tasks, tracked for
 //!   shutdown.
 
 pub mod key;

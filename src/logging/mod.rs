@@ -10,7 +10,7 @@
 //!
 //! - [`request`]: the request being served (a task-local), its line, and
 //!   the span for events logged while it is served.
-//! - [`line`]: the request line, formatted without `tracing`'s per-field
+//! - [`mod@line`]: the request line, formatted without `tracing`'s per-field
 //!   machinery; also the escaping rule and the timestamp every line uses.
 //! - [`sink`]: where every line goes: a buffer a thread writes to stderr.
 

@@ -1,5 +1,5 @@
 //! Log output that does not block the event loop: every line is appended
-//! to the [`Sink`], and a thread writes it to stderr. The thread gathers
+//! to the sink, and a thread writes it to stderr. The thread gathers
 //! lines for up to 10 ms (`GATHER`) before it writes them (as nginx's
 //! `access_log ... buffer= flush=` does): woken and writing once per line,
 //! it cost a fifth of the passthrough's throughput on one core
@@ -21,7 +21,7 @@ pub enum Format {
 }
 
 /// Starts the thread that writes [`writer`]'s output to stderr, and with
-/// `Some(format)` makes [`done`] and [`refused`] format their own lines in
+/// `Some(format)` makes [`super::done`] and [`super::refused`] format their own lines in
 /// that layout (`None`: through `tracing`, e.g. for colours on a terminal).
 /// Call once, with the subscriber that writes through [`writer`].
 pub fn install(format: Option<Format>) {

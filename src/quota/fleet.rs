@@ -52,7 +52,7 @@
 //!   used for up to `max_wait_ms`, so the local quota starts `max_wait_ms`
 //!   + 1 s after the switch (429 with Retry-After until then).
 //! - Local permits already granted go out for up to `max_wait_ms`, and the
-//!   other instances find Redis again up to [`RESUME_SPREAD`] later (their
+//!   other instances find Redis again up to [`crate::redis_link::RESUME_SPREAD`] later (their
 //!   probes are at most a second apart), still granting local permits
 //!   until then. So an instance that finds Redis again asks for shared
 //!   slots no earlier than `RESUME_SPREAD + 1 s + max_wait_ms` from then (on

@@ -6,7 +6,7 @@
 //!
 //! The client owns its signer and secret, its quota ([`crate::quota`]), its
 //! data centers and failover state ([`crate::upstream`]) and its per-path
-//! slots ([`slots`]); it knows no face, no server and no idempotency, and
+//! slots; it knows no face, no server and no idempotency, and
 //! of the metrics only the handles it is given.
 //!
 //! A request's calls report to its [`Tally`], passed explicitly: whether
