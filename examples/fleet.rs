@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::{max_in_any_second, percentile};
 use entrust_gateway::config::Config;
-use entrust_gateway::gateway::Gateway;
+use entrust_gateway::server::App;
 use entrust_gateway::server::{self, ServerHandle};
 use entrust_gateway::sim::{SimConfig, Simulator};
 use http::{Method, Request, StatusCode};
@@ -115,7 +115,7 @@ async fn start_gateway(sim_url: &str, redis: Option<&str>) -> ServerHandle {
     let secret = config
         .load_secret()
         .unwrap_or_else(|e| usage(&e.to_string()));
-    let gateway = Gateway::new(config, secret).unwrap_or_else(|e| usage(&e.to_string()));
+    let gateway = App::new(config, secret).unwrap_or_else(|e| usage(&e.to_string()));
     server::start(Arc::new(gateway))
         .await
         .unwrap_or_else(|e| usage(&format!("cannot start a gateway: {e}")))
@@ -123,7 +123,7 @@ async fn start_gateway(sim_url: &str, redis: Option<&str>) -> ServerHandle {
 
 /// Times `n` permits on PROBE_PATH, round robin over `gws`, at 50/s (well
 /// under the quota, so none waits for a slot): p50 and p99.
-async fn permit_latency(gws: &[Arc<Gateway>], n: usize) -> (Duration, Duration) {
+async fn permit_latency(gws: &[Arc<App>], n: usize) -> (Duration, Duration) {
     let mut took = Vec::with_capacity(n);
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -131,10 +131,10 @@ async fn permit_latency(gws: &[Arc<Gateway>], n: usize) -> (Duration, Duration) 
         tick.tick().await;
         let started = Instant::now();
         let gw = &gws[i % gws.len()];
-        let Some(path) = gw.routes().entrust(PROBE_PATH) else {
+        let Some(path) = gw.vendor().routes().entrust(PROBE_PATH) else {
             usage("the probe path is not forwarded");
         };
-        if gw.limiter().acquire(path).await.is_err() {
+        if gw.vendor().quota().acquire(path).await.is_err() {
             usage("a probe permit was refused: is the Redis shared with another fleet?");
         }
         took.push(started.elapsed());
@@ -164,13 +164,13 @@ fn main() {
         }
         (handles, start_gateway(&sim_url, None).await)
     });
-    let gws: Vec<Arc<Gateway>> = handles.iter().map(|h| h.gateway.clone()).collect();
+    let gws: Vec<Arc<App>> = handles.iter().map(|h| h.app.clone()).collect();
     let ((p50, p99), (l50, l99)) = rt_gw.block_on(async {
         // One permit each first, so that connecting is not measured.
         permit_latency(&gws, gws.len()).await;
         (
             permit_latency(&gws, 200).await,
-            permit_latency(std::slice::from_ref(&local.gateway), 200).await,
+            permit_latency(std::slice::from_ref(&local.app), 200).await,
         )
     });
     let urls: Vec<String> = handles

@@ -28,8 +28,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::{max_in_any_second, percentile};
 use entrust_gateway::config::Config;
-use entrust_gateway::gateway::Gateway;
 use entrust_gateway::server;
+use entrust_gateway::server::App;
 use entrust_gateway::sim::{SimConfig, Simulator};
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -118,7 +118,7 @@ async fn main() {
     let secret = config
         .load_secret()
         .unwrap_or_else(|e| usage(&e.to_string()));
-    let gateway = Gateway::new(config, secret).unwrap_or_else(|e| usage(&e.to_string()));
+    let gateway = App::new(config, secret).unwrap_or_else(|e| usage(&e.to_string()));
     let handle = server::start(Arc::new(gateway))
         .await
         .unwrap_or_else(|e| usage(&format!("cannot start the gateway: {e}")));

@@ -200,7 +200,6 @@ async fn a_retry_while_the_first_is_in_flight_is_409() {
     let env = Env::start().await;
     env.sim
         .inject(FaultRule::on(CREATE, Fault::Delay(Duration::from_millis(800))).limit(1));
-    let mut finished = env.gw.gateway.dedup().expect("dedup on").finishes();
     let first = spawn_create(&env, "conc-1", "groupId=d2&name=n&owner=o");
     // Once the vendor has the first, the duplicate is in flight.
     vendor_has_a_request(&env).await;
@@ -210,32 +209,30 @@ async fn a_retry_while_the_first_is_in_flight_is_409() {
     assert_eq!(b.headers["retry-after"], "1");
     let a = first.await.expect("first");
     assert_eq!(a.json()["code"], 200);
-    tokio::time::timeout(BOUND, finished.wait_for(|n| *n >= 1))
+    tokio::time::timeout(BOUND, env.gw.app.writes().idle())
         .await
-        .expect("finished")
-        .expect("open");
+        .expect("finished");
     assert_eq!(receipts(&env, CREATE), 1);
 }
 
 #[tokio::test]
 async fn a_write_whose_caller_gives_up_is_finished_and_kept() {
-    // issue 13 item 1: the caller times out (request_timeout_ms) or
-    // disconnects; the write still completes once, and a retry gets its answer.
+    // The caller times out (request_timeout_ms) or disconnects; the write
+    // still completes once, and a retry gets its answer.
     let env = with_request_timeout_ms(300).await;
-    let dedup = env.gw.gateway.dedup().expect("dedup on");
+    let writes = env.gw.app.writes();
 
     // 1. request_timeout_ms fires while the vendor is slow.
     env.sim
         .inject(FaultRule::on(CREATE, Fault::Delay(Duration::from_millis(1500))).limit(1));
-    let mut finished = dedup.finishes();
     let a = create(&env, &[(KEY, "gone-1")], "groupId=g1&name=n&owner=o").await;
     assert_eq!(a.status, 504, "{}", a.text());
     let b = create(&env, &[(KEY, "gone-1")], "groupId=g1&name=n&owner=o").await;
     assert_eq!(b.status, 409, "still in flight: {}", b.text());
-    tokio::time::timeout(BOUND, finished.wait_for(|n| *n >= 1))
+    // Its claim is finished before its task ends.
+    tokio::time::timeout(BOUND, writes.idle())
         .await
-        .expect("the abandoned write finishes")
-        .expect("open");
+        .expect("the abandoned write finishes");
     let c = create(&env, &[(KEY, "gone-1")], "groupId=g1&name=n&owner=o").await;
     assert_eq!(c.json()["code"], 200, "{}", c.text());
     assert_eq!(c.headers["x-gateway-replayed"], "true");
@@ -245,16 +242,13 @@ async fn a_write_whose_caller_gives_up_is_finished_and_kept() {
     env.sim.clear_requests();
     env.sim
         .inject(FaultRule::on(CREATE, Fault::Delay(Duration::from_millis(250))).limit(1));
-    let mut finished = dedup.finishes();
-    let seen = *finished.borrow_and_update();
     let caller = spawn_create(&env, "gone-2", "groupId=g2&name=n&owner=o");
     vendor_has_a_request(&env).await;
     caller.abort();
     let _ = caller.await;
-    tokio::time::timeout(BOUND, finished.wait_for(|n| *n > seen))
+    tokio::time::timeout(BOUND, writes.idle())
         .await
-        .expect("the abandoned write finishes")
-        .expect("open");
+        .expect("the abandoned write finishes");
     let d = create(&env, &[(KEY, "gone-2")], "groupId=g2&name=n&owner=o").await;
     assert_eq!(d.json()["code"], 200, "{}", d.text());
     assert_eq!(d.headers["x-gateway-replayed"], "true");
@@ -471,7 +465,7 @@ async fn shutdown_waits_for_a_write_whose_caller_left() {
         sim_server,
         gw,
     } = with_request_timeout_ms(200).await;
-    let gateway = gw.gateway.clone();
+    let gateway = gw.app.clone();
     sim.inject(FaultRule::on(CREATE, Fault::Delay(Duration::from_millis(600))).limit(1));
     let url = format!("{}{CREATE}", gw.url());
     let a = send(
@@ -487,7 +481,18 @@ async fn shutdown_waits_for_a_write_whose_caller_left() {
         .await
         .expect("shutdown ends");
     assert_eq!(gateway.writes().running(), 0);
-    assert_eq!(*gateway.dedup().expect("dedup on").finishes().borrow(), 1);
+    // Its answer was kept for its key.
+    let key = entrust_gateway::idempotency::store_key(&http::HeaderMap::new(), "drain-1");
+    let kept = gateway
+        .idempotency()
+        .expect("dedup on")
+        .store()
+        .claim(&key, [0; 20])
+        .await;
+    assert!(matches!(
+        kept,
+        entrust_gateway::idempotency::Lookup::Final { .. }
+    ));
     assert_eq!(sim.accepted(CREATE), 1);
     drop(sim_server);
 }

@@ -4,8 +4,8 @@
 mod common;
 
 use common::*;
+use entrust_gateway::allowlist::EntrustPath;
 use entrust_gateway::error::Error;
-use entrust_gateway::route::EntrustPath;
 use entrust_gateway::sim::{Fault, FaultRule};
 use http::{Method, header};
 
@@ -70,7 +70,7 @@ async fn retry_after_rounds_up_on_the_passthrough_too() {
 }
 
 /// A call the gateway cannot even address cannot be made: a Call's path is
-/// an EntrustPath, which only the route check makes (issue 13 item 4). Were
+/// an EntrustPath, which only the allowlist makes. Were
 /// one to fail to build anyway, it is the gateway's own failure (500), not
 /// the caller's bad input (400).
 #[tokio::test]
@@ -79,13 +79,16 @@ async fn an_unbuildable_upstream_uri_is_an_internal_error() {
     assert!(EntrustPath::documented("/entrust/not a path.json").is_none());
     assert!(
         env.gw
-            .gateway
+            .app
+            .vendor()
             .routes()
             .entrust("/entrust/not a path.json")
             .is_none()
     );
-    let resp = Error::Internal("cannot build the upstream URI".into())
-        .to_response(entrust_gateway::error::Face::Entrust);
+    let resp = entrust_gateway::server::respond::error(
+        entrust_gateway::error::Face::Entrust,
+        &Error::Internal("cannot build the upstream URI".into()),
+    );
     assert_eq!(resp.status(), 500);
     assert!(env.sim.requests().is_empty());
 }

@@ -69,10 +69,10 @@ async fn primary_refusing_connections_fails_over_even_for_writes() {
     assert_eq!(a.json()["code"], 200, "{}", a.text());
     assert_eq!(sim.accepted(CREATE), 1);
     // The backup is now active: the next request goes straight there.
-    assert_eq!(gw.gateway.upstream().active(), 1);
+    assert_eq!(gw.app.vendor().upstream().active(), 1);
     let a = post_form(&format!("{}{QUERY}", gw.url()), "groupIds=f1").await;
     assert_eq!(a.json()["profiles"][0]["groupId"], "f1");
-    let m = gw.gateway.metrics().encode();
+    let m = gw.app.metrics().encode();
     assert!(m.contains("entrust_gateway_failovers_total{from="), "{m}");
 }
 
@@ -148,10 +148,10 @@ async fn at_most_one_switch_per_cooldown() {
     });
     let url = format!("{}{CREATE}", dcs.gw.url());
     post_form(&url, "groupId=a&name=n&owner=o").await;
-    assert_eq!(dcs.gw.gateway.upstream().active(), 1);
+    assert_eq!(dcs.gw.app.vendor().upstream().active(), 1);
     // The backup fails too, but within the cooldown: no switch back.
     post_form(&url, "groupId=b&name=n&owner=o").await;
-    assert_eq!(dcs.gw.gateway.upstream().active(), 1);
+    assert_eq!(dcs.gw.app.vendor().upstream().active(), 1);
     assert_eq!(dcs.backup.requests().len(), 1);
 }
 
@@ -184,7 +184,7 @@ async fn a_stalled_tls_handshake_is_never_sent_and_a_write_moves_to_the_backup()
     // 0x16, RFC 8446 §5.1), never the request.
     let hello = arrived.try_recv().expect("the gateway connected");
     assert_eq!(hello.first(), Some(&0x16));
-    assert_eq!(gw.gateway.upstream().active(), 1);
+    assert_eq!(gw.app.vendor().upstream().active(), 1);
 }
 
 /// issue 12 item 5: a body over the data center's limit is that request's
@@ -230,7 +230,7 @@ async fn a_body_the_data_center_refuses_fails_only_that_request() {
         backup.requests().is_empty(),
         "a refused body is not sent again"
     );
-    assert_eq!(gw.gateway.upstream().active(), 0, "no failover");
+    assert_eq!(gw.app.vendor().upstream().active(), 0, "no failover");
     // The data center still serves everyone else.
     let a = post_form(
         &format!("{}{CREATE}", gw.url()),
@@ -407,7 +407,7 @@ async fn a_data_center_answering_413_stays_in_service() {
     assert_eq!(a.status, 413, "{}", a.text());
     assert_eq!(a.json()["code"], 1005);
     assert!(dcs.backup.requests().is_empty());
-    assert_eq!(dcs.gw.gateway.upstream().active(), 0);
+    assert_eq!(dcs.gw.app.vendor().upstream().active(), 0);
     let r = send(
         http::Method::GET,
         &format!("{}/readyz", dcs.gw.url()),

@@ -274,7 +274,7 @@ async fn redis_down_falls_back_to_the_local_quota_and_comes_back() {
     // Measure the fallback over more than a second of overload.
     let fallback_from = Instant::now();
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    let m = fleet.gws[0].gateway.metrics().encode();
+    let m = fleet.gws[0].app.metrics().encode();
     assert!(m.contains("entrust_gateway_quota_store_up 0"), "{m}");
     assert!(
         m.contains("entrust_gateway_quota_store_errors_total{kind="),
@@ -454,7 +454,7 @@ async fn a_full_fleet_queue_is_refused_with_a_retry_after_counting_the_callers_a
     assert_eq!(post_form(&url, "groupIds=a").await.status, 200);
     // Two callers wait for their slots (about 1 s and 2 s away).
     let waiting = spawn_posts(&url, "w", 2);
-    let limiter = fleet.gws[0].gateway.limiter();
+    let limiter = fleet.gws[0].app.vendor().quota();
     within("two callers wait", async {
         while limiter.queued(QUERY) < 2 {
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -469,7 +469,7 @@ async fn a_full_fleet_queue_is_refused_with_a_retry_after_counting_the_callers_a
     // takes one slot; ours comes within one more"): 3 slots of 1/0.96 s
     // (per_second 1 less the 4% headroom) + 1 ms (burst 1) = 3.13 s, so 4.
     assert_eq!(a.headers["retry-after"], "4");
-    let m = fleet.gws[0].gateway.metrics().encode();
+    let m = fleet.gws[0].app.metrics().encode();
     assert!(m.contains("reason=\"queue_full\""), "{m}");
     for w in waiting {
         assert_eq!(within("a waiter is served", w).await.unwrap().status, 200);
@@ -574,7 +574,7 @@ async fn reject_mode_answers_429_while_redis_is_down() {
     assert!(a.headers.contains_key("retry-after"));
     fleet.wait_quota("reject").await;
     assert_eq!(fleet.sim.requests().len(), 1);
-    let m = fleet.gws[0].gateway.metrics().encode();
+    let m = fleet.gws[0].app.metrics().encode();
     assert!(m.contains("reason=\"quota_store_down\""), "{m}");
 }
 

@@ -121,7 +121,7 @@ async fn reloads(gw: &entrust_gateway::server::ServerHandle, result: &str, n: u6
     let needle = format!("entrust_gateway_secret_reloads_total{{result=\"{result}\"}} {n}");
     let mut tick = tokio::time::interval(Duration::from_millis(5));
     for _ in 0..2000 {
-        if gw.gateway.metrics().encode().contains(&needle) {
+        if gw.app.metrics().encode().contains(&needle) {
             return;
         }
         tick.tick().await;
@@ -191,7 +191,7 @@ async fn every_metric_family_has_series_before_any_traffic() {
     let (_sim, s) = start_sim().await;
     let backup = "http://127.0.0.1:1".to_string();
     let gw = start_gateway(&config_text(&[s.url(), backup.clone()], "", "")).await;
-    let m = gw.gateway.metrics().encode();
+    let m = gw.app.metrics().encode();
     let families: Vec<&str> = m
         .lines()
         .filter_map(|l| l.strip_prefix("# TYPE "))
@@ -265,7 +265,7 @@ async fn deploy_files_match_the_code() {
     // Two data centers, so that failover series exist.
     let urls = [s.url(), "http://127.0.0.1:1".to_string()];
     let gw = start_gateway(&config_text(&urls, "", "")).await;
-    let exported = gw.gateway.metrics().encode();
+    let exported = gw.app.metrics().encode();
     let series: Vec<String> = exported
         .lines()
         .filter(|l| !l.starts_with('#'))

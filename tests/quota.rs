@@ -20,7 +20,7 @@ static SERIAL: Mutex<()> = Mutex::const_new(());
 /// Starts `n` requests on QUERY, one after another, each once the previous
 /// one is waiting in the gateway's queue.
 async fn queue_waiters(env: &Env, n: usize) -> Vec<tokio::task::JoinHandle<Answer>> {
-    let limiter = env.gw.gateway.limiter();
+    let limiter = env.gw.app.vendor().quota();
     let mut waiting = Vec::new();
     for i in 0..n {
         let url = env.url(QUERY);
@@ -186,7 +186,7 @@ async fn paths_have_separate_quotas() {
             post_form(&url, &format!("groupIds=q{i}")).await
         }));
     }
-    let limiter = env.gw.gateway.limiter();
+    let limiter = env.gw.app.vendor().quota();
     within("four queued", async {
         while limiter.queued(QUERY) < 4 {
             tokio::task::yield_now().await;
@@ -210,7 +210,7 @@ async fn waiting_is_first_come_first_served() {
     let _serial = SERIAL.lock().await;
     let env =
         Arc::new(Env::start_with("", "[rate_limit]\nper_second = 20\nmax_wait_ms = 60000").await);
-    let limiter = env.gw.gateway.limiter();
+    let limiter = env.gw.app.vendor().quota();
     // Use up the burst so that the requests after it queue.
     assert_eq!(
         post_form(&env.url(QUERY), "groupIds=warmup").await.status,
@@ -259,7 +259,7 @@ async fn over_budget_is_refused_at_once_with_retry_after() {
         "[rate_limit]\nper_second = 2\nmax_wait_ms = 1500\nmax_queue = 100",
     )
     .await;
-    let limiter = env.gw.gateway.limiter();
+    let limiter = env.gw.app.vendor().quota();
     // Burst 1 at 2/s: the first goes, the next two can wait (≤ 1.5 s)...
     assert_eq!(post_form(&env.url(QUERY), "groupIds=a").await.status, 200);
     let waiting = queue_waiters(&env, 2).await;
@@ -289,7 +289,7 @@ async fn over_budget_is_refused_at_once_with_retry_after() {
             .iter()
             .all(|r| !String::from_utf8_lossy(&r.body).contains("late"))
     );
-    let m = env.gw.gateway.metrics().encode();
+    let m = env.gw.app.metrics().encode();
     assert!(m.contains("reason=\"wait_too_long\""), "{m}");
 }
 
@@ -311,14 +311,14 @@ async fn a_full_queue_is_refused_at_once() {
     assert!(a.headers.contains_key("retry-after"));
     // At once: answered while both waiters ahead are still queued (had it
     // waited its turn, they would have been served first).
-    assert_eq!(env.gw.gateway.limiter().queued(QUERY), 2);
+    assert_eq!(env.gw.app.vendor().quota().queued(QUERY), 2);
     assert!(waiting.iter().all(|w| !w.is_finished()));
     assert_eq!(
         env.sim.requests().len(),
         1,
         "only the first reached the vendor"
     );
-    let m = env.gw.gateway.metrics().encode();
+    let m = env.gw.app.metrics().encode();
     assert!(m.contains("reason=\"queue_full\""), "{m}");
     for w in waiting {
         w.abort();

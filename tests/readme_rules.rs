@@ -8,9 +8,9 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use entrust_gateway::allowlist::Routes;
 use entrust_gateway::config::RateLimitConfig;
-use entrust_gateway::limit::Limiter;
-use entrust_gateway::route::Routes;
+use entrust_gateway::quota::Quota;
 use entrust_gateway::sim::{Fault, FaultRule};
 
 const QUERY: &str = "/entrust/group/profile/query.json";
@@ -19,7 +19,7 @@ const CREATE: &str = "/entrust/group/create.json";
 /// The count of quota permits taken on `path` (the wait histogram has one
 /// observation per permit: `Gateway::permit`).
 fn permits(gw: &entrust_gateway::server::ServerHandle, path: &str) -> u64 {
-    let m = gw.gateway.metrics().encode();
+    let m = gw.app.metrics().encode();
     let key = format!("entrust_gateway_limiter_wait_seconds_count{{path=\"{path}\"}} ");
     m.lines()
         .find_map(|l| l.strip_prefix(&key))
@@ -71,7 +71,7 @@ async fn a_second_failover_happens_after_the_cooldown() {
     });
     // A 5xx read: retried on the backup, which becomes active.
     assert_eq!(post_form(&url, "groupIds=a").await.json()["code"], 200);
-    assert_eq!(gw.gateway.upstream().active(), 1);
+    assert_eq!(gw.app.vendor().upstream().active(), 1);
     // Now the backup fails and the primary recovers.
     primary.clear_faults();
     backup.inject(FaultRule {
@@ -88,14 +88,14 @@ async fn a_second_failover_happens_after_the_cooldown() {
         "retried on the primary: {}",
         a.text()
     );
-    assert_eq!(gw.gateway.upstream().active(), 0, "switched back");
+    assert_eq!(gw.app.vendor().upstream().active(), 0, "switched back");
 }
 
 /// The permits granted at once (no waiting) on one path of a fresh limiter.
 async fn burst(per_second: u32, headroom_percent: u32) -> usize {
     let routes = Routes::new(&[]).expect("the documented routes");
     let path = routes.entrust(QUERY).expect("a documented path");
-    let l = Limiter::new(
+    let l = Quota::new(
         RateLimitConfig {
             per_second,
             headroom_percent,
@@ -185,7 +185,7 @@ async fn readyz_names_the_quota_store_only_with_redis() {
 async fn a_wait_of_exactly_max_wait_ms_is_waited_not_refused() {
     let routes = Routes::new(&[]).expect("the documented routes");
     let path = routes.entrust(QUERY).expect("a documented path");
-    let l = Limiter::new(
+    let l = Quota::new(
         RateLimitConfig {
             per_second: 1,
             headroom_percent: 0,

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use entrust_gateway::config::Config;
-use entrust_gateway::gateway::Gateway;
+use entrust_gateway::server::App;
 use entrust_gateway::server::{self, ServerHandle};
 use entrust_gateway::sim::{SimConfig, SimServer, Simulator};
 use http::{HeaderMap, Method, Request, StatusCode};
@@ -46,7 +46,7 @@ pub async fn start_gateway_edited(
     let mut config = Config::parse(config_text).expect("test config is valid");
     edit(&mut config);
     let secret = config.load_secret().expect("test secret");
-    let gw = Gateway::new(config, secret).expect("gateway builds");
+    let gw = App::new(config, secret).expect("gateway builds");
     server::start(Arc::new(gw)).await.expect("gateway listens")
 }
 
