@@ -52,6 +52,43 @@ fn route_label(face: Face, path: &str) -> &'static str {
         .unwrap_or("other")
 }
 
+/// One request being served: what each phase needs, passed explicitly (a
+/// write's own task gets a clone).
+#[derive(Clone)]
+struct Exchange {
+    app: Arc<App>,
+    /// What the vendor client reports as the request's calls go: shared
+    /// with a write's own task, and read for the log line even when the
+    /// request timed out.
+    tally: Arc<Tally>,
+    face: Face,
+    peer: SocketAddr,
+    request_id: HeaderValue,
+}
+
+impl Exchange {
+    /// The request's handle on the vendor client.
+    fn vendor(&self) -> Session<'_> {
+        Session {
+            client: self.app.vendor(),
+            tally: &self.tally,
+        }
+    }
+
+    /// Puts what the vendor client reported into the request's log fields.
+    fn record_tally(&self, log: &logging::Request) {
+        let routes = self.app.vendor().routes();
+        let Some(path) = self.tally.path().and_then(|i| routes.get(i)) else {
+            return;
+        };
+        let path = match EntrustPath::documented(path.as_str()) {
+            Some(p) => std::borrow::Cow::Borrowed(p.as_str()),
+            None => std::borrow::Cow::Owned(path.as_str().to_string()),
+        };
+        log.record_upstream(path, self.tally.data_center());
+    }
+}
+
 /// Serves one request and writes its log line.
 pub async fn handle(
     app: Arc<App>,
@@ -60,12 +97,25 @@ pub async fn handle(
     peer: SocketAddr,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
-    let metrics = app.metrics();
-    let _in_flight = InFlight::new(&metrics.in_flight);
     let start = Instant::now();
     let face = face_of(req.uri().path(), req.headers());
     let route = route_label(face, req.uri().path());
-    if which == Listener::Admin && face != Face::Admin {
+    let misrouted = which == Listener::Admin && face != Face::Admin;
+    let request_id = match face {
+        _ if misrouted => headers::new_request_id(),
+        Face::OpenIm => headers::request_id(req.headers().get(headers::OPERATION_ID)),
+        _ => headers::request_id(req.headers().get(entrust::header::REQUEST_ID)),
+    };
+    let timeout = Duration::from_millis(app.config().server.request_timeout_ms);
+    let ex = Exchange {
+        app,
+        tally: Arc::new(Tally::default()),
+        face,
+        peer,
+        request_id,
+    };
+    let _in_flight = InFlight::new(&ex.app.metrics().in_flight);
+    if misrouted {
         let mut resp = respond::error(
             Face::Admin,
             &Error::NotFound(
@@ -73,19 +123,10 @@ pub async fn handle(
             ),
         );
         resp.headers_mut()
-            .insert(entrust::header::REQUEST_ID, headers::new_request_id());
+            .insert(entrust::header::REQUEST_ID, ex.request_id.clone());
         return Ok(resp);
     }
-    let request_id = match face {
-        Face::OpenIm => headers::request_id(req.headers().get(headers::OPERATION_ID)),
-        _ => headers::request_id(req.headers().get(entrust::header::REQUEST_ID)),
-    };
-    let log = logging::Request::new(request_id.clone(), face.as_str(), route);
-    let timeout = Duration::from_millis(app.config().server.request_timeout_ms);
-    // What the vendor client reports as the request's calls go: shared
-    // with a write's own task, and read here for the log line even when
-    // the request timed out.
-    let tally = Arc::new(Tally::default());
+    let log = logging::Request::new(ex.request_id.clone(), face.as_str(), route);
     // The request's fields for its log line travel in a task-local: no
     // span is entered on every poll (the logging module's doc); JSON logs
     // print them flat, upstream_path and data_center included.
@@ -93,22 +134,13 @@ pub async fn handle(
         let mut serving = std::pin::pin!(log.scope(async {
             // Checked before the body is read; the body's room in the
             // memory budget goes with the body (dispatch).
-            let (room, entrust) = match admit::admit(&app, face, &req, &budget) {
+            let (room, entrust) = match admit::admit(&ex.app, face, &req, &budget) {
                 Ok(admitted) => admitted,
                 Err(e) => return admit::refused(e, face),
             };
             // Boxed: the pipeline's state is kilobytes, moved on every
             // wrapping otherwise, and held by idle connections.
-            let serving = Box::pin(dispatch(
-                &app,
-                &tally,
-                face,
-                entrust,
-                room,
-                peer,
-                req,
-                request_id.clone(),
-            ));
+            let serving = Box::pin(dispatch(&ex, entrust, room, req));
             match tokio::time::timeout(timeout, serving).await {
                 Ok(Ok(resp)) => resp,
                 Ok(Err(e)) => respond::refusal(face, &e),
@@ -125,13 +157,15 @@ pub async fn handle(
         (resp, serving.as_mut().take_value())
     };
     resp.headers_mut()
-        .insert(entrust::header::REQUEST_ID, request_id);
+        .insert(entrust::header::REQUEST_ID, ex.request_id.clone());
     let Some(log) = log else {
         return Ok(resp);
     };
-    record_tally(&app, &log, &tally);
+    ex.record_tally(&log);
     let status = resp.status().as_u16();
-    metrics.count_request(face.as_str(), log.route, status);
+    ex.app
+        .metrics()
+        .count_request(face.as_str(), log.route, status);
     // Probes and scrapes come every few seconds: their lines are DEBUG, so
     // INFO logs carry only API traffic.
     let level = if face == Face::Admin {
@@ -141,7 +175,7 @@ pub async fn handle(
     };
     logging::done(
         &log,
-        app.vendor().data_centers(),
+        ex.app.vendor().data_centers(),
         level,
         status,
         start.elapsed(),
@@ -149,46 +183,25 @@ pub async fn handle(
     Ok(resp)
 }
 
-/// Puts what the vendor client reported into the request's log fields.
-fn record_tally(app: &App, log: &logging::Request, tally: &Tally) {
-    let Some(path) = tally.path().and_then(|i| app.vendor().routes().get(i)) else {
-        return;
-    };
-    let path = match EntrustPath::documented(path.as_str()) {
-        Some(p) => std::borrow::Cow::Borrowed(p.as_str()),
-        None => std::borrow::Cow::Owned(path.as_str().to_string()),
-    };
-    log.record_upstream(path, tally.data_center());
-}
-
 /// `entrust`: on the entrust face, the path [`admit::admit`] made; `room`:
 /// the body's room in the memory budget, held as long as the body is
 /// (into a write's own task).
-#[allow(clippy::too_many_arguments)]
 async fn dispatch(
-    app: &Arc<App>,
-    tally: &Arc<Tally>,
-    face: Face,
+    ex: &Exchange,
     entrust: Option<EntrustPath<'_>>,
     room: BodyRoom,
-    peer: SocketAddr,
     req: Request<Incoming>,
-    request_id: HeaderValue,
 ) -> Result<Response<Body>, Error> {
-    if face == Face::Admin {
-        return admin::serve(app, &req);
+    if ex.face == Face::Admin {
+        return admin::serve(&ex.app, &req);
     }
     let (parts, body) = req.into_parts();
-    let limit = app.config().server.max_body_bytes;
-    let vendor = Session {
-        client: app.vendor(),
-        tally,
-    };
+    let limit = ex.app.config().server.max_body_bytes;
     // A passthrough read takes its first quota permit before its body is
     // read: over quota, the refusal costs no reading or checking. (Writes
     // wait for their body: one may be a retry answered from the store.)
     if let Some(path) = entrust.filter(|p| entrust::path::is_read_only(p.as_str())) {
-        let permit = match app.vendor().early_permit(path).await {
+        let permit = match ex.app.vendor().early_permit(path).await {
             Ok(p) => p,
             Err(e) => {
                 discard_body(body, limit).await;
@@ -196,33 +209,41 @@ async fn dispatch(
             }
         };
         let body = read_body(body, limit).await?;
-        return passthrough::handle(vendor, &parts, path, body, &request_id, Some(permit)).await;
+        return passthrough::handle(
+            ex.vendor(),
+            &parts,
+            path,
+            body,
+            &ex.request_id,
+            Some(permit),
+        )
+        .await;
     }
     let body = read_body(body, limit).await?;
     // admit() passed: a POST to a forwarded entrust path or an OpenIM
     // route; the entrust reads went above.
-    let writes = face == Face::Entrust || openim::is_write(parts.uri.path());
+    let writes = ex.face == Face::Entrust || openim::is_write(parts.uri.path());
     if !writes {
         // Boxed: the OpenIM handlers' state (batches of calls) is
         // kilobytes, which every request's pipeline would otherwise hold.
-        let reading = Box::pin(route(app, vendor, face, peer, &parts, body, &request_id));
+        let reading = Box::pin(route(ex, &parts, body));
         return reading.await;
     }
     let started = Instant::now();
     // The task carries the request's log fields.
     let log = logging::current();
     let left = {
-        let (app, tally, log) = (app.clone(), tally.clone(), log.clone());
+        let (ex, log) = (ex.clone(), log.clone());
         move |result: Result<Response<Body>, Error>| {
             let (status, error) = match &result {
                 Ok(r) => (r.status(), None),
-                Err(e) => (respond::error(face, e).status(), Some(e.to_string())),
+                Err(e) => (respond::error(ex.face, e).status(), Some(e.to_string())),
             };
             if let Some(log) = &log {
-                record_tally(&app, log, &tally);
+                ex.record_tally(log);
             }
             logging::in_request(log, || {
-                logging::span(app.vendor().data_centers()).in_scope(|| {
+                logging::span(ex.app.vendor().data_centers()).in_scope(|| {
                     tracing::info!(
                         status = status.as_u16(),
                         latency_ms = started.elapsed().as_secs_f64() * 1000.0,
@@ -236,16 +257,17 @@ async fn dispatch(
     // Boxed before it is wrapped and spawned: the write's whole pipeline is
     // inline in this future (kilobytes), copied at every move otherwise.
     let work = {
-        let (app, tally) = (app.clone(), tally.clone());
+        let ex = ex.clone();
         logging::scope(
             log,
             Box::pin(async move {
                 let _room = room;
-                write(&app, &tally, face, peer, &parts, body, &request_id).await
+                write(&ex, &parts, body).await
             }),
         )
     };
-    app.writes()
+    ex.app
+        .writes()
         .run(work, left)
         .await
         .unwrap_or_else(|| Err(Error::Internal("the write ended without an answer".into())))
@@ -254,27 +276,20 @@ async fn dispatch(
 /// A write, under duplicate protection when it carries a key (and
 /// protection is on).
 async fn write(
-    app: &App,
-    tally: &Tally,
-    face: Face,
-    peer: SocketAddr,
+    ex: &Exchange,
     parts: &http::request::Parts,
     body: Bytes,
-    request_id: &HeaderValue,
 ) -> Result<Response<Body>, Error> {
-    let vendor = Session {
-        client: app.vendor(),
-        tally,
-    };
-    let Some(idempotency) = app.idempotency() else {
-        return route(app, vendor, face, peer, parts, body, request_id).await;
+    let Some(idempotency) = ex.app.idempotency() else {
+        return route(ex, parts, body).await;
     };
     let work = async {
-        let result = route(app, vendor, face, peer, parts, body.clone(), request_id).await;
+        let result = route(ex, parts, body.clone()).await;
         // Final only if every vendor reply was, and the face's own result.
-        let is_final = tally.all_final() && result.as_ref().map_or_else(Error::is_final, |_| true);
+        let is_final =
+            ex.tally.all_final() && result.as_ref().map_or_else(Error::is_final, |_| true);
         Outcome {
-            response: result.unwrap_or_else(|e| respond::refusal(face, &e)),
+            response: result.unwrap_or_else(|e| respond::refusal(ex.face, &e)),
             is_final,
         }
     };
@@ -283,32 +298,22 @@ async fn write(
 
 /// The face's call.
 async fn route(
-    app: &App,
-    vendor: Session<'_>,
-    face: Face,
-    peer: SocketAddr,
+    ex: &Exchange,
     parts: &http::request::Parts,
     body: Bytes,
-    request_id: &HeaderValue,
 ) -> Result<Response<Body>, Error> {
-    match face {
+    let request_id = &ex.request_id;
+    match ex.face {
         Face::OpenIm => {
-            openim::handle(
-                app.openim(),
-                vendor,
-                Some(peer.ip()),
-                parts,
-                body,
-                request_id,
-            )
-            .await
+            let peer = Some(ex.peer.ip());
+            openim::handle(ex.app.openim(), ex.vendor(), peer, parts, body, request_id).await
         }
         _ => {
             // Checked by admit(), on the caller's side of the spawn.
-            let Some(path) = app.vendor().routes().entrust(parts.uri.path()) else {
+            let Some(path) = ex.app.vendor().routes().entrust(parts.uri.path()) else {
                 return Err(Error::Internal("an admitted path is not forwarded".into()));
             };
-            passthrough::handle(vendor, parts, path, body, request_id, None).await
+            passthrough::handle(ex.vendor(), parts, path, body, request_id, None).await
         }
     }
 }
