@@ -14,7 +14,7 @@ pub const ADMIN: &str = "imAdmin";
 
 /// A fresh operationID for every call, as OpenIM's SDK sends one (a trace
 /// id only: duplicate protection is keyed by `Idempotency-Key`, never by
-/// operationID, so reusing one would change nothing; tests/dedup.rs).
+/// operationID, so reusing one would change nothing: `idempotency`).
 pub fn operation_id() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     format!("op-{}", NEXT.fetch_add(1, Ordering::Relaxed))

@@ -1190,7 +1190,7 @@ async fn follows_and_remark_names() {
     .await;
 }
 
-/// The request log keeps the newest `request_log_max` (issue 17).
+/// The request log keeps the newest `request_log_max`.
 #[tokio::test]
 async fn request_log_is_bounded() {
     let mut cfg = SimConfig::new(KEY, SECRET);

@@ -1,29 +1,26 @@
-//! README behaviours that no test held (issue 17 "Why"): the suite passed
-//! with the rule each names broken. Every test here was seen failing once
-//! with its rule broken by hand. (The header rules of that list, Cookie, no
-//! X-Forwarded-* and hop-by-hop headers in answers, are in tests/edge.rs.)
-
-mod common;
+//! README behaviours that no other test held: the suite passed with the
+//! rule each names broken. Every test here was seen failing once with its
+//! rule broken by hand. (The header rules of that list, Cookie, no
+//! X-Forwarded-* and hop-by-hop headers in answers, are in `passthrough`.)
 
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use entrust_gateway::config::RateLimitConfig;
 use entrust_gateway::limit::Limiter;
 use entrust_gateway::route::Routes;
 use entrust_gateway::sim::{Fault, FaultRule};
 
-const QUERY: &str = "/entrust/group/profile/query.json";
-const CREATE: &str = "/entrust/group/create.json";
-
 /// The count of quota permits taken on `path` (the wait histogram has one
 /// observation per permit: `Gateway::permit`).
-fn permits(gw: &entrust_gateway::server::ServerHandle, path: &str) -> u64 {
-    let m = gw.gateway.metrics().encode();
-    let key = format!("entrust_gateway_limiter_wait_seconds_count{{path=\"{path}\"}} ");
-    m.lines()
-        .find_map(|l| l.strip_prefix(&key))
-        .map_or(0, |n| n.trim().parse().expect("a count"))
+async fn permits(gw: &entrust_gateway::server::ServerHandle, path: &str) -> u64 {
+    let m = metrics(gw).await;
+    let count = sample(
+        &m,
+        "entrust_gateway_limiter_wait_seconds_count",
+        &[("path", path)],
+    );
+    count.map_or(0, |n| n as u64)
 }
 
 /// README "Quota", Accounting: each entrust call takes one permit on its
@@ -39,20 +36,20 @@ async fn one_permit_per_entrust_call_and_one_per_retry() {
     assert_eq!(a.json()["code"], 200, "{}", a.text());
     assert_eq!(sim.accepted(CREATE), 1);
     assert_eq!(
-        permits(&gw, CREATE),
+        permits(&gw, CREATE).await,
         2,
         "one for the attempt, one for the retry"
     );
     // The backup is active now: one call, one permit.
     let a = post_form(&format!("{}{QUERY}", gw.url()), "groupIds=p").await;
     assert_eq!(a.json()["code"], 200, "{}", a.text());
-    assert_eq!(permits(&gw, QUERY), 1);
-    assert_eq!(permits(&gw, CREATE), 2);
+    assert_eq!(permits(&gw, QUERY).await, 1);
+    assert_eq!(permits(&gw, CREATE).await, 2);
 }
 
 /// README "Failover": at most one switch per `failover_cooldown_ms`; once it
 /// has passed, a failing data center is left again. (The switch within the
-/// cooldown is refused: tests/failover.rs `at_most_one_switch_per_cooldown`.)
+/// cooldown is refused: `failover::at_most_one_switch_per_cooldown`.)
 #[tokio::test]
 async fn a_second_failover_happens_after_the_cooldown() {
     let (primary, p) = start_sim().await;
@@ -136,7 +133,7 @@ async fn a_disabled_quota_takes_no_permits() {
     let env = Env::start_with("", "[rate_limit]\nenabled = false").await;
     let a = post_form(&env.url(QUERY), "groupIds=a").await;
     assert_eq!(a.json()["code"], 200, "{}", a.text());
-    assert_eq!(permits(&env.gw, QUERY), 0);
+    assert_eq!(permits(&env.gw, QUERY).await, 0);
 }
 
 /// README "Running several gateways": with `[redis]`, `/readyz` stays 200 and
@@ -202,7 +199,7 @@ async fn a_wait_of_exactly_max_wait_ms_is_waited_not_refused() {
     assert!(waited > Duration::from_millis(500), "{waited:?}");
 }
 
-/// README "Configuration", `upstream.max_in_flight` (issue 16: bound the
+/// README "Configuration", `upstream.max_in_flight` (a bound on the
 /// requests in flight upstream): past the bound a request waits for a slot,
 /// sending nothing meanwhile, and goes once a slot frees.
 #[tokio::test]

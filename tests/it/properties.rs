@@ -1,4 +1,4 @@
-//! Properties of the OpenIM face (issue 7, items 3 and 6):
+//! Properties of the OpenIM face:
 //!
 //! 1. Whatever valid group info is written (create_group, set_group_info,
 //!    set_group_info_ex), get_groups_info reads back what OpenIM's rules say
@@ -16,14 +16,13 @@
 //! One simulator and gateway per HTTP property, on a tokio runtime built
 //! once, reused across its cases (each runs with `block_on`).
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::common;
+use crate::common::openim::{Im, operation_id};
 use bytes::Bytes;
-use common::openim::{Im, operation_id};
 use entrust_gateway::entrust::profile::{self, Profile};
 use entrust_gateway::openim::json::{Obj, parse};
 use entrust_gateway::openim::{self, group, member};
@@ -830,18 +829,9 @@ async fn any_input(s: &Shared, routes: &[&str], body: Bytes) -> Result<(), TestC
     // Still healthy, with nothing left in flight but the scrape itself.
     let health = common::send(Method::GET, &s.im.env.url("/healthz"), &[], "").await;
     prop_assert_eq!(health.status, 200);
-    let metrics = common::send(Method::GET, &s.im.env.url("/metrics"), &[], "")
-        .await
-        .text();
-    prop_assert!(
-        metrics
-            .lines()
-            .any(|l| l == "entrust_gateway_in_flight_requests 1"),
-        "in flight: {:?}",
-        metrics
-            .lines()
-            .find(|l| l.starts_with("entrust_gateway_in_flight_requests "))
-    );
+    let metrics = common::metrics(&s.im.env.gw).await;
+    let in_flight = common::sample(&metrics, common::IN_FLIGHT, &[]);
+    prop_assert_eq!(in_flight, Some(1.0), "in flight");
     Ok(())
 }
 

@@ -1,5 +1,5 @@
 //! OpenIM's own test script, group suite, replayed verbatim against the
-//! gateway in front of the simulator (issue 11 item 7).
+//! gateway in front of the simulator.
 //!
 //! The payloads are `openim::test::group` and the functions it calls in
 //! open-im-server's `scripts/install/test.sh` at commit 3c62733 (removed in
@@ -15,9 +15,7 @@
 //! from OpenIM"): the routes the vendor can't back, and a dismissed group
 //! that the vendor removes.
 
-mod common;
-
-use common::openim::{ADMIN, Im, SECRET, err};
+use crate::common::openim::{ADMIN, Im, SECRET, err};
 use serde_json::{Value, json};
 
 /// test.sh line 85: `OperationID="-HoperationID: 1646445464564"`.

@@ -2,9 +2,7 @@
 //! error, timeout or 5xx switches the active URL; the failed request is sent
 //! again only when that is safe.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use entrust_gateway::server::ServerHandle;
 use entrust_gateway::sim::{Fault, FaultRule, SimServer, Simulator};
 
@@ -52,9 +50,6 @@ async fn two_data_centers_with(
     }
 }
 
-const QUERY: &str = "/entrust/group/profile/query.json";
-const CREATE: &str = "/entrust/group/create.json";
-
 #[tokio::test]
 async fn primary_refusing_connections_fails_over_even_for_writes() {
     let dead = closed_port_url().await;
@@ -72,7 +67,7 @@ async fn primary_refusing_connections_fails_over_even_for_writes() {
     assert_eq!(gw.gateway.upstream().active(), 1);
     let a = post_form(&format!("{}{QUERY}", gw.url()), "groupIds=f1").await;
     assert_eq!(a.json()["profiles"][0]["groupId"], "f1");
-    let m = gw.gateway.metrics().encode();
+    let m = metrics(&gw).await;
     assert!(m.contains("entrust_gateway_failovers_total{from="), "{m}");
 }
 
@@ -134,7 +129,7 @@ async fn unreachable_upstream_answers_502_1000() {
     let a = post_form(&format!("{}{QUERY}", gw.url()), "groupIds=x").await;
     assert_eq!(a.status, 502);
     assert_eq!(a.json()["code"], 1000);
-    let r = send(http::Method::GET, &format!("{}/readyz", gw.url()), &[], "").await;
+    let r = get(&format!("{}/readyz", gw.url())).await;
     assert_eq!(r.status, 503, "readyz must report a known-down upstream");
 }
 
@@ -155,7 +150,7 @@ async fn at_most_one_switch_per_cooldown() {
     assert_eq!(dcs.backup.requests().len(), 1);
 }
 
-/// issue 13 item 12: a data center that accepts the TCP connection and then
+/// A data center that accepts the TCP connection and then
 /// stalls the TLS handshake never got the request, so even a write moves to
 /// the backup (README "Failover": connect error, TLS handshake failure or
 /// stall → retried), and the answer is the backup's, not a 504.
@@ -187,7 +182,7 @@ async fn a_stalled_tls_handshake_is_never_sent_and_a_write_moves_to_the_backup()
     assert_eq!(gw.gateway.upstream().active(), 1);
 }
 
-/// issue 12 item 5: a body over the data center's limit is that request's
+/// A body over the data center's limit is that request's
 /// failure. The simulator reads at most 1 MiB (src/sim/server.rs
 /// MAX_REQUEST_BODY) and closes; the gateway (its limit raised to 4 MiB)
 /// answers a clear error, keeps the data center in service, and /readyz
@@ -223,7 +218,7 @@ async fn a_body_the_data_center_refuses_fails_only_that_request() {
             a.status,
             a.text()
         );
-        let r = send(http::Method::GET, &format!("{}/readyz", gw.url()), &[], "").await;
+        let r = get(&format!("{}/readyz", gw.url())).await;
         assert_eq!(r.status, 200, "{}", r.text());
     }
     assert!(
@@ -283,7 +278,7 @@ async fn a_data_center_closing_mid_body_refuses_the_body_not_the_service() {
         "{}",
         a.text()
     );
-    let r = send(http::Method::GET, &format!("{}/readyz", gw.url()), &[], "").await;
+    let r = get(&format!("{}/readyz", gw.url())).await;
     assert_eq!(r.status, 200, "{}", r.text());
 }
 
@@ -393,7 +388,7 @@ async fn a_data_center_closing_idle_connections_costs_no_write() {
     assert!(closed.try_recv().is_err(), "a write was sent twice");
 }
 
-/// issue 12 item 5: a data center answering 413 is answering. Its answer
+/// A data center answering 413 is answering. Its answer
 /// goes back unchanged (README "The entrust face": the vendor's status and
 /// body come back), nothing is resent, and it stays in service.
 #[tokio::test]
@@ -408,12 +403,6 @@ async fn a_data_center_answering_413_stays_in_service() {
     assert_eq!(a.json()["code"], 1005);
     assert!(dcs.backup.requests().is_empty());
     assert_eq!(dcs.gw.gateway.upstream().active(), 0);
-    let r = send(
-        http::Method::GET,
-        &format!("{}/readyz", dcs.gw.url()),
-        &[],
-        "",
-    )
-    .await;
+    let r = get(&format!("{}/readyz", dcs.gw.url())).await;
     assert_eq!(r.status, 200, "{}", r.text());
 }

@@ -1,12 +1,10 @@
-//! The OpenIM face, membership (issue 4): every route, OpenIM's life-cycle
-//! end to end, OpenIM's own checks, the upstream codes, paging, and the
-//! partial-failure answer, through real servers.
-
-mod common;
+//! Membership on the OpenIM face: every route, OpenIM's life-cycle end to
+//! end, OpenIM's own checks, the upstream codes, paging, and the
+//! partial-failure answer.
 
 use std::time::Duration;
 
-use common::openim::{ADMIN, Im, err, form, pairs, roles};
+use crate::common::openim::{ADMIN, Im, err, form, pairs, roles};
 use entrust_gateway::entrust::path;
 use entrust_gateway::sim::{Fault, FaultRule};
 use serde_json::{Value, json};
