@@ -184,6 +184,18 @@ pub async fn post_form_with(
     send_with(client, Method::POST, url, &[content_type], form).await
 }
 
+/// POSTs a form `body` to the gateway's `path`, with `headers` too.
+pub async fn post_form_at(env: &Env, path: &str, headers: &[(&str, &str)], body: &str) -> Answer {
+    let mut h = vec![FORM];
+    h.extend_from_slice(headers);
+    send(Method::POST, &env.url(path), &h, body.to_string()).await
+}
+
+/// POSTs a form body to `gw`'s create.json.
+pub async fn post_create(gw: &ServerHandle, form: &str) -> Answer {
+    post_form(&format!("{}{CREATE}", gw.url()), form).await
+}
+
 /// POST a form body.
 pub async fn post_form(url: &str, form: &str) -> Answer {
     send(
@@ -522,4 +534,33 @@ pub fn private_ca(name: &str) -> Pki {
 pub fn create_fingerprint(body: &str) -> entrust_gateway::dedup::Fingerprint {
     let (parts, ()) = http::Request::post(CREATE).body(()).unwrap().into_parts();
     entrust_gateway::dedup::fingerprint(&parts, body.as_bytes())
+}
+
+/// How much of the vendor's 100 a second these arrival times (sorted) used,
+/// from the first to the last; and that span, in seconds.
+pub fn utilisation(times: &[Instant]) -> (f64, f64) {
+    let span = times.last().unwrap().duration_since(times[0]).as_secs_f64();
+    ((times.len() - 1) as f64 / span / 100.0, span)
+}
+
+/// `f` of each item of a JSON list, in order.
+pub fn each<T>(list: &serde_json::Value, f: impl Fn(&serde_json::Value) -> T) -> Vec<T> {
+    list.as_array().unwrap().iter().map(f).collect()
+}
+
+/// A string field of a JSON object.
+pub fn text(v: &serde_json::Value, key: &str) -> String {
+    v[key].as_str().unwrap().to_string()
+}
+
+/// A gateway whose primary data center refuses connections, in front of a
+/// simulator as its backup.
+pub async fn dead_primary(
+    upstream_extra: &str,
+    extra: &str,
+) -> (Simulator, SimServer, ServerHandle) {
+    let dead = closed_port_url().await;
+    let (sim, backup) = start_sim().await;
+    let gw = start_gateway(&config_text(&[dead, backup.url()], upstream_extra, extra)).await;
+    (sim, backup, gw)
 }

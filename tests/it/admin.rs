@@ -28,14 +28,9 @@ async fn probes_answer_json() {
 
 #[tokio::test]
 async fn metrics_cover_requests_upstream_limiter_and_failover() {
-    let dead = closed_port_url().await;
-    let (sim, s) = start_sim().await;
-    let text = config_text(
-        &[dead, s.url()],
-        "",
-        "[rate_limit.paths.\"/entrust/group/create.json\"]\nper_second = 1\nmax_wait_ms = 0",
-    );
-    let gw = start_gateway(&text).await;
+    let quota =
+        "[rate_limit.paths.\"/entrust/group/create.json\"]\nper_second = 1\nmax_wait_ms = 0";
+    let (sim, _backup, gw) = dead_primary("", quota).await;
     let url = |p: &str| format!("{}{p}", gw.url());
     // The dead primary: a connect error, then the read is retried on the backup.
     post_form(&url("/entrust/group/profile/query.json"), "groupIds=m1").await;
@@ -84,13 +79,8 @@ async fn metrics_cover_requests_upstream_limiter_and_failover() {
 
 #[tokio::test]
 async fn the_admin_listener_serves_only_admin_routes() {
-    let (_sim, s) = start_sim().await;
-    let gw = start_gateway(&config_text(
-        &[s.url()],
-        "",
-        "[admin]\nlisten = \"127.0.0.1:0\"",
-    ))
-    .await;
+    let env = Env::start_with("", "[admin]\nlisten = \"127.0.0.1:0\"").await;
+    let gw = &env.gw;
     let admin = format!("http://{}", gw.admin_addr.expect("admin listener"));
     assert_eq!(get(&format!("{admin}/healthz")).await.status, 200);
     assert_eq!(get(&format!("{admin}/readyz")).await.status, 200);

@@ -4,7 +4,7 @@
 //! the OpenIM face by OpenIM's own token; and a gateway open to anyone says
 //! so at start.
 
-use crate::common::openim::{ADMIN, SECRET, operation_id};
+use crate::common::openim::{admin_login, operation_id};
 use crate::common::*;
 use http::Method;
 use serde_json::json;
@@ -92,7 +92,7 @@ async fn with_openim_its_token_is_the_credential() {
         &format!("{}/auth/get_admin_token", gw.url()),
         &operation_id(),
         None,
-        &json!({"secret": SECRET, "userID": ADMIN}),
+        &admin_login(),
     )
     .await;
     let token = t.json()["data"]["token"].as_str().unwrap().to_string();
@@ -105,11 +105,7 @@ async fn with_openim_its_token_is_the_credential() {
     let a = post_openim(&url, &operation_id(), None, &body).await;
     assert_eq!(a.json()["errCode"], 1001, "{}", a.text());
     assert_eq!(sim.requests().len(), before);
-    let e = post_form(
-        &format!("{}{CREATE}", gw.url()),
-        "groupId=edgeb1&name=n&owner=o",
-    )
-    .await;
+    let e = post_create(&gw, "groupId=edgeb1&name=n&owner=o").await;
     assert_eq!(e.status, 401, "{}", e.text());
 }
 

@@ -3,7 +3,7 @@
 //! reload and SIGTERM/SIGINT drain.
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -124,6 +124,15 @@ fn every_example_config_passes_check_config() {
     }
 }
 
+/// A config file for the binary in front of `sim_url`, in `temp_dir(name)`:
+/// `before` its `[upstream]` section, the secret in GW_TEST_SECRET, `after` it.
+fn config_file(name: &str, sim_url: &str, before: &str, after: &str) -> PathBuf {
+    let text = format!(
+        "{before}[upstream]\nurls = [{sim_url:?}]\napp_key = {APP_KEY:?}\napp_secret_env = \"GW_TEST_SECRET\"\n{after}"
+    );
+    write_file(&temp_dir(name), "gw.toml", &text)
+}
+
 /// A gateway process with stderr read line by line in a thread.
 struct Proc {
     child: Child,
@@ -213,6 +222,14 @@ impl Proc {
     }
 }
 
+impl Drop for Proc {
+    /// A gateway still running when its test fails is killed, not left behind.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secrets_never_reach_the_logs_and_sighup_reloads_the_secret_file() {
     let (sim, sim_server) = start_sim().await;
@@ -299,15 +316,7 @@ async fn one_thread_runtime_serves_and_drains_then_exits_zero() {
 
 async fn drains_then_exits_zero(envs: &[(&str, &str)]) {
     let (sim, sim_server) = start_sim().await;
-    let dir = temp_dir("drain");
-    let cfg = write_file(
-        &dir,
-        "gw.toml",
-        &format!(
-            "[upstream]\nurls = [{:?}]\napp_key = {APP_KEY:?}\napp_secret_env = \"GW_TEST_SECRET\"\n",
-            sim_server.url()
-        ),
-    );
+    let cfg = config_file("drain", &sim_server.url(), "", "");
     let mut envs = envs.to_vec();
     envs.push(("GW_TEST_SECRET", APP_SECRET));
     let (p, gw) = Proc::start(&cfg, &envs);
@@ -448,15 +457,8 @@ fn a_panic_after_ready_exits_non_zero() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn text_logs_are_quiet_escaped_and_name_every_listener() {
     let (_sim, sim_server) = start_sim().await;
-    let dir = temp_dir("textlogs");
-    let cfg = write_file(
-        &dir,
-        "gw.toml",
-        &format!(
-            "[admin]\nlisten = \"127.0.0.1:0\"\n[upstream]\nurls = [{:?}]\napp_key = {APP_KEY:?}\napp_secret_env = \"GW_TEST_SECRET\"\n",
-            sim_server.url()
-        ),
-    );
+    let admin_section = "[admin]\nlisten = \"127.0.0.1:0\"\n";
+    let cfg = config_file("textlogs", &sim_server.url(), admin_section, "");
     let (mut p, gw) = Proc::start(
         &cfg,
         &[("GW_TEST_SECRET", APP_SECRET), ("RUST_LOG", "info")],
@@ -558,15 +560,8 @@ async fn text_logs_are_quiet_escaped_and_name_every_listener() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_have_flat_keys() {
     let (_sim, sim_server) = start_sim().await;
-    let dir = temp_dir("jsonlogs");
-    let cfg = write_file(
-        &dir,
-        "gw.toml",
-        &format!(
-            "[upstream]\nurls = [{:?}]\napp_key = {APP_KEY:?}\napp_secret_env = \"GW_TEST_SECRET\"\n[log]\nformat = \"json\"\n",
-            sim_server.url()
-        ),
-    );
+    let json = "[log]\nformat = \"json\"\n";
+    let cfg = config_file("jsonlogs", &sim_server.url(), "", json);
     let mut p = Proc::spawn(
         &cfg,
         &[("GW_TEST_SECRET", APP_SECRET), ("RUST_LOG", "info")],
@@ -608,68 +603,20 @@ async fn json_logs_have_flat_keys() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_and_sigint_drains_then_exits_zero() {
     let (_sim, sim_server) = start_sim().await;
-    let dir = temp_dir("jsonlog");
-    let cfg = write_file(
-        &dir,
-        "gw.toml",
-        &format!(
-            "[upstream]\nurls = [{:?}]\napp_key = {APP_KEY:?}\napp_secret_env = \"GW_TEST_SECRET\"\n",
-            sim_server.url()
-        ),
-    );
-    /// Kills the gateway if the test fails before it exits.
-    struct Reap(Option<Child>);
-    impl Drop for Reap {
-        fn drop(&mut self) {
-            if let Some(c) = self.0.as_mut() {
-                let _ = c.kill();
-                let _ = c.wait();
-            }
-        }
-    }
-    let mut child = Command::new(BIN)
-        .args([
-            "--config",
-            cfg.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-        ])
-        .env("GW_TEST_SECRET", APP_SECRET)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn gateway");
-    let stderr = child.stderr.take().unwrap();
-    let pid = child.id().to_string();
-    let mut reap = Reap(Some(child));
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut seen: Vec<String> = Vec::new();
-    let mut wait_for = |what: &str| -> serde_json::Value {
-        loop {
-            let line = lines
-                .recv_timeout(Duration::from_secs(20))
-                .unwrap_or_else(|e| panic!("no {what:?} line ({e}):\n{}", seen.join("\n")));
-            seen.push(line.clone());
+    let cfg = config_file("jsonlog", &sim_server.url(), "", "");
+    let envs = [("GW_TEST_SECRET", APP_SECRET), ("RUST_LOG", "info")];
+    let mut p = Proc::spawn(&cfg, &envs, &["--log-format", "json"]);
+    fn wait_for(p: &mut Proc, what: &str) -> serde_json::Value {
+        let line = p.wait_for(|line| {
             // Every line is one JSON object.
-            let v: serde_json::Value = serde_json::from_str(&line)
+            let v: serde_json::Value = serde_json::from_str(line)
                 .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
             // Flat keys (src/logs.rs FlatJson): the message and the fields at the top.
-            if v["message"] == what {
-                return v;
-            }
-        }
-    };
-    let ready = wait_for("ready");
+            v["message"] == what
+        });
+        serde_json::from_str(&line).unwrap()
+    }
+    let ready = wait_for(&mut p, "ready");
     let addr = ready["listen"].as_str().expect("listen field");
     let a = post_form(
         &format!("http://{addr}/entrust/group/create.json"),
@@ -677,20 +624,14 @@ async fn json_logs_and_sigint_drains_then_exits_zero() {
     )
     .await;
     assert_eq!(a.json()["code"], 200, "{}", a.text());
-    let ok = Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok);
-    wait_for("SIGINT");
-    wait_for("drained");
-    let mut child = reap.0.take().unwrap();
-    let status = within("the gateway to exit", async {
-        tokio::task::spawn_blocking(move || child.wait().unwrap())
+    p.signal("INT");
+    wait_for(&mut p, "SIGINT");
+    wait_for(&mut p, "drained");
+    let (code, log) = within("the gateway to exit", async {
+        tokio::task::spawn_blocking(move || p.finish())
             .await
             .unwrap()
     })
     .await;
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(code, 0, "{log}");
 }

@@ -28,11 +28,9 @@ async fn permits(gw: &entrust_gateway::server::ServerHandle, path: &str) -> u64 
 /// reaches it, and the retry reaches the backup).
 #[tokio::test]
 async fn one_permit_per_entrust_call_and_one_per_retry() {
-    let dead = closed_port_url().await;
-    let (sim, backup) = start_sim().await;
-    let gw = start_gateway(&config_text(&[dead, backup.url()], "", "")).await;
+    let (sim, _backup, gw) = dead_primary("", "").await;
     // A write to the dead primary: never sent, so retried on the backup.
-    let a = post_form(&format!("{}{CREATE}", gw.url()), "groupId=p&name=n&owner=o").await;
+    let a = post_create(&gw, "groupId=p&name=n&owner=o").await;
     assert_eq!(a.json()["code"], 200, "{}", a.text());
     assert_eq!(sim.accepted(CREATE), 1);
     assert_eq!(
@@ -148,13 +146,7 @@ async fn readyz_names_the_quota_store_only_with_redis() {
         "[redis]\nurl = \"redis://127.0.0.1:1\"\ntimeout_ms = 200",
     ))
     .await;
-    let a = send(
-        http::Method::GET,
-        &format!("{}/readyz", with.url()),
-        &[],
-        "",
-    )
-    .await;
+    let a = get(&format!("{}/readyz", with.url())).await;
     assert_eq!(a.status, 200, "{}", a.text());
     let quota = a.json()["quota"].clone();
     assert!(
@@ -163,13 +155,7 @@ async fn readyz_names_the_quota_store_only_with_redis() {
         a.text()
     );
     let without = start_gateway(&config_text(&[sim_server.url()], "", "")).await;
-    let a = send(
-        http::Method::GET,
-        &format!("{}/readyz", without.url()),
-        &[],
-        "",
-    )
-    .await;
+    let a = get(&format!("{}/readyz", without.url())).await;
     assert_eq!(a.status, 200, "{}", a.text());
     assert!(a.json().get("quota").is_none(), "{}", a.text());
 }

@@ -273,14 +273,9 @@ async fn raw_bytes_in_headers_and_host_count_are_refused() {
 
 #[tokio::test]
 async fn upstream_faults_get_clear_errors_and_leave_nothing_in_flight() {
-    let (sim, sim_server) = start_sim().await;
-    let text = config_text(
-        &[sim_server.url()],
-        "timeout_ms = 500\nmax_response_bytes = 65536",
-        "",
-    );
-    let gw = start_gateway(&text).await;
-    let env_url = |p: &str| format!("{}{p}", gw.url());
+    let env = Env::start_with("timeout_ms = 500\nmax_response_bytes = 65536", "").await;
+    let (sim, gw) = (&env.sim, &env.gw);
+    let env_url = |p: &str| env.url(p);
     let cases: Vec<(Fault, u16, Option<i64>)> = vec![
         (Fault::Reset, 502, Some(1000)),
         (Fault::Hang, 504, Some(1050)),
@@ -313,7 +308,7 @@ async fn upstream_faults_get_clear_errors_and_leave_nothing_in_flight() {
     }
     let h = get(&env_url("/healthz")).await;
     assert_eq!(h.status, 200);
-    let m = metrics(&gw).await;
+    let m = metrics(gw).await;
     assert_eq!(
         sample(&m, IN_FLIGHT, &[]),
         Some(1.0),

@@ -52,15 +52,9 @@ async fn two_data_centers_with(
 
 #[tokio::test]
 async fn primary_refusing_connections_fails_over_even_for_writes() {
-    let dead = closed_port_url().await;
-    let (sim, backup) = start_sim().await;
-    let gw = start_gateway(&config_text(&[dead, backup.url()], "", "")).await;
+    let (sim, _backup, gw) = dead_primary("", "").await;
     // A write: never sent to the dead primary, so sending it to the backup is safe.
-    let a = post_form(
-        &format!("{}{CREATE}", gw.url()),
-        "groupId=f1&name=n&owner=o",
-    )
-    .await;
+    let a = post_create(&gw, "groupId=f1&name=n&owner=o").await;
     assert_eq!(a.json()["code"], 200, "{}", a.text());
     assert_eq!(sim.accepted(CREATE), 1);
     // The backup is now active: the next request goes straight there.
@@ -84,11 +78,7 @@ async fn a_5xx_read_is_retried_on_the_backup() {
 #[tokio::test]
 async fn a_5xx_write_is_not_retried_and_the_answer_comes_back() {
     let dcs = primary_failing("", Fault::Status(500), Some(1)).await;
-    let a = post_form(
-        &format!("{}{CREATE}", dcs.gw.url()),
-        "groupId=w&name=n&owner=o",
-    )
-    .await;
+    let a = post_create(&dcs.gw, "groupId=w&name=n&owner=o").await;
     assert_eq!(a.status, 500);
     assert_eq!(dcs.primary.requests().len(), 1);
     assert!(
@@ -96,11 +86,7 @@ async fn a_5xx_write_is_not_retried_and_the_answer_comes_back() {
         "a write that may have arrived was sent twice"
     );
     // But the active data center switched, so the next write goes to the backup.
-    let a = post_form(
-        &format!("{}{CREATE}", dcs.gw.url()),
-        "groupId=w2&name=n&owner=o",
-    )
-    .await;
+    let a = post_create(&dcs.gw, "groupId=w2&name=n&owner=o").await;
     assert_eq!(a.json()["code"], 200);
     assert_eq!(dcs.backup.accepted(CREATE), 1);
 }
@@ -108,11 +94,7 @@ async fn a_5xx_write_is_not_retried_and_the_answer_comes_back() {
 #[tokio::test]
 async fn a_timed_out_write_is_not_retried_and_answers_504_1050() {
     let dcs = primary_failing("timeout_ms = 300", Fault::Hang, None).await;
-    let a = post_form(
-        &format!("{}{CREATE}", dcs.gw.url()),
-        "groupId=t&name=n&owner=o",
-    )
-    .await;
+    let a = post_create(&dcs.gw, "groupId=t&name=n&owner=o").await;
     assert_eq!(a.status, 504);
     assert_eq!(a.json()["code"], 1050);
     assert!(dcs.backup.requests().is_empty());
@@ -164,14 +146,7 @@ async fn a_stalled_tls_handshake_is_never_sent_and_a_write_moves_to_the_backup()
         "",
     ))
     .await;
-    let a = within(
-        "the write",
-        post_form(
-            &format!("{}{CREATE}", gw.url()),
-            "groupId=hs&name=n&owner=o",
-        ),
-    )
-    .await;
+    let a = within("the write", post_create(&gw, "groupId=hs&name=n&owner=o")).await;
     assert_eq!(a.status, 200, "{}", a.text());
     assert_eq!(a.json()["code"], 200);
     assert_eq!(sim.accepted(CREATE), 1);
@@ -203,11 +178,7 @@ async fn a_body_the_data_center_refuses_fails_only_that_request() {
         "x".repeat(4000 << 10)
     );
     for _ in 0..6 {
-        let a = within(
-            "the big write",
-            post_form(&format!("{}{CREATE}", gw.url()), &big),
-        )
-        .await;
+        let a = within("the big write", post_create(&gw, &big)).await;
         // Either the vendor's own refusal got through (400 code 1005, its
         // "parameter too long": src/entrust/mod.rs code::PARAM_TOO_LONG), or
         // the gateway's: 413 code 1005, saying the body was refused.
@@ -227,11 +198,7 @@ async fn a_body_the_data_center_refuses_fails_only_that_request() {
     );
     assert_eq!(gw.gateway.upstream().active(), 0, "no failover");
     // The data center still serves everyone else.
-    let a = post_form(
-        &format!("{}{CREATE}", gw.url()),
-        "groupId=ok&name=n&owner=o",
-    )
-    .await;
+    let a = post_create(&gw, "groupId=ok&name=n&owner=o").await;
     assert_eq!(a.json()["code"], 200, "{}", a.text());
     assert_eq!(primary.accepted(CREATE), 1);
 }
@@ -266,11 +233,7 @@ async fn a_data_center_closing_mid_body_refuses_the_body_not_the_service() {
         "groupId=big&name=n&owner=o&groupProfile={}",
         "x".repeat(4000 << 10)
     );
-    let a = within(
-        "the big write",
-        post_form(&format!("{}{CREATE}", gw.url()), &big),
-    )
-    .await;
+    let a = within("the big write", post_create(&gw, &big)).await;
     assert_eq!(a.status, 413, "{}", a.text());
     assert_eq!(a.json()["code"], 1005);
     assert!(
@@ -362,10 +325,7 @@ async fn a_data_center_closing_idle_connections_costs_no_write() {
     for i in 0..WRITES {
         let a = within(
             "a write",
-            post_form(
-                &format!("{}{CREATE}", gw.url()),
-                &format!("groupId=k{i}&name=n&owner=o"),
-            ),
+            post_create(&gw, &format!("groupId=k{i}&name=n&owner=o")),
         )
         .await;
         assert_eq!(a.status, 200, "write {i}: {}", a.text());
@@ -394,11 +354,7 @@ async fn a_data_center_closing_idle_connections_costs_no_write() {
 #[tokio::test]
 async fn a_data_center_answering_413_stays_in_service() {
     let dcs = primary_failing("", Fault::Code(1005, 413), Some(1)).await;
-    let a = post_form(
-        &format!("{}{CREATE}", dcs.gw.url()),
-        "groupId=t4&name=n&owner=o",
-    )
-    .await;
+    let a = post_create(&dcs.gw, "groupId=t4&name=n&owner=o").await;
     assert_eq!(a.status, 413, "{}", a.text());
     assert_eq!(a.json()["code"], 1005);
     assert!(dcs.backup.requests().is_empty());

@@ -19,13 +19,7 @@ use tokio::task::JoinHandle;
 const BOUND: Duration = Duration::from_secs(10);
 
 async fn create(env: &Env, headers: &[(&str, &str)], body: &str) -> Answer {
-    create_at(env, CREATE, headers, body).await
-}
-
-async fn create_at(env: &Env, path: &str, headers: &[(&str, &str)], body: &str) -> Answer {
-    let mut h = vec![FORM];
-    h.extend_from_slice(headers);
-    send(Method::POST, &env.url(path), &h, body.to_string()).await
+    post_form_at(env, CREATE, headers, body).await
 }
 
 fn receipts(env: &Env, path: &str) -> usize {
@@ -78,18 +72,9 @@ async fn a_retried_write_is_answered_from_the_first_attempt() {
 async fn request_ids_are_trace_ids_not_keys() {
     // Meshes and clients reuse X-Request-ID as a trace id.
     let env = Env::start().await;
-    let a = create(
-        &env,
-        &[("x-request-id", "trace-1")],
-        "groupId=t1&name=n&owner=o",
-    )
-    .await;
-    let b = create(
-        &env,
-        &[("x-request-id", "trace-1")],
-        "groupId=t2&name=n&owner=o",
-    )
-    .await;
+    let trace = [("x-request-id", "trace-1")];
+    let a = create(&env, &trace, "groupId=t1&name=n&owner=o").await;
+    let b = create(&env, &trace, "groupId=t2&name=n&owner=o").await;
     assert_eq!(a.json()["code"], 200);
     assert_eq!(b.json()["code"], 200, "{}", b.text());
     assert_eq!(env.sim.accepted(CREATE), 2);
@@ -143,10 +128,10 @@ async fn the_same_key_for_another_request_is_422() {
     assert_eq!(b.json()["code"], 1002);
     // Another query (`?v=2` must not get the replay of `?v=1`).
     let q = format!("{CREATE}?v=2");
-    let c = create_at(&env, &q, &[(KEY, "reuse-1")], "groupId=d3&name=n&owner=o").await;
+    let c = post_form_at(&env, &q, &[(KEY, "reuse-1")], "groupId=d3&name=n&owner=o").await;
     assert_eq!(c.status, 422, "{}", c.text());
     // Another path.
-    let d = create_at(
+    let d = post_form_at(
         &env,
         "/entrust/group/dismiss.json",
         &[(KEY, "reuse-1")],
@@ -236,33 +221,15 @@ async fn a_write_whose_caller_gives_up_is_finished_and_kept() {
 #[tokio::test]
 async fn a_deployment_may_key_by_x_request_id() {
     let env = Env::start_with("", "[dedup]\nkey_header = \"X-Request-ID\"\n").await;
-    let a = create(
-        &env,
-        &[("x-request-id", "rid-1")],
-        "groupId=x1&name=n&owner=o",
-    )
-    .await;
-    let b = create(
-        &env,
-        &[("x-request-id", "rid-1")],
-        "groupId=x1&name=n&owner=o",
-    )
-    .await;
+    let rid = [("x-request-id", "rid-1")];
+    let a = create(&env, &rid, "groupId=x1&name=n&owner=o").await;
+    let b = create(&env, &rid, "groupId=x1&name=n&owner=o").await;
     assert_eq!(a.json()["code"], 200);
     assert_eq!(b.headers["x-gateway-replayed"], "true");
     // Idempotency-Key then means nothing.
-    let c = create(
-        &env,
-        &[(KEY, "k"), ("x-request-id", "rid-2")],
-        "groupId=x2&name=n&owner=o",
-    )
-    .await;
-    let d = create(
-        &env,
-        &[(KEY, "k"), ("x-request-id", "rid-3")],
-        "groupId=x2&name=n&owner=o",
-    )
-    .await;
+    let keyed = |rid| [(KEY, "k"), ("x-request-id", rid)];
+    let c = create(&env, &keyed("rid-2"), "groupId=x2&name=n&owner=o").await;
+    let d = create(&env, &keyed("rid-3"), "groupId=x2&name=n&owner=o").await;
     assert_eq!(c.json()["code"], 200);
     assert_eq!(d.json()["code"], 25409);
 }
@@ -304,7 +271,7 @@ async fn reads_and_non_final_answers_are_not_replayed() {
     let env = Env::start_with("", "[rate_limit]\nenabled = false\n").await;
     let q = "/entrust/group/profile/query.json";
     for _ in 0..2 {
-        create_at(&env, q, &[(KEY, "read-1")], "groupIds=x").await;
+        post_form_at(&env, q, &[(KEY, "read-1")], "groupIds=x").await;
     }
     assert_eq!(env.sim.requests().len(), 2, "reads are always sent");
 

@@ -130,11 +130,7 @@ async fn bodies_past_the_memory_budget_get_503_and_retry_after() {
         }
     })
     .await;
-    let a = post_form(
-        &format!("{}{CREATE}", gw.url()),
-        "groupId=edged&name=n&owner=o",
-    )
-    .await;
+    let a = post_create(gw, "groupId=edged&name=n&owner=o").await;
     assert_eq!(a.status, 503, "{}", a.text());
     assert_eq!(a.json()["code"], 1000);
     assert_eq!(a.headers["retry-after"], "1");
@@ -150,7 +146,7 @@ async fn the_total_request_time_is_bounded() {
         fault: Fault::Delay(Duration::from_secs(3)),
         times: None,
     });
-    let a = post_form(&format!("{}{CREATE}", gw.url()), "groupId=t&name=n&owner=o").await;
+    let a = post_create(gw, "groupId=t&name=n&owner=o").await;
     assert_eq!(a.status, 504);
     assert_eq!(a.json()["code"], 1050);
 }

@@ -202,11 +202,10 @@ async fn request_id_is_kept_when_safe_generated_otherwise_and_echoed() {
 #[tokio::test]
 async fn hop_by_hop_headers_are_not_forwarded() {
     let env = Env::start().await;
-    let a = send(
-        Method::POST,
-        &env.url("/entrust/group/profile/query.json"),
+    let a = post_form_at(
+        &env,
+        QUERY,
         &[
-            ("content-type", "application/x-www-form-urlencoded"),
             ("connection", "keep-alive, x-hop"),
             ("x-hop", "secret-ish"),
             ("keep-alive", "timeout=5"),
@@ -238,16 +237,8 @@ async fn hop_by_hop_headers_are_not_forwarded() {
 #[tokio::test]
 async fn connection_cannot_remove_a_checked_header() {
     let env = Env::start().await;
-    let a = send(
-        Method::POST,
-        &env.url(CREATE),
-        &[
-            FORM,
-            ("connection", "content-type, content-length, x-request-id"),
-        ],
-        "groupId=edgee&name=n&owner=o",
-    )
-    .await;
+    let connection = ("connection", "content-type, content-length, x-request-id");
+    let a = post_form_at(&env, CREATE, &[connection], "groupId=edgee&name=n&owner=o").await;
     assert_eq!(a.json()["code"], 200, "{}", a.text());
     let r = &env.sim.requests()[0];
     assert_eq!(
@@ -262,11 +253,10 @@ async fn connection_cannot_remove_a_checked_header() {
 #[tokio::test]
 async fn only_allowlisted_headers_reach_the_vendor() {
     let env = Env::start().await;
-    let a = send(
-        Method::POST,
-        &env.url(CREATE),
+    let a = post_form_at(
+        &env,
+        CREATE,
         &[
-            FORM,
             ("x-original-url", "/user/getToken.json"),
             ("x-rewrite-url", "/user/getToken.json"),
             ("x-http-method-override", "GET"),
@@ -349,11 +339,7 @@ async fn hop_by_hop_headers_from_the_vendor_are_stripped() {
         }
     });
     let gw = start_gateway(&config_text(&[vendor_url], "", "")).await;
-    let a = post_form(
-        &format!("{}{CREATE}", gw.url()),
-        "groupId=edgeh&name=n&owner=o",
-    )
-    .await;
+    let a = post_create(&gw, "groupId=edgeh&name=n&owner=o").await;
     assert_eq!(a.json()["code"], 200, "{}", a.text());
     for gone in [
         "x-vendor-private",
@@ -412,14 +398,9 @@ async fn paths_outside_entrust_json_are_refused_and_never_forwarded() {
 // paths never share (and starve) a quota with documented ones.
 #[tokio::test]
 async fn only_documented_and_configured_paths_are_forwarded() {
-    let (sim, sim_server) = start_sim().await;
-    let text = config_with_server(
-        &[sim_server.url()],
-        "extra_entrust_paths = [\"/entrust/group/newer/thing.json\"]",
-        "",
-        "",
-    );
-    let gw = start_gateway(&text).await;
+    let extra_path = "extra_entrust_paths = [\"/entrust/group/newer/thing.json\"]";
+    let env = Env::start_with_server(extra_path, "", "").await;
+    let (sim, gw) = (&env.sim, &env.gw);
     let c = client();
     for i in 0..600 {
         let a = send_with(

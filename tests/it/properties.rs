@@ -626,6 +626,8 @@ enum Kind {
     GroupIds,
     Obj(Schema),
     Objs(Schema),
+    /// Another schema's fields, in the same object.
+    Fields(Schema),
 }
 
 type Schema = &'static [(&'static str, Kind)];
@@ -641,18 +643,8 @@ const SET_INFO: Schema = &[
     ("lookMemberInfo", Kind::Int(0, 1)),
     ("applyMemberFriend", Kind::Int(0, 1)),
 ];
-const GROUP_INFO: Schema = &[
-    ("groupID", Kind::GroupId),
-    ("groupName", Kind::Str(64)),
-    ("groupType", Kind::Int(2, 2)),
-    ("notification", Kind::Str(1024)),
-    ("introduction", Kind::Str(512)),
-    ("faceURL", Kind::Str(128)),
-    ("ex", Kind::Str(256)),
-    ("needVerification", Kind::Int(0, 2)),
-    ("lookMemberInfo", Kind::Int(0, 1)),
-    ("applyMemberFriend", Kind::Int(0, 1)),
-];
+/// create_group's groupInfo: set_group_info_ex's fields and groupType.
+const GROUP_INFO: Schema = &[("groupType", Kind::Int(2, 2)), ("", Kind::Fields(SET_INFO))];
 const PAGINATION: Schema = &[
     ("pageNumber", Kind::Int(1, 3)),
     ("showNumber", Kind::Int(1, 4)),
@@ -746,7 +738,7 @@ fn valid(kind: Kind) -> BoxedStrategy<Value> {
         Kind::GroupIds => proptest::collection::vec(valid(Kind::GroupId), 0..5)
             .prop_map(Value::Array)
             .boxed(),
-        Kind::Obj(schema) => object(schema),
+        Kind::Obj(schema) | Kind::Fields(schema) => object(schema),
         Kind::Objs(schema) => proptest::collection::vec(object(schema), 0..3)
             .prop_map(Value::Array)
             .boxed(),
@@ -758,22 +750,29 @@ fn valid(kind: Kind) -> BoxedStrategy<Value> {
 fn object(schema: Schema) -> BoxedStrategy<Value> {
     let fields: Vec<BoxedStrategy<Option<Value>>> = schema
         .iter()
-        .map(|(_, kind)| {
-            prop_oneof![
+        .map(|(_, kind)| match kind {
+            // Each of its fields drawn as here.
+            Kind::Fields(inner) => object(inner).prop_map(Some).boxed(),
+            _ => prop_oneof![
                 1 => Just(None),
                 14 => valid(*kind).prop_map(Some),
                 1 => any_json().prop_map(Some),
             ]
-            .boxed()
+            .boxed(),
         })
         .collect();
     fields
         .prop_map(move |values| {
-            let m: Map<String, Value> = schema
-                .iter()
-                .zip(values)
-                .filter_map(|((k, _), v)| Some(((*k).to_string(), v?)))
-                .collect();
+            let mut m = Map::new();
+            for ((k, kind), v) in schema.iter().zip(values) {
+                match (kind, v) {
+                    (Kind::Fields(_), Some(Value::Object(fields))) => m.extend(fields),
+                    (_, Some(v)) => {
+                        m.insert((*k).to_string(), v);
+                    }
+                    (_, None) => {}
+                }
+            }
             Value::Object(m)
         })
         .boxed()

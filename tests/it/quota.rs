@@ -98,8 +98,7 @@ async fn ten_times_overload_never_exceeds_the_vendor_limit_and_uses_the_quota() 
         "{max} requests reached the vendor within one second"
     );
     // Utilisation: from the first to the last request at the vendor.
-    let span = times.last().unwrap().duration_since(times[0]).as_secs_f64();
-    let utilisation = (reqs.len() - 1) as f64 / span / 100.0;
+    let (utilisation, span) = utilisation(&times);
     assert!(
         utilisation >= 0.95,
         "utilisation {utilisation:.3} over {span:.2} s"

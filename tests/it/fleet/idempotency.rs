@@ -18,7 +18,7 @@ use http::Method;
 /// "Running several gateways").
 const RECORDS: &str = "entrust-gateway:test-app-key:idem:*";
 
-/// A simulator and two gateways sharing one Redis.
+/// A simulator and two gateways sharing one Redis (started here).
 struct Pair {
     sim: Simulator,
     _sim_server: SimServer,
@@ -27,16 +27,18 @@ struct Pair {
 }
 
 impl Pair {
-    async fn start(redis: &RedisServer, extra: &str) -> Pair {
+    async fn start(extra: &str) -> (RedisServer, Pair) {
+        let redis = RedisServer::start();
         let (sim, sim_server) = start_sim().await;
         let extra = format!("{extra}\n[redis]\nurl = \"{}\"\n", redis.url());
         let text = config_text(&[sim_server.url()], "", &extra);
-        Pair {
+        let pair = Pair {
             a: start_gateway(&text).await,
             b: start_gateway(&text).await,
             sim,
             _sim_server: sim_server,
-        }
+        };
+        (redis, pair)
     }
 
     fn receipts(&self) -> usize {
@@ -82,8 +84,7 @@ const TOO_LARGE: &str = "entrust_gateway_dedup_answers_too_large_total";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retry_on_another_instance_gets_the_first_answer() {
-    let redis = RedisServer::start();
-    let p = Pair::start(&redis, "").await;
+    let (redis, p) = Pair::start("").await;
     let body = "groupId=fi1&name=n&owner=o";
     let first = create(&p.a, "fleet-1", body).await;
     assert_eq!(first.json()["code"], 200, "{}", first.text());
@@ -109,8 +110,7 @@ async fn a_retry_on_another_instance_gets_the_first_answer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_key_for_another_request_on_another_instance_is_422() {
-    let redis = RedisServer::start();
-    let p = Pair::start(&redis, "").await;
+    let (_redis, p) = Pair::start("").await;
     let a = create(&p.a, "fleet-2", "groupId=fi2&name=n&owner=o").await;
     assert_eq!(a.json()["code"], 200, "{}", a.text());
     let b = create(&p.b, "fleet-2", "groupId=fi3&name=n&owner=o").await;
@@ -121,8 +121,7 @@ async fn the_same_key_for_another_request_on_another_instance_is_422() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retry_on_another_instance_while_the_first_runs_is_409() {
-    let redis = RedisServer::start();
-    let p = Pair::start(&redis, "").await;
+    let (_redis, p) = Pair::start("").await;
     p.sim
         .inject(FaultRule::on(CREATE, Fault::Delay(Duration::from_millis(800))).limit(1));
     let body = "groupId=fi4&name=n&owner=o";
@@ -147,8 +146,7 @@ async fn a_retry_on_another_instance_while_the_first_runs_is_409() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_answer_over_the_bound_is_not_shared_and_says_so() {
-    let redis = RedisServer::start();
-    let p = Pair::start(&redis, "").await;
+    let (redis, p) = Pair::start("").await;
     // A vendor answer over dedup::shared::ANSWER_MAX (64 KiB).
     p.sim
         .inject(FaultRule::on(CREATE, Fault::HugeBody(80 * 1024)).limit(1));
@@ -167,10 +165,9 @@ async fn an_answer_over_the_bound_is_not_shared_and_says_so() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_are_served_while_redis_is_down() {
-    let mut redis = RedisServer::start();
     // The quota's own fallback has a start-up delay (`fleet::quota`); off
     // here, so that only the records' fallback is on the path.
-    let p = Pair::start(&redis, "[rate_limit]\nenabled = false\n").await;
+    let (mut redis, p) = Pair::start("[rate_limit]\nenabled = false\n").await;
     let a = create(&p.a, "down-0", "groupId=fd0&name=n&owner=o").await;
     assert_eq!(a.json()["code"], 200);
     assert_eq!(records(&redis).await.len(), 1);
@@ -196,8 +193,7 @@ async fn writes_are_served_while_redis_is_down() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_whose_gateway_died_lapses() {
-    let redis = RedisServer::start();
-    let p = Pair::start(&redis, "").await;
+    let (redis, p) = Pair::start("").await;
     let body = "groupId=fi6&name=n&owner=o";
     // The claim a gateway that died mid-write left behind, as
     // src/dedup/shared.rs writes it.
@@ -239,8 +235,7 @@ async fn a_claim_whose_gateway_died_lapses() {
 async fn answers_up_to_the_bound_are_shared() {
     // README, "Running several gateways": only an answer over 64 KiB is not
     // kept in Redis; one of 32 KiB is shared like any other.
-    let redis = RedisServer::start();
-    let p = Pair::start(&redis, "").await;
+    let (_redis, p) = Pair::start("").await;
     p.sim
         .inject(FaultRule::on(CREATE, Fault::HugeBody(32 * 1024)).limit(1));
     let body = "groupId=fi8&name=n&owner=o";
@@ -260,8 +255,7 @@ async fn what_was_claimed_during_an_outage_stays_protected_after_redis_returns()
     // README, "Running several gateways": "What it claimed locally stays
     // protected there after Redis returns" (the local table is looked up
     // before Redis, src/dedup/shared.rs RedisStore::claim).
-    let mut redis = RedisServer::start();
-    let p = Pair::start(&redis, "[rate_limit]\nenabled = false\n").await;
+    let (mut redis, p) = Pair::start("[rate_limit]\nenabled = false\n").await;
     let a = create(&p.a, "back-0", "groupId=fb0&name=n&owner=o").await;
     assert_eq!(a.json()["code"], 200, "{}", a.text());
     redis.kill();
@@ -292,8 +286,7 @@ async fn a_claim_dropped_unfinished_is_freed_in_redis() {
     // keep it alive. A panic can't be provoked from outside, so the claim is
     // taken and dropped here through the gateway's own table.
     use entrust_gateway::dedup::{Begin, Dedup};
-    let redis = RedisServer::start();
-    let p = Pair::start(&redis, "").await;
+    let (redis, p) = Pair::start("").await;
     let body = "groupId=fi9&name=n&owner=o";
     let fp = create_fingerprint(body);
     // No credential on the test's requests: the store key has none.
@@ -324,8 +317,7 @@ async fn a_slow_write_keeps_renewing_its_claim() {
     // renews every 2.5 s while the write runs: a slow write is never done
     // twice". A write of 6.5 s sees two renewals (at 2.5 s and 5 s): each
     // puts the record's PTTL back up while it is still the claim.
-    let redis = RedisServer::start();
-    let p = Pair::start(&redis, "").await;
+    let (redis, p) = Pair::start("").await;
     p.sim
         .inject(FaultRule::on(CREATE, Fault::Delay(Duration::from_millis(6500))).limit(1));
     let url = format!("{}{CREATE}", p.a.url());
@@ -394,8 +386,7 @@ async fn a_record_that_is_not_the_gateways_is_served_locally_and_logged_once() {
         .with_writer(count.with_filter(|m| m.target() == "entrust_gateway::dedup::shared"))
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
-    let redis = RedisServer::start();
-    let p = Pair::start(&redis, "").await;
+    let (redis, p) = Pair::start("").await;
     let mut conn = redis.connection().await;
     for n in 0..3 {
         let key = format!("odd-{n}");

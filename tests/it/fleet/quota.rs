@@ -182,8 +182,7 @@ async fn eight_instances_under_ten_times_overload_hold_the_vendor_limit_together
         max <= 100,
         "{max} requests reached the vendor within one second"
     );
-    let span = times.last().unwrap().duration_since(times[0]).as_secs_f64();
-    let utilisation = (times.len() - 1) as f64 / span / 100.0;
+    let (utilisation, span) = utilisation(&times);
     assert!(
         utilisation >= 0.9,
         "utilisation {utilisation:.3} over {span:.2} s"

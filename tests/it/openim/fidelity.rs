@@ -152,12 +152,7 @@ async fn transfer_to_an_admin_makes_the_old_owner_an_admin() {
         json!({"groupID": "tr1", "oldOwnerUserID": "own", "newOwnerUserID": "a1"}),
     )
     .await;
-    let d = im
-        .ok(
-            "/group/get_group_member_list",
-            json!({"groupID": "tr1", "pagination": {"pageNumber": 1, "showNumber": 10}}),
-        )
-        .await;
+    let d = im.member_page("tr1", 1, 10).await;
     assert_eq!(
         roles(&d["members"]),
         pairs(&[("a1", 100), ("own", 60), ("a2", 60), ("m1", 20), ("m2", 20)])
@@ -351,21 +346,11 @@ async fn full_id_sync_routes() {
     assert_eq!(ids(&d["groupIDs"]), ["fs2", "fs1"]);
     // get_joined_group_list pages the same order (controller/group.go
     // ~line 326 PageGetJoinGroup over GetJoinedGroupIDs).
-    let d = im
-        .ok(
-            "/group/get_joined_group_list",
-            json!({"fromUserID": "m1", "pagination": {"pageNumber": 1, "showNumber": 10}}),
-        )
-        .await;
+    let d = im.joined_page("m1", 1, 10).await;
     assert_eq!(d["total"], 2);
     assert_eq!(d["groups"][0]["groupID"], "fs2");
     assert_eq!(d["groups"][1]["groupID"], "fs1");
-    let d = im
-        .ok(
-            "/group/get_joined_group_list",
-            json!({"fromUserID": "m1", "pagination": {"pageNumber": 2, "showNumber": 1}}),
-        )
-        .await;
+    let d = im.joined_page("m1", 2, 1).await;
     assert_eq!(d["groups"][0]["groupID"], "fs1");
     let v = im
         .post(

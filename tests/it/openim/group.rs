@@ -3,7 +3,7 @@
 //! vendor's codes as OpenIM's.
 
 use crate::common;
-use crate::common::openim::{ADMIN, Im, SECRET, err, form};
+use crate::common::openim::{ADMIN, Im, admin_login, err, form};
 use entrust_gateway::entrust::path;
 use entrust_gateway::sim::{Fault, FaultRule, ProfileVariant};
 use serde_json::{Value, json};
@@ -696,12 +696,7 @@ async fn get_groups_info_batches_and_keeps_order() {
     let d = im
         .ok("/group/get_groups_info", json!({"groupIDs": ids}))
         .await;
-    let got: Vec<&str> = d["groupInfos"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|g| g["groupID"].as_str().unwrap())
-        .collect();
+    let got = common::each(&d["groupInfos"], |g| common::text(g, "groupID"));
     let want: Vec<String> = (0..120).rev().map(|i| format!("bat{i}")).collect();
     assert_eq!(got, want);
     let calls = im.requests_to(path::PROFILE_QUERY);
@@ -850,7 +845,7 @@ async fn unreachable_vendor_is_network_error() {
         &format!("{}/auth/get_admin_token", gw.url()),
         "op1",
         None,
-        &json!({"secret": SECRET, "userID": ADMIN}),
+        &admin_login(),
     )
     .await;
     let t = a.json()["data"]["token"].as_str().unwrap().to_string();
@@ -875,11 +870,12 @@ async fn empty_ex_on_a_vendor_that_refuses_missing_keys() {
     let im = Im::start().await;
     im.create("ek1", "o", &[]).await;
     im.env.sim.clear_requests();
-    im.env.sim.inject(FaultRule {
+    let refuses_a_missing_key = || FaultRule {
         path: Some(path::PROFILE_UPDATE.into()),
         fault: Fault::Code(25415, 200),
         times: Some(1),
-    });
+    };
+    im.env.sim.inject(refuses_a_missing_key());
     im.ok(
         "/group/set_group_info_ex",
         json!({"groupID": "ek1", "ex": "", "introduction": "still set"}),
@@ -892,11 +888,7 @@ async fn empty_ex_on_a_vendor_that_refuses_missing_keys() {
     assert_eq!(info["ex"], "");
     assert_eq!(info["introduction"], "still set");
     // Only ex: nothing left to send.
-    im.env.sim.inject(FaultRule {
-        path: Some(path::PROFILE_UPDATE.into()),
-        fault: Fault::Code(25415, 200),
-        times: Some(1),
-    });
+    im.env.sim.inject(refuses_a_missing_key());
     im.ok(
         "/group/set_group_info_ex",
         json!({"groupID": "ek1", "ex": ""}),

@@ -628,6 +628,10 @@ fn cases(token: &str) -> Vec<Bad> {
     }
 
     // Routes the face does not serve, under its prefixes.
+    let unserved = |p: &str| {
+        let what = format!("path {p}");
+        Bad::new(what, p, t, valid_get.clone(), "is not served").expect(404, 404)
+    };
     for p in [
         "/group/",
         "/group/nope",
@@ -649,16 +653,7 @@ fn cases(token: &str) -> Vec<Bad> {
         "/auth/../group/set_group_info",
         "/auth/..%2Fgroup%2Fset_group_info",
     ] {
-        c.push(
-            Bad::new(
-                format!("path {p}"),
-                p,
-                t,
-                valid_get.clone(),
-                "is not served",
-            )
-            .expect(404, 404),
-        );
+        c.push(unserved(p));
     }
     // Outside the face's prefixes: still OpenIM's envelope, since the
     // caller sends operationID...
@@ -669,29 +664,10 @@ fn cases(token: &str) -> Vec<Bad> {
         "/GROUP/set_group_info",
         "/auth",
     ] {
-        c.push(
-            Bad::new(
-                format!("path {p}"),
-                p,
-                t,
-                valid_get.clone(),
-                "is not served",
-            )
-            .expect(404, 404),
-        );
+        c.push(unserved(p));
     }
     // ...except under /entrust/, which is the entrust face's.
-    c.push(
-        Bad::new(
-            "path /entrust/../group/set_group_info".to_string(),
-            "/entrust/../group/set_group_info",
-            t,
-            valid_get.clone(),
-            "is not served",
-        )
-        .expect(404, 404)
-        .shape(Shape::Entrust),
-    );
+    c.push(unserved("/entrust/../group/set_group_info").shape(Shape::Entrust));
 
     // Headers: operationID on every route, then the token.
     for route in [get, openim::GET_ADMIN_TOKEN] {
@@ -741,6 +717,14 @@ fn cases(token: &str) -> Vec<Bad> {
             }
         })
         .collect()
+}
+
+/// A gateway with `[openim]` and a group `id`; its admin token, a client.
+async fn with_group(id: &str) -> (Im, String, HttpClient) {
+    let im = Im::start().await;
+    im.create(id, "o", &[]).await;
+    let t = im.token.clone().unwrap();
+    (im, t, common::client())
 }
 
 /// Runs every case; all failures are reported together.
@@ -804,10 +788,7 @@ async fn bad_input_without_tokens() {
 /// well-formed call it amounts to.
 #[tokio::test]
 async fn what_the_face_accepts() {
-    let im = Im::start().await;
-    im.create("acc1", "o", &[]).await;
-    let t = im.token.clone().unwrap();
-    let client = common::client();
+    let (im, t, client) = with_group("acc1").await;
     let url = |p: &str| im.env.url(p);
     let body = Bytes::from(json!({"groupIDs": ["acc1"]}).to_string());
     let send = |route: &str, headers: Vec<(&'static str, Vec<u8>)>, body: Bytes| {
@@ -906,10 +887,7 @@ async fn what_the_face_accepts() {
 /// it upstream and answers with it.
 #[tokio::test]
 async fn long_or_odd_operation_ids_are_not_forwarded() {
-    let im = Im::start().await;
-    im.create("opid1", "o", &[]).await;
-    let t = im.token.clone().unwrap();
-    let client = common::client();
+    let (im, t, client) = with_group("opid1").await;
     let url = im.env.url(openim::GET_GROUPS_INFO);
     let body = Bytes::from(json!({"groupIDs": ["opid1"]}).to_string());
     let exactly_36 = "a".repeat(36);

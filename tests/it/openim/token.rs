@@ -2,7 +2,7 @@
 //! (`/auth/user_token`, `/auth/parse_token`), which tokens are refused and
 //! how, and failed attempts throttled per caller.
 
-use crate::common::openim::{ADMIN, Im, SECRET, err, operation_id};
+use crate::common::openim::{ADMIN, Im, SECRET, admin_login, err, operation_id};
 use crate::common::*;
 use entrust_gateway::entrust::path;
 use entrust_gateway::openim::token;
@@ -12,12 +12,7 @@ use serde_json::json;
 #[tokio::test]
 async fn token_flow() {
     let im = Im::start().await;
-    let a = im
-        .post(
-            "/auth/get_admin_token",
-            json!({"secret": SECRET, "userID": ADMIN}),
-        )
-        .await;
+    let a = im.post("/auth/get_admin_token", admin_login()).await;
     assert_eq!(a["errCode"], 0);
     assert_eq!(a["data"]["expireTimeSeconds"], 3600);
     let t = a["data"]["token"].as_str().unwrap();
@@ -101,12 +96,7 @@ async fn no_openim_section_needs_no_token() {
         .json();
     assert_eq!(err(&v), (1001, "header must have operationID".into()));
     // And no token can be had.
-    let v = im
-        .post(
-            "/auth/get_admin_token",
-            json!({"secret": SECRET, "userID": ADMIN}),
-        )
-        .await;
+    let v = im.post("/auth/get_admin_token", admin_login()).await;
     assert_eq!(v["errCode"], 1002);
 }
 
@@ -178,13 +168,7 @@ async fn failed_admin_token_attempts_are_throttled_and_counted() {
         assert_eq!(a.json()["errCode"], 1002, "{}", a.text());
     }
     // Out of attempts: refused before the secret is looked at, even the right one.
-    let a = post_openim(
-        &url,
-        &operation_id(),
-        None,
-        &json!({"secret": SECRET, "userID": ADMIN}),
-    )
-    .await;
+    let a = post_openim(&url, &operation_id(), None, &admin_login()).await;
     assert_eq!(a.status, 429, "{}", a.text());
     assert!(a.headers.contains_key("retry-after"));
     let m = metrics(&im.env.gw).await;
