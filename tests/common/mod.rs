@@ -398,10 +398,12 @@ pub fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-/// Serializes the tests that measure the process (load and timing at the
-/// vendor, memory): they share the machine's two cores, and one's load
-/// would be in another's measurement.
-pub async fn measuring() -> tokio::sync::MutexGuard<'static, ()> {
+/// Serializes the heavy tests: those that measure the process (load and
+/// timing at the vendor, memory) and those heavy enough to be in such a
+/// measurement (megabyte bodies, floods of connections). They share the
+/// machine's two cores and one process: one's load or memory would be in
+/// another's measurement.
+pub async fn heavy() -> tokio::sync::MutexGuard<'static, ()> {
     static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     ONE_AT_A_TIME.lock().await
 }

@@ -273,6 +273,7 @@ async fn raw_bytes_in_headers_and_host_count_are_refused() {
 
 #[tokio::test]
 async fn upstream_faults_get_clear_errors_and_leave_nothing_in_flight() {
+    let _serial = heavy().await;
     let env = Env::start_with("timeout_ms = 500\nmax_response_bytes = 65536", "").await;
     let (sim, gw) = (&env.sim, &env.gw);
     let env_url = |p: &str| env.url(p);
@@ -318,7 +319,7 @@ async fn upstream_faults_get_clear_errors_and_leave_nothing_in_flight() {
 
 #[tokio::test]
 async fn thousands_of_bad_requests_leave_the_gateway_healthy_and_flat() {
-    let _serial = measuring().await;
+    let _serial = heavy().await;
     let env = Env::start().await;
     let gw = env.gw.url();
     let bad: Vec<Req> = vec![

@@ -164,6 +164,7 @@ async fn a_stalled_tls_handshake_is_never_sent_and_a_write_moves_to_the_backup()
 /// stays 200.
 #[tokio::test]
 async fn a_body_the_data_center_refuses_fails_only_that_request() {
+    let _serial = heavy().await;
     let TwoDataCenters {
         primary,
         backup,
@@ -209,6 +210,7 @@ async fn a_body_the_data_center_refuses_fails_only_that_request() {
 /// says the body was refused; the data center stays in service.
 #[tokio::test]
 async fn a_data_center_closing_mid_body_refuses_the_body_not_the_service() {
+    let _serial = heavy().await;
     use tokio::io::AsyncReadExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());

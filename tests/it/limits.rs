@@ -48,6 +48,7 @@ async fn slow_headers_are_cut_off() {
 
 #[tokio::test]
 async fn oversized_body_is_refused_with_413_in_the_vendor_dialect() {
+    let _serial = heavy().await;
     let env = Env::start_with("", "").await;
     let body = "x".repeat(5 * 1024 * 1024);
     let a = post_form(&env.url(CREATE), &body).await;
@@ -188,6 +189,7 @@ async fn connections_beyond_the_limit_wait_for_a_free_slot() {
 // not keep /healthz waiting.
 #[tokio::test]
 async fn callers_that_never_read_lose_their_slots() {
+    let _serial = heavy().await;
     let env = Env::start_with_server(
         "max_connections = 20\nwrite_timeout_ms = 300\nheader_read_timeout_ms = 60000",
         "",

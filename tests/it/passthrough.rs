@@ -100,6 +100,7 @@ async fn nonces_never_repeat_across_many_requests() {
 
 #[tokio::test]
 async fn bodies_are_forwarded_byte_exact() {
+    let _serial = heavy().await;
     // The default max_body_bytes (128 KiB) is what the vendor's largest call
     // can need; this test raises it to send the simulator's own largest body.
     let env = Env::start_with_server("max_body_bytes = 1048576", "", "").await;

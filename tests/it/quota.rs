@@ -27,7 +27,7 @@ async fn queue_waiters(env: &Env, n: usize) -> Vec<tokio::task::JoinHandle<Answe
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_times_overload_never_exceeds_the_vendor_limit_and_uses_the_quota() {
-    let _serial = measuring().await;
+    let _serial = heavy().await;
     let isolated = on_own_runtimes(|_, rt| rt.block_on(Env::start()));
     let env: &Env = &isolated;
     let url = env.url(QUERY);
@@ -115,7 +115,7 @@ async fn ten_times_overload_never_exceeds_the_vendor_limit_and_uses_the_quota() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paths_have_separate_quotas() {
-    let _serial = measuring().await;
+    let _serial = heavy().await;
     let env = Env::start_with("", "[rate_limit]\nper_second = 5\nmax_wait_ms = 60000").await;
     // Fill the query path's queue...
     let mut waiting = Vec::new();
@@ -141,7 +141,7 @@ async fn paths_have_separate_quotas() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waiting_is_first_come_first_served() {
-    let _serial = measuring().await;
+    let _serial = heavy().await;
     let env =
         Arc::new(Env::start_with("", "[rate_limit]\nper_second = 20\nmax_wait_ms = 60000").await);
     let limiter = env.gw.gateway.limiter();
@@ -173,7 +173,7 @@ async fn waiting_is_first_come_first_served() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_budget_is_refused_at_once_with_retry_after() {
-    let _serial = measuring().await;
+    let _serial = heavy().await;
     let env = Env::start_with(
         "",
         "[rate_limit]\nper_second = 2\nmax_wait_ms = 1500\nmax_queue = 100",
@@ -215,7 +215,7 @@ async fn over_budget_is_refused_at_once_with_retry_after() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_queue_is_refused_at_once() {
-    let _serial = measuring().await;
+    let _serial = heavy().await;
     let env = Env::start_with(
         "",
         "[rate_limit]\nper_second = 1\nmax_wait_ms = 60000\nmax_queue = 2",
@@ -247,7 +247,7 @@ async fn a_full_queue_is_refused_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vendor_1008_backs_the_path_off() {
-    let _serial = measuring().await;
+    let _serial = heavy().await;
     let env = Env::start_with("", "[rate_limit]\nupstream_backoff_ms = 60000").await;
     env.sim.inject(FaultRule {
         path: Some(QUERY.into()),
@@ -269,7 +269,7 @@ async fn vendor_1008_backs_the_path_off() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_input_takes_no_permit() {
-    let _serial = measuring().await;
+    let _serial = heavy().await;
     let env = Env::start_with("", "[rate_limit]\nper_second = 1\nmax_wait_ms = 0").await;
     for _ in 0..5 {
         let a = post_form(&format!("{}/entrust/../x.json", env.gw.url()), "").await;

@@ -157,7 +157,7 @@ fn check_outcomes(outcomes: &[Outcome]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eight_instances_under_ten_times_overload_hold_the_vendor_limit_together() {
-    let _serial = measuring().await;
+    let _serial = heavy().await;
     let redis = RedisServer::start();
     let fleet = Fleet::start(8, &redis.url(), "");
     // 1000 requests/s (10x the vendor's limit) for 3 s, spread over 8 gateways
@@ -208,7 +208,7 @@ async fn eight_instances_under_ten_times_overload_hold_the_vendor_limit_together
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_down_falls_back_to_the_local_quota_and_comes_back() {
-    let _serial = measuring().await;
+    let _serial = heavy().await;
     let mut redis = RedisServer::start();
     // 4 instances; while Redis is down each may send 10/s (4 x 9.6/s at the
     // vendor), far from the shared 96/s, so the two are told apart.
@@ -304,7 +304,7 @@ async fn redis_down_falls_back_to_the_local_quota_and_comes_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waiting_is_first_come_first_served_across_the_fleet() {
-    let _serial = measuring().await;
+    let _serial = heavy().await;
     let redis = RedisServer::start();
     let fleet = Fleet::start(
         2,
@@ -349,7 +349,7 @@ async fn waiting_is_first_come_first_served_across_the_fleet() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_vendors_1008_holds_the_path_back_fleet_wide() {
-    let _serial = measuring().await;
+    let _serial = heavy().await;
     let redis = RedisServer::start();
     let fleet = Fleet::start(2, &redis.url(), "[rate_limit]\nupstream_backoff_ms = 60000");
     fleet.sim.inject(FaultRule {
@@ -404,7 +404,7 @@ fn spawn_posts(url: &str, name: &str, n: usize) -> Vec<tokio::task::JoinHandle<A
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_fleet_queue_is_refused_with_a_retry_after_counting_the_callers_ahead() {
-    let _serial = measuring().await;
+    let _serial = heavy().await;
     let redis = RedisServer::start();
     let fleet = Fleet::start(
         1,
@@ -442,7 +442,7 @@ async fn a_full_fleet_queue_is_refused_with_a_retry_after_counting_the_callers_a
 /// this thread's.
 #[tokio::test]
 async fn switching_to_the_fallback_and_back_waits_for_the_other_quotas_permits() {
-    let _serial = measuring().await;
+    let _serial = heavy().await;
     let logs = capture_logs();
     let mut redis = RedisServer::start();
     let (sim, sim_server) = start_sim().await;
@@ -486,7 +486,7 @@ async fn switching_to_the_fallback_and_back_waits_for_the_other_quotas_permits()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_fleet_bursts_two_fewer_than_the_local_quota() {
-    let _serial = measuring().await;
+    let _serial = heavy().await;
     let redis = RedisServer::start();
     // 13/s less 49% headroom: a period of 1/6.63 s (151 ms) and a local burst
     // of 6 - 1 = 5 (src/limit.rs, `Pacing::new`); the fleet reserves with a
@@ -510,7 +510,7 @@ async fn the_fleet_bursts_two_fewer_than_the_local_quota() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reject_mode_answers_429_while_redis_is_down() {
-    let _serial = measuring().await;
+    let _serial = heavy().await;
     let mut redis = RedisServer::start();
     let fleet = Fleet::start(1, &redis.url(), "[rate_limit]\non_redis_error = \"reject\"");
     let url = &fleet.urls()[0];

@@ -69,14 +69,14 @@ fn rediss_urls_speak_tls_and_check_the_certificate() {
         file("key.pem", &pki.key_pem),
     );
     let redis = RedisServer::start_tls(&cert_file, &key_file);
-    let config = file(
-        "gateway.toml",
-        &config_text(
-            &["http://127.0.0.1:9".into()],
-            "",
-            &format!("[redis]\nurl = \"rediss://127.0.0.1:{}/0\"\n", redis.port),
-        ),
+    // A debug build's TLS handshake on a loaded machine can take longer
+    // than the default timeout_ms (100); a wrong CA fails at once anyway.
+    let redis_section = format!(
+        "[redis]\nurl = \"rediss://127.0.0.1:{}/0\"\ntimeout_ms = 2000\n",
+        redis.port
     );
+    let text = config_text(&["http://127.0.0.1:9".into()], "", &redis_section);
+    let config = file("gateway.toml", &text);
     // The CA comes from the system store; SSL_CERT_FILE stands in for it.
     let check = |ca: Option<&str>| {
         let mut cmd = std::process::Command::new(BIN);

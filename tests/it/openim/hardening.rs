@@ -748,6 +748,7 @@ async fn run_cases(im: &Im, cases: &[Bad]) {
 
 #[tokio::test]
 async fn bad_input_gets_openim_errors_and_never_reaches_the_vendor() {
+    let _serial = crate::common::heavy().await;
     let im = Im::start().await;
     let t = im.token.clone().expect("token");
     let all = cases(&t);
@@ -766,6 +767,7 @@ async fn bad_input_gets_openim_errors_and_never_reaches_the_vendor() {
 /// the rest of the checks are the same.
 #[tokio::test]
 async fn bad_input_without_tokens() {
+    let _serial = crate::common::heavy().await;
     let im = Im::start_open().await;
     let all: Vec<Bad> = cases("ignored")
         .into_iter()
@@ -949,7 +951,7 @@ async fn long_or_odd_operation_ids_are_not_forwarded() {
 /// metric labels stay bounded and memory stays flat.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thousands_of_bad_openim_requests_leave_the_gateway_healthy_and_flat() {
-    let _serial = crate::common::measuring().await;
+    let _serial = crate::common::heavy().await;
     let im = Im::start().await;
     let t = im.token.clone().unwrap();
     // The light cases (the megabyte ones are covered above, once each).
