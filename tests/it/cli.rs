@@ -353,9 +353,8 @@ async fn drains_then_exits_zero(envs: &[(&str, &str)]) {
     assert!(log.contains("drained"), "{log}");
 }
 
-/// Each bad config fails, at start
-/// and under --check-config, with one line that names the file and the
-/// dotted key, and never echoes a secret.
+/// Each bad config fails, at start and under --check-config, with one line
+/// that names the file and the dotted key, and never echoes a secret.
 #[test]
 fn each_bad_config_names_its_dotted_key_and_no_secret() {
     let dir = temp_dir("badcfg2");
@@ -451,9 +450,9 @@ fn a_panic_after_ready_exits_non_zero() {
 
 /// Probes and scrapes log at DEBUG, API requests at INFO with latency in
 /// whole microseconds; the ready line names every listener. Caller strings
-/// that an error message quotes (here a
-/// repeated member id: OpenIM's create_group refuses duplicates) can't
-/// start a log line or carry a terminal escape.
+/// that an error message quotes (here a repeated member id: OpenIM's
+/// create_group refuses duplicates) can't start a log line or carry a
+/// terminal escape.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn text_logs_are_quiet_escaped_and_name_every_listener() {
     let (_sim, sim_server) = start_sim().await;
@@ -555,8 +554,8 @@ async fn text_logs_are_quiet_escaped_and_name_every_listener() {
     assert!(log.contains("FORGED"), "the refusal is logged: {log}");
 }
 
-/// JSON lines carry flat keys (no "span" or "fields"
-/// objects), the pipeline's upstream_path and data_center included.
+/// JSON lines carry flat keys (no "span" or "fields" objects), the
+/// pipeline's upstream_path and data_center included.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_have_flat_keys() {
     let (_sim, sim_server) = start_sim().await;

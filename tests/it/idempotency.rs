@@ -249,7 +249,7 @@ async fn a_malformed_key_is_refused_without_a_vendor_call() {
 
 #[tokio::test]
 async fn a_full_table_evicts_the_oldest_and_keeps_protecting() {
-    // A full table must not stop protecting, silently.
+    // A full table evicts its oldest entry: it never stops protecting.
     let env = Env::start_with("", "[dedup]\nmax_entries = 2\n").await;
     for (k, g) in [("e1", "f1"), ("e2", "f2"), ("e3", "f3")] {
         let a = create(&env, &[(KEY, k)], &format!("groupId={g}&name=n&owner=o")).await;

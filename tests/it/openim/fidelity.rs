@@ -205,8 +205,8 @@ async fn empty_group_name_on_create() {
 
 /// set_group_member_info that changes only ex (or only the role) sends the
 /// member's current nickname: group/member/set.json requires it (vendor doc
-/// page; Java/PHP verify.json). ex over 128 characters is
-/// 1001 before any vendor call.
+/// page; Java/PHP verify.json). ex over 128 characters is 1001 before any
+/// vendor call.
 #[tokio::test]
 async fn member_set_always_carries_the_nickname() {
     let im = Im::start().await;
@@ -279,8 +279,8 @@ async fn member_set_always_carries_the_nickname() {
     );
 }
 
-/// groupIDs: letters, digits, `_` and `-`, 1-64; anything
-/// else is 1001 naming the field, before any vendor call.
+/// groupIDs: letters, digits, `_` and `-`, 1-64; anything else is 1001
+/// naming the field, before any vendor call.
 #[tokio::test]
 async fn group_id_characters() {
     let im = Im::start().await;
