@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Prepares the SDK contract tests (tests/sdk_clients.rs): the vendor's Python
+# Prepares the SDK contract tests (tests/it/clients.rs): the vendor's Python
 # SDK in tests/clients/.venv and its Node SDK in tests/clients/node_modules,
 # both pinned. Installs python3-venv / nodejs / npm from Debian when missing.
 # Rerunning is cheap: each part is reinstalled only when its pin file changed.

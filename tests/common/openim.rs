@@ -8,13 +8,14 @@ use entrust_gateway::sim::Recorded;
 use serde_json::{Value, json};
 
 use super::{Answer, Env, post_openim, send};
+pub use super::{each, text};
 
 pub const SECRET: &str = "openIM123-test";
 pub const ADMIN: &str = "imAdmin";
 
 /// A fresh operationID for every call, as OpenIM's SDK sends one (a trace
 /// id only: duplicate protection is keyed by `Idempotency-Key`, never by
-/// operationID, so reusing one would change nothing; tests/dedup.rs).
+/// operationID, so reusing one would change nothing: `idempotency`).
 pub fn operation_id() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     format!("op-{}", NEXT.fetch_add(1, Ordering::Relaxed))
@@ -25,6 +26,12 @@ pub fn section(expire_seconds: u64) -> String {
     format!(
         "[openim]\nsecret = \"{SECRET}\"\nadmin_user_ids = [\"{ADMIN}\", \"imAdmin2\"]\ntoken_expire_seconds = {expire_seconds}\n"
     )
+}
+
+/// The right secret and an admin user: get_admin_token's body that gets a
+/// token.
+pub fn admin_login() -> Value {
+    json!({"secret": SECRET, "userID": ADMIN})
 }
 
 /// A gateway (with or without `[openim]`) in front of a fresh simulator.
@@ -43,12 +50,7 @@ impl Im {
     pub async fn start_with_extra(extra: &str) -> Im {
         let env = Env::start_with("", &format!("{}\n{extra}", section(3600))).await;
         let mut im = Im { env, token: None };
-        let a = im
-            .post(
-                "/auth/get_admin_token",
-                json!({"secret": SECRET, "userID": ADMIN}),
-            )
-            .await;
+        let a = im.post("/auth/get_admin_token", admin_login()).await;
         assert_eq!(a["errCode"], 0, "{a}");
         im.token = a["data"]["token"].as_str().map(str::to_string);
         assert!(im.token.is_some());
@@ -114,6 +116,22 @@ impl Im {
         d["groupInfo"].clone()
     }
 
+    /// Page `page` of `show` of a group's members: get_group_member_list's
+    /// `data`.
+    pub async fn member_page(&self, group: &str, page: i64, show: i64) -> Value {
+        let pagination = json!({"pageNumber": page, "showNumber": show});
+        let body = json!({"groupID": group, "pagination": pagination});
+        self.ok("/group/get_group_member_list", body).await
+    }
+
+    /// Page `page` of `show` of a user's groups: get_joined_group_list's
+    /// `data`.
+    pub async fn joined_page(&self, user: &str, page: i64, show: i64) -> Value {
+        let pagination = json!({"pageNumber": page, "showNumber": show});
+        let body = json!({"fromUserID": user, "pagination": pagination});
+        self.ok("/group/get_joined_group_list", body).await
+    }
+
     /// One group's GroupInfo via get_groups_info (null when not found).
     pub async fn info(&self, id: &str) -> Value {
         let d = self
@@ -165,17 +183,9 @@ pub fn err(v: &Value) -> (i64, String) {
 
 /// (userID, roleLevel) of a member list, in order.
 pub fn roles(members: &Value) -> Vec<(String, i64)> {
-    members
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| {
-            (
-                m["userID"].as_str().unwrap().to_string(),
-                m["roleLevel"].as_i64().unwrap(),
-            )
-        })
-        .collect()
+    each(members, |m| {
+        (text(m, "userID"), m["roleLevel"].as_i64().unwrap())
+    })
 }
 
 /// Owned (userID, roleLevel) pairs, to compare with [`roles`].

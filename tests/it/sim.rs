@@ -191,6 +191,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         self.write(req).await?;
         self.read().await
     }
+
+    /// The code of the answer to `req`, which must come.
+    async fn code(&mut self, req: &Req) -> i64 {
+        self.send(req).await.unwrap().code()
+    }
 }
 
 // ---------------------------------------------------------------- fixture
@@ -477,12 +482,7 @@ async fn array_forms() {
         "groupId=gc&groupId=gr&groupId=ge",
     ] {
         let v = t.send(&Req::signed(path::PROFILE_QUERY, body)).await.json();
-        let ids: Vec<&str> = v["profiles"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| p["groupId"].as_str().unwrap())
-            .collect();
+        let ids = crate::common::each(&v["profiles"], |p| crate::common::text(p, "groupId"));
         assert_eq!(ids, ["gc", "gr", "ge"], "{body}");
     }
 }
@@ -901,30 +901,19 @@ async fn member_set_rules() {
         400,
     )
     .await;
+    let set_a = |extra| {
+        [
+            ("groupId", "g"),
+            ("userId", "a"),
+            ("nickname", "A"),
+            ("extra", extra),
+        ]
+    };
     let extra = "e".repeat(129);
-    t.fails(
-        path::MEMBER_SET,
-        &[
-            ("groupId", "g"),
-            ("userId", "a"),
-            ("nickname", "A"),
-            ("extra", &extra),
-        ],
-        code::PARAM_TOO_LONG,
-        400,
-    )
-    .await;
+    t.fails(path::MEMBER_SET, &set_a(&extra), code::PARAM_TOO_LONG, 400)
+        .await;
     let extra = "é".repeat(128);
-    t.ok(
-        path::MEMBER_SET,
-        &[
-            ("groupId", "g"),
-            ("userId", "a"),
-            ("nickname", "A"),
-            ("extra", &extra),
-        ],
-    )
-    .await;
+    t.ok(path::MEMBER_SET, &set_a(&extra)).await;
     // Only the nickname: the extra stays.
     t.ok(
         path::MEMBER_SET,
@@ -1133,12 +1122,8 @@ async fn follows_and_remark_names() {
         &[("groupId", "g"), ("userId", "a"), ("followUserIds", "c")],
     )
     .await;
-    let v = t
-        .ok(
-            path::MEMBER_FOLLOWED_GET,
-            &[("groupId", "g"), ("userId", "a")],
-        )
-        .await;
+    let followed_by_a = [("groupId", "g"), ("userId", "a")];
+    let v = t.ok(path::MEMBER_FOLLOWED_GET, &followed_by_a).await;
     assert_eq!((&v["userId"], &v["groupId"]), (&json!("a"), &json!("g")));
     let list = v["members"].as_array().unwrap();
     assert_eq!(list.len(), 1);
@@ -1150,12 +1135,7 @@ async fn follows_and_remark_names() {
         &[("groupId", "g"), ("userIds", "b"), ("isDelFollowed", "1")],
     )
     .await;
-    let v = t
-        .ok(
-            path::MEMBER_FOLLOWED_GET,
-            &[("groupId", "g"), ("userId", "a")],
-        )
-        .await;
+    let v = t.ok(path::MEMBER_FOLLOWED_GET, &followed_by_a).await;
     assert_eq!(v["members"], json!([]));
 
     let q = [("userId", "a"), ("groupId", "g")];
@@ -1190,7 +1170,7 @@ async fn follows_and_remark_names() {
     .await;
 }
 
-/// The request log keeps the newest `request_log_max` (issue 17).
+/// The request log keeps the newest `request_log_max`.
 #[tokio::test]
 async fn request_log_is_bounded() {
     let mut cfg = SimConfig::new(KEY, SECRET);
@@ -1398,13 +1378,7 @@ async fn keep_alive_and_garbage() {
     let t = T::new().await;
     let mut c = t.conn().await;
     for _ in 0..5 {
-        assert_eq!(
-            c.send(&Req::form(path::GROUP_QUERY, &[]))
-                .await
-                .unwrap()
-                .code(),
-            200
-        );
+        assert_eq!(c.code(&Req::form(path::GROUP_QUERY, &[])).await, 200);
     }
     // Garbage on another connection does not hurt the server.
     let mut bad = TcpStream::connect(t.server.addr).await.unwrap();
@@ -1413,13 +1387,7 @@ async fn keep_alive_and_garbage() {
         .unwrap();
     let mut sink = Vec::new();
     let _ = bad.read_to_end(&mut sink).await;
-    assert_eq!(
-        c.send(&Req::form(path::GROUP_QUERY, &[]))
-            .await
-            .unwrap()
-            .code(),
-        200
-    );
+    assert_eq!(c.code(&Req::form(path::GROUP_QUERY, &[])).await, 200);
     assert_eq!(t.send(&Req::form(path::GROUP_QUERY, &[])).await.code(), 200);
 }
 
@@ -1427,13 +1395,7 @@ async fn keep_alive_and_garbage() {
 async fn shutdown_stops_serving() {
     let t = T::new().await;
     let mut c = t.conn().await;
-    assert_eq!(
-        c.send(&Req::form(path::GROUP_QUERY, &[]))
-            .await
-            .unwrap()
-            .code(),
-        200
-    );
+    assert_eq!(c.code(&Req::form(path::GROUP_QUERY, &[])).await, 200);
     let addr = t.server.addr;
     t.server.shutdown();
     // The open connection is closed...

@@ -2,7 +2,7 @@
 //! clear error in OpenIM's envelope (`errCode`, `errMsg`, `errDlt`, the
 //! detail naming the field where there is one), never reaches the vendor,
 //! and leaves the gateway healthy with nothing stuck in flight. The entrust
-//! face's half of this is `tests/hardening.rs`.
+//! face's half of this is in `errors` and `limits`.
 //!
 //! What the OpenIM face decides, pinned here:
 //!
@@ -27,13 +27,12 @@
 //!   than letters, digits and `-_.:`, is accepted but not sent upstream as
 //!   `X-Request-ID`: the gateway makes a new one (and answers with it).
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common;
+use crate::common::openim::{ADMIN, Im, SECRET, operation_id};
+use crate::common::{Answer, healthy, in_flight, metrics, rss_kib};
 use bytes::Bytes;
-use common::openim::{ADMIN, Im, SECRET, operation_id};
-use common::{Answer, Env};
 use entrust_gateway::entrust::path;
 use entrust_gateway::openim::{self, token};
 use entrust_gateway::secret::Secret;
@@ -45,8 +44,8 @@ use serde_json::{Value, json};
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
-/// Stands for a fresh operationID, filled in at each send (writes are kept
-/// by operationID for duplicate protection, so every send gets its own).
+/// Stands for a fresh operationID, filled in at each send (as OpenIM's SDK
+/// sends one per call).
 const FRESH: &[u8] = b"<fresh>";
 
 /// Which envelope an answer must be in.
@@ -216,29 +215,6 @@ async fn send_raw(
     })
 }
 
-async fn healthy(env: &Env) {
-    let h = common::send(Method::GET, &env.url("/healthz"), &[], "").await;
-    assert_eq!(h.status, 200);
-    assert_eq!(h.json()["status"], "ok");
-}
-
-/// The in-flight gauge, as /metrics reports it, less the scrape itself.
-async fn in_flight(env: &Env) -> i64 {
-    metrics(env)
-        .await
-        .lines()
-        .find_map(|l| l.strip_prefix("entrust_gateway_in_flight_requests "))
-        .and_then(|v| v.trim().parse::<i64>().ok())
-        .expect("in-flight gauge")
-        - 1
-}
-
-async fn metrics(env: &Env) -> String {
-    common::send(Method::GET, &env.url("/metrics"), &[], "")
-        .await
-        .text()
-}
-
 fn ids(prefix: &str, n: usize) -> Vec<String> {
     (0..n).map(|i| format!("{prefix}{i}")).collect()
 }
@@ -277,7 +253,7 @@ fn bad_tokens() -> Vec<(&'static str, Vec<u8>, i64, &'static str)> {
             "malformed",
         ),
         // Header bytes outside visible ASCII are refused before the token
-        // is read (issue 13 item 15): ArgsError.
+        // is read: ArgsError.
         (
             "non-ASCII",
             "v1.tök.1.00".as_bytes().to_vec(),
@@ -652,6 +628,10 @@ fn cases(token: &str) -> Vec<Bad> {
     }
 
     // Routes the face does not serve, under its prefixes.
+    let unserved = |p: &str| {
+        let what = format!("path {p}");
+        Bad::new(what, p, t, valid_get.clone(), "is not served").expect(404, 404)
+    };
     for p in [
         "/group/",
         "/group/nope",
@@ -673,16 +653,7 @@ fn cases(token: &str) -> Vec<Bad> {
         "/auth/../group/set_group_info",
         "/auth/..%2Fgroup%2Fset_group_info",
     ] {
-        c.push(
-            Bad::new(
-                format!("path {p}"),
-                p,
-                t,
-                valid_get.clone(),
-                "is not served",
-            )
-            .expect(404, 404),
-        );
+        c.push(unserved(p));
     }
     // Outside the face's prefixes: still OpenIM's envelope, since the
     // caller sends operationID...
@@ -693,29 +664,10 @@ fn cases(token: &str) -> Vec<Bad> {
         "/GROUP/set_group_info",
         "/auth",
     ] {
-        c.push(
-            Bad::new(
-                format!("path {p}"),
-                p,
-                t,
-                valid_get.clone(),
-                "is not served",
-            )
-            .expect(404, 404),
-        );
+        c.push(unserved(p));
     }
     // ...except under /entrust/, which is the entrust face's.
-    c.push(
-        Bad::new(
-            "path /entrust/../group/set_group_info".to_string(),
-            "/entrust/../group/set_group_info",
-            t,
-            valid_get.clone(),
-            "is not served",
-        )
-        .expect(404, 404)
-        .shape(Shape::Entrust),
-    );
+    c.push(unserved("/entrust/../group/set_group_info").shape(Shape::Entrust));
 
     // Headers: operationID on every route, then the token.
     for route in [get, openim::GET_ADMIN_TOKEN] {
@@ -752,7 +704,7 @@ fn cases(token: &str) -> Vec<Bad> {
         );
     }
     // Bodies over the default server.max_body_bytes (128 KiB) are refused
-    // by their Content-Length before they are read (issue 13 item 6).
+    // by their Content-Length before they are read.
     c.into_iter()
         .map(|b| {
             if b.body.len() > 128 * 1024 {
@@ -765,6 +717,14 @@ fn cases(token: &str) -> Vec<Bad> {
             }
         })
         .collect()
+}
+
+/// A gateway with `[openim]` and a group `id`; its admin token, a client.
+async fn with_group(id: &str) -> (Im, String, HttpClient) {
+    let im = Im::start().await;
+    im.create(id, "o", &[]).await;
+    let t = im.token.clone().unwrap();
+    (im, t, common::client())
 }
 
 /// Runs every case; all failures are reported together.
@@ -788,6 +748,7 @@ async fn run_cases(im: &Im, cases: &[Bad]) {
 
 #[tokio::test]
 async fn bad_input_gets_openim_errors_and_never_reaches_the_vendor() {
+    let _serial = crate::common::heavy().await;
     let im = Im::start().await;
     let t = im.token.clone().expect("token");
     let all = cases(&t);
@@ -806,6 +767,7 @@ async fn bad_input_gets_openim_errors_and_never_reaches_the_vendor() {
 /// the rest of the checks are the same.
 #[tokio::test]
 async fn bad_input_without_tokens() {
+    let _serial = crate::common::heavy().await;
     let im = Im::start_open().await;
     let all: Vec<Bad> = cases("ignored")
         .into_iter()
@@ -828,10 +790,7 @@ async fn bad_input_without_tokens() {
 /// well-formed call it amounts to.
 #[tokio::test]
 async fn what_the_face_accepts() {
-    let im = Im::start().await;
-    im.create("acc1", "o", &[]).await;
-    let t = im.token.clone().unwrap();
-    let client = common::client();
+    let (im, t, client) = with_group("acc1").await;
     let url = |p: &str| im.env.url(p);
     let body = Bytes::from(json!({"groupIDs": ["acc1"]}).to_string());
     let send = |route: &str, headers: Vec<(&'static str, Vec<u8>)>, body: Bytes| {
@@ -930,10 +889,7 @@ async fn what_the_face_accepts() {
 /// it upstream and answers with it.
 #[tokio::test]
 async fn long_or_odd_operation_ids_are_not_forwarded() {
-    let im = Im::start().await;
-    im.create("opid1", "o", &[]).await;
-    let t = im.token.clone().unwrap();
-    let client = common::client();
+    let (im, t, client) = with_group("opid1").await;
     let url = im.env.url(openim::GET_GROUPS_INFO);
     let body = Bytes::from(json!({"groupIDs": ["opid1"]}).to_string());
     let exactly_36 = "a".repeat(36);
@@ -947,7 +903,7 @@ async fn long_or_odd_operation_ids_are_not_forwarded() {
         (b"a/b".to_vec(), false),
         (b"op\"1".to_vec(), false),
     ];
-    // Raw bytes outside visible ASCII are refused (issue 13 item 15), with
+    // Raw bytes outside visible ASCII are refused, with
     // OpenIM's ArgsError, and nothing is sent.
     for op in ["opé-non-ASCII".as_bytes().to_vec(), b"op\xff".to_vec()] {
         im.env.sim.clear_requests();
@@ -995,10 +951,11 @@ async fn long_or_odd_operation_ids_are_not_forwarded() {
 /// metric labels stay bounded and memory stays flat.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thousands_of_bad_openim_requests_leave_the_gateway_healthy_and_flat() {
+    let _serial = crate::common::heavy().await;
     let im = Im::start().await;
     let t = im.token.clone().unwrap();
     // The light cases (the megabyte ones are covered above, once each).
-    // Not the token routes: their failures are throttled (tests/edge.rs).
+    // Not the token routes: their failures are throttled (`openim::token`).
     let mut light: Vec<Bad> = cases(&t)
         .into_iter()
         .filter(|c| {
@@ -1034,16 +991,6 @@ async fn thousands_of_bad_openim_requests_leave_the_gateway_healthy_and_flat() {
         );
     }
     let light = std::sync::Arc::new(light);
-    let rss = || -> u64 {
-        std::fs::read_to_string("/proc/self/status")
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find(|l| l.starts_with("VmRSS:"))
-                    .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-            })
-            .unwrap_or(0)
-    };
     const WORKERS: usize = 6;
     const PER_WORKER: usize = 600;
     let base = im.env.gw.url();
@@ -1070,12 +1017,12 @@ async fn thousands_of_bad_openim_requests_leave_the_gateway_healthy_and_flat() {
         }
     };
     run(0..100).await.unwrap();
-    let after_warmup = rss();
+    let after_warmup = rss_kib();
     tokio::time::timeout(Duration::from_secs(120), run(100..PER_WORKER))
         .await
         .expect("the bad requests were all answered in time")
         .unwrap();
-    let grown_kib = rss().saturating_sub(after_warmup);
+    let grown_kib = rss_kib().saturating_sub(after_warmup);
     assert!(
         im.env.sim.requests().is_empty(),
         "a bad request reached the vendor: {:?}",
@@ -1083,7 +1030,7 @@ async fn thousands_of_bad_openim_requests_leave_the_gateway_healthy_and_flat() {
     );
     assert_eq!(in_flight(&im.env).await, 0);
     healthy(&im.env).await;
-    let m = metrics(&im.env).await;
+    let m = metrics(&im.env.gw).await;
     assert!(
         !m.contains("nope"),
         "an unknown route became a metric label"
@@ -1100,4 +1047,21 @@ async fn thousands_of_bad_openim_requests_leave_the_gateway_healthy_and_flat() {
         "RSS grew {grown_kib} KiB over {} bad requests",
         WORKERS * (PER_WORKER - 100)
     );
+}
+
+/// An unknown route is 404 and a GET is 405, neither reaching the vendor.
+#[tokio::test]
+async fn unknown_route_and_method() {
+    let im = Im::start().await;
+    let v = im.answer("/group/nonexistent", &json!({})).await;
+    assert_eq!(v.status, 404);
+    let a = common::send(
+        http::Method::GET,
+        &im.env.url("/group/get_groups_info"),
+        &[("operationID", "x")],
+        "",
+    )
+    .await;
+    assert_eq!(a.status, 405);
+    assert!(im.env.sim.requests().is_empty());
 }

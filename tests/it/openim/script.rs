@@ -1,5 +1,5 @@
 //! OpenIM's own test script, group suite, replayed verbatim against the
-//! gateway in front of the simulator (issue 11 item 7).
+//! gateway in front of the simulator.
 //!
 //! The payloads are `openim::test::group` and the functions it calls in
 //! open-im-server's `scripts/install/test.sh` at commit 3c62733 (removed in
@@ -15,9 +15,7 @@
 //! from OpenIM"): the routes the vendor can't back, and a dismissed group
 //! that the vendor removes.
 
-mod common;
-
-use common::openim::{ADMIN, Im, SECRET, err};
+use crate::common::openim::{ADMIN, Im, SECRET, each, err, text};
 use serde_json::{Value, json};
 
 /// test.sh line 85: `OperationID="-HoperationID: 1646445464564"`.
@@ -109,19 +107,10 @@ fn paged(key: &str, id: &str, page: u32, show: u32) -> String {
 
 /// (userID, roleLevel, nickname, ex) of a member list, in order.
 fn members(d: &Value) -> Vec<(String, i64, String, String)> {
-    d["members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| {
-            (
-                m["userID"].as_str().unwrap().to_string(),
-                m["roleLevel"].as_i64().unwrap(),
-                m["nickname"].as_str().unwrap().to_string(),
-                m["ex"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
+    each(&d["members"], |m| {
+        let level = m["roleLevel"].as_i64().unwrap();
+        (text(m, "userID"), level, text(m, "nickname"), text(m, "ex"))
+    })
 }
 
 fn member(u: &str, level: i64, nickname: &str, ex: &str) -> (String, i64, String, String) {

@@ -1,13 +1,14 @@
-//! The /entrust passthrough face: signing, byte-exact forwarding, headers,
-//! refused paths. Every forwarded request is verified by the simulator.
+//! The /entrust passthrough face: signing, byte-exact forwarding, which
+//! headers go each way, which paths are forwarded. Every forwarded request
+//! is verified by the simulator.
 
-mod common;
+use std::collections::BTreeSet;
 
-use common::*;
+use crate::common::*;
 use entrust_gateway::sign::signature;
 use http::Method;
-
-const CREATE: &str = "/entrust/group/create.json";
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
 
 #[tokio::test]
 async fn forwards_signed_and_the_simulator_accepts() {
@@ -99,19 +100,10 @@ async fn nonces_never_repeat_across_many_requests() {
 
 #[tokio::test]
 async fn bodies_are_forwarded_byte_exact() {
+    let _serial = heavy().await;
     // The default max_body_bytes (128 KiB) is what the vendor's largest call
     // can need; this test raises it to send the simulator's own largest body.
-    let (sim, sim_server) = start_sim().await;
-    let gw = start_gateway(
-        &config_text(&[sim_server.url()], "", "")
-            .replace("[server]\n", "[server]\nmax_body_bytes = 1048576\n"),
-    )
-    .await;
-    let env = Env {
-        sim,
-        sim_server,
-        gw,
-    };
+    let env = Env::start_with_server("max_body_bytes = 1048576", "", "").await;
     // Non-ASCII, percent-encoded and raw UTF-8 both, and a 1 MiB body.
     let small = "groupId=g%E4%B8%AD&name=%F0%9F%98%80+x&owner=\u{4e2d}\u{6587}&extra=a%26b%3Dc";
     // Exactly 1 MiB in all: the vendor's (and the simulator's) largest body.
@@ -211,11 +203,10 @@ async fn request_id_is_kept_when_safe_generated_otherwise_and_echoed() {
 #[tokio::test]
 async fn hop_by_hop_headers_are_not_forwarded() {
     let env = Env::start().await;
-    let a = send(
-        Method::POST,
-        &env.url("/entrust/group/profile/query.json"),
+    let a = post_form_at(
+        &env,
+        QUERY,
         &[
-            ("content-type", "application/x-www-form-urlencoded"),
             ("connection", "keep-alive, x-hop"),
             ("x-hop", "secret-ish"),
             ("keep-alive", "timeout=5"),
@@ -235,11 +226,136 @@ async fn hop_by_hop_headers_are_not_forwarded() {
         "proxy-authorization",
         "te",
         "authorization",
-        // Only the allowlist reaches the vendor (issue 13 item 15).
+        // Only the allowlist reaches the vendor.
         "x-end-to-end",
     ] {
         assert!(h.get(gone).is_none(), "{gone} was forwarded");
     }
+}
+
+// RFC 9110 §7.6.1: Connection names hop-by-hop fields only, so the
+// Content-Type the form check passed still reaches the vendor.
+#[tokio::test]
+async fn connection_cannot_remove_a_checked_header() {
+    let env = Env::start().await;
+    let connection = ("connection", "content-type, content-length, x-request-id");
+    let a = post_form_at(&env, CREATE, &[connection], "groupId=edgee&name=n&owner=o").await;
+    assert_eq!(a.json()["code"], 200, "{}", a.text());
+    let r = &env.sim.requests()[0];
+    assert_eq!(
+        r.headers["content-type"],
+        "application/x-www-form-urlencoded"
+    );
+}
+
+// Only what the vendor documents (reference/entrust-api.md
+// "Signing (every request)": App-Key, Nonce, Timestamp, Signature, optional
+// X-Request-ID, a form body) reaches it.
+#[tokio::test]
+async fn only_allowlisted_headers_reach_the_vendor() {
+    let env = Env::start().await;
+    let a = post_form_at(
+        &env,
+        CREATE,
+        &[
+            ("x-original-url", "/user/getToken.json"),
+            ("x-rewrite-url", "/user/getToken.json"),
+            ("x-http-method-override", "GET"),
+            ("x-forwarded-for", "10.0.0.1"),
+            ("x-forwarded-host", "evil"),
+            ("App_Key", "other"),
+            ("RC_Signature", "0"),
+            ("token", "t"),
+            ("accept-encoding", "gzip"),
+            ("cookie", "a=b"),
+            ("x-request-id", "edge-f-1"),
+        ],
+        "groupId=edgef&name=n&owner=o",
+    )
+    .await;
+    assert_eq!(a.json()["code"], 200, "{}", a.text());
+    let got: BTreeSet<String> = env.sim.requests()[0]
+        .headers
+        .keys()
+        .map(|k| k.to_string())
+        .collect();
+    let allowed: BTreeSet<String> = [
+        "host",
+        "content-type",
+        "content-length",
+        "x-request-id",
+        "app-key",
+        "nonce",
+        "timestamp",
+        "signature",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    assert!(got.is_subset(&allowed), "{:?}", got.difference(&allowed));
+}
+
+// The response direction: hop-by-hop headers in the vendor's answer (RFC
+// 9110 §7.6.1), including any its Connection names, never reach the caller.
+#[tokio::test]
+async fn hop_by_hop_headers_from_the_vendor_are_stripped() {
+    let vendor = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let vendor_url = format!("http://{}", vendor.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = vendor.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 65536];
+                let mut got = Vec::new();
+                // Read the head and the body the Content-Length announces.
+                loop {
+                    let Ok(n) = s.read(&mut buf).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&got).to_string();
+                    if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                        let len = head
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length: ")
+                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                            })
+                            .unwrap_or(0);
+                        if body.len() >= len {
+                            break;
+                        }
+                    }
+                }
+                let body = r#"{"code":200}"#;
+                let resp = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: x-vendor-private\r\nx-vendor-private: 1\r\nkeep-alive: timeout=5\r\nproxy-connection: keep-alive\r\nproxy-authenticate: Basic\r\nupgrade: h2c\r\nx-vendor-kept: 1\r\ncontent-length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(resp.as_bytes()).await;
+            });
+        }
+    });
+    let gw = start_gateway(&config_text(&[vendor_url], "", "")).await;
+    let a = post_create(&gw, "groupId=edgeh&name=n&owner=o").await;
+    assert_eq!(a.json()["code"], 200, "{}", a.text());
+    for gone in [
+        "x-vendor-private",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authenticate",
+        "upgrade",
+    ] {
+        assert!(
+            !a.headers.contains_key(gone),
+            "{gone} reached the caller: {:?}",
+            a.headers
+        );
+    }
+    assert_eq!(a.headers["x-vendor-kept"], "1");
 }
 
 #[tokio::test]
@@ -278,12 +394,53 @@ async fn paths_outside_entrust_json_are_refused_and_never_forwarded() {
     );
 }
 
+// reference/entrust-api.md "Endpoints under /entrust/": the 23
+// documented paths; anything else is 404 without a vendor call, so junk
+// paths never share (and starve) a quota with documented ones.
 #[tokio::test]
-async fn oversized_body_is_refused_with_413_in_the_vendor_dialect() {
-    let env = Env::start_with("", "").await;
-    let body = "x".repeat(5 * 1024 * 1024);
-    let a = post_form(&env.url(CREATE), &body).await;
-    assert_eq!(a.status, 413);
-    assert_eq!(a.json()["code"], 1005);
-    assert!(env.sim.requests().is_empty());
+async fn only_documented_and_configured_paths_are_forwarded() {
+    let extra_path = "extra_entrust_paths = [\"/entrust/group/newer/thing.json\"]";
+    let env = Env::start_with_server(extra_path, "", "").await;
+    let (sim, gw) = (&env.sim, &env.gw);
+    let c = client();
+    for i in 0..600 {
+        let a = send_with(
+            &c,
+            Method::POST,
+            &format!("{}/entrust/group/invented{i}.json", gw.url()),
+            &[FORM],
+            "groupId=x",
+        )
+        .await;
+        assert_eq!(a.status, 404);
+        assert_eq!(a.json()["code"], 404);
+    }
+    assert!(
+        sim.requests().is_empty(),
+        "an invented path was signed and sent"
+    );
+    for i in 0..10 {
+        let a = send_with(
+            &c,
+            Method::POST,
+            &format!("{}{CREATE}", gw.url()),
+            &[FORM],
+            format!("groupId=edgec{i}&name=n&owner=o"),
+        )
+        .await;
+        assert_eq!(a.json()["code"], 200, "{}", a.text());
+    }
+    // A configured extra path is forwarded (the simulator has no such
+    // endpoint and answers for itself).
+    let a = post_form(
+        &format!("{}/entrust/group/newer/thing.json", gw.url()),
+        "x=1",
+    )
+    .await;
+    // The simulator's own answer for a path it does not know.
+    assert!(a.text().contains("no such API"), "{}", a.text());
+    assert_eq!(
+        sim.requests().last().unwrap().path,
+        "/entrust/group/newer/thing.json"
+    );
 }

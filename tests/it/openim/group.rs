@@ -1,13 +1,10 @@
-//! The OpenIM face, group info (issue 3): tokens, create/set/get group info,
-//! the field mapping and its read-back, validation, and the code table, all
-//! through real servers (gateway and simulator on 127.0.0.1:0).
+//! Group info on the OpenIM face: create/set/get group info, the field
+//! mapping to the vendor's profile and its read-back, validation, the
+//! vendor's codes as OpenIM's.
 
-mod common;
-
-use common::openim::{ADMIN, Im, SECRET, err, form};
+use crate::common;
+use crate::common::openim::{ADMIN, Im, admin_login, err, form};
 use entrust_gateway::entrust::path;
-use entrust_gateway::openim::token;
-use entrust_gateway::secret::Secret;
 use entrust_gateway::sim::{Fault, FaultRule, ProfileVariant};
 use serde_json::{Value, json};
 
@@ -21,107 +18,6 @@ fn ext(im: &Im, id: &str, key: &str) -> Option<String> {
             .get(key)
             .and_then(|v| v.as_str().map(str::to_string))
     })
-}
-
-#[tokio::test]
-async fn token_flow() {
-    let im = Im::start().await;
-    let a = im
-        .post(
-            "/auth/get_admin_token",
-            json!({"secret": SECRET, "userID": ADMIN}),
-        )
-        .await;
-    assert_eq!(a["errCode"], 0);
-    assert_eq!(a["data"]["expireTimeSeconds"], 3600);
-    let t = a["data"]["token"].as_str().unwrap();
-    assert!(!t.contains(SECRET));
-
-    // Wrong secret, not an admin.
-    let v = im
-        .post(
-            "/auth/get_admin_token",
-            json!({"secret": "nope", "userID": ADMIN}),
-        )
-        .await;
-    assert_eq!(err(&v), (1002, "secret invalid".into()));
-    assert_eq!(v["errMsg"], "NoPermissionError");
-    let v = im
-        .post(
-            "/auth/get_admin_token",
-            json!({"secret": SECRET, "userID": "someone"}),
-        )
-        .await;
-    assert_eq!(v["errCode"], 1001);
-
-    im.create("tok1", "owner", &[]).await;
-    let body = r#"{"groupIDs":["tok1"]}"#;
-    let ct = ("content-type", "application/json");
-    let op = ("operationID", "op1");
-    // Missing token.
-    let v = im
-        .raw("/group/get_groups_info", &[ct, op], body)
-        .await
-        .json();
-    assert_eq!(err(&v), (1001, "header must have token".into()));
-    // Forged (right shape, wrong tag), signed with another secret, expired, malformed.
-    let forged = format!("v1.{}.99999999999.{}", hex::encode(ADMIN), "ab".repeat(20));
-    let other = token::issue(&Secret::new("other".into()), ADMIN, 99_999_999_999).unwrap();
-    let expired = token::issue(&Secret::new(SECRET.into()), ADMIN, 1).unwrap();
-    for (tok, code) in [
-        (forged.as_str(), 1502),
-        (other.as_str(), 1502),
-        (expired.as_str(), 1501),
-        ("garbage", 1503),
-    ] {
-        let v = im
-            .raw("/group/get_groups_info", &[ct, op, ("token", tok)], body)
-            .await;
-        assert_eq!(v.status, 200);
-        assert_eq!(v.json()["errCode"], code, "{tok}: {}", v.text());
-    }
-    // Missing operationID, even with a good token.
-    let v = im
-        .raw("/group/get_groups_info", &[ct, ("token", t)], body)
-        .await
-        .json();
-    assert_eq!(err(&v), (1001, "header must have operationID".into()));
-    let v = im
-        .raw("/auth/get_admin_token", &[ct], r#"{"secret":"x"}"#)
-        .await
-        .json();
-    assert_eq!(err(&v), (1001, "header must have operationID".into()));
-    // The good token works.
-    let v = im
-        .raw("/group/get_groups_info", &[ct, op, ("token", t)], body)
-        .await
-        .json();
-    assert_eq!(v["errCode"], 0, "{v}");
-    assert_eq!(v["data"]["groupInfos"][0]["groupID"], "tok1");
-    // Only the one good call reached the vendor's profile/query.
-    assert_eq!(im.env.sim.accepted(path::PROFILE_QUERY), 2);
-}
-
-#[tokio::test]
-async fn no_openim_section_needs_no_token() {
-    let im = Im::start_open().await;
-    let g = im.create("open1", "o", &["a"]).await;
-    assert_eq!(g["groupID"], "open1");
-    assert_eq!(im.info("open1").await["memberCount"], 2);
-    // The operationID is still required.
-    let v = im
-        .raw("/group/get_groups_info", &[], r#"{"groupIDs":["open1"]}"#)
-        .await
-        .json();
-    assert_eq!(err(&v), (1001, "header must have operationID".into()));
-    // And no token can be had.
-    let v = im
-        .post(
-            "/auth/get_admin_token",
-            json!({"secret": SECRET, "userID": ADMIN}),
-        )
-        .await;
-    assert_eq!(v["errCode"], 1002);
 }
 
 #[tokio::test]
@@ -800,12 +696,7 @@ async fn get_groups_info_batches_and_keeps_order() {
     let d = im
         .ok("/group/get_groups_info", json!({"groupIDs": ids}))
         .await;
-    let got: Vec<&str> = d["groupInfos"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|g| g["groupID"].as_str().unwrap())
-        .collect();
+    let got = common::each(&d["groupInfos"], |g| common::text(g, "groupID"));
     let want: Vec<String> = (0..120).rev().map(|i| format!("bat{i}")).collect();
     assert_eq!(got, want);
     let calls = im.requests_to(path::PROFILE_QUERY);
@@ -954,7 +845,7 @@ async fn unreachable_vendor_is_network_error() {
         &format!("{}/auth/get_admin_token", gw.url()),
         "op1",
         None,
-        &json!({"secret": SECRET, "userID": ADMIN}),
+        &admin_login(),
     )
     .await;
     let t = a.json()["data"]["token"].as_str().unwrap().to_string();
@@ -972,22 +863,6 @@ async fn unreachable_vendor_is_network_error() {
     gw.shutdown().await;
 }
 
-#[tokio::test]
-async fn unknown_route_and_method() {
-    let im = Im::start().await;
-    let v = im.answer("/group/nonexistent", &json!({})).await;
-    assert_eq!(v.status, 404);
-    let a = common::send(
-        http::Method::GET,
-        &im.env.url("/group/get_groups_info"),
-        &[("operationID", "x")],
-        "",
-    )
-    .await;
-    assert_eq!(a.status, 405);
-    assert!(im.env.sim.requests().is_empty());
-}
-
 /// A vendor that refuses to remove an ext key that isn't there (25415):
 /// "set ex to empty" still succeeds and the rest of the update is applied.
 #[tokio::test]
@@ -995,11 +870,12 @@ async fn empty_ex_on_a_vendor_that_refuses_missing_keys() {
     let im = Im::start().await;
     im.create("ek1", "o", &[]).await;
     im.env.sim.clear_requests();
-    im.env.sim.inject(FaultRule {
+    let refuses_a_missing_key = || FaultRule {
         path: Some(path::PROFILE_UPDATE.into()),
         fault: Fault::Code(25415, 200),
         times: Some(1),
-    });
+    };
+    im.env.sim.inject(refuses_a_missing_key());
     im.ok(
         "/group/set_group_info_ex",
         json!({"groupID": "ek1", "ex": "", "introduction": "still set"}),
@@ -1012,11 +888,7 @@ async fn empty_ex_on_a_vendor_that_refuses_missing_keys() {
     assert_eq!(info["ex"], "");
     assert_eq!(info["introduction"], "still set");
     // Only ex: nothing left to send.
-    im.env.sim.inject(FaultRule {
-        path: Some(path::PROFILE_UPDATE.into()),
-        fault: Fault::Code(25415, 200),
-        times: Some(1),
-    });
+    im.env.sim.inject(refuses_a_missing_key());
     im.ok(
         "/group/set_group_info_ex",
         json!({"groupID": "ek1", "ex": ""}),

@@ -1,4 +1,4 @@
-//! Contract tests with the vendor's own SDK packages (issue 12): PyPI
+//! Contract tests with the vendor's own SDK packages: PyPI
 //! `rc-server-sdk` and npm `rongcloud-sdk` drive `tests/clients/scenario.json`
 //! (every documented endpoint) straight at `entrust-gateway sim`, and through
 //! `entrust-gateway --config` in front of it. Every step must answer code 200.
@@ -7,8 +7,6 @@
 //! `tests/clients/.venv` with `requirements.txt`, and `npm ci` in
 //! `tests/clients`. Without it these tests print a skip line and pass, unless
 //! `ENTRUST_SDK_CLIENTS=required` (set by CI), when they fail.
-
-mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -303,7 +301,7 @@ async fn the_sim_command_takes_strict() {
         let url = format!("{url}/entrust/group/query.json");
         let mut codes = Vec::new();
         for _ in 0..2 {
-            let a = common::send(http::Method::POST, &url, &headers, "size=1").await;
+            let a = crate::common::send(http::Method::POST, &url, &headers, "size=1").await;
             codes.push(a.json()["code"].as_i64());
         }
         assert_eq!(codes, [Some(200), Some(second)], "strict={strict}");

@@ -1,8 +1,6 @@
 //! The binary as an operator runs it: config errors, --check-config on every
-//! example config in the repo, secrets kept out of logs, SIGHUP reload and
-//! SIGTERM drain.
-
-mod common;
+//! example config in the repo, secrets kept out of logs, log formats, SIGHUP
+//! reload and SIGTERM/SIGINT drain.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -10,21 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::*;
-
-const BIN: &str = env!("CARGO_BIN_EXE_entrust-gateway");
-
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("entrust-gw-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
-}
+use crate::common::*;
 
 fn run(args: &[&str], envs: &[(&str, &str)]) -> (i32, String, String) {
     let out = Command::new(BIN)
@@ -79,7 +63,7 @@ fn bad_configs_exit_nonzero_with_one_message_naming_the_key() {
         ),
     ];
     for (i, (text, key)) in cases.iter().enumerate() {
-        let cfg = write(&dir, &format!("c{i}.toml"), text);
+        let cfg = write_file(&dir, &format!("c{i}.toml"), text);
         // Both a real start and --check-config fail, at startup.
         for extra in [&[][..], &["--check-config"][..]] {
             let mut args = vec!["--config", cfg.to_str().unwrap()];
@@ -108,7 +92,7 @@ fn every_example_config_passes_check_config() {
         }
     }
     let dir = temp_dir("examples");
-    let secret_file = write(&dir, "secret", "example-secret\n");
+    let secret_file = write_file(&dir, "secret", "example-secret\n");
     for cfg in configs {
         // Point any secret file at a real one; everything else stays as written.
         let text = std::fs::read_to_string(&cfg).unwrap();
@@ -123,7 +107,7 @@ fn every_example_config_passes_check_config() {
             })
             .collect::<Vec<_>>()
             .join("\n");
-        let copy = write(&dir, "copy.toml", &text);
+        let copy = write_file(&dir, "copy.toml", &text);
         let (code, out, err) = run(
             &["--config", copy.to_str().unwrap(), "--check-config"],
             &[
@@ -138,6 +122,15 @@ fn every_example_config_passes_check_config() {
             "secret printed by --check-config"
         );
     }
+}
+
+/// A config file for the binary in front of `sim_url`, in `temp_dir(name)`:
+/// `before` its `[upstream]` section, the secret in GW_TEST_SECRET, `after` it.
+fn config_file(name: &str, sim_url: &str, before: &str, after: &str) -> PathBuf {
+    let text = format!(
+        "{before}[upstream]\nurls = [{sim_url:?}]\napp_key = {APP_KEY:?}\napp_secret_env = \"GW_TEST_SECRET\"\n{after}"
+    );
+    write_file(&temp_dir(name), "gw.toml", &text)
 }
 
 /// A gateway process with stderr read line by line in a thread.
@@ -229,12 +222,20 @@ impl Proc {
     }
 }
 
+impl Drop for Proc {
+    /// A gateway still running when its test fails is killed, not left behind.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secrets_never_reach_the_logs_and_sighup_reloads_the_secret_file() {
     let (sim, sim_server) = start_sim().await;
     let dir = temp_dir("logs");
-    let secret_file = write(&dir, "secret", &format!("{APP_SECRET}\n"));
-    let cfg = write(
+    let secret_file = write_file(&dir, "secret", &format!("{APP_SECRET}\n"));
+    let cfg = write_file(
         &dir,
         "gw.toml",
         &format!(
@@ -298,7 +299,7 @@ async fn secrets_never_reach_the_logs_and_sighup_reloads_the_secret_file() {
         assert!(!log.contains(needle), "log reveals {needle:?}:\n{log}");
     }
     // The vendor saw the rotated secret in use? The simulator knows only the
-    // old one, so after rotation it would answer 1004: proven in tests/ops.rs.
+    // old one, so after rotation it would answer 1004: proven in `admin`.
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -315,15 +316,7 @@ async fn one_thread_runtime_serves_and_drains_then_exits_zero() {
 
 async fn drains_then_exits_zero(envs: &[(&str, &str)]) {
     let (sim, sim_server) = start_sim().await;
-    let dir = temp_dir("drain");
-    let cfg = write(
-        &dir,
-        "gw.toml",
-        &format!(
-            "[upstream]\nurls = [{:?}]\napp_key = {APP_KEY:?}\napp_secret_env = \"GW_TEST_SECRET\"\n",
-            sim_server.url()
-        ),
-    );
+    let cfg = config_file("drain", &sim_server.url(), "", "");
     let mut envs = envs.to_vec();
     envs.push(("GW_TEST_SECRET", APP_SECRET));
     let (p, gw) = Proc::start(&cfg, &envs);
@@ -360,9 +353,8 @@ async fn drains_then_exits_zero(envs: &[(&str, &str)]) {
     assert!(log.contains("drained"), "{log}");
 }
 
-/// Issue 15 point 4 and issue 13 item 11: each bad config fails, at start
-/// and under --check-config, with one line that names the file and the
-/// dotted key, and never echoes a secret.
+/// Each bad config fails, at start and under --check-config, with one line
+/// that names the file and the dotted key, and never echoes a secret.
 #[test]
 fn each_bad_config_names_its_dotted_key_and_no_secret() {
     let dir = temp_dir("badcfg2");
@@ -381,7 +373,7 @@ fn each_bad_config_names_its_dotted_key_and_no_secret() {
         (format!("[admin]\nlisten = 'localhost:9901'\n{env}"), vec![("S", "x")], "admin.listen", "\u{7}"),
         (format!("{env}timeout_ms = -1\n"), vec![("S", "x")], "upstream.timeout_ms", "\u{7}"),
         (format!("{env}[rate_limit]\nper_second = -5\n"), vec![("S", "x")], "rate_limit.per_second", "\u{7}"),
-        // Semaphore::new panics above 2^61 (13.11).
+        // Semaphore::new panics above 2^61.
         (format!("[server]\nmax_connections = 2305843009213693952\n{env}"), vec![("S", "x")], "server.max_connections", "\u{7}"),
         (format!("{env}timeout_ms = 18446744073709551615\n"), vec![("S", "x")], "upstream.timeout_ms", "\u{7}"),
         (format!("[server]\ndrain_timeout_ms = 99999999999999\n{env}"), vec![("S", "x")], "server.drain_timeout_ms", "\u{7}"),
@@ -397,7 +389,7 @@ fn each_bad_config_names_its_dotted_key_and_no_secret() {
         ("[upstream]\nurls = ['https://u:pw-Kq7@x.example']\napp_key = 'k'\napp_secret_env = 'S'\n".into(), vec![("S", "x")], "upstream.urls[0]", "pw-Kq7"),
     ];
     for (i, (text, envs, key, secret)) in cases.iter().enumerate() {
-        let cfg = write(&dir, &format!("c{i}.toml"), text);
+        let cfg = write_file(&dir, &format!("c{i}.toml"), text);
         for extra in [&[][..], &["--check-config"][..]] {
             let mut args = vec!["--config", cfg.to_str().unwrap()];
             args.extend_from_slice(extra);
@@ -436,12 +428,12 @@ fn check_config_skip_secret_checks_a_deployment_config_without_its_secret() {
     assert_ne!(code, 0);
 }
 
-/// Issue 13 item 11: a panic in a background task after "ready" used to be
-/// swallowed and the process exited 0. Now any panic exits non-zero.
+/// A panic in a background task after "ready" must not be swallowed with
+/// the process exiting 0: any panic exits non-zero.
 #[test]
 fn a_panic_after_ready_exits_non_zero() {
     let dir = temp_dir("panic");
-    let cfg = write(
+    let cfg = write_file(
         &dir,
         "gw.toml",
         "[upstream]\nurls = ['http://127.0.0.1:1']\napp_key = 'k'\napp_secret_env = 'S'\n",
@@ -456,23 +448,16 @@ fn a_panic_after_ready_exits_non_zero() {
     assert_eq!(code, Some(101), "{}", p.seen.join("\n"));
 }
 
-/// Issue 15 point 3: probes and scrapes log at DEBUG, API requests at INFO
-/// with latency in whole microseconds; the ready line names every listener.
-/// Issue 13 item 8: caller strings that an error message quotes (here a
-/// repeated member id: OpenIM's create_group refuses duplicates) can't
-/// start a log line or carry a terminal escape.
+/// Probes and scrapes log at DEBUG, API requests at INFO with latency in
+/// whole microseconds; the ready line names every listener. Caller strings
+/// that an error message quotes (here a repeated member id: OpenIM's
+/// create_group refuses duplicates) can't start a log line or carry a
+/// terminal escape.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn text_logs_are_quiet_escaped_and_name_every_listener() {
     let (_sim, sim_server) = start_sim().await;
-    let dir = temp_dir("textlogs");
-    let cfg = write(
-        &dir,
-        "gw.toml",
-        &format!(
-            "[admin]\nlisten = \"127.0.0.1:0\"\n[upstream]\nurls = [{:?}]\napp_key = {APP_KEY:?}\napp_secret_env = \"GW_TEST_SECRET\"\n",
-            sim_server.url()
-        ),
-    );
+    let admin_section = "[admin]\nlisten = \"127.0.0.1:0\"\n";
+    let cfg = config_file("textlogs", &sim_server.url(), admin_section, "");
     let (mut p, gw) = Proc::start(
         &cfg,
         &[("GW_TEST_SECRET", APP_SECRET), ("RUST_LOG", "info")],
@@ -569,20 +554,13 @@ async fn text_logs_are_quiet_escaped_and_name_every_listener() {
     assert!(log.contains("FORGED"), "the refusal is logged: {log}");
 }
 
-/// Issue 15 point 3: JSON lines carry flat keys (no "span" or "fields"
-/// objects), the pipeline's upstream_path and data_center included.
+/// JSON lines carry flat keys (no "span" or "fields" objects), the
+/// pipeline's upstream_path and data_center included.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_have_flat_keys() {
     let (_sim, sim_server) = start_sim().await;
-    let dir = temp_dir("jsonlogs");
-    let cfg = write(
-        &dir,
-        "gw.toml",
-        &format!(
-            "[upstream]\nurls = [{:?}]\napp_key = {APP_KEY:?}\napp_secret_env = \"GW_TEST_SECRET\"\n[log]\nformat = \"json\"\n",
-            sim_server.url()
-        ),
-    );
+    let json = "[log]\nformat = \"json\"\n";
+    let cfg = config_file("jsonlogs", &sim_server.url(), "", json);
     let mut p = Proc::spawn(
         &cfg,
         &[("GW_TEST_SECRET", APP_SECRET), ("RUST_LOG", "info")],
@@ -624,68 +602,20 @@ async fn json_logs_have_flat_keys() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_and_sigint_drains_then_exits_zero() {
     let (_sim, sim_server) = start_sim().await;
-    let dir = temp_dir("jsonlog");
-    let cfg = write(
-        &dir,
-        "gw.toml",
-        &format!(
-            "[upstream]\nurls = [{:?}]\napp_key = {APP_KEY:?}\napp_secret_env = \"GW_TEST_SECRET\"\n",
-            sim_server.url()
-        ),
-    );
-    /// Kills the gateway if the test fails before it exits.
-    struct Reap(Option<Child>);
-    impl Drop for Reap {
-        fn drop(&mut self) {
-            if let Some(c) = self.0.as_mut() {
-                let _ = c.kill();
-                let _ = c.wait();
-            }
-        }
-    }
-    let mut child = Command::new(BIN)
-        .args([
-            "--config",
-            cfg.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-        ])
-        .env("GW_TEST_SECRET", APP_SECRET)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn gateway");
-    let stderr = child.stderr.take().unwrap();
-    let pid = child.id().to_string();
-    let mut reap = Reap(Some(child));
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut seen: Vec<String> = Vec::new();
-    let mut wait_for = |what: &str| -> serde_json::Value {
-        loop {
-            let line = lines
-                .recv_timeout(Duration::from_secs(20))
-                .unwrap_or_else(|e| panic!("no {what:?} line ({e}):\n{}", seen.join("\n")));
-            seen.push(line.clone());
+    let cfg = config_file("jsonlog", &sim_server.url(), "", "");
+    let envs = [("GW_TEST_SECRET", APP_SECRET), ("RUST_LOG", "info")];
+    let mut p = Proc::spawn(&cfg, &envs, &["--log-format", "json"]);
+    fn wait_for(p: &mut Proc, what: &str) -> serde_json::Value {
+        let line = p.wait_for(|line| {
             // Every line is one JSON object.
-            let v: serde_json::Value = serde_json::from_str(&line)
+            let v: serde_json::Value = serde_json::from_str(line)
                 .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
             // Flat keys (src/logs.rs FlatJson): the message and the fields at the top.
-            if v["message"] == what {
-                return v;
-            }
-        }
-    };
-    let ready = wait_for("ready");
+            v["message"] == what
+        });
+        serde_json::from_str(&line).unwrap()
+    }
+    let ready = wait_for(&mut p, "ready");
     let addr = ready["listen"].as_str().expect("listen field");
     let a = post_form(
         &format!("http://{addr}/entrust/group/create.json"),
@@ -693,20 +623,14 @@ async fn json_logs_and_sigint_drains_then_exits_zero() {
     )
     .await;
     assert_eq!(a.json()["code"], 200, "{}", a.text());
-    let ok = Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok);
-    wait_for("SIGINT");
-    wait_for("drained");
-    let mut child = reap.0.take().unwrap();
-    let status = within("the gateway to exit", async {
-        tokio::task::spawn_blocking(move || child.wait().unwrap())
+    p.signal("INT");
+    wait_for(&mut p, "SIGINT");
+    wait_for(&mut p, "drained");
+    let (code, log) = within("the gateway to exit", async {
+        tokio::task::spawn_blocking(move || p.finish())
             .await
             .unwrap()
     })
     .await;
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(code, 0, "{log}");
 }

@@ -1,29 +1,24 @@
-//! Idempotency records shared through a real redis-server (issue 14 item 4):
-//! gateways behind a load balancer, so a retry may land on another instance.
-//! The expected answers are the draft's (IETF
-//! draft-ietf-httpapi-idempotency-key-header, section 2 and "Error
-//! Scenarios": a finished retry gets the first answer, one still in flight
-//! gets 409, the key reused for another request gets 422), as one gateway
-//! gives them (tests/dedup.rs), now across instances.
-
-mod common;
+//! Idempotency records shared through a real redis-server: gateways behind
+//! a load balancer, so a retry may land on another instance. The expected
+//! answers are the draft's (IETF draft-ietf-httpapi-idempotency-key-header,
+//! section 2 and "Error Scenarios": a finished retry gets the first answer,
+//! one still in flight gets 409, the key reused for another request gets
+//! 422), as one gateway gives them (`idempotency`), now across instances.
 
 use std::time::Duration;
 
-use common::redis_server::RedisServer;
-use common::*;
+use crate::common::IDEMPOTENCY_KEY as KEY;
+use crate::common::redis_server::RedisServer;
+use crate::common::*;
 use entrust_gateway::server::ServerHandle;
 use entrust_gateway::sim::{Fault, FaultRule, SimServer, Simulator};
 use http::Method;
 
-const CREATE: &str = "/entrust/group/create.json";
-const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
-const KEY: &str = "idempotency-key";
 /// The records' keys: `<key_prefix>:<app_key>:idem:<digest>` (README,
 /// "Running several gateways").
 const RECORDS: &str = "entrust-gateway:test-app-key:idem:*";
 
-/// A simulator and two gateways sharing one Redis.
+/// A simulator and two gateways sharing one Redis (started here).
 struct Pair {
     sim: Simulator,
     _sim_server: SimServer,
@@ -32,16 +27,18 @@ struct Pair {
 }
 
 impl Pair {
-    async fn start(redis: &RedisServer, extra: &str) -> Pair {
+    async fn start(extra: &str) -> (RedisServer, Pair) {
+        let redis = RedisServer::start();
         let (sim, sim_server) = start_sim().await;
         let extra = format!("{extra}\n[redis]\nurl = \"{}\"\n", redis.url());
         let text = config_text(&[sim_server.url()], "", &extra);
-        Pair {
+        let pair = Pair {
             a: start_gateway(&text).await,
             b: start_gateway(&text).await,
             sim,
             _sim_server: sim_server,
-        }
+        };
+        (redis, pair)
     }
 
     fn receipts(&self) -> usize {
@@ -83,14 +80,11 @@ fn record_key(key: &str) -> String {
     )
 }
 
-fn metrics(gw: &ServerHandle) -> String {
-    gw.app.metrics().encode()
-}
+const TOO_LARGE: &str = "entrust_gateway_dedup_answers_too_large_total";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retry_on_another_instance_gets_the_first_answer() {
-    let redis = RedisServer::start();
-    let p = Pair::start(&redis, "").await;
+    let (redis, p) = Pair::start("").await;
     let body = "groupId=fi1&name=n&owner=o";
     let first = create(&p.a, "fleet-1", body).await;
     assert_eq!(first.json()["code"], 200, "{}", first.text());
@@ -116,8 +110,7 @@ async fn a_retry_on_another_instance_gets_the_first_answer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_key_for_another_request_on_another_instance_is_422() {
-    let redis = RedisServer::start();
-    let p = Pair::start(&redis, "").await;
+    let (_redis, p) = Pair::start("").await;
     let a = create(&p.a, "fleet-2", "groupId=fi2&name=n&owner=o").await;
     assert_eq!(a.json()["code"], 200, "{}", a.text());
     let b = create(&p.b, "fleet-2", "groupId=fi3&name=n&owner=o").await;
@@ -128,8 +121,7 @@ async fn the_same_key_for_another_request_on_another_instance_is_422() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retry_on_another_instance_while_the_first_runs_is_409() {
-    let redis = RedisServer::start();
-    let p = Pair::start(&redis, "").await;
+    let (_redis, p) = Pair::start("").await;
     p.sim
         .inject(FaultRule::on(CREATE, Fault::Delay(Duration::from_millis(800))).limit(1));
     let body = "groupId=fi4&name=n&owner=o";
@@ -140,12 +132,7 @@ async fn a_retry_on_another_instance_while_the_first_runs_is_409() {
         );
     // Once the vendor has the first, the duplicate is in flight (the
     // simulator records a request before it applies the delay).
-    within("the vendor gets the first", async {
-        while p.sim.requests().is_empty() {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-    })
-    .await;
+    until("the vendor gets the first", || !p.sim.requests().is_empty()).await;
     let b = create(&p.b, "fleet-3", body).await;
     assert_eq!(b.status, 409, "{}", b.text());
     assert_eq!(b.headers["retry-after"], "1");
@@ -159,19 +146,15 @@ async fn a_retry_on_another_instance_while_the_first_runs_is_409() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_answer_over_the_bound_is_not_shared_and_says_so() {
-    let redis = RedisServer::start();
-    let p = Pair::start(&redis, "").await;
-    // A vendor answer over dedup::shared::ANSWER_MAX (64 KiB).
+    let (redis, p) = Pair::start("").await;
+    // A vendor answer over idempotency::redis::ANSWER_MAX (64 KiB).
     p.sim
         .inject(FaultRule::on(CREATE, Fault::HugeBody(80 * 1024)).limit(1));
     let body = "groupId=fi5&name=n&owner=o";
     let a = create(&p.a, "fleet-4", body).await;
     assert_eq!(a.json()["code"], 200);
-    assert!(
-        metrics(&p.a).contains("entrust_gateway_dedup_answers_too_large_total 1"),
-        "{}",
-        metrics(&p.a)
-    );
+    let m = metrics(&p.a).await;
+    assert_eq!(sample(&m, TOO_LARGE, &[]), Some(1.0), "{m}");
     assert!(records(&redis).await.is_empty(), "the claim was freed");
     // Not kept: the retry does the write again (the vendor: 25409, exists).
     let b = create(&p.b, "fleet-4", body).await;
@@ -182,10 +165,9 @@ async fn an_answer_over_the_bound_is_not_shared_and_says_so() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_are_served_while_redis_is_down() {
-    let mut redis = RedisServer::start();
-    // The quota's own fallback has a start-up delay (tests/fleet.rs); off
+    // The quota's own fallback has a start-up delay (`fleet::quota`); off
     // here, so that only the records' fallback is on the path.
-    let p = Pair::start(&redis, "[rate_limit]\nenabled = false\n").await;
+    let (mut redis, p) = Pair::start("[rate_limit]\nenabled = false\n").await;
     let a = create(&p.a, "down-0", "groupId=fd0&name=n&owner=o").await;
     assert_eq!(a.json()["code"], 200);
     assert_eq!(records(&redis).await.len(), 1);
@@ -200,25 +182,24 @@ async fn writes_are_served_while_redis_is_down() {
     let d = create(&p.b, "down-2", "groupId=fd2&name=n&owner=o").await;
     assert_eq!(d.json()["code"], 200, "{}", d.text());
     assert_eq!(p.receipts(), 3);
-    let m = metrics(&p.a);
+    let m = metrics(&p.a).await;
     // The records count their own failed Redis calls; the link they
     // share with the quota is down for both.
     assert!(
         m.contains("entrust_gateway_dedup_store_errors_total{kind="),
         "{m}"
     );
-    assert!(m.contains("entrust_gateway_quota_store_up 0"), "{m}");
+    let up = sample(&m, "entrust_gateway_quota_store_up", &[]);
+    assert_eq!(up, Some(0.0), "{m}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_whose_gateway_died_lapses() {
-    let redis = RedisServer::start();
-    let p = Pair::start(&redis, "").await;
+    let (redis, p) = Pair::start("").await;
     let body = "groupId=fi6&name=n&owner=o";
     // The claim a gateway that died mid-write left behind, as
     // src/dedup/shared.rs writes it.
-    let (parts, ()) = http::Request::post(CREATE).body(()).unwrap().into_parts();
-    let fp = entrust_gateway::idempotency::fingerprint(&parts, body.as_bytes());
+    let fp = create_fingerprint(body);
     let record = record_key("fleet-5");
     let mut conn = redis.connection().await;
     let _: () = redis::cmd("SET")
@@ -256,8 +237,7 @@ async fn a_claim_whose_gateway_died_lapses() {
 async fn answers_up_to_the_bound_are_shared() {
     // README, "Running several gateways": only an answer over 64 KiB is not
     // kept in Redis; one of 32 KiB is shared like any other.
-    let redis = RedisServer::start();
-    let p = Pair::start(&redis, "").await;
+    let (_redis, p) = Pair::start("").await;
     p.sim
         .inject(FaultRule::on(CREATE, Fault::HugeBody(32 * 1024)).limit(1));
     let body = "groupId=fi8&name=n&owner=o";
@@ -268,11 +248,8 @@ async fn answers_up_to_the_bound_are_shared() {
     assert_eq!(b.headers["x-gateway-replayed"], "true", "{}", b.text());
     assert_eq!(b.body, a.body);
     assert_eq!(p.receipts(), 1);
-    assert!(
-        metrics(&p.a).contains("entrust_gateway_dedup_answers_too_large_total 0"),
-        "{}",
-        metrics(&p.a)
-    );
+    let m = metrics(&p.a).await;
+    assert_eq!(sample(&m, TOO_LARGE, &[]), Some(0.0), "{m}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -280,8 +257,7 @@ async fn what_was_claimed_during_an_outage_stays_protected_after_redis_returns()
     // README, "Running several gateways": "What it claimed locally stays
     // protected there after Redis returns" (the local table is looked up
     // before Redis, src/dedup/shared.rs RedisStore::claim).
-    let mut redis = RedisServer::start();
-    let p = Pair::start(&redis, "[rate_limit]\nenabled = false\n").await;
+    let (mut redis, p) = Pair::start("[rate_limit]\nenabled = false\n").await;
     let a = create(&p.a, "back-0", "groupId=fb0&name=n&owner=o").await;
     assert_eq!(a.json()["code"], 200, "{}", a.text());
     redis.kill();
@@ -290,11 +266,8 @@ async fn what_was_claimed_during_an_outage_stays_protected_after_redis_returns()
     assert_eq!(b.json()["code"], 200, "{}", b.text());
     redis.restart();
     within("gateway a finds Redis again", async {
-        // A whole line: the metric's HELP text says "up 1 while ...".
-        while !metrics(&p.a)
-            .lines()
-            .any(|l| l == "entrust_gateway_quota_store_up 1")
-        {
+        let up = async || sample(&metrics(&p.a).await, "entrust_gateway_quota_store_up", &[]);
+        while up().await != Some(1.0) {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     })
@@ -314,12 +287,10 @@ async fn a_claim_dropped_unfinished_is_freed_in_redis() {
     // frees the key, so retries are not refused with 409 while its renewals
     // keep it alive. A panic can't be provoked from outside, so the claim is
     // taken and dropped here through the gateway's own table.
-    use entrust_gateway::idempotency::{Begin, fingerprint};
-    let redis = RedisServer::start();
-    let p = Pair::start(&redis, "").await;
+    use entrust_gateway::idempotency::Begin;
+    let (redis, p) = Pair::start("").await;
     let body = "groupId=fi9&name=n&owner=o";
-    let (parts, ()) = http::Request::post(CREATE).body(()).unwrap().into_parts();
-    let fp = fingerprint(&parts, body.as_bytes());
+    let fp = create_fingerprint(body);
     // No credential on the test's requests: the store key has none.
     let key = entrust_gateway::idempotency::store_key(&http::HeaderMap::new(), "fleet-9");
     let dedup = p.a.app.idempotency().expect("dedup on");
@@ -348,8 +319,7 @@ async fn a_slow_write_keeps_renewing_its_claim() {
     // renews every 2.5 s while the write runs: a slow write is never done
     // twice". A write of 6.5 s sees two renewals (at 2.5 s and 5 s): each
     // puts the record's PTTL back up while it is still the claim.
-    let redis = RedisServer::start();
-    let p = Pair::start(&redis, "").await;
+    let (redis, p) = Pair::start("").await;
     p.sim
         .inject(FaultRule::on(CREATE, Fault::Delay(Duration::from_millis(6500))).limit(1));
     let url = format!("{}{CREATE}", p.a.url());
@@ -418,8 +388,7 @@ async fn a_record_that_is_not_the_gateways_is_served_locally_and_logged_once() {
         .with_writer(count.with_filter(|m| m.target() == "entrust_gateway::idempotency::redis"))
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
-    let redis = RedisServer::start();
-    let p = Pair::start(&redis, "").await;
+    let (redis, p) = Pair::start("").await;
     let mut conn = redis.connection().await;
     for n in 0..3 {
         let key = format!("odd-{n}");

@@ -2,9 +2,7 @@
 //! error, timeout or 5xx switches the active URL; the failed request is sent
 //! again only when that is safe.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use entrust_gateway::server::ServerHandle;
 use entrust_gateway::sim::{Fault, FaultRule, SimServer, Simulator};
 
@@ -52,27 +50,18 @@ async fn two_data_centers_with(
     }
 }
 
-const QUERY: &str = "/entrust/group/profile/query.json";
-const CREATE: &str = "/entrust/group/create.json";
-
 #[tokio::test]
 async fn primary_refusing_connections_fails_over_even_for_writes() {
-    let dead = closed_port_url().await;
-    let (sim, backup) = start_sim().await;
-    let gw = start_gateway(&config_text(&[dead, backup.url()], "", "")).await;
+    let (sim, _backup, gw) = dead_primary("", "").await;
     // A write: never sent to the dead primary, so sending it to the backup is safe.
-    let a = post_form(
-        &format!("{}{CREATE}", gw.url()),
-        "groupId=f1&name=n&owner=o",
-    )
-    .await;
+    let a = post_create(&gw, "groupId=f1&name=n&owner=o").await;
     assert_eq!(a.json()["code"], 200, "{}", a.text());
     assert_eq!(sim.accepted(CREATE), 1);
     // The backup is now active: the next request goes straight there.
     assert_eq!(gw.app.vendor().upstream().active(), 1);
     let a = post_form(&format!("{}{QUERY}", gw.url()), "groupIds=f1").await;
     assert_eq!(a.json()["profiles"][0]["groupId"], "f1");
-    let m = gw.app.metrics().encode();
+    let m = metrics(&gw).await;
     assert!(m.contains("entrust_gateway_failovers_total{from="), "{m}");
 }
 
@@ -89,11 +78,7 @@ async fn a_5xx_read_is_retried_on_the_backup() {
 #[tokio::test]
 async fn a_5xx_write_is_not_retried_and_the_answer_comes_back() {
     let dcs = primary_failing("", Fault::Status(500), Some(1)).await;
-    let a = post_form(
-        &format!("{}{CREATE}", dcs.gw.url()),
-        "groupId=w&name=n&owner=o",
-    )
-    .await;
+    let a = post_create(&dcs.gw, "groupId=w&name=n&owner=o").await;
     assert_eq!(a.status, 500);
     assert_eq!(dcs.primary.requests().len(), 1);
     assert!(
@@ -101,11 +86,7 @@ async fn a_5xx_write_is_not_retried_and_the_answer_comes_back() {
         "a write that may have arrived was sent twice"
     );
     // But the active data center switched, so the next write goes to the backup.
-    let a = post_form(
-        &format!("{}{CREATE}", dcs.gw.url()),
-        "groupId=w2&name=n&owner=o",
-    )
-    .await;
+    let a = post_create(&dcs.gw, "groupId=w2&name=n&owner=o").await;
     assert_eq!(a.json()["code"], 200);
     assert_eq!(dcs.backup.accepted(CREATE), 1);
 }
@@ -113,11 +94,7 @@ async fn a_5xx_write_is_not_retried_and_the_answer_comes_back() {
 #[tokio::test]
 async fn a_timed_out_write_is_not_retried_and_answers_504_1050() {
     let dcs = primary_failing("timeout_ms = 300", Fault::Hang, None).await;
-    let a = post_form(
-        &format!("{}{CREATE}", dcs.gw.url()),
-        "groupId=t&name=n&owner=o",
-    )
-    .await;
+    let a = post_create(&dcs.gw, "groupId=t&name=n&owner=o").await;
     assert_eq!(a.status, 504);
     assert_eq!(a.json()["code"], 1050);
     assert!(dcs.backup.requests().is_empty());
@@ -134,7 +111,7 @@ async fn unreachable_upstream_answers_502_1000() {
     let a = post_form(&format!("{}{QUERY}", gw.url()), "groupIds=x").await;
     assert_eq!(a.status, 502);
     assert_eq!(a.json()["code"], 1000);
-    let r = send(http::Method::GET, &format!("{}/readyz", gw.url()), &[], "").await;
+    let r = get(&format!("{}/readyz", gw.url())).await;
     assert_eq!(r.status, 503, "readyz must report a known-down upstream");
 }
 
@@ -155,7 +132,7 @@ async fn at_most_one_switch_per_cooldown() {
     assert_eq!(dcs.backup.requests().len(), 1);
 }
 
-/// issue 13 item 12: a data center that accepts the TCP connection and then
+/// A data center that accepts the TCP connection and then
 /// stalls the TLS handshake never got the request, so even a write moves to
 /// the backup (README "Failover": connect error, TLS handshake failure or
 /// stall → retried), and the answer is the backup's, not a 504.
@@ -169,14 +146,7 @@ async fn a_stalled_tls_handshake_is_never_sent_and_a_write_moves_to_the_backup()
         "",
     ))
     .await;
-    let a = within(
-        "the write",
-        post_form(
-            &format!("{}{CREATE}", gw.url()),
-            "groupId=hs&name=n&owner=o",
-        ),
-    )
-    .await;
+    let a = within("the write", post_create(&gw, "groupId=hs&name=n&owner=o")).await;
     assert_eq!(a.status, 200, "{}", a.text());
     assert_eq!(a.json()["code"], 200);
     assert_eq!(sim.accepted(CREATE), 1);
@@ -187,13 +157,14 @@ async fn a_stalled_tls_handshake_is_never_sent_and_a_write_moves_to_the_backup()
     assert_eq!(gw.app.vendor().upstream().active(), 1);
 }
 
-/// issue 12 item 5: a body over the data center's limit is that request's
+/// A body over the data center's limit is that request's
 /// failure. The simulator reads at most 1 MiB (src/sim/server.rs
 /// MAX_REQUEST_BODY) and closes; the gateway (its limit raised to 4 MiB)
 /// answers a clear error, keeps the data center in service, and /readyz
 /// stays 200.
 #[tokio::test]
 async fn a_body_the_data_center_refuses_fails_only_that_request() {
+    let _serial = heavy().await;
     let TwoDataCenters {
         primary,
         backup,
@@ -208,11 +179,7 @@ async fn a_body_the_data_center_refuses_fails_only_that_request() {
         "x".repeat(4000 << 10)
     );
     for _ in 0..6 {
-        let a = within(
-            "the big write",
-            post_form(&format!("{}{CREATE}", gw.url()), &big),
-        )
-        .await;
+        let a = within("the big write", post_create(&gw, &big)).await;
         // Either the vendor's own refusal got through (400 code 1005, its
         // "parameter too long": src/entrust/mod.rs code::PARAM_TOO_LONG), or
         // the gateway's: 413 code 1005, saying the body was refused.
@@ -223,7 +190,7 @@ async fn a_body_the_data_center_refuses_fails_only_that_request() {
             a.status,
             a.text()
         );
-        let r = send(http::Method::GET, &format!("{}/readyz", gw.url()), &[], "").await;
+        let r = get(&format!("{}/readyz", gw.url())).await;
         assert_eq!(r.status, 200, "{}", r.text());
     }
     assert!(
@@ -232,11 +199,7 @@ async fn a_body_the_data_center_refuses_fails_only_that_request() {
     );
     assert_eq!(gw.app.vendor().upstream().active(), 0, "no failover");
     // The data center still serves everyone else.
-    let a = post_form(
-        &format!("{}{CREATE}", gw.url()),
-        "groupId=ok&name=n&owner=o",
-    )
-    .await;
+    let a = post_create(&gw, "groupId=ok&name=n&owner=o").await;
     assert_eq!(a.json()["code"], 200, "{}", a.text());
     assert_eq!(primary.accepted(CREATE), 1);
 }
@@ -247,6 +210,7 @@ async fn a_body_the_data_center_refuses_fails_only_that_request() {
 /// says the body was refused; the data center stays in service.
 #[tokio::test]
 async fn a_data_center_closing_mid_body_refuses_the_body_not_the_service() {
+    let _serial = heavy().await;
     use tokio::io::AsyncReadExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -271,11 +235,7 @@ async fn a_data_center_closing_mid_body_refuses_the_body_not_the_service() {
         "groupId=big&name=n&owner=o&groupProfile={}",
         "x".repeat(4000 << 10)
     );
-    let a = within(
-        "the big write",
-        post_form(&format!("{}{CREATE}", gw.url()), &big),
-    )
-    .await;
+    let a = within("the big write", post_create(&gw, &big)).await;
     assert_eq!(a.status, 413, "{}", a.text());
     assert_eq!(a.json()["code"], 1005);
     assert!(
@@ -283,7 +243,7 @@ async fn a_data_center_closing_mid_body_refuses_the_body_not_the_service() {
         "{}",
         a.text()
     );
-    let r = send(http::Method::GET, &format!("{}/readyz", gw.url()), &[], "").await;
+    let r = get(&format!("{}/readyz", gw.url())).await;
     assert_eq!(r.status, 200, "{}", r.text());
 }
 
@@ -367,10 +327,7 @@ async fn a_data_center_closing_idle_connections_costs_no_write() {
     for i in 0..WRITES {
         let a = within(
             "a write",
-            post_form(
-                &format!("{}{CREATE}", gw.url()),
-                &format!("groupId=k{i}&name=n&owner=o"),
-            ),
+            post_create(&gw, &format!("groupId=k{i}&name=n&owner=o")),
         )
         .await;
         assert_eq!(a.status, 200, "write {i}: {}", a.text());
@@ -393,27 +350,17 @@ async fn a_data_center_closing_idle_connections_costs_no_write() {
     assert!(closed.try_recv().is_err(), "a write was sent twice");
 }
 
-/// issue 12 item 5: a data center answering 413 is answering. Its answer
+/// A data center answering 413 is answering. Its answer
 /// goes back unchanged (README "The entrust face": the vendor's status and
 /// body come back), nothing is resent, and it stays in service.
 #[tokio::test]
 async fn a_data_center_answering_413_stays_in_service() {
     let dcs = primary_failing("", Fault::Code(1005, 413), Some(1)).await;
-    let a = post_form(
-        &format!("{}{CREATE}", dcs.gw.url()),
-        "groupId=t4&name=n&owner=o",
-    )
-    .await;
+    let a = post_create(&dcs.gw, "groupId=t4&name=n&owner=o").await;
     assert_eq!(a.status, 413, "{}", a.text());
     assert_eq!(a.json()["code"], 1005);
     assert!(dcs.backup.requests().is_empty());
     assert_eq!(dcs.gw.app.vendor().upstream().active(), 0);
-    let r = send(
-        http::Method::GET,
-        &format!("{}/readyz", dcs.gw.url()),
-        &[],
-        "",
-    )
-    .await;
+    let r = get(&format!("{}/readyz", dcs.gw.url())).await;
     assert_eq!(r.status, 200, "{}", r.text());
 }

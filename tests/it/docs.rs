@@ -1,29 +1,26 @@
-//! README behaviours that no test held (issue 17 "Why"): the suite passed
-//! with the rule each names broken. Every test here was seen failing once
-//! with its rule broken by hand. (The header rules of that list, Cookie, no
-//! X-Forwarded-* and hop-by-hop headers in answers, are in tests/edge.rs.)
-
-mod common;
+//! README behaviours that no other test held: the suite passed with the
+//! rule each names broken. Every test here was seen failing once with its
+//! rule broken by hand. (The header rules of that list, Cookie, no
+//! X-Forwarded-* and hop-by-hop headers in answers, are in `passthrough`.)
 
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use entrust_gateway::allowlist::Routes;
 use entrust_gateway::config::RateLimitConfig;
 use entrust_gateway::quota::Quota;
 use entrust_gateway::sim::{Fault, FaultRule};
 
-const QUERY: &str = "/entrust/group/profile/query.json";
-const CREATE: &str = "/entrust/group/create.json";
-
 /// The count of quota permits taken on `path` (the wait histogram has one
 /// observation per permit: `Gateway::permit`).
-fn permits(gw: &entrust_gateway::server::ServerHandle, path: &str) -> u64 {
-    let m = gw.app.metrics().encode();
-    let key = format!("entrust_gateway_limiter_wait_seconds_count{{path=\"{path}\"}} ");
-    m.lines()
-        .find_map(|l| l.strip_prefix(&key))
-        .map_or(0, |n| n.trim().parse().expect("a count"))
+async fn permits(gw: &entrust_gateway::server::ServerHandle, path: &str) -> u64 {
+    let m = metrics(gw).await;
+    let count = sample(
+        &m,
+        "entrust_gateway_limiter_wait_seconds_count",
+        &[("path", path)],
+    );
+    count.map_or(0, |n| n as u64)
 }
 
 /// README "Quota", Accounting: each entrust call takes one permit on its
@@ -31,28 +28,26 @@ fn permits(gw: &entrust_gateway::server::ServerHandle, path: &str) -> u64 {
 /// reaches it, and the retry reaches the backup).
 #[tokio::test]
 async fn one_permit_per_entrust_call_and_one_per_retry() {
-    let dead = closed_port_url().await;
-    let (sim, backup) = start_sim().await;
-    let gw = start_gateway(&config_text(&[dead, backup.url()], "", "")).await;
+    let (sim, _backup, gw) = dead_primary("", "").await;
     // A write to the dead primary: never sent, so retried on the backup.
-    let a = post_form(&format!("{}{CREATE}", gw.url()), "groupId=p&name=n&owner=o").await;
+    let a = post_create(&gw, "groupId=p&name=n&owner=o").await;
     assert_eq!(a.json()["code"], 200, "{}", a.text());
     assert_eq!(sim.accepted(CREATE), 1);
     assert_eq!(
-        permits(&gw, CREATE),
+        permits(&gw, CREATE).await,
         2,
         "one for the attempt, one for the retry"
     );
     // The backup is active now: one call, one permit.
     let a = post_form(&format!("{}{QUERY}", gw.url()), "groupIds=p").await;
     assert_eq!(a.json()["code"], 200, "{}", a.text());
-    assert_eq!(permits(&gw, QUERY), 1);
-    assert_eq!(permits(&gw, CREATE), 2);
+    assert_eq!(permits(&gw, QUERY).await, 1);
+    assert_eq!(permits(&gw, CREATE).await, 2);
 }
 
 /// README "Failover": at most one switch per `failover_cooldown_ms`; once it
 /// has passed, a failing data center is left again. (The switch within the
-/// cooldown is refused: tests/failover.rs `at_most_one_switch_per_cooldown`.)
+/// cooldown is refused: `failover::at_most_one_switch_per_cooldown`.)
 #[tokio::test]
 async fn a_second_failover_happens_after_the_cooldown() {
     let (primary, p) = start_sim().await;
@@ -136,7 +131,7 @@ async fn a_disabled_quota_takes_no_permits() {
     let env = Env::start_with("", "[rate_limit]\nenabled = false").await;
     let a = post_form(&env.url(QUERY), "groupIds=a").await;
     assert_eq!(a.json()["code"], 200, "{}", a.text());
-    assert_eq!(permits(&env.gw, QUERY), 0);
+    assert_eq!(permits(&env.gw, QUERY).await, 0);
 }
 
 /// README "Running several gateways": with `[redis]`, `/readyz` stays 200 and
@@ -151,13 +146,7 @@ async fn readyz_names_the_quota_store_only_with_redis() {
         "[redis]\nurl = \"redis://127.0.0.1:1\"\ntimeout_ms = 200",
     ))
     .await;
-    let a = send(
-        http::Method::GET,
-        &format!("{}/readyz", with.url()),
-        &[],
-        "",
-    )
-    .await;
+    let a = get(&format!("{}/readyz", with.url())).await;
     assert_eq!(a.status, 200, "{}", a.text());
     let quota = a.json()["quota"].clone();
     assert!(
@@ -166,13 +155,7 @@ async fn readyz_names_the_quota_store_only_with_redis() {
         a.text()
     );
     let without = start_gateway(&config_text(&[sim_server.url()], "", "")).await;
-    let a = send(
-        http::Method::GET,
-        &format!("{}/readyz", without.url()),
-        &[],
-        "",
-    )
-    .await;
+    let a = get(&format!("{}/readyz", without.url())).await;
     assert_eq!(a.status, 200, "{}", a.text());
     assert!(a.json().get("quota").is_none(), "{}", a.text());
 }
@@ -202,7 +185,7 @@ async fn a_wait_of_exactly_max_wait_ms_is_waited_not_refused() {
     assert!(waited > Duration::from_millis(500), "{waited:?}");
 }
 
-/// README "Configuration", `upstream.max_in_flight` (issue 16: bound the
+/// README "Configuration", `upstream.max_in_flight` (a bound on the
 /// requests in flight upstream): past the bound a request waits for a slot,
 /// sending nothing meanwhile, and goes once a slot frees.
 #[tokio::test]

@@ -1,48 +1,25 @@
 //! An HTTPS upstream signed by a private CA: trusted through
 //! `upstream.ca_file`, refused without it.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::*;
+use crate::common::*;
 use entrust_gateway::sim::{SimConfig, Simulator};
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 
-struct Pki {
-    ca_pem: String,
-    server: Arc<rustls::ServerConfig>,
-}
-
-fn pki() -> Pki {
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-    let leaf_key = KeyPair::generate().unwrap();
-    let leaf = CertificateParams::new(vec!["localhost".to_string()])
-        .unwrap()
-        .signed_by(&leaf_key, &ca)
-        .unwrap();
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
-    let chain: Vec<CertificateDer<'static>> = vec![leaf.der().clone()];
+/// The simulator over TLS with `pki`'s certificate; its URL.
+async fn https_sim(pki: &Pki) -> (Simulator, String) {
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pki.key_der.clone()));
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let server = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_no_client_auth()
-        .with_single_cert(chain, key)
+        .with_single_cert(vec![pki.cert_der.clone()], key)
         .unwrap();
-    Pki {
-        ca_pem: ca.pem(),
-        server: Arc::new(server),
-    }
-}
-
-async fn https_sim(pki: &Pki) -> (Simulator, String) {
     let sim = Simulator::new(SimConfig::new(APP_KEY, APP_SECRET));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let server = sim.serve_tls(listener, pki.server.clone());
+    let server = sim.serve_tls(listener, Arc::new(server));
     let url = format!("https://localhost:{}", server.addr.port());
     std::mem::forget(server); // keep serving for the test's life
     (sim, url)
@@ -50,12 +27,9 @@ async fn https_sim(pki: &Pki) -> (Simulator, String) {
 
 #[tokio::test]
 async fn https_upstream_with_a_private_ca() {
-    let pki = pki();
+    let pki = private_ca("localhost");
     let (sim, url) = https_sim(&pki).await;
-    let dir = std::env::temp_dir().join(format!("entrust-gw-tls-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let ca_file = dir.join("ca.pem");
-    std::fs::write(&ca_file, &pki.ca_pem).unwrap();
+    let ca_file = write_file(&temp_dir("tls"), "ca.pem", &pki.ca_pem);
 
     let gw = start_gateway(&config_text(
         std::slice::from_ref(&url),

@@ -1,76 +1,53 @@
-//! The fleet quota (issue 14): several gateways with one app key share the
-//! vendor's per-path quota through a real redis-server, and keep working
-//! when Redis goes away. The limit they must hold is the vendor's: 100
-//! requests per second per API per app key (vendor doc
+//! The fleet quota: several gateways with one app key share the vendor's
+//! per-path quota through a real redis-server, and keep working when Redis
+//! goes away. The limit they must hold is the vendor's: 100 requests per
+//! second per API per app key (vendor doc
 //! /work/shared/seeds/entrust-group-profile-query.txt line 17, "Rate Limit:
-//! 100 requests per second"; `entrust::limit::RATE_PER_SECOND`),
-//! which the simulator enforces with a sliding one-second window
-//! (src/sim/rate.rs). These tests run one at a time (they measure load).
-
-mod common;
+//! 100 requests per second"; `entrust::limit::RATE_PER_SECOND`), which the
+//! simulator enforces with a sliding one-second window (src/sim/rate.rs).
+//! These tests run one at a time (they measure load).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::redis_server::RedisServer;
-use common::*;
+use crate::common::redis_server::RedisServer;
+use crate::common::*;
 use entrust_gateway::server::ServerHandle;
 use entrust_gateway::sim::{Fault, FaultRule, SimServer, Simulator};
-use tokio::sync::Mutex;
 
-const QUERY: &str = "/entrust/group/profile/query.json";
 const KEY: &str = "entrust-gateway:test-app-key:quota:/entrust/group/profile/query.json";
 
-/// Serializes these tests: they share the machine's two cores.
-static SERIAL: Mutex<()> = Mutex::const_new(());
-
-/// A simulator and `n` gateways sharing one Redis, on their own runtimes and
-/// threads (as separate processes would be), so that the load generator
-/// can't delay their timers or the simulator's arrival timestamps.
+/// A simulator and `n` gateways sharing one Redis, on runtimes and a thread
+/// of their own (as separate processes would be), so that the load
+/// generator can't delay their timers or the simulator's arrival timestamps.
 struct Fleet {
-    sim: Simulator,
     gws: Vec<ServerHandle>,
+    sim: Simulator,
     _sim_server: SimServer,
-    stop: Option<std::sync::mpsc::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Fleet {
-    fn start(n: usize, redis_url: &str, extra: &str) -> Fleet {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let (stop, rx_stop) = std::sync::mpsc::channel::<()>();
+    fn start(n: usize, redis_url: &str, extra: &str) -> Serving<Fleet> {
         let extra = format!("{extra}\n[redis]\nurl = \"{redis_url}\"\n");
-        let thread = std::thread::spawn(move || {
-            let runtime = |threads| {
-                tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(threads)
-                    .enable_all()
-                    .build()
-                    .expect("runtime")
-            };
+        on_own_runtimes(move |rt_sim, rt| {
             // The vendor stand-in on its own thread: its arrival timestamps
             // are the measurement.
-            let (rt_sim, rt) = (runtime(1), runtime(2));
             let (sim, sim_server) = rt_sim.block_on(start_sim());
-            let started = rt.block_on(async {
+            let text = config_text(&[sim_server.url()], "", &extra);
+            let gws = rt.block_on(async {
                 let mut gws = Vec::new();
                 for _ in 0..n {
-                    gws.push(start_gateway(&config_text(&[sim_server.url()], "", &extra)).await);
+                    gws.push(start_gateway(&text).await);
                 }
-                (sim, sim_server, gws)
+                gws
             });
-            tx.send(started).expect("send fleet");
-            let _ = rx_stop.recv();
-        });
-        let (sim, sim_server, gws) = rx.recv().expect("fleet starts");
-        Fleet {
-            sim,
-            gws,
-            _sim_server: sim_server,
-            stop: Some(stop),
-            thread: Some(thread),
-        }
+            Fleet {
+                gws,
+                sim,
+                _sim_server: sim_server,
+            }
+        })
     }
 
     fn urls(&self) -> Vec<String> {
@@ -107,16 +84,6 @@ async fn wait_quota(gws: &[ServerHandle], quota: &str) {
     tokio::time::timeout(Duration::from_secs(10), all)
         .await
         .unwrap_or_else(|_| panic!("the fleet did not say quota {quota:?} in time"));
-}
-
-impl Drop for Fleet {
-    fn drop(&mut self) {
-        self.gws.clear();
-        self.stop.take();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
 }
 
 /// What one caller got: which instance, the status, the vendor-dialect code.
@@ -190,7 +157,7 @@ fn check_outcomes(outcomes: &[Outcome]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eight_instances_under_ten_times_overload_hold_the_vendor_limit_together() {
-    let _serial = SERIAL.lock().await;
+    let _serial = heavy().await;
     let redis = RedisServer::start();
     let fleet = Fleet::start(8, &redis.url(), "");
     // 1000 requests/s (10x the vendor's limit) for 3 s, spread over 8 gateways
@@ -215,8 +182,7 @@ async fn eight_instances_under_ten_times_overload_hold_the_vendor_limit_together
         max <= 100,
         "{max} requests reached the vendor within one second"
     );
-    let span = times.last().unwrap().duration_since(times[0]).as_secs_f64();
-    let utilisation = (times.len() - 1) as f64 / span / 100.0;
+    let (utilisation, span) = utilisation(&times);
     assert!(
         utilisation >= 0.9,
         "utilisation {utilisation:.3} over {span:.2} s"
@@ -242,7 +208,7 @@ async fn eight_instances_under_ten_times_overload_hold_the_vendor_limit_together
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_down_falls_back_to_the_local_quota_and_comes_back() {
-    let _serial = SERIAL.lock().await;
+    let _serial = heavy().await;
     let mut redis = RedisServer::start();
     // 4 instances; while Redis is down each may send 10/s (4 x 9.6/s at the
     // vendor), far from the shared 96/s, so the two are told apart.
@@ -274,8 +240,9 @@ async fn redis_down_falls_back_to_the_local_quota_and_comes_back() {
     // Measure the fallback over more than a second of overload.
     let fallback_from = Instant::now();
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    let m = fleet.gws[0].app.metrics().encode();
-    assert!(m.contains("entrust_gateway_quota_store_up 0"), "{m}");
+    let m = metrics(&fleet.gws[0]).await;
+    let up = sample(&m, "entrust_gateway_quota_store_up", &[]);
+    assert_eq!(up, Some(0.0), "{m}");
     assert!(
         m.contains("entrust_gateway_quota_store_errors_total{kind="),
         "{m}"
@@ -337,7 +304,7 @@ async fn redis_down_falls_back_to_the_local_quota_and_comes_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waiting_is_first_come_first_served_across_the_fleet() {
-    let _serial = SERIAL.lock().await;
+    let _serial = heavy().await;
     let redis = RedisServer::start();
     let fleet = Fleet::start(
         2,
@@ -375,20 +342,14 @@ async fn waiting_is_first_come_first_served_across_the_fleet() {
     for t in tasks {
         assert_eq!(within("a caller is served", t).await.unwrap().status, 200);
     }
-    let order: Vec<String> = fleet
-        .sim
-        .requests()
-        .iter()
-        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
-        .filter(|b| b.starts_with("groupIds=fifo"))
-        .collect();
+    let order = bodies_starting(&fleet.sim, "groupIds=fifo");
     let expected: Vec<String> = (0..12).map(|i| format!("groupIds=fifo{i}")).collect();
     assert_eq!(order, expected);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_vendors_1008_holds_the_path_back_fleet_wide() {
-    let _serial = SERIAL.lock().await;
+    let _serial = heavy().await;
     let redis = RedisServer::start();
     let fleet = Fleet::start(2, &redis.url(), "[rate_limit]\nupstream_backoff_ms = 60000");
     fleet.sim.inject(FaultRule {
@@ -443,7 +404,7 @@ fn spawn_posts(url: &str, name: &str, n: usize) -> Vec<tokio::task::JoinHandle<A
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_fleet_queue_is_refused_with_a_retry_after_counting_the_callers_ahead() {
-    let _serial = SERIAL.lock().await;
+    let _serial = heavy().await;
     let redis = RedisServer::start();
     let fleet = Fleet::start(
         1,
@@ -455,12 +416,7 @@ async fn a_full_fleet_queue_is_refused_with_a_retry_after_counting_the_callers_a
     // Two callers wait for their slots (about 1 s and 2 s away).
     let waiting = spawn_posts(&url, "w", 2);
     let limiter = fleet.gws[0].app.vendor().quota();
-    within("two callers wait", async {
-        while limiter.queued(QUERY) < 2 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
+    until("two callers wait", || limiter.queued(QUERY) >= 2).await;
     let a = post_form(&url, "groupIds=third").await;
     assert_eq!(a.status, 429, "{}", a.text());
     assert_eq!(a.json()["code"], 1008);
@@ -469,7 +425,7 @@ async fn a_full_fleet_queue_is_refused_with_a_retry_after_counting_the_callers_a
     // takes one slot; ours comes within one more"): 3 slots of 1/0.96 s
     // (per_second 1 less the 4% headroom) + 1 ms (burst 1) = 3.13 s, so 4.
     assert_eq!(a.headers["retry-after"], "4");
-    let m = fleet.gws[0].app.metrics().encode();
+    let m = metrics(&fleet.gws[0]).await;
     assert!(m.contains("reason=\"queue_full\""), "{m}");
     for w in waiting {
         assert_eq!(within("a waiter is served", w).await.unwrap().status, 200);
@@ -486,15 +442,8 @@ async fn a_full_fleet_queue_is_refused_with_a_retry_after_counting_the_callers_a
 /// this thread's.
 #[tokio::test]
 async fn switching_to_the_fallback_and_back_waits_for_the_other_quotas_permits() {
-    let _serial = SERIAL.lock().await;
-    let log_file =
-        std::env::temp_dir().join(format!("entrust-gw-fleet-log-{}", std::process::id()));
-    let file = Arc::new(std::fs::File::create(&log_file).unwrap());
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(file)
-        .with_ansi(false)
-        .finish();
-    let _log = tracing::subscriber::set_default(subscriber);
+    let _serial = heavy().await;
+    let logs = capture_logs();
     let mut redis = RedisServer::start();
     let (sim, sim_server) = start_sim().await;
     let extra = format!(
@@ -525,8 +474,7 @@ async fn switching_to_the_fallback_and_back_waits_for_the_other_quotas_permits()
     let after = a.headers["retry-after"].to_str().unwrap();
     assert!(after == "5" || after == "4", "Retry-After {after}");
     assert_eq!(sim.requests().len(), served, "the vendor was not called");
-    let log = std::fs::read_to_string(&log_file).unwrap();
-    let _ = std::fs::remove_file(&log_file);
+    let log = logs.text();
     let down = log
         .find("Redis is unreachable")
         .expect("the switch is logged");
@@ -538,7 +486,7 @@ async fn switching_to_the_fallback_and_back_waits_for_the_other_quotas_permits()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_fleet_bursts_two_fewer_than_the_local_quota() {
-    let _serial = SERIAL.lock().await;
+    let _serial = heavy().await;
     let redis = RedisServer::start();
     // 13/s less 49% headroom: a period of 1/6.63 s (151 ms) and a local burst
     // of 6 - 1 = 5 (src/limit.rs, `Pacing::new`); the fleet reserves with a
@@ -562,7 +510,7 @@ async fn the_fleet_bursts_two_fewer_than_the_local_quota() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reject_mode_answers_429_while_redis_is_down() {
-    let _serial = SERIAL.lock().await;
+    let _serial = heavy().await;
     let mut redis = RedisServer::start();
     let fleet = Fleet::start(1, &redis.url(), "[rate_limit]\non_redis_error = \"reject\"");
     let url = &fleet.urls()[0];
@@ -574,115 +522,6 @@ async fn reject_mode_answers_429_while_redis_is_down() {
     assert!(a.headers.contains_key("retry-after"));
     fleet.wait_quota("reject").await;
     assert_eq!(fleet.sim.requests().len(), 1);
-    let m = fleet.gws[0].app.metrics().encode();
+    let m = metrics(&fleet.gws[0]).await;
     assert!(m.contains("reason=\"quota_store_down\""), "{m}");
-}
-
-#[test]
-fn check_config_says_whether_redis_answered() {
-    let mut redis = RedisServer::start();
-    let dir = std::env::temp_dir().join(format!("entrust-gw-fleet-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("gateway.toml");
-    let extra = "[redis]\nurl_env = \"ENTRUST_TEST_REDIS_URL\"\n";
-    std::fs::write(
-        &path,
-        config_text(&["http://127.0.0.1:9".into()], "", extra),
-    )
-    .unwrap();
-    // Exit status and stderr; the URL's password never printed.
-    let check = |url: &str| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_entrust-gateway"))
-            .args(["--check-config", "--config", path.to_str().unwrap()])
-            .env("ENTRUST_TEST_REDIS_URL", url)
-            .output()
-            .expect("binary runs");
-        let (stdout, stderr) = (
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr),
-        );
-        assert!(
-            !stdout.contains("pw-Xy7") && !stderr.contains("pw-Xy7"),
-            "{stderr}"
-        );
-        (out.status.success(), stderr.into_owned())
-    };
-    let (ok, err) = check(&redis.url());
-    assert!(ok && err.contains("redis: answered"), "{err}");
-    redis.kill();
-    // Redis being down is not a config error: the gateway would start on its fallback.
-    let (ok, err) = check(&format!("redis://:pw-Xy7@127.0.0.1:{}/0", redis.port));
-    assert!(ok && err.contains("redis: did not answer"), "{err}");
-    let _ = std::fs::remove_dir_all(&dir);
-}
-
-#[test]
-fn the_redis_sidecar_manifests_config_is_valid() {
-    // deploy/sidecar-redis.yaml carries gateway.toml in a ConfigMap.
-    let yaml = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/sidecar-redis.yaml"),
-    )
-    .unwrap();
-    let toml: String = yaml
-        .lines()
-        .skip_while(|l| !l.trim_start().starts_with("gateway.toml: |"))
-        .skip(1)
-        .take_while(|l| l.is_empty() || l.starts_with("    "))
-        .map(|l| format!("{}\n", l.get(4..).unwrap_or("")))
-        .collect();
-    let c = entrust_gateway::config::Config::parse(&toml).expect("the manifest's config is valid");
-    let r = c.redis.expect("[redis]");
-    assert_eq!(r.url_env.as_deref(), Some("ENTRUST_REDIS_URL"));
-    assert!(yaml.contains("name: ENTRUST_REDIS_URL"));
-}
-
-#[test]
-fn rediss_urls_speak_tls_and_check_the_certificate() {
-    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-    let dir = std::env::temp_dir().join(format!("entrust-gw-rediss-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let cert = CertificateParams::new(vec!["127.0.0.1".to_string()])
-        .unwrap()
-        .signed_by(&key, &ca)
-        .unwrap();
-    let file = |name: &str, text: &str| {
-        let p = dir.join(name);
-        std::fs::write(&p, text).unwrap();
-        p.to_str().unwrap().to_string()
-    };
-    let (ca_file, cert_file, key_file) = (
-        file("ca.pem", &ca.pem()),
-        file("cert.pem", &cert.pem()),
-        file("key.pem", &key.serialize_pem()),
-    );
-    let redis = RedisServer::start_tls(&cert_file, &key_file);
-    let config = file(
-        "gateway.toml",
-        &config_text(
-            &["http://127.0.0.1:9".into()],
-            "",
-            &format!("[redis]\nurl = \"rediss://127.0.0.1:{}/0\"\n", redis.port),
-        ),
-    );
-    // The CA comes from the system store; SSL_CERT_FILE stands in for it.
-    let check = |ca: Option<&str>| {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_entrust-gateway"));
-        cmd.args(["--check-config", "--config", &config]);
-        cmd.env_remove("SSL_CERT_FILE");
-        if let Some(ca) = ca {
-            cmd.env("SSL_CERT_FILE", ca);
-        }
-        let out = cmd.output().expect("binary runs");
-        String::from_utf8_lossy(&out.stderr).into_owned()
-    };
-    let err = check(Some(&ca_file));
-    assert!(err.contains("redis: answered"), "{err}");
-    // A certificate from an unknown CA is refused.
-    let err = check(Some(&cert_file));
-    assert!(err.contains("redis: did not answer"), "{err}");
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,26 +1,16 @@
-//! The OpenIM face, membership (issue 4): every route, OpenIM's life-cycle
-//! end to end, OpenIM's own checks, the upstream codes, paging, and the
-//! partial-failure answer, through real servers.
-
-mod common;
+//! Membership on the OpenIM face: every route, OpenIM's life-cycle end to
+//! end, OpenIM's own checks, the upstream codes, paging, and the
+//! partial-failure answer.
 
 use std::time::Duration;
 
-use common::openim::{ADMIN, Im, err, form, pairs, roles};
+use crate::common::openim::{ADMIN, Im, err, form, pairs, roles};
 use entrust_gateway::entrust::path;
 use entrust_gateway::sim::{Fault, FaultRule};
 use serde_json::{Value, json};
 
 fn users(prefix: &str, n: usize) -> Vec<String> {
     (0..n).map(|i| format!("{prefix}{i}")).collect()
-}
-
-async fn member_list(im: &Im, id: &str) -> Value {
-    im.ok(
-        "/group/get_group_member_list",
-        json!({"groupID": id, "pagination": {"pageNumber": 1, "showNumber": 100}}),
-    )
-    .await
 }
 
 /// OpenIM's life-cycle: create, invite, transfer, read, kick, dismiss,
@@ -34,7 +24,7 @@ async fn life_cycle() {
         json!({"groupID": "life1", "invitedUserIDs": ["m2", "m3"], "reason": "hi"}),
     )
     .await;
-    let d = member_list(&im, "life1").await;
+    let d = im.member_page("life1", 1, 100).await;
     assert_eq!(d["total"], 4);
     assert_eq!(
         roles(&d["members"]),
@@ -46,7 +36,7 @@ async fn life_cycle() {
     )
     .await;
     assert_eq!(im.info("life1").await["ownerUserID"], "m2");
-    let d = member_list(&im, "life1").await;
+    let d = im.member_page("life1", 1, 100).await;
     // OpenIM's order: role level descending, then join time
     // (open-im-server pkg/common/storage/database/mgo/group_member.go ~line 62,
     // memberSort); the old owner takes m2's former level, 20
@@ -82,7 +72,7 @@ async fn life_cycle() {
         json!({"groupID": "life1", "kickedUserIDs": ["m1", "m3"], "reason": "bye"}),
     )
     .await;
-    let d = member_list(&im, "life1").await;
+    let d = im.member_page("life1", 1, 100).await;
     assert_eq!(roles(&d["members"]), pairs(&[("m2", 100), ("own", 20)]));
     assert_eq!(im.info("life1").await["memberCount"], 2);
     im.ok(
@@ -95,12 +85,7 @@ async fn life_cycle() {
     // An unknown group's members: errCode 0, none (open-im-server
     // internal/rpc/group/group.go ~line 526 GetGroupMemberList reads the
     // member ids, an empty list for a group that isn't there).
-    let d = im
-        .ok(
-            "/group/get_group_member_list",
-            json!({"groupID": "life1", "pagination": {"pageNumber": 1, "showNumber": 10}}),
-        )
-        .await;
+    let d = im.member_page("life1", 1, 10).await;
     assert_eq!(d, json!({"total": 0, "members": []}));
     // Create the same id again, set its info, and a member quits.
     im.create("life1", "own", &["q1", "q2"]).await;
@@ -118,7 +103,7 @@ async fn life_cycle() {
     assert_eq!(info["groupName"], "again");
     assert_eq!(info["ex"], "x");
     assert_eq!(info["memberCount"], 2);
-    let d = member_list(&im, "life1").await;
+    let d = im.member_page("life1", 1, 100).await;
     assert_eq!(roles(&d["members"]), pairs(&[("own", 100), ("q2", 20)]));
     // The upstream calls, in order, for the last part.
     let tail: Vec<String> = im.paths().into_iter().rev().take(4).collect();
@@ -156,7 +141,7 @@ async fn join_adds_the_inviter_and_quit_defaults_to_the_token_user() {
     let joins = im.requests_to(path::GROUP_JOIN);
     assert_eq!(joins.len(), 1);
     assert_eq!(form(&joins[0])["userIds"], "x1");
-    let d = member_list(&im, "jq1").await;
+    let d = im.member_page("jq1", 1, 100).await;
     assert_eq!(roles(&d["members"]), pairs(&[("own", 100), ("x1", 20)]));
     // joinSource 0 (or absent, or 5) → 1001 before any vendor call.
     im.env.sim.clear_requests();
@@ -211,7 +196,7 @@ async fn join_adds_the_inviter_and_quit_defaults_to_the_token_user() {
         json!({"groupID": "jq1", "userID": "x1"}),
     )
     .await;
-    let d = member_list(&im, "jq1").await;
+    let d = im.member_page("jq1", 1, 100).await;
     assert_eq!(roles(&d["members"]), pairs(&[("own", 100)]));
     // The token's user quits when no userID is given.
     im.ok(
@@ -220,7 +205,7 @@ async fn join_adds_the_inviter_and_quit_defaults_to_the_token_user() {
     )
     .await;
     im.ok("/group/quit_group", json!({"groupID": "jq1"})).await;
-    let d = member_list(&im, "jq1").await;
+    let d = im.member_page("jq1", 1, 100).await;
     assert_eq!(roles(&d["members"]), pairs(&[("own", 100)]));
     // Without tokens there is no user to default to.
     let open = Im::start_open().await;
@@ -313,59 +298,29 @@ async fn member_list_pages() {
     let ids =
         |d: &Value| -> Vec<String> { roles(&d["members"]).into_iter().map(|(u, _)| u).collect() };
     im.env.sim.clear_requests();
-    let d = im
-        .ok(
-            "/group/get_group_member_list",
-            json!({"groupID": "pg1", "pagination": {"pageNumber": 2, "showNumber": 100}}),
-        )
-        .await;
+    let d = im.member_page("pg1", 2, 100).await;
     assert_eq!(d["total"], 251);
     assert_eq!(ids(&d), all[100..200].to_vec());
     // The owner's and the admins' queries, then two pages of members.
     assert_eq!(im.requests_to(path::MEMBER_QUERY).len(), 4);
-    let d = im
-        .ok(
-            "/group/get_group_member_list",
-            json!({"groupID": "pg1", "pagination": {"pageNumber": 3, "showNumber": 100}}),
-        )
-        .await;
+    let d = im.member_page("pg1", 3, 100).await;
     assert_eq!(ids(&d), all[200..].to_vec());
-    let d = im
-        .ok(
-            "/group/get_group_member_list",
-            json!({"groupID": "pg1", "pagination": {"pageNumber": 8, "showNumber": 7}}),
-        )
-        .await;
+    let d = im.member_page("pg1", 8, 7).await;
     assert_eq!(ids(&d), all[49..56].to_vec());
-    let d = im
-        .ok(
-            "/group/get_group_member_list",
-            json!({"groupID": "pg1", "pagination": {"pageNumber": 9, "showNumber": 100}}),
-        )
-        .await;
+    let d = im.member_page("pg1", 9, 100).await;
     assert_eq!(d["members"], json!([]));
     assert_eq!(d["total"], 251);
     // showNumber 0 is an empty page, not an error (open-im-server
     // pkg/common/storage/controller/group.go ~line 341 PageGetGroupMember:
     // datautil.Paginate).
-    let d = im
-        .ok(
-            "/group/get_group_member_list",
-            json!({"groupID": "pg1", "pagination": {"pageNumber": 1, "showNumber": 0}}),
-        )
-        .await;
+    let d = im.member_page("pg1", 1, 0).await;
     assert_eq!(d, json!({"total": 251, "members": []}));
     // pagination is required (protocol group/group.go ~line 124).
     let v = im
         .post("/group/get_group_member_list", json!({"groupID": "pg1"}))
         .await;
     assert_eq!(err(&v), (1001, "pagination is empty".to_string()));
-    let d = im
-        .ok(
-            "/group/get_group_member_list",
-            json!({"groupID": "pg1", "pagination": {"pageNumber": 1, "showNumber": 1000}}),
-        )
-        .await;
+    let d = im.member_page("pg1", 1, 1000).await;
     assert_eq!(ids(&d), all);
     // get_group_members_info over 100 users: batches of ≤100, order kept.
     im.env.sim.clear_requests();
@@ -393,12 +348,7 @@ async fn joined_group_list() {
         json!({"groupID": "jg2", "needVerification": 2}),
     )
     .await;
-    let d = im
-        .ok(
-            "/group/get_joined_group_list",
-            json!({"fromUserID": "u", "pagination": {"pageNumber": 1, "showNumber": 10}}),
-        )
-        .await;
+    let d = im.joined_page("u", 1, 10).await;
     assert_eq!(d["total"], 3);
     let groups = d["groups"].as_array().unwrap();
     let ids: Vec<&str> = groups
@@ -408,20 +358,10 @@ async fn joined_group_list() {
     assert_eq!(ids, ["jg1", "jg2", "jg3"]);
     assert_eq!(groups[1], im.info("jg2").await);
     assert_eq!(groups[1]["needVerification"], 2);
-    let d = im
-        .ok(
-            "/group/get_joined_group_list",
-            json!({"fromUserID": "u", "pagination": {"pageNumber": 2, "showNumber": 2}}),
-        )
-        .await;
+    let d = im.joined_page("u", 2, 2).await;
     assert_eq!(d["total"], 3);
     assert_eq!(d["groups"][0]["groupID"], "jg3");
-    let d = im
-        .ok(
-            "/group/get_joined_group_list",
-            json!({"fromUserID": "nobody", "pagination": {"pageNumber": 1, "showNumber": 10}}),
-        )
-        .await;
+    let d = im.joined_page("nobody", 1, 10).await;
     assert_eq!(d, json!({"total": 0, "groups": []}));
     // pagination is required (protocol group/group.go ~line 162).
     let v = im

@@ -1,12 +1,9 @@
-//! The OpenIM face answers as open-im-server answers (issue 11 items 1, 3-6;
-//! issue 12 items 3-4): key matching, codes and shapes, the pre-3.8.1
-//! token routes, the vendor-backed extra routes, and the routes the vendor
+//! The OpenIM face answers as open-im-server answers: key matching, codes
+//! and shapes, the vendor-backed extra routes, and the routes the vendor
 //! can't back. Each expected answer names the OpenIM source it follows
 //! (open-im-server main 7848d7c, protocol 91e8d26).
 
-mod common;
-
-use common::openim::{ADMIN, Im, SECRET, err, form, pairs, roles};
+use crate::common::openim::{Im, err, form, pairs, roles};
 use entrust_gateway::entrust::path;
 use serde_json::{Value, json};
 
@@ -155,12 +152,7 @@ async fn transfer_to_an_admin_makes_the_old_owner_an_admin() {
         json!({"groupID": "tr1", "oldOwnerUserID": "own", "newOwnerUserID": "a1"}),
     )
     .await;
-    let d = im
-        .ok(
-            "/group/get_group_member_list",
-            json!({"groupID": "tr1", "pagination": {"pageNumber": 1, "showNumber": 10}}),
-        )
-        .await;
+    let d = im.member_page("tr1", 1, 10).await;
     assert_eq!(
         roles(&d["members"]),
         pairs(&[("a1", 100), ("own", 60), ("a2", 60), ("m1", 20), ("m2", 20)])
@@ -213,8 +205,8 @@ async fn empty_group_name_on_create() {
 
 /// set_group_member_info that changes only ex (or only the role) sends the
 /// member's current nickname: group/member/set.json requires it (vendor doc
-/// page; Java/PHP verify.json; issue 12 item 3). ex over 128 characters is
-/// 1001 before any vendor call.
+/// page; Java/PHP verify.json). ex over 128 characters is 1001 before any
+/// vendor call.
 #[tokio::test]
 async fn member_set_always_carries_the_nickname() {
     let im = Im::start().await;
@@ -287,8 +279,8 @@ async fn member_set_always_carries_the_nickname() {
     );
 }
 
-/// groupIDs: letters, digits, `_` and `-`, 1-64 (issue 12 item 4); anything
-/// else is 1001 naming the field, before any vendor call.
+/// groupIDs: letters, digits, `_` and `-`, 1-64; anything else is 1001
+/// naming the field, before any vendor call.
 #[tokio::test]
 async fn group_id_characters() {
     let im = Im::start().await;
@@ -309,55 +301,6 @@ async fn group_id_characters() {
         .await;
     assert!(!err(&v).1.contains("groupIDs[0]"), "{v}");
     assert_eq!(im.requests_to(path::PROFILE_QUERY).len(), 1);
-}
-
-/// `/auth/user_token` (clients before v3.8.1; open-im-server 3c62733
-/// internal/rpc/auth/auth.go UserToken) issues the same admin tokens, and
-/// `/auth/parse_token` reads them (auth.go ParseToken: userID, platformID,
-/// expireTimeSeconds = the expiry's unix time). Neither needs a token
-/// (internal/api/router.go Whitelist).
-#[tokio::test]
-async fn pre_3_8_1_token_routes() {
-    let mut im = Im::start().await;
-    let d = im
-        .ok(
-            "/auth/user_token",
-            json!({"secret": SECRET, "platformID": 1, "userID": ADMIN}),
-        )
-        .await;
-    let t = d["token"].as_str().unwrap().to_string();
-    assert!(d["expireTimeSeconds"].as_i64().unwrap() > 0);
-    let v = im
-        .post(
-            "/auth/user_token",
-            json!({"secret": "wrong", "platformID": 1, "userID": ADMIN}),
-        )
-        .await;
-    assert_eq!(err(&v), (1002, "secret invalid".to_string()));
-    let v = im
-        .post(
-            "/auth/user_token",
-            json!({"secret": SECRET, "platformID": 1, "userID": "someone"}),
-        )
-        .await;
-    assert_eq!(v["errCode"], 1001, "{v}");
-    im.token = None;
-    let d = im.ok("/auth/parse_token", json!({"token": t})).await;
-    assert_eq!(d["userID"], ADMIN);
-    assert_eq!(d["platformID"], 10);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    assert!(d["expireTimeSeconds"].as_u64().unwrap() > now);
-    let v = im
-        .post("/auth/parse_token", json!({"token": "v1.zz"}))
-        .await;
-    assert_eq!(v["errCode"], 1503, "{v}");
-    // The token from user_token works on the group routes.
-    im.token = Some(t);
-    im.ok("/group/get_groups_info", json!({"groupIDs": ["x"]}))
-        .await;
 }
 
 /// get_full_group_member_user_ids / get_full_join_group_ids
@@ -403,21 +346,11 @@ async fn full_id_sync_routes() {
     assert_eq!(ids(&d["groupIDs"]), ["fs2", "fs1"]);
     // get_joined_group_list pages the same order (controller/group.go
     // ~line 326 PageGetJoinGroup over GetJoinedGroupIDs).
-    let d = im
-        .ok(
-            "/group/get_joined_group_list",
-            json!({"fromUserID": "m1", "pagination": {"pageNumber": 1, "showNumber": 10}}),
-        )
-        .await;
+    let d = im.joined_page("m1", 1, 10).await;
     assert_eq!(d["total"], 2);
     assert_eq!(d["groups"][0]["groupID"], "fs2");
     assert_eq!(d["groups"][1]["groupID"], "fs1");
-    let d = im
-        .ok(
-            "/group/get_joined_group_list",
-            json!({"fromUserID": "m1", "pagination": {"pageNumber": 2, "showNumber": 1}}),
-        )
-        .await;
+    let d = im.joined_page("m1", 2, 1).await;
     assert_eq!(d["groups"][0]["groupID"], "fs1");
     let v = im
         .post(

@@ -1,18 +1,12 @@
-//! What an operator relies on: probes, metrics, the admin listener, and
-//! secret rotation through `app_secret_file`.
-
-mod common;
+//! What an operator relies on: probes, metrics, the admin listener, secret
+//! rotation through `app_secret_file`, and deploy files that match the code.
 
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use entrust_gateway::sign::signature;
 use entrust_gateway::sim::{Fault, FaultRule};
 use http::Method;
-
-async fn get(url: &str) -> Answer {
-    send(Method::GET, url, &[], "").await
-}
 
 #[tokio::test]
 async fn probes_answer_json() {
@@ -34,14 +28,9 @@ async fn probes_answer_json() {
 
 #[tokio::test]
 async fn metrics_cover_requests_upstream_limiter_and_failover() {
-    let dead = closed_port_url().await;
-    let (sim, s) = start_sim().await;
-    let text = config_text(
-        &[dead, s.url()],
-        "",
-        "[rate_limit.paths.\"/entrust/group/create.json\"]\nper_second = 1\nmax_wait_ms = 0",
-    );
-    let gw = start_gateway(&text).await;
+    let quota =
+        "[rate_limit.paths.\"/entrust/group/create.json\"]\nper_second = 1\nmax_wait_ms = 0";
+    let (sim, _backup, gw) = dead_primary("", quota).await;
     let url = |p: &str| format!("{}{p}", gw.url());
     // The dead primary: a connect error, then the read is retried on the backup.
     post_form(&url("/entrust/group/profile/query.json"), "groupIds=m1").await;
@@ -90,13 +79,8 @@ async fn metrics_cover_requests_upstream_limiter_and_failover() {
 
 #[tokio::test]
 async fn the_admin_listener_serves_only_admin_routes() {
-    let (_sim, s) = start_sim().await;
-    let gw = start_gateway(&config_text(
-        &[s.url()],
-        "",
-        "[admin]\nlisten = \"127.0.0.1:0\"",
-    ))
-    .await;
+    let env = Env::start_with("", "[admin]\nlisten = \"127.0.0.1:0\"").await;
+    let gw = &env.gw;
     let admin = format!("http://{}", gw.admin_addr.expect("admin listener"));
     assert_eq!(get(&format!("{admin}/healthz")).await.status, 200);
     assert_eq!(get(&format!("{admin}/readyz")).await.status, 200);
@@ -121,7 +105,7 @@ async fn reloads(gw: &entrust_gateway::server::ServerHandle, result: &str, n: u6
     let needle = format!("entrust_gateway_secret_reloads_total{{result=\"{result}\"}} {n}");
     let mut tick = tokio::time::interval(Duration::from_millis(5));
     for _ in 0..2000 {
-        if gw.app.metrics().encode().contains(&needle) {
+        if metrics(gw).await.contains(&needle) {
             return;
         }
         tick.tick().await;
@@ -132,10 +116,7 @@ async fn reloads(gw: &entrust_gateway::server::ServerHandle, result: &str, n: u6
 #[tokio::test]
 async fn a_changed_secret_file_is_picked_up_and_a_bad_one_keeps_the_old_secret() {
     let (sim, s) = start_sim().await;
-    let dir = std::env::temp_dir().join(format!("entrust-gw-rotate-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("secret");
-    std::fs::write(&file, format!("{APP_SECRET}\n")).unwrap();
+    let file = write_file(&temp_dir("rotate"), "secret", &format!("{APP_SECRET}\n"));
     let text = config_text(&[s.url()], "", "").replace(
         &format!("app_secret = \"{APP_SECRET}\""),
         &format!(
@@ -183,7 +164,7 @@ async fn a_changed_secret_file_is_picked_up_and_a_bad_one_keeps_the_old_secret()
     );
 }
 
-/// Issue 15 point 2: before any traffic, /metrics already lists every
+/// Before any traffic, /metrics already lists every
 /// family with a series (at zero), for each known label value: alert rules
 /// on rate() or absent() need the series to exist.
 #[tokio::test]
@@ -191,7 +172,7 @@ async fn every_metric_family_has_series_before_any_traffic() {
     let (_sim, s) = start_sim().await;
     let backup = "http://127.0.0.1:1".to_string();
     let gw = start_gateway(&config_text(&[s.url(), backup.clone()], "", "")).await;
-    let m = gw.app.metrics().encode();
+    let m = metrics(&gw).await;
     let families: Vec<&str> = m
         .lines()
         .filter_map(|l| l.strip_prefix("# TYPE "))
@@ -255,8 +236,8 @@ fn metric_names(s: &str) -> Vec<String> {
 }
 
 /// deploy/alerts.yaml, its tests and the Grafana dashboard use only names
-/// that /metrics exports (issue 15 point 5), and the Dockerfile, manifest
-/// and deploy config agree on the user and the admin port (point 1).
+/// that /metrics exports, and the Dockerfile, manifest and deploy config
+/// agree on the user and the admin port.
 #[tokio::test]
 async fn deploy_files_match_the_code() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -265,7 +246,7 @@ async fn deploy_files_match_the_code() {
     // Two data centers, so that failover series exist.
     let urls = [s.url(), "http://127.0.0.1:1".to_string()];
     let gw = start_gateway(&config_text(&urls, "", "")).await;
-    let exported = gw.app.metrics().encode();
+    let exported = metrics(&gw).await;
     let series: Vec<String> = exported
         .lines()
         .filter(|l| !l.starts_with('#'))

@@ -2,20 +2,13 @@
 //! sliding second, the quota is used, waiting is FIFO and bounded, and every
 //! caller gets an answer. These tests run one at a time (they measure load).
 
-mod common;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use entrust_gateway::sim::{Fault, FaultRule};
-use tokio::sync::Mutex;
 
-const QUERY: &str = "/entrust/group/profile/query.json";
 const UPDATE: &str = "/entrust/group/profile/update.json";
-
-/// Serializes these tests: they share the machine's two cores.
-static SERIAL: Mutex<()> = Mutex::const_new(());
 
 /// Starts `n` requests on QUERY, one after another, each once the previous
 /// one is waiting in the gateway's queue.
@@ -27,69 +20,16 @@ async fn queue_waiters(env: &Env, n: usize) -> Vec<tokio::task::JoinHandle<Answe
         waiting.push(tokio::spawn(async move {
             post_form(&url, &format!("groupIds=w{i}")).await
         }));
-        within("the waiter to queue", async {
-            while limiter.queued(QUERY) < i + 1 {
-                tokio::task::yield_now().await;
-            }
-        })
-        .await;
+        until("the waiter to queue", || limiter.queued(QUERY) > i).await;
     }
     waiting
 }
 
-/// A simulator and a gateway on their own runtime and threads, as separate
-/// processes would be: the load generator's thousands of tasks then can't
-/// delay the gateway's timers or the simulator's arrival timestamps.
-struct Isolated {
-    env: Option<Env>,
-    stop: Option<std::sync::mpsc::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Isolated {
-    fn start() -> Isolated {
-        let (tx_env, rx_env) = std::sync::mpsc::channel();
-        let (stop, rx_stop) = std::sync::mpsc::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("runtime");
-            let env = rt.block_on(Env::start());
-            tx_env.send(env).expect("send env");
-            // Serve until the test is done.
-            let _ = rx_stop.recv();
-        });
-        let env = rx_env.recv().expect("isolated env starts");
-        Isolated {
-            env: Some(env),
-            stop: Some(stop),
-            thread: Some(thread),
-        }
-    }
-
-    fn env(&self) -> &Env {
-        self.env.as_ref().expect("env")
-    }
-}
-
-impl Drop for Isolated {
-    fn drop(&mut self) {
-        // Drop the servers' handles first, then stop their runtime.
-        self.env.take();
-        self.stop.take();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_times_overload_never_exceeds_the_vendor_limit_and_uses_the_quota() {
-    let _serial = SERIAL.lock().await;
-    let isolated = Isolated::start();
-    let env = isolated.env();
+    let _serial = heavy().await;
+    let isolated = on_own_runtimes(|_, rt| rt.block_on(Env::start()));
+    let env: &Env = &isolated;
     let url = env.url(QUERY);
     // One pooled client, so the load generator spends its CPU on requests,
     // not on connection set-up (everything here shares two cores).
@@ -158,8 +98,7 @@ async fn ten_times_overload_never_exceeds_the_vendor_limit_and_uses_the_quota() 
         "{max} requests reached the vendor within one second"
     );
     // Utilisation: from the first to the last request at the vendor.
-    let span = times.last().unwrap().duration_since(times[0]).as_secs_f64();
-    let utilisation = (reqs.len() - 1) as f64 / span / 100.0;
+    let (utilisation, span) = utilisation(&times);
     assert!(
         utilisation >= 0.95,
         "utilisation {utilisation:.3} over {span:.2} s"
@@ -176,7 +115,7 @@ async fn ten_times_overload_never_exceeds_the_vendor_limit_and_uses_the_quota() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paths_have_separate_quotas() {
-    let _serial = SERIAL.lock().await;
+    let _serial = heavy().await;
     let env = Env::start_with("", "[rate_limit]\nper_second = 5\nmax_wait_ms = 60000").await;
     // Fill the query path's queue...
     let mut waiting = Vec::new();
@@ -187,12 +126,7 @@ async fn paths_have_separate_quotas() {
         }));
     }
     let limiter = env.gw.app.vendor().quota();
-    within("four queued", async {
-        while limiter.queued(QUERY) < 4 {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await;
+    until("four queued", || limiter.queued(QUERY) >= 4).await;
     // ...while another path goes straight through.
     let a = post_form(&env.url(UPDATE), "groupId=x&groupProfile=%7B%7D").await;
     assert!(a.status.as_u16() != 429, "{}", a.text());
@@ -207,7 +141,7 @@ async fn paths_have_separate_quotas() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waiting_is_first_come_first_served() {
-    let _serial = SERIAL.lock().await;
+    let _serial = heavy().await;
     let env =
         Arc::new(Env::start_with("", "[rate_limit]\nper_second = 20\nmax_wait_ms = 60000").await);
     let limiter = env.gw.app.vendor().quota();
@@ -216,12 +150,6 @@ async fn waiting_is_first_come_first_served() {
         post_form(&env.url(QUERY), "groupIds=warmup").await.status,
         200
     );
-    let fifo_seen = |sim: &entrust_gateway::sim::Simulator| {
-        sim.requests()
-            .iter()
-            .filter(|r| r.body.starts_with(b"groupIds=fifo"))
-            .count()
-    };
     let mut tasks = Vec::new();
     for i in 0..12 {
         let url = env.url(QUERY);
@@ -230,30 +158,22 @@ async fn waiting_is_first_come_first_served() {
         }));
         // Send strictly one after another: wait until this one is queued
         // (or already served).
-        within("the request queued or served", async {
-            while limiter.queued(QUERY) + fifo_seen(&env.sim) < i + 1 {
-                tokio::task::yield_now().await;
-            }
+        until("the request queued or served", || {
+            limiter.queued(QUERY) + bodies_starting(&env.sim, "groupIds=fifo").len() > i
         })
         .await;
     }
     for t in tasks {
         assert_eq!(t.await.unwrap().status, 200);
     }
-    let order: Vec<String> = env
-        .sim
-        .requests()
-        .iter()
-        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
-        .filter(|b| b.starts_with("groupIds=fifo"))
-        .collect();
+    let order = bodies_starting(&env.sim, "groupIds=fifo");
     let expected: Vec<String> = (0..12).map(|i| format!("groupIds=fifo{i}")).collect();
     assert_eq!(order, expected);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_budget_is_refused_at_once_with_retry_after() {
-    let _serial = SERIAL.lock().await;
+    let _serial = heavy().await;
     let env = Env::start_with(
         "",
         "[rate_limit]\nper_second = 2\nmax_wait_ms = 1500\nmax_queue = 100",
@@ -295,7 +215,7 @@ async fn over_budget_is_refused_at_once_with_retry_after() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_queue_is_refused_at_once() {
-    let _serial = SERIAL.lock().await;
+    let _serial = heavy().await;
     let env = Env::start_with(
         "",
         "[rate_limit]\nper_second = 1\nmax_wait_ms = 60000\nmax_queue = 2",
@@ -327,7 +247,7 @@ async fn a_full_queue_is_refused_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vendor_1008_backs_the_path_off() {
-    let _serial = SERIAL.lock().await;
+    let _serial = heavy().await;
     let env = Env::start_with("", "[rate_limit]\nupstream_backoff_ms = 60000").await;
     env.sim.inject(FaultRule {
         path: Some(QUERY.into()),
@@ -349,7 +269,7 @@ async fn vendor_1008_backs_the_path_off() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_input_takes_no_permit() {
-    let _serial = SERIAL.lock().await;
+    let _serial = heavy().await;
     let env = Env::start_with("", "[rate_limit]\nper_second = 1\nmax_wait_ms = 0").await;
     for _ in 0..5 {
         let a = post_form(&format!("{}/entrust/../x.json", env.gw.url()), "").await;

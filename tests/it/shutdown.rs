@@ -1,48 +1,22 @@
 //! Shutdown as the README documents it ("Operations": Shutdown; "Errors":
 //! 503 code 1000 while shutting down): in-flight requests finish; a request
 //! that arrives on a kept-alive connection meanwhile gets 503 code 1000 with
-//! `Connection: close`; connections still open at `drain_timeout_ms` are cut,
-//! counted and logged.
+//! `Connection: close`; writes whose callers left still finish; connections
+//! still open at `drain_timeout_ms` are cut, counted and logged.
 
-mod common;
+use std::time::Duration;
 
-use std::sync::{Arc, Mutex};
-
+use crate::common::IDEMPOTENCY_KEY as KEY;
+use crate::common::*;
 use bytes::Bytes;
-use common::*;
+use entrust_gateway::idempotency::Begin;
+use entrust_gateway::sim::{Fault, FaultRule};
 use http::{Method, Request, header};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 
-const CREATE: &str = "/entrust/group/create.json";
-
-/// Log lines of this test binary, captured.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn capture_logs() -> Captured {
-    static LOGS: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
-    LOGS.get_or_init(|| {
-        let logs = Captured::default();
-        let writer = logs.clone();
-        tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .init();
-        logs
-    })
-    .clone()
-}
+/// Every wait on the gateway is bounded by this.
+const BOUND: Duration = Duration::from_secs(10);
 
 /// Returns once the gateway refuses new connections: its drain has begun
 /// (it starts draining before it closes the listener).
@@ -117,6 +91,44 @@ async fn during_the_drain_a_kept_alive_connection_gets_503_1000_and_close() {
 }
 
 #[tokio::test]
+async fn shutdown_waits_for_a_write_whose_caller_left() {
+    // A write is never abandoned (common standards), shutdown included:
+    // the drain waits for writes running after their callers left.
+    let Env {
+        sim,
+        sim_server,
+        gw,
+    } = Env::start_with_server("request_timeout_ms = 200", "", "").await;
+    let gateway = gw.app.clone();
+    sim.inject(FaultRule::on(CREATE, Fault::Delay(Duration::from_millis(600))).limit(1));
+    let url = format!("{}{CREATE}", gw.url());
+    let a = send(
+        Method::POST,
+        &url,
+        &[FORM, (KEY, "drain-1")],
+        "groupId=s1&name=n&owner=o",
+    )
+    .await;
+    assert_eq!(a.status, 504, "{}", a.text());
+    assert_eq!(gateway.writes().running(), 1);
+    tokio::time::timeout(BOUND, gw.shutdown())
+        .await
+        .expect("shutdown ends");
+    assert_eq!(gateway.writes().running(), 0);
+    // Its claim was finished, and its answer kept: the key replays now.
+    let key = entrust_gateway::idempotency::store_key(&http::HeaderMap::new(), "drain-1");
+    let fingerprint = create_fingerprint("groupId=s1&name=n&owner=o");
+    let dedup = gateway.idempotency().expect("dedup on");
+    let replay = dedup.begin(key, fingerprint).await;
+    assert!(
+        matches!(replay, Ok(Begin::Replay(_))),
+        "the claim was not finished"
+    );
+    assert_eq!(sim.accepted(CREATE), 1);
+    drop(sim_server);
+}
+
+#[tokio::test]
 async fn connections_still_busy_at_the_drain_timeout_are_cut_and_logged() {
     let logs = capture_logs();
     let (upstream, mut arrived, _task) = silent_upstream().await;
@@ -141,7 +153,7 @@ async fn connections_still_busy_at_the_drain_timeout_are_cut_and_logged() {
     // The caller sees its connection close, not an answer.
     let r = within("the cut request", in_flight).await.unwrap();
     assert!(r.is_err(), "{r:?}");
-    let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    let text = logs.text();
     assert!(
         text.contains("drain timeout") && text.contains("connections_cut=1"),
         "{text}"

@@ -1,54 +1,29 @@
 //! Duplicate protection by `Idempotency-Key` (IETF
 //! draft-ietf-httpapi-idempotency-key-header, section 2 and "Error
 //! Scenarios": a finished retry gets the first answer, one still in flight
-//! gets 409, the key reused for another request gets 422), on both faces;
-//! trace ids (`X-Request-ID`, OpenIM's `operationID`) are never keys.
-
-mod common;
+//! gets 409, the key reused for another request gets 422), on both faces,
+//! within `dedup.window_ms`; trace ids (`X-Request-ID`, OpenIM's
+//! `operationID`) are never keys. Across gateways sharing Redis: `fleet`.
 
 use std::time::Duration;
 
-use common::openim::{Im, form};
-use common::*;
+use crate::common::IDEMPOTENCY_KEY as KEY;
+use crate::common::openim::{Im, form};
+use crate::common::*;
 use entrust_gateway::sim::{Fault, FaultRule};
 use http::Method;
 use serde_json::json;
 use tokio::task::JoinHandle;
 
-const CREATE: &str = "/entrust/group/create.json";
-const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
-const KEY: &str = "idempotency-key";
 /// Every wait on the gateway is bounded by this.
 const BOUND: Duration = Duration::from_secs(10);
 
 async fn create(env: &Env, headers: &[(&str, &str)], body: &str) -> Answer {
-    create_at(env, CREATE, headers, body).await
-}
-
-async fn create_at(env: &Env, path: &str, headers: &[(&str, &str)], body: &str) -> Answer {
-    let mut h = vec![FORM];
-    h.extend_from_slice(headers);
-    send(Method::POST, &env.url(path), &h, body.to_string()).await
+    post_form_at(env, CREATE, headers, body).await
 }
 
 fn receipts(env: &Env, path: &str) -> usize {
     env.sim.requests().iter().filter(|r| r.path == path).count()
-}
-
-/// A gateway that gives up on a request after `ms` (`[server]` holds only
-/// `listen` in the test config, so the key is added there).
-async fn with_request_timeout_ms(ms: u64) -> Env {
-    let (sim, sim_server) = start_sim().await;
-    let text = config_text(&[sim_server.url()], "", "").replace(
-        "[server]\n",
-        &format!("[server]\nrequest_timeout_ms = {ms}\n"),
-    );
-    let gw = start_gateway(&text).await;
-    Env {
-        sim,
-        sim_server,
-        gw,
-    }
 }
 
 /// A keyed create.json sent from its own task (so that it can be abandoned).
@@ -58,26 +33,23 @@ fn spawn_create(env: &Env, key: &'static str, body: &'static str) -> JoinHandle<
 }
 
 /// Returns once the simulator has recorded a request's arrival (it records
-/// before it applies a fault); the simulator offers no signal, so this polls,
-/// yielding, within [`BOUND`].
-async fn vendor_has_a_request(env: &Env) {
-    tokio::time::timeout(BOUND, async {
-        while env.sim.requests().is_empty() {
-            tokio::task::yield_now().await;
-        }
+/// before it applies a fault).
+pub async fn vendor_has_a_request(env: &Env) {
+    until("a request reaches the vendor", || {
+        !env.sim.requests().is_empty()
     })
     .await
-    .expect("a request reaches the vendor");
 }
 
-/// The value of a counter on `/metrics` (0 when absent).
-async fn metric(env: &Env, name: &str) -> f64 {
-    let m = send(Method::GET, &env.url("/metrics"), &[], "")
-        .await
-        .text();
-    m.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0.0)
+/// A create.json of `group` with `key`.
+async fn create_keyed(env: &Env, key: &str, group: &str) -> Answer {
+    send(
+        Method::POST,
+        &env.url(CREATE),
+        &[FORM, (KEY, key)],
+        format!("groupId={group}&name=n&owner=o"),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -98,20 +70,11 @@ async fn a_retried_write_is_answered_from_the_first_attempt() {
 
 #[tokio::test]
 async fn request_ids_are_trace_ids_not_keys() {
-    // issue 11 item 2: meshes and clients reuse X-Request-ID as a trace id.
+    // Meshes and clients reuse X-Request-ID as a trace id.
     let env = Env::start().await;
-    let a = create(
-        &env,
-        &[("x-request-id", "trace-1")],
-        "groupId=t1&name=n&owner=o",
-    )
-    .await;
-    let b = create(
-        &env,
-        &[("x-request-id", "trace-1")],
-        "groupId=t2&name=n&owner=o",
-    )
-    .await;
+    let trace = [("x-request-id", "trace-1")];
+    let a = create(&env, &trace, "groupId=t1&name=n&owner=o").await;
+    let b = create(&env, &trace, "groupId=t2&name=n&owner=o").await;
     assert_eq!(a.json()["code"], 200);
     assert_eq!(b.json()["code"], 200, "{}", b.text());
     assert_eq!(env.sim.accepted(CREATE), 2);
@@ -163,12 +126,12 @@ async fn the_same_key_for_another_request_is_422() {
     let b = create(&env, &[(KEY, "reuse-1")], "groupId=d4&name=n&owner=o").await;
     assert_eq!(b.status, 422);
     assert_eq!(b.json()["code"], 1002);
-    // Another query (issue 13 item 9: `?v=2` got the replay of `?v=1`).
+    // Another query (`?v=2` must not get the replay of `?v=1`).
     let q = format!("{CREATE}?v=2");
-    let c = create_at(&env, &q, &[(KEY, "reuse-1")], "groupId=d3&name=n&owner=o").await;
+    let c = post_form_at(&env, &q, &[(KEY, "reuse-1")], "groupId=d3&name=n&owner=o").await;
     assert_eq!(c.status, 422, "{}", c.text());
     // Another path.
-    let d = create_at(
+    let d = post_form_at(
         &env,
         "/entrust/group/dismiss.json",
         &[(KEY, "reuse-1")],
@@ -209,6 +172,7 @@ async fn a_retry_while_the_first_is_in_flight_is_409() {
     assert_eq!(b.headers["retry-after"], "1");
     let a = first.await.expect("first");
     assert_eq!(a.json()["code"], 200);
+    // A keyed write's claim is finished before its task ends.
     tokio::time::timeout(BOUND, env.gw.app.writes().idle())
         .await
         .expect("finished");
@@ -217,9 +181,9 @@ async fn a_retry_while_the_first_is_in_flight_is_409() {
 
 #[tokio::test]
 async fn a_write_whose_caller_gives_up_is_finished_and_kept() {
-    // The caller times out (request_timeout_ms) or disconnects; the write
-    // still completes once, and a retry gets its answer.
-    let env = with_request_timeout_ms(300).await;
+    // The caller times out (request_timeout_ms) or
+    // disconnects; the write still completes once, and a retry gets its answer.
+    let env = Env::start_with_server("request_timeout_ms = 300", "", "").await;
     let writes = env.gw.app.writes();
 
     // 1. request_timeout_ms fires while the vendor is slow.
@@ -229,7 +193,6 @@ async fn a_write_whose_caller_gives_up_is_finished_and_kept() {
     assert_eq!(a.status, 504, "{}", a.text());
     let b = create(&env, &[(KEY, "gone-1")], "groupId=g1&name=n&owner=o").await;
     assert_eq!(b.status, 409, "still in flight: {}", b.text());
-    // Its claim is finished before its task ends.
     tokio::time::timeout(BOUND, writes.idle())
         .await
         .expect("the abandoned write finishes");
@@ -258,33 +221,15 @@ async fn a_write_whose_caller_gives_up_is_finished_and_kept() {
 #[tokio::test]
 async fn a_deployment_may_key_by_x_request_id() {
     let env = Env::start_with("", "[dedup]\nkey_header = \"X-Request-ID\"\n").await;
-    let a = create(
-        &env,
-        &[("x-request-id", "rid-1")],
-        "groupId=x1&name=n&owner=o",
-    )
-    .await;
-    let b = create(
-        &env,
-        &[("x-request-id", "rid-1")],
-        "groupId=x1&name=n&owner=o",
-    )
-    .await;
+    let rid = [("x-request-id", "rid-1")];
+    let a = create(&env, &rid, "groupId=x1&name=n&owner=o").await;
+    let b = create(&env, &rid, "groupId=x1&name=n&owner=o").await;
     assert_eq!(a.json()["code"], 200);
     assert_eq!(b.headers["x-gateway-replayed"], "true");
     // Idempotency-Key then means nothing.
-    let c = create(
-        &env,
-        &[(KEY, "k"), ("x-request-id", "rid-2")],
-        "groupId=x2&name=n&owner=o",
-    )
-    .await;
-    let d = create(
-        &env,
-        &[(KEY, "k"), ("x-request-id", "rid-3")],
-        "groupId=x2&name=n&owner=o",
-    )
-    .await;
+    let keyed = |rid| [(KEY, "k"), ("x-request-id", rid)];
+    let c = create(&env, &keyed("rid-2"), "groupId=x2&name=n&owner=o").await;
+    let d = create(&env, &keyed("rid-3"), "groupId=x2&name=n&owner=o").await;
     assert_eq!(c.json()["code"], 200);
     assert_eq!(d.json()["code"], 25409);
 }
@@ -304,7 +249,7 @@ async fn a_malformed_key_is_refused_without_a_vendor_call() {
 
 #[tokio::test]
 async fn a_full_table_evicts_the_oldest_and_keeps_protecting() {
-    // issue 13 item 3: a full table used to stop protecting, silently.
+    // A full table evicts its oldest entry: it never stops protecting.
     let env = Env::start_with("", "[dedup]\nmax_entries = 2\n").await;
     for (k, g) in [("e1", "f1"), ("e2", "f2"), ("e3", "f3")] {
         let a = create(&env, &[(KEY, k)], &format!("groupId={g}&name=n&owner=o")).await;
@@ -313,9 +258,10 @@ async fn a_full_table_evicts_the_oldest_and_keeps_protecting() {
     let again = create(&env, &[(KEY, "e3")], "groupId=f3&name=n&owner=o").await;
     assert_eq!(again.headers["x-gateway-replayed"], "true");
     assert_eq!(env.sim.accepted(CREATE), 3);
+    let m = metrics(&env.gw).await;
     assert_eq!(
-        metric(&env, "entrust_gateway_dedup_evictions_total").await,
-        1.0
+        sample(&m, "entrust_gateway_dedup_evictions_total", &[]),
+        Some(1.0)
     );
 }
 
@@ -325,11 +271,11 @@ async fn reads_and_non_final_answers_are_not_replayed() {
     let env = Env::start_with("", "[rate_limit]\nenabled = false\n").await;
     let q = "/entrust/group/profile/query.json";
     for _ in 0..2 {
-        create_at(&env, q, &[(KEY, "read-1")], "groupIds=x").await;
+        post_form_at(&env, q, &[(KEY, "read-1")], "groupIds=x").await;
     }
     assert_eq!(env.sim.requests().len(), 2, "reads are always sent");
 
-    // A 5xx, a 429 and a transport failure are never kept (issue 13 item 7).
+    // A 5xx, a 429 and a transport failure are never kept.
     for (n, fault) in [
         Fault::Status(503),
         Fault::Code(1008, 429),
@@ -358,8 +304,8 @@ async fn reads_and_non_final_answers_are_not_replayed() {
 
 #[tokio::test]
 async fn openim_never_keeps_a_vendor_5xx() {
-    // issue 13 item 7: the OpenIM face renders a vendor 5xx as an envelope
-    // with HTTP 200, and kept it for replay.
+    // The OpenIM face renders a vendor 5xx as an envelope with HTTP 200:
+    // that envelope is not final either.
     let im = Im::start_open().await;
     let h = [("content-type", "application/json"), ("operationID", "op")];
     for (n, fault) in [Fault::Status(503), Fault::Code(25409, 500)]
@@ -425,13 +371,14 @@ async fn openim_keeps_a_final_vendor_refusal() {
 async fn a_replay_needs_the_same_credential() {
     // Gateway with inbound auth: a caller without the token gets 401, not the stored answer.
     let (sim, sim_server) = start_sim().await;
-    let text = config_text(&[sim_server.url()], "", "")
-        .replace("[server]\n", "[server]\nauth_tokens_file = \"TOKENS\"\n");
-    let dir = std::env::temp_dir().join(format!("entrust-gw-dedup-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let tokens = dir.join("tokens");
-    std::fs::write(&tokens, "tok-A\ntok-B\n").unwrap();
-    let gw = start_gateway(&text.replace("TOKENS", &tokens.display().to_string())).await;
+    let tokens = tokens_file("dedup", "tok-A\ntok-B\n");
+    let text = config_with_server(
+        &[sim_server.url()],
+        &format!("auth_tokens_file = {tokens:?}"),
+        "",
+        "",
+    );
+    let gw = start_gateway(&text).await;
     let url = format!("{}{CREATE}", gw.url());
     let body = "groupId=d6&name=n&owner=o";
     let a = send(
@@ -454,47 +401,6 @@ async fn a_replay_needs_the_same_credential() {
     .await;
     assert_eq!(c.status, 401);
     assert_eq!(sim.requests().len(), 1);
-}
-
-#[tokio::test]
-async fn shutdown_waits_for_a_write_whose_caller_left() {
-    // A write is never abandoned (common standards), shutdown included:
-    // the drain waits for writes running after their callers left.
-    let Env {
-        sim,
-        sim_server,
-        gw,
-    } = with_request_timeout_ms(200).await;
-    let gateway = gw.app.clone();
-    sim.inject(FaultRule::on(CREATE, Fault::Delay(Duration::from_millis(600))).limit(1));
-    let url = format!("{}{CREATE}", gw.url());
-    let a = send(
-        Method::POST,
-        &url,
-        &[FORM, (KEY, "drain-1")],
-        "groupId=s1&name=n&owner=o",
-    )
-    .await;
-    assert_eq!(a.status, 504, "{}", a.text());
-    assert_eq!(gateway.writes().running(), 1);
-    tokio::time::timeout(BOUND, gw.shutdown())
-        .await
-        .expect("shutdown ends");
-    assert_eq!(gateway.writes().running(), 0);
-    // Its answer was kept for its key.
-    let key = entrust_gateway::idempotency::store_key(&http::HeaderMap::new(), "drain-1");
-    let kept = gateway
-        .idempotency()
-        .expect("dedup on")
-        .store()
-        .claim(&key, [0; 20])
-        .await;
-    assert!(matches!(
-        kept,
-        entrust_gateway::idempotency::Lookup::Final { .. }
-    ));
-    assert_eq!(sim.accepted(CREATE), 1);
-    drop(sim_server);
 }
 
 #[tokio::test]
@@ -526,4 +432,51 @@ async fn openim_answers_409_in_its_envelope_while_the_first_runs() {
     assert_eq!(b.json()["errCode"], 409);
     let a = first.await.expect("first");
     assert_eq!(a.json()["errCode"], 0, "{}", a.text());
+}
+
+/// `window_ms = 0`: nothing is kept and nothing is claimed. A retry after
+/// the first finished goes to the vendor, which answers 25409 (the group
+/// exists: reference/entrust-api.md, codes); a retry while the first is still
+/// at the vendor is sent too, where protection would answer 409.
+#[tokio::test]
+async fn window_ms_zero_switches_protection_off() {
+    let env = Env::start_with("", "[dedup]\nwindow_ms = 0\n").await;
+    env.sim
+        .inject(FaultRule::on(CREATE, Fault::Delay(Duration::from_millis(500))).limit(1));
+    let first = spawn_create(&env, "off-1", "groupId=w0&name=n&owner=o");
+    vendor_has_a_request(&env).await;
+    let during = create_keyed(&env, "off-1", "w0").await;
+    assert_ne!(during.status, 409, "{}", during.text());
+    let a = within("the first answer", first).await.expect("first");
+    assert!(a.status.is_success(), "{}", a.text());
+    let after = create_keyed(&env, "off-1", "w0").await;
+    assert!(
+        !after.headers.contains_key("x-gateway-replayed"),
+        "{:?}",
+        after.headers
+    );
+    assert_eq!(after.json()["code"], 25409, "{}", after.text());
+    assert_eq!(env.sim.requests().len(), 3);
+}
+
+/// Within the window the retry is replayed; after it, the key is forgotten
+/// and the retry is a new request to the vendor.
+#[tokio::test]
+async fn an_answer_is_replayed_only_within_the_window() {
+    let env = Env::start_with("", "[dedup]\nwindow_ms = 300\n").await;
+    let a = create_keyed(&env, "exp-1", "we").await;
+    assert_eq!(a.json()["code"], 200, "{}", a.text());
+    let b = create_keyed(&env, "exp-1", "we").await;
+    assert_eq!(b.headers["x-gateway-replayed"], "true");
+    assert_eq!(env.sim.requests().len(), 1);
+    // Expiry is time itself: nothing to await but its passing.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let c = create_keyed(&env, "exp-1", "we").await;
+    assert!(
+        !c.headers.contains_key("x-gateway-replayed"),
+        "{:?}",
+        c.headers
+    );
+    assert_eq!(c.json()["code"], 25409, "{}", c.text());
+    assert_eq!(env.sim.requests().len(), 2);
 }

@@ -1,0 +1,181 @@
+//! OpenIM's tokens: `/auth/get_admin_token` and the pre-3.8.1 routes
+//! (`/auth/user_token`, `/auth/parse_token`), which tokens are refused and
+//! how, and failed attempts throttled per caller.
+
+use crate::common::openim::{ADMIN, Im, SECRET, admin_login, err, operation_id};
+use crate::common::*;
+use entrust_gateway::entrust::path;
+use entrust_gateway::openim::token;
+use entrust_gateway::secret::Secret;
+use serde_json::json;
+
+#[tokio::test]
+async fn token_flow() {
+    let im = Im::start().await;
+    let a = im.post("/auth/get_admin_token", admin_login()).await;
+    assert_eq!(a["errCode"], 0);
+    assert_eq!(a["data"]["expireTimeSeconds"], 3600);
+    let t = a["data"]["token"].as_str().unwrap();
+    assert!(!t.contains(SECRET));
+
+    // Wrong secret, not an admin.
+    let v = im
+        .post(
+            "/auth/get_admin_token",
+            json!({"secret": "nope", "userID": ADMIN}),
+        )
+        .await;
+    assert_eq!(err(&v), (1002, "secret invalid".into()));
+    assert_eq!(v["errMsg"], "NoPermissionError");
+    let v = im
+        .post(
+            "/auth/get_admin_token",
+            json!({"secret": SECRET, "userID": "someone"}),
+        )
+        .await;
+    assert_eq!(v["errCode"], 1001);
+
+    im.create("tok1", "owner", &[]).await;
+    let body = r#"{"groupIDs":["tok1"]}"#;
+    let ct = ("content-type", "application/json");
+    let op = ("operationID", "op1");
+    // Missing token.
+    let v = im
+        .raw("/group/get_groups_info", &[ct, op], body)
+        .await
+        .json();
+    assert_eq!(err(&v), (1001, "header must have token".into()));
+    // Forged (right shape, wrong tag), signed with another secret, expired, malformed.
+    let forged = format!("v1.{}.99999999999.{}", hex::encode(ADMIN), "ab".repeat(20));
+    let other = token::issue(&Secret::new("other".into()), ADMIN, 99_999_999_999).unwrap();
+    let expired = token::issue(&Secret::new(SECRET.into()), ADMIN, 1).unwrap();
+    for (tok, code) in [
+        (forged.as_str(), 1502),
+        (other.as_str(), 1502),
+        (expired.as_str(), 1501),
+        ("garbage", 1503),
+    ] {
+        let v = im
+            .raw("/group/get_groups_info", &[ct, op, ("token", tok)], body)
+            .await;
+        assert_eq!(v.status, 200);
+        assert_eq!(v.json()["errCode"], code, "{tok}: {}", v.text());
+    }
+    // Missing operationID, even with a good token.
+    let v = im
+        .raw("/group/get_groups_info", &[ct, ("token", t)], body)
+        .await
+        .json();
+    assert_eq!(err(&v), (1001, "header must have operationID".into()));
+    let v = im
+        .raw("/auth/get_admin_token", &[ct], r#"{"secret":"x"}"#)
+        .await
+        .json();
+    assert_eq!(err(&v), (1001, "header must have operationID".into()));
+    // The good token works.
+    let v = im
+        .raw("/group/get_groups_info", &[ct, op, ("token", t)], body)
+        .await
+        .json();
+    assert_eq!(v["errCode"], 0, "{v}");
+    assert_eq!(v["data"]["groupInfos"][0]["groupID"], "tok1");
+    // Only the one good call reached the vendor's profile/query.
+    assert_eq!(im.env.sim.accepted(path::PROFILE_QUERY), 2);
+}
+
+#[tokio::test]
+async fn no_openim_section_needs_no_token() {
+    let im = Im::start_open().await;
+    let g = im.create("open1", "o", &["a"]).await;
+    assert_eq!(g["groupID"], "open1");
+    assert_eq!(im.info("open1").await["memberCount"], 2);
+    // The operationID is still required.
+    let v = im
+        .raw("/group/get_groups_info", &[], r#"{"groupIDs":["open1"]}"#)
+        .await
+        .json();
+    assert_eq!(err(&v), (1001, "header must have operationID".into()));
+    // And no token can be had.
+    let v = im.post("/auth/get_admin_token", admin_login()).await;
+    assert_eq!(v["errCode"], 1002);
+}
+
+/// `/auth/user_token` (clients before v3.8.1; open-im-server 3c62733
+/// internal/rpc/auth/auth.go UserToken) issues the same admin tokens, and
+/// `/auth/parse_token` reads them (auth.go ParseToken: userID, platformID,
+/// expireTimeSeconds = the expiry's unix time). Neither needs a token
+/// (internal/api/router.go Whitelist).
+#[tokio::test]
+async fn pre_3_8_1_token_routes() {
+    let mut im = Im::start().await;
+    let d = im
+        .ok(
+            "/auth/user_token",
+            json!({"secret": SECRET, "platformID": 1, "userID": ADMIN}),
+        )
+        .await;
+    let t = d["token"].as_str().unwrap().to_string();
+    assert!(d["expireTimeSeconds"].as_i64().unwrap() > 0);
+    let v = im
+        .post(
+            "/auth/user_token",
+            json!({"secret": "wrong", "platformID": 1, "userID": ADMIN}),
+        )
+        .await;
+    assert_eq!(err(&v), (1002, "secret invalid".to_string()));
+    let v = im
+        .post(
+            "/auth/user_token",
+            json!({"secret": SECRET, "platformID": 1, "userID": "someone"}),
+        )
+        .await;
+    assert_eq!(v["errCode"], 1001, "{v}");
+    im.token = None;
+    let d = im.ok("/auth/parse_token", json!({"token": t})).await;
+    assert_eq!(d["userID"], ADMIN);
+    assert_eq!(d["platformID"], 10);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(d["expireTimeSeconds"].as_u64().unwrap() > now);
+    let v = im
+        .post("/auth/parse_token", json!({"token": "v1.zz"}))
+        .await;
+    assert_eq!(v["errCode"], 1503, "{v}");
+    // The token from user_token works on the group routes.
+    im.token = Some(t);
+    im.ok("/group/get_groups_info", json!({"groupIDs": ["x"]}))
+        .await;
+}
+
+// Failed /auth/get_admin_token attempts are throttled per caller (5, then
+// one per 6 s) and counted. OpenIM answers a wrong secret with errCode 1002
+// "secret invalid" (reference/openim-api.md, get_admin_token); its own
+// limiter answers HTTP 429 errCode 429 ("Envelope and conventions").
+#[tokio::test]
+async fn failed_admin_token_attempts_are_throttled_and_counted() {
+    let im = Im::start().await;
+    let url = im.env.url("/auth/get_admin_token");
+    for _ in 0..5 {
+        let a = post_openim(
+            &url,
+            &operation_id(),
+            None,
+            &json!({"secret": "guess", "userID": ADMIN}),
+        )
+        .await;
+        assert_eq!(a.json()["errCode"], 1002, "{}", a.text());
+    }
+    // Out of attempts: refused before the secret is looked at, even the right one.
+    let a = post_openim(&url, &operation_id(), None, &admin_login()).await;
+    assert_eq!(a.status, 429, "{}", a.text());
+    assert!(a.headers.contains_key("retry-after"));
+    let m = metrics(&im.env.gw).await;
+    let failures = |result| {
+        let name = "entrust_gateway_openim_admin_token_failures_total";
+        sample(&m, name, &[("result", result)])
+    };
+    assert_eq!(failures("refused"), Some(5.0), "{m}");
+    assert_eq!(failures("throttled"), Some(1.0), "{m}");
+}
