@@ -243,7 +243,7 @@ pub async fn handle(
     // throttled per caller and globally.
     match route {
         Route::GetAdminToken | Route::UserToken => {
-            return token::throttled(state, peer, || token::admin_token(state, &body))
+            return token::throttled(state, peer, &body, || token::admin_token(state, &body))
                 .map(|d| ok(Some(d)));
         }
         Route::ParseToken => return token::parse_token(state, &body).map(|d| ok(Some(d))),

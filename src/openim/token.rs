@@ -212,6 +212,41 @@ pub const GLOBAL_EVERY: Duration = Duration::from_millis(200);
 /// Caller addresses tracked at once; full buckets are dropped first, and past
 /// it a new address is held to the global bucket only.
 const MAX_ADDRS: usize = 4096;
+/// How long a wrong (address, user ID, secret) is remembered: sent again
+/// meanwhile, it costs no attempt. Repeating one guess teaches a guesser
+/// nothing, while a client retrying a stale secret would otherwise spend
+/// the attempts of every caller behind the same address (a sidecar's
+/// callers are all 127.0.0.1).
+pub const GUESS_MEMORY: Duration = Duration::from_secs(60);
+/// Wrong guesses remembered at once; past it, a new one is counted as usual.
+const MAX_GUESSES: usize = 4096;
+
+/// A digest of one guess: the caller's address, the user ID and the secret
+/// tried (never kept as they are).
+pub type Guess = [u8; 20];
+
+/// The guess an attempt made, from its body (`userID`, `secret`).
+pub fn guess(addr: Option<IpAddr>, body: &[u8]) -> Guess {
+    use sha1::Digest;
+    let mut d = sha1::Sha1::new();
+    match addr {
+        Some(IpAddr::V4(a)) => d.update(a.octets()),
+        Some(IpAddr::V6(a)) => d.update(a.octets()),
+        None => {}
+    }
+    let fields = super::json::parse(body).ok();
+    let field = |name: &str| {
+        fields
+            .as_ref()
+            .and_then(|m| Obj::new(m, "").str(name).ok().map(str::to_string))
+            .unwrap_or_default()
+    };
+    for part in [field("userID"), field("secret")] {
+        d.update((part.len() as u64).to_be_bytes());
+        d.update(part.as_bytes());
+    }
+    d.finalize().into()
+}
 
 /// Throttles failed credential attempts (wrong secret or user) on the token
 /// routes, per caller address and globally. Only failures cost; a refused
@@ -223,6 +258,8 @@ pub struct Throttle {
 struct ThrottleState {
     per_addr: HashMap<IpAddr, Bucket>,
     global: Bucket,
+    /// Wrong guesses already counted, and when.
+    guesses: HashMap<Guess, Instant>,
 }
 
 /// A token bucket counting failures.
@@ -258,6 +295,7 @@ impl Default for Throttle {
             state: Mutex::new(ThrottleState {
                 per_addr: HashMap::new(),
                 global: Bucket::full(GLOBAL_BURST, Instant::now()),
+                guesses: HashMap::new(),
             }),
         }
     }
@@ -281,6 +319,26 @@ impl Throttle {
                 detail: "too many failed attempts; retry later".into(),
             }),
         }
+    }
+
+    /// Counts a failed attempt, unless it repeats a wrong guess counted in
+    /// the last [`GUESS_MEMORY`].
+    pub fn failed_guess(&self, addr: Option<IpAddr>, guess: Guess) {
+        let now = Instant::now();
+        {
+            let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            let fresh = |at: &Instant| now.duration_since(*at) < GUESS_MEMORY;
+            if s.guesses.get(&guess).is_some_and(fresh) {
+                return;
+            }
+            if s.guesses.len() >= MAX_GUESSES {
+                s.guesses.retain(|_, at| fresh(at));
+            }
+            if s.guesses.len() < MAX_GUESSES {
+                s.guesses.insert(guess, now);
+            }
+        }
+        self.failed(addr);
     }
 
     /// Counts one failed attempt.
@@ -312,12 +370,13 @@ impl Throttle {
 /// once when the caller (or everyone) is out of attempts, counted when its
 /// secret was wrong (1002 NoPermission: with `[openim]` configured, the only
 /// refusal that means a guess; a malformed body or a wrong userID with the
-/// right secret is not one). Both outcomes are counted in
+/// right secret is not one) and is not a repeat of a guess counted lately. Both outcomes are counted in
 /// `openim_admin_token_failures`. Without `[openim]` there is no secret to
 /// guess and nothing is throttled.
 pub fn throttled<T>(
     state: &State,
     addr: Option<IpAddr>,
+    body: &[u8],
     attempt: impl FnOnce() -> Result<T, Error>,
 ) -> Result<T, Error> {
     if state.secret.is_none() {
@@ -333,7 +392,7 @@ pub fn throttled<T>(
     }
     let r = attempt();
     if matches!(r, Err(Error::NoPermission(_))) {
-        throttle.failed(addr);
+        throttle.failed_guess(addr, guess(addr, body));
         count("refused");
     }
     r
@@ -404,6 +463,42 @@ mod tests {
             ])));
         }
         assert!(t.check(b).is_err());
+    }
+
+    /// One address repeating one wrong guess spends one attempt, not all:
+    /// the correct secret from the same address still gets through; new
+    /// guesses still count.
+    #[test]
+    fn a_repeated_wrong_guess_costs_one_attempt() {
+        let t = Throttle::default();
+        let a = Some(IpAddr::from([127, 0, 0, 1]));
+        let stale = guess(a, br#"{"secret":"old","userID":"admin"}"#);
+        for _ in 0..PER_ADDR_BURST * 4 {
+            assert!(t.check(a).is_ok());
+            t.failed_guess(a, stale);
+        }
+        assert!(t.check(a).is_ok());
+        // The same guess spelled differently is the same guess.
+        t.failed_guess(a, guess(a, br#"{ "userID": "admin", "secret": "old" }"#));
+        assert!(t.check(a).is_ok());
+        // Another address's guess, or another secret, is a new one.
+        assert_ne!(
+            stale,
+            guess(
+                Some(IpAddr::from([127, 0, 0, 2])),
+                br#"{"secret":"old","userID":"admin"}"#
+            )
+        );
+        for i in 1..PER_ADDR_BURST {
+            t.failed_guess(
+                a,
+                guess(
+                    a,
+                    format!(r#"{{"secret":"g{i}","userID":"admin"}}"#).as_bytes(),
+                ),
+            );
+        }
+        assert!(t.check(a).is_err());
     }
 
     /// The bucket on a clock of its own (no waiting): one attempt back per

@@ -157,12 +157,12 @@ async fn pre_3_8_1_token_routes() {
 async fn failed_admin_token_attempts_are_throttled_and_counted() {
     let im = Im::start().await;
     let url = im.env.url("/auth/get_admin_token");
-    for _ in 0..5 {
+    for i in 0..5 {
         let a = post_openim(
             &url,
             &operation_id(),
             None,
-            &json!({"secret": "guess", "userID": ADMIN}),
+            &json!({"secret": format!("guess-{i}"), "userID": ADMIN}),
         )
         .await;
         assert_eq!(a.json()["errCode"], 1002, "{}", a.text());
@@ -178,4 +178,32 @@ async fn failed_admin_token_attempts_are_throttled_and_counted() {
     };
     assert_eq!(failures("refused"), Some(5.0), "{m}");
     assert_eq!(failures("throttled"), Some(1.0), "{m}");
+}
+
+// A client that keeps retrying one stale secret spends one attempt, not
+// every caller's: the sidecar's callers all come from 127.0.0.1, and the
+// right secret must still get a token. (Each retry is still answered 1002
+// and counted as refused; repeating a guess teaches a guesser nothing.)
+#[tokio::test]
+async fn one_stale_secret_retried_does_not_lock_out_the_right_one() {
+    let im = Im::start().await;
+    let url = im.env.url("/auth/get_admin_token");
+    for _ in 0..20 {
+        let a = post_openim(
+            &url,
+            &operation_id(),
+            None,
+            &json!({"secret": "last-year's", "userID": ADMIN}),
+        )
+        .await;
+        assert_eq!(a.json()["errCode"], 1002, "{}", a.text());
+    }
+    let a = post_openim(&url, &operation_id(), None, &admin_login()).await;
+    assert_eq!(a.status, 200, "{}", a.text());
+    assert_eq!(a.json()["errCode"], 0, "{}", a.text());
+    let m = metrics(&im.env.gw).await;
+    let name = "entrust_gateway_openim_admin_token_failures_total";
+    assert_eq!(sample(&m, name, &[("result", "refused")]), Some(20.0), "{m}");
+    let throttled = sample(&m, name, &[("result", "throttled")]);
+    assert_eq!(throttled.unwrap_or(0.0), 0.0, "{m}");
 }
