@@ -97,9 +97,13 @@ impl App {
     }
 
     /// Polls `upstream.app_secret_file` and reloads the secret when the
-    /// file's content changes (Kubernetes updates mounted secrets by swapping
-    /// a symlink, which file-change notifications miss). Ends when the app
-    /// is dropped.
+    /// file's secret differs from the one in use (Kubernetes updates mounted
+    /// secrets by swapping a symlink, which file-change notifications miss).
+    /// Compared with what is loaded, not with what the file held last time:
+    /// a SIGHUP that loaded a wrong secret, followed by the file's restore
+    /// before the next poll, is still put right. A file that can't be used
+    /// (unreadable, empty) is reported once per change of its content. Ends
+    /// when the app is dropped.
     pub fn spawn_secret_watcher(self: &Arc<Self>) {
         let Some(path) = self.config.upstream.app_secret_file.clone() else {
             return;
@@ -114,10 +118,14 @@ impl App {
                 ticker.tick().await;
                 let Some(app) = weak.upgrade() else { return };
                 let now = std::fs::read(&path).ok();
-                if now != last {
+                let stale = match crate::config::read_secret_file(&path) {
+                    Ok(value) => app.vendor.secret().expose() != value,
+                    Err(_) => now != last,
+                };
+                if stale {
                     app.reload_secret();
-                    last = now;
                 }
+                last = now;
             }
         });
     }

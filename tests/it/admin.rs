@@ -164,6 +164,41 @@ async fn a_changed_secret_file_is_picked_up_and_a_bad_one_keeps_the_old_secret()
     );
 }
 
+/// A SIGHUP that loaded a wrong secret (the file was mid-edit), then the
+/// file put back before the next poll: the poller compares the file with
+/// the secret in use, not with what it saw last, so the gateway signs with
+/// the file's secret again instead of the wrong one for ever.
+#[tokio::test]
+async fn a_file_restored_after_a_bad_reload_is_picked_up() {
+    let (_sim, s) = start_sim().await;
+    let file = write_file(&temp_dir("restore"), "secret", &format!("{APP_SECRET}\n"));
+    let text = config_text(&[s.url()], "", "").replace(
+        &format!("app_secret = \"{APP_SECRET}\""),
+        &format!(
+            "app_secret_file = {:?}\nsecret_poll_ms = 300",
+            file.display().to_string()
+        ),
+    );
+    let gw = start_gateway(&text).await;
+    let create = format!("{}/entrust/group/create.json", gw.url());
+    // What SIGHUP does, while the file holds a wrong secret; then the file
+    // is restored at once, well inside one poll interval.
+    std::fs::write(&file, "mid-edit\n").unwrap();
+    assert!(gw.app.reload_secret());
+    std::fs::write(&file, format!("{APP_SECRET}\n")).unwrap();
+    let a = post_form(&create, "groupId=x1&name=n&owner=o").await;
+    assert_eq!(
+        a.json()["code"],
+        1004,
+        "signing with the wrong secret: {}",
+        a.text()
+    );
+    // The next poll finds the file's secret differs from the one in use.
+    reloads(&gw, "ok", 2).await;
+    let b = post_form(&create, "groupId=x2&name=n&owner=o").await;
+    assert_eq!(b.json()["code"], 200, "{}", b.text());
+}
+
 /// Before any traffic, /metrics already lists every
 /// family with a series (at zero), for each known label value: alert rules
 /// on rate() or absent() need the series to exist.

@@ -203,7 +203,11 @@ async fn one_stale_secret_retried_does_not_lock_out_the_right_one() {
     assert_eq!(a.json()["errCode"], 0, "{}", a.text());
     let m = metrics(&im.env.gw).await;
     let name = "entrust_gateway_openim_admin_token_failures_total";
-    assert_eq!(sample(&m, name, &[("result", "refused")]), Some(20.0), "{m}");
+    assert_eq!(
+        sample(&m, name, &[("result", "refused")]),
+        Some(20.0),
+        "{m}"
+    );
     let throttled = sample(&m, name, &[("result", "throttled")]);
     assert_eq!(throttled.unwrap_or(0.0), 0.0, "{m}");
 }
