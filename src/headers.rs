@@ -52,18 +52,58 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     headers.remove(header::UPGRADE);
 }
 
-/// The caller's headers as they go upstream: only `Content-Type`. `Connection`
-/// is not consulted: an allowlisted header is end-to-end by definition, and
-/// the gateway checked it (`Connection: Content-Type` must not remove the
-/// Content-Type the form check passed).
+/// The caller's headers as they go upstream: only `Content-Type`, the first
+/// one, as its media type and `charset` parameter (any other parameter, a
+/// `boundary` or a malformed one, is the caller's business, not the
+/// vendor's: a form has none). `Connection` is not consulted: an
+/// allowlisted header is end-to-end by definition, and the gateway checked
+/// it (`Connection: Content-Type` must not remove the Content-Type the form
+/// check passed).
 pub fn request_headers_for_upstream(caller: &HeaderMap) -> HeaderMap {
     let mut h = HeaderMap::new();
     for name in &TO_VENDOR {
-        for v in caller.get_all(name) {
-            h.append(name.clone(), v.clone());
+        if let Some(v) = caller.get(name).and_then(media_type_and_charset) {
+            h.insert(name.clone(), v);
         }
     }
     h
+}
+
+/// A `Content-Type` value reduced to its media type and its first `charset`
+/// parameter (RFC 9110 §8.3.1: `type/subtype *( OWS ";" OWS parameter )`),
+/// the charset's quotes removed; a charset that is not a plain token is
+/// left out. `None` when the value has no media type.
+fn media_type_and_charset(value: &HeaderValue) -> Option<HeaderValue> {
+    let bytes = value.as_bytes();
+    let mut parts = bytes.split(|b| *b == b';');
+    let media = parts.next()?.trim_ascii();
+    if media.is_empty() {
+        return None;
+    }
+    let charset = parts.find_map(|p| {
+        let eq = p.iter().position(|b| *b == b'=')?;
+        let (name, value) = (p[..eq].trim_ascii(), p[eq + 1..].trim_ascii());
+        if !name.eq_ignore_ascii_case(b"charset") {
+            return None;
+        }
+        let value = value
+            .strip_prefix(b"\"")
+            .and_then(|v| v.strip_suffix(b"\""))
+            .unwrap_or(value);
+        let token = |b: &u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b);
+        (!value.is_empty() && value.iter().all(token)).then_some(value)
+    });
+    let mut out = Vec::with_capacity(media.len() + charset.map_or(0, |c| c.len() + 10));
+    out.extend_from_slice(media);
+    if let Some(c) = charset {
+        out.extend_from_slice(b"; charset=");
+        out.extend_from_slice(c);
+    }
+    if out == bytes {
+        // The usual case: already in this form, kept as it is.
+        return Some(value.clone());
+    }
+    HeaderValue::from_bytes(&out).ok()
 }
 
 /// The vendor's response headers as they go back to the caller.
@@ -157,6 +197,33 @@ pub fn new_request_id() -> HeaderValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn content_type_goes_upstream_as_media_type_and_charset_only() {
+        let ct = |v: &'static str| {
+            media_type_and_charset(&HeaderValue::from_static(v))
+                .map(|v| v.to_str().unwrap().to_string())
+        };
+        let form = "application/x-www-form-urlencoded";
+        assert_eq!(ct(form).as_deref(), Some(form));
+        assert_eq!(
+            ct("application/x-www-form-urlencoded; charset=utf-8").as_deref(),
+            Some("application/x-www-form-urlencoded; charset=utf-8")
+        );
+        assert_eq!(
+            ct("application/x-www-form-urlencoded;charset=gbk; boundary=\"x").as_deref(),
+            Some("application/x-www-form-urlencoded; charset=gbk")
+        );
+        assert_eq!(
+            ct("application/x-www-form-urlencoded; boundary=x; CHARSET=\"UTF-8\"").as_deref(),
+            Some("application/x-www-form-urlencoded; charset=UTF-8")
+        );
+        assert_eq!(
+            ct("application/x-www-form-urlencoded; charset=\"a b\"").as_deref(),
+            Some(form)
+        );
+        assert_eq!(ct(" ; charset=utf-8"), None);
+    }
 
     /// README "Limits at the edge": header bytes outside visible ASCII, space and tab
     /// get 400, the message naming the header and where.

@@ -142,6 +142,30 @@ async fn query_string_and_content_type_are_forwarded() {
     );
 }
 
+/// Of the caller's Content-Type only the media type and its charset reach
+/// the vendor: any other parameter (a stray `boundary`, half quoted) is
+/// not the vendor's to read, and a form has none.
+#[tokio::test]
+async fn content_type_parameters_other_than_charset_stay_behind() {
+    let env = Env::start().await;
+    let a = send(
+        Method::POST,
+        &env.url("/entrust/group/profile/query.json"),
+        &[(
+            "content-type",
+            "application/x-www-form-urlencoded; boundary=\"x; charset=utf-8",
+        )],
+        "groupIds=a",
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.text());
+    let r = &env.sim.requests()[0];
+    assert_eq!(
+        r.headers.get_all("content-type").iter().collect::<Vec<_>>(),
+        ["application/x-www-form-urlencoded; charset=utf-8"]
+    );
+}
+
 #[tokio::test]
 async fn upstream_status_content_type_and_body_come_back_unchanged() {
     let env = Env::start().await;
