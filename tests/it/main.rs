@@ -13,6 +13,8 @@ mod auth;
 mod cli;
 /// The vendor's own SDKs against the simulator and the gateway.
 mod clients;
+/// The Kubernetes manifests: hardening, memory budgets, secrets.
+mod deploy;
 /// README rules that each have one test.
 mod docs;
 /// How the gateway's errors look, and bad input on the entrust face.
