@@ -20,7 +20,7 @@ fn token_digest(token: &str) -> [u8; 20] {
 
 /// The credential of an `Authorization: Bearer <token>` value; the scheme is
 /// case-insensitive (RFC 9110 §11.1).
-fn bearer(value: &str) -> Option<&str> {
+pub fn bearer(value: &str) -> Option<&str> {
     let (scheme, token) = value.trim().split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")

@@ -44,6 +44,11 @@ impl Face {
     }
 }
 
+/// The `code` (vendor dialect) of [`Error::OutcomeUnknown`], and the value
+/// of the `x-gateway-outcome` header every face's rendering of it carries.
+pub const OUTCOME_UNKNOWN: i64 = 502;
+pub const OUTCOME_HEADER: &str = "x-gateway-outcome";
+
 /// `Retry-After` in whole seconds: rounded up, so a caller that waits this
 /// long is never early, and at least 1.
 pub fn retry_after_secs(after: Duration) -> u64 {
@@ -147,6 +152,10 @@ pub enum Error {
     KeyReused(String),
     /// The gateway is shutting down.
     Unavailable(String),
+    /// A retry of a write whose first attempt may have reached the vendor
+    /// with no answer back: whether it was done is unknown, so it is not
+    /// sent again under this key.
+    OutcomeUnknown(String),
     Internal(String),
 }
 
@@ -173,6 +182,7 @@ impl Error {
             Error::Conflict(_) => "conflict",
             Error::KeyReused(_) => "key_reused",
             Error::Unavailable(_) => "unavailable",
+            Error::OutcomeUnknown(_) => "outcome_unknown",
             Error::Internal(_) => "internal",
         }
     }
@@ -215,6 +225,7 @@ impl Error {
             | Error::Conflict(d)
             | Error::KeyReused(d)
             | Error::Unavailable(d)
+            | Error::OutcomeUnknown(d)
             | Error::Internal(d) => Cow::Borrowed(d),
             Error::Token { detail, .. } | Error::OpenIm { detail, .. } => Cow::Borrowed(detail),
             Error::RateLimited { detail, .. } => Cow::Borrowed(&detail.detail),
@@ -276,6 +287,9 @@ impl Error {
             Error::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, code::INTERNAL_TIMEOUT),
             Error::Partial { cause, .. } => cause.entrust_status(),
             Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, code::INTERNAL_ERROR),
+            // The gateway's own condition, coded by its status as 404 and
+            // 409 are: no vendor code says "unknown".
+            Error::OutcomeUnknown(_) => (StatusCode::BAD_GATEWAY, OUTCOME_UNKNOWN),
             Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, code::INTERNAL_ERROR),
         }
     }
@@ -315,6 +329,10 @@ impl Error {
         if matches!(self, Error::MethodNotAllowed) {
             resp.headers_mut()
                 .insert(header::ALLOW, HeaderValue::from_static(face.allow()));
+        }
+        if matches!(self, Error::OutcomeUnknown(_)) {
+            resp.headers_mut()
+                .insert(OUTCOME_HEADER, HeaderValue::from_static("unknown"));
         }
         resp
     }

@@ -191,10 +191,19 @@ impl Upstream {
         self.in_flight.acquire().await.ok()
     }
 
-    /// One attempt: sends `req` and reads the whole answer, within the
-    /// timeout. The error says whether any of the request may have reached
-    /// the vendor.
-    pub async fn send(&self, req: Request<Bytes>) -> Result<Response<Bytes>, SendError> {
+    /// `upstream.timeout_ms`: how long one attempt may take.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// One attempt: sends `req` and reads the whole answer, within
+    /// `timeout`. The error says whether any of the request may have
+    /// reached the vendor.
+    pub async fn send(
+        &self,
+        req: Request<Bytes>,
+        timeout: Duration,
+    ) -> Result<Response<Bytes>, SendError> {
         let (parts, body) = req.into_parts();
         let body_len = body.len();
         let body = OutBody::new(body);
@@ -227,7 +236,7 @@ impl Upstream {
                 .to_bytes();
             Ok(Response::from_parts(parts, body))
         };
-        match tokio::time::timeout(self.timeout, attempt).await {
+        match tokio::time::timeout(timeout, attempt).await {
             Ok(r) => r,
             Err(_) => {
                 let sent = if connection.connection_metadata().is_some() {

@@ -103,6 +103,13 @@ pub struct DedupConfig {
     pub max_entries: usize,
     /// The request header holding the caller's key.
     pub key_header: String,
+    /// How long a keyed write whose vendor has not answered within
+    /// `upstream.timeout_ms` goes on waiting for the answer, in the
+    /// background, after its caller got 504: a retry meanwhile gets 409,
+    /// and the answer, when it comes, is kept for the key. Past it the
+    /// outcome is unknown, and that is kept (0: no waiting beyond
+    /// `upstream.timeout_ms`).
+    pub outcome_wait_ms: u64,
 }
 
 impl Default for DedupConfig {
@@ -113,6 +120,7 @@ impl Default for DedupConfig {
             // 92,160 writes in one window at most, rounded up.
             max_entries: 100_000,
             key_header: "idempotency-key".into(),
+            outcome_wait_ms: 30_000,
         }
     }
 }

@@ -171,6 +171,12 @@ impl Config {
                 1_000_000,
             ),
             ("dedup.window_ms".into(), d.window_ms, 0, DAY_MS),
+            (
+                "dedup.outcome_wait_ms".into(),
+                d.outcome_wait_ms,
+                0,
+                600_000,
+            ),
             ("dedup.max_entries".into(), n(d.max_entries), 1, 100_000_000),
         ];
         for (path, o) in &r.paths {

@@ -10,16 +10,35 @@ use crate::error::Error;
 /// The longest key accepted (the draft sets no bound; UUIDs are 36).
 pub const KEY_MAX: usize = 255;
 
-/// The store key: a digest of the caller's credential (`Authorization`,
-/// OpenIM's `token`), so that only the same caller can get a kept answer
-/// back, and the caller's key.
+/// The store key: a digest of the caller's credential, so that only the
+/// same caller can get a kept answer back, and the caller's key. The
+/// credential is what authenticated it, not the header's spelling: a
+/// bearer token is the same whatever the scheme's case or the spaces
+/// around it (`Bearer tok`, `bearer  tok`), as the inbound check reads it;
+/// OpenIM's `token` header is taken trimmed. Each part is length-prefixed,
+/// so no two credentials share a digest.
 pub fn store_key(headers: &HeaderMap, key: &str) -> String {
-    let credential = [http::header::AUTHORIZATION.as_str(), crate::headers::TOKEN]
-        .iter()
-        .filter_map(|h| headers.get(*h))
-        .fold(Sha1::new(), |d, v| d.chain_update(v.as_bytes()))
-        .finalize();
-    format!("{}:{key}", hex::encode(credential))
+    let mut d = Sha1::new();
+    if let Some(v) = headers.get(http::header::AUTHORIZATION) {
+        let bearer = v.to_str().ok().and_then(crate::auth::bearer);
+        let (kind, value): (&[u8], &[u8]) = match bearer {
+            Some(token) => (b"bearer", token.as_bytes()),
+            None => (b"authorization", v.as_bytes()),
+        };
+        field(&mut d, kind);
+        field(&mut d, value);
+    }
+    if let Some(v) = headers.get(crate::headers::TOKEN) {
+        field(&mut d, b"token");
+        field(&mut d, v.as_bytes().trim_ascii());
+    }
+    format!("{}:{key}", hex::encode(d.finalize()))
+}
+
+/// One length-prefixed field of a digest.
+fn field(d: &mut Sha1, bytes: &[u8]) {
+    d.update((bytes.len() as u64).to_be_bytes());
+    d.update(bytes);
 }
 
 /// The caller's key from the header value: a Structured Field string
@@ -62,6 +81,35 @@ pub fn fingerprint(parts: &http::request::Parts, body: &[u8]) -> Fingerprint {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One caller, one scope: however the scheme and spaces are written,
+    /// the same bearer token is the same caller; another token is not.
+    #[test]
+    fn a_bearer_token_scopes_keys_whatever_its_spelling() {
+        let with = |auth: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert(http::header::AUTHORIZATION, HeaderValue::from_static(auth));
+            store_key(&h, "k")
+        };
+        let a = with("Bearer tokA");
+        for same in [
+            "bearer tokA",
+            "BEARER tokA",
+            "Bearer  tokA",
+            " Bearer tokA ",
+        ] {
+            assert_eq!(with(same), a, "{same}");
+        }
+        assert_ne!(with("Bearer tokB"), a);
+        assert_ne!(with("Basic tokA"), a);
+        assert_ne!(store_key(&HeaderMap::new(), "k"), a);
+        // Fields can't run into each other.
+        let mut h = HeaderMap::new();
+        h.insert(crate::headers::TOKEN, HeaderValue::from_static(" t "));
+        let mut h2 = HeaderMap::new();
+        h2.insert(crate::headers::TOKEN, HeaderValue::from_static("t"));
+        assert_eq!(store_key(&h, "k"), store_key(&h2, "k"));
+    }
 
     #[test]
     fn keys_are_bounded_visible_ascii() {

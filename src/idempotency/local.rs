@@ -89,15 +89,11 @@ impl LocalStore {
         dropped
     }
 
-    pub fn claim(&self, key: &str, fingerprint: Fingerprint) -> Lookup {
-        let mut t = self.lock();
-        self.expire(&mut t);
-        if let Some(held) = Self::held(&t, key) {
-            return held;
-        }
-        // Make room by evicting the oldest finished answers, never a claim.
+    /// Makes room for one more entry by evicting the oldest finished
+    /// answers, never a claim.
+    fn make_room(&self, t: &mut Table) {
         let max = self.max_entries;
-        let evicted = Self::drop_front(&mut t, |t, _| t.entries.len() < max);
+        let evicted = Self::drop_front(t, |t, _| t.entries.len() < max);
         if evicted > 0 {
             self.evictions.inc_by(evicted);
             if !self.warned.swap(true, Ordering::Relaxed) {
@@ -107,6 +103,15 @@ impl LocalStore {
                 );
             }
         }
+    }
+
+    pub fn claim(&self, key: &str, fingerprint: Fingerprint) -> Lookup {
+        let mut t = self.lock();
+        self.expire(&mut t);
+        if let Some(held) = Self::held(&t, key) {
+            return held;
+        }
+        self.make_room(&mut t);
         // One counter numbers claims and finished answers: both only grow.
         let id = ClaimId::Local(t.next_seq);
         t.next_seq += 1;
@@ -154,24 +159,39 @@ impl LocalStore {
             _ => return,
         };
         match answer {
-            Some(answer) => {
-                let seq = t.next_seq;
-                t.next_seq += 1;
-                t.entries.insert(
-                    key.to_string(),
-                    Entry::Final {
-                        fingerprint,
-                        answer: Arc::new(answer),
-                        at: Instant::now(),
-                        seq,
-                    },
-                );
-                t.finished.push_back((key.to_string(), seq));
-            }
+            Some(answer) => Self::put(&mut t, key, fingerprint, Arc::new(answer)),
             None => {
                 t.entries.remove(key);
             }
         }
+    }
+
+    /// Keeps `answer` as `key`'s final answer for the window, whatever the
+    /// key held here (a copy of a final answer kept in another store, so
+    /// that this process answers its own retries whatever befalls that
+    /// store). A table already full evicts as a claim would.
+    pub fn put_final(&self, key: &str, fingerprint: Fingerprint, answer: Arc<Stored>) {
+        let mut t = self.lock();
+        self.expire(&mut t);
+        if !t.entries.contains_key(key) {
+            self.make_room(&mut t);
+        }
+        Self::put(&mut t, key, fingerprint, answer);
+    }
+
+    fn put(t: &mut Table, key: &str, fingerprint: Fingerprint, answer: Arc<Stored>) {
+        let seq = t.next_seq;
+        t.next_seq += 1;
+        t.entries.insert(
+            key.to_string(),
+            Entry::Final {
+                fingerprint,
+                answer,
+                at: Instant::now(),
+                seq,
+            },
+        );
+        t.finished.push_back((key.to_string(), seq));
     }
 }
 

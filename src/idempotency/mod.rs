@@ -29,8 +29,9 @@ pub mod state;
 pub mod store;
 pub mod write;
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -48,12 +49,15 @@ pub use key::{KEY_MAX, fingerprint, parse_key, store_key};
 pub use local::LocalStore;
 pub use state::{ClaimId, Fingerprint, Lookup, Stored};
 pub use store::Store;
-pub use write::{Outcome, Writes};
+pub use write::{Kept, Outcome, Writes};
 
 /// Duplicate protection: the store and the header that carries keys.
 pub struct Idempotency {
     store: Box<dyn Store>,
     header: HeaderName,
+    /// The claims of writes running now, with what their keys keep if the
+    /// gateway stops before they end ([`Idempotency::cut_all`]).
+    live: Mutex<HashMap<String, (ClaimId, Arc<Stored>)>>,
 }
 
 /// What to do with a request.
@@ -76,6 +80,7 @@ impl Claim<'_> {
     /// Ends the claim, keeping `answer` for replay when it is `Some`.
     pub async fn finish(mut self, answer: Option<Stored>) {
         if let Some(key) = self.key.take() {
+            self.idempotency.forget(&key, self.id);
             self.idempotency.store.finish(&key, self.id, answer).await;
         }
     }
@@ -84,6 +89,7 @@ impl Claim<'_> {
 impl Drop for Claim<'_> {
     fn drop(&mut self) {
         if let Some(key) = self.key.take() {
+            self.idempotency.forget(&key, self.id);
             self.idempotency.store.release(&key, self.id);
         }
     }
@@ -101,6 +107,7 @@ impl Idempotency {
             // Validated at config load; the standard header otherwise.
             header: HeaderName::from_bytes(cfg.key_header.as_bytes())
                 .unwrap_or(HeaderName::from_static("idempotency-key")),
+            live: Mutex::default(),
         }
     }
 
@@ -132,6 +139,7 @@ impl Idempotency {
                 errors,
             )),
             header: local.header,
+            live: Mutex::default(),
         }
     }
 
@@ -144,14 +152,35 @@ impl Idempotency {
         &*self.store
     }
 
+    fn live(&self) -> std::sync::MutexGuard<'_, HashMap<String, (ClaimId, Arc<Stored>)>> {
+        self.live.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn forget(&self, key: &str, id: ClaimId) {
+        let mut live = self.live();
+        if live.get(key).is_some_and(|(i, _)| *i == id) {
+            live.remove(key);
+        }
+    }
+
     /// Claims `key` for a request with `fingerprint`, or says why not.
-    pub async fn begin(&self, key: String, fingerprint: Fingerprint) -> Result<Begin<'_>, Error> {
+    /// `unknown` is what the key keeps if the gateway stops before the
+    /// claim ends ([`Idempotency::cut_all`]).
+    pub async fn begin(
+        &self,
+        key: String,
+        fingerprint: Fingerprint,
+        unknown: Arc<Stored>,
+    ) -> Result<Begin<'_>, Error> {
         match self.store.claim(&key, fingerprint).await {
-            Lookup::Won(id) => Ok(Begin::New(Claim {
-                idempotency: self,
-                key: Some(key),
-                id,
-            })),
+            Lookup::Won(id) => {
+                self.live().insert(key.clone(), (id, unknown));
+                Ok(Begin::New(Claim {
+                    idempotency: self,
+                    key: Some(key),
+                    id,
+                }))
+            }
             Lookup::Claimed { fingerprint: f } | Lookup::Final { fingerprint: f, .. }
                 if f != fingerprint =>
             {
@@ -166,20 +195,43 @@ impl Idempotency {
         }
     }
 
+    /// Ends every claim of a write still running with what its key keeps
+    /// when the outcome is unknown: the gateway is stopping, and a retry
+    /// elsewhere must not send the write again. Returns how many.
+    pub async fn cut_all(&self) -> usize {
+        let live: Vec<_> = self.live().drain().collect();
+        for (key, (id, unknown)) in &live {
+            self.store
+                .finish(key, *id, Some(Stored::clone(unknown)))
+                .await;
+        }
+        live.len()
+    }
+
+    /// Whether the request carries a key (so that [`Idempotency::run`]
+    /// will protect it).
+    pub fn keyed(&self, headers: &http::HeaderMap) -> bool {
+        headers.contains_key(&self.header)
+    }
+
     /// Runs the write `work` under duplicate protection when the request
     /// carries a key: the first time it runs, and its answer is kept when
-    /// final; a retry is answered from the store without running it.
+    /// final ([`Kept`]); a retry is answered from the store without running
+    /// it. `unknown` is the answer a key keeps when its write's outcome is
+    /// unknown (see [`Idempotency::begin`]).
     pub async fn run(
         &self,
         parts: &http::request::Parts,
         body: &Bytes,
+        unknown: impl FnOnce() -> Response<Body>,
         work: impl Future<Output = Outcome>,
     ) -> Result<Response<Body>, Error> {
         let Some(value) = parts.headers.get(&self.header) else {
             return Ok(work.await.response);
         };
         let key = store_key(&parts.headers, parse_key(value)?);
-        let claim = match self.begin(key, fingerprint(parts, body)).await? {
+        let unknown = Arc::new(Stored::collect(unknown()).await);
+        let claim = match self.begin(key, fingerprint(parts, body), unknown).await? {
             Begin::Replay(mut resp) => {
                 tracing::info!("retry of a finished request: replaying its answer");
                 resp.headers_mut()
@@ -194,11 +246,15 @@ impl Idempotency {
             Ok(b) => b.to_bytes(),
             Err(never) => match never {},
         };
-        let answer = outcome.is_final.then(|| Stored {
-            status: head.status,
-            headers: head.headers.clone(),
-            body: bytes.clone(),
-        });
+        let answer = match outcome.kept {
+            Kept::Answer => Some(Stored {
+                status: head.status,
+                headers: head.headers.clone(),
+                body: bytes.clone(),
+            }),
+            Kept::Free => None,
+            Kept::Instead(other) => Some(Stored::collect(other).await),
+        };
         claim.finish(answer).await;
         Ok(Response::from_parts(head, Full::new(bytes)))
     }
@@ -213,16 +269,18 @@ mod tests {
     #[tokio::test]
     async fn a_claim_dropped_unfinished_frees_its_key() {
         let d = Idempotency::new(&DedupConfig::default(), Counter::default());
-        let Ok(Begin::New(claim)) = d.begin("k".into(), [0; 20]).await else {
+        let unknown = Arc::new(Stored::collect(Response::new(Full::default())).await);
+        let unknown = || unknown.clone();
+        let Ok(Begin::New(claim)) = d.begin("k".into(), [0; 20], unknown()).await else {
             panic!("k is free")
         };
         assert!(matches!(
-            d.begin("k".into(), [0; 20]).await,
+            d.begin("k".into(), [0; 20], unknown()).await,
             Err(Error::Conflict(_))
         ));
         drop(claim);
         assert!(matches!(
-            d.begin("k".into(), [0; 20]).await,
+            d.begin("k".into(), [0; 20], unknown()).await,
             Ok(Begin::New(_))
         ));
     }

@@ -64,6 +64,19 @@ if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return false en
 return redis.call('GET', KEYS[1])
 ";
 
+/// A final record written through after Redis failed when the write ended
+/// (the claim may have lapsed meanwhile): KEYS[1] becomes ARGV[1] for ARGV[2]
+/// ms unless it already holds a final record. Returns 1 if written.
+const WRITE_THROUGH: &str = r"
+local held = redis.call('GET', KEYS[1])
+if held and string.sub(held, 1, 5) == 'done:' then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+";
+
+/// How often a final record Redis did not take is tried again.
+const WRITE_THROUGH_EVERY: Duration = Duration::from_secs(1);
+
 /// Only while KEYS[1] holds claim ARGV[1]: sets it to ARGV[2] for ARGV[3] ms
 /// (renew: the same value; finish: the answer), or deletes it when ARGV[2]
 /// is empty. Returns 1 if it still held the claim.
@@ -86,6 +99,7 @@ pub struct RedisStore {
     local: LocalStore,
     claim: Script,
     settle: Script,
+    write_through: Script,
     too_large: Counter,
     errors: Family<KindLabels, Counter>,
     /// This gateway's live claims in Redis: their values and renewal tasks.
@@ -109,6 +123,7 @@ impl RedisStore {
             local,
             claim: Script::new(CLAIM),
             settle: Script::new(SETTLE),
+            write_through: Script::new(WRITE_THROUGH),
             too_large,
             errors,
             renewals: Mutex::new(HashMap::new()),
@@ -157,9 +172,16 @@ impl RedisStore {
         let Some(value) = self.stop_renewal(n) else {
             return;
         };
+        let fingerprint_hex = value.rsplit(':').next().unwrap_or_default().to_string();
+        // This process keeps every final answer it made for the window,
+        // whatever befalls Redis (a restart without persistence, a
+        // failover, an outage when the write ends): its own retries are
+        // answered here first.
+        if let (Some(a), Some(fp)) = (&answer, fingerprint(fingerprint_hex.as_bytes())) {
+            self.local.put_final(key, fp, Arc::new(a.clone()));
+        }
         let done = answer.and_then(|a| {
-            let fingerprint = value.rsplit(':').next().unwrap_or_default();
-            let encoded = done_value(fingerprint, &a);
+            let encoded = done_value(&fingerprint_hex, &a);
             if too_large(&encoded) {
                 self.too_large.inc();
                 tracing::warn!(
@@ -171,12 +193,45 @@ impl RedisStore {
             }
             Some(encoded)
         });
-        let mut call = self.settle.key(self.redis_key(key));
+        let rkey = self.redis_key(key);
+        let mut call = self.settle.key(&rkey);
         call.arg(&value)
-            .arg(done.unwrap_or_default())
+            .arg(done.as_deref().unwrap_or_default())
             .arg(millis(self.window));
-        // On an error the claim lapses within the lease.
-        self.link.run::<i64>(&call, &self.errors).await;
+        if self.link.run::<i64>(&call, &self.errors).await.is_some() {
+            return;
+        }
+        // Redis did not take it. A freed claim lapses within the lease; a
+        // final record is written through once Redis answers again, so
+        // that the fleet's other gateways get it too.
+        if let Some(done) = done {
+            self.write_through_later(rkey, done);
+        }
+    }
+
+    /// Writes `record` to `rkey` once Redis answers, within the window.
+    fn write_through_later(&self, rkey: String, record: Vec<u8>) {
+        let (link, script, errors) = (
+            self.link.clone(),
+            self.write_through.clone(),
+            self.errors.clone(),
+        );
+        let until = tokio::time::Instant::now() + self.window;
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(WRITE_THROUGH_EVERY);
+            loop {
+                every.tick().await;
+                let left = until.saturating_duration_since(tokio::time::Instant::now());
+                if left.is_zero() {
+                    return;
+                }
+                let mut call = script.key(&rkey);
+                call.arg(&record[..]).arg(millis(left));
+                if link.run::<i64>(&call, &errors).await.is_some() {
+                    return;
+                }
+            }
+        });
     }
 
     /// Frees a claim without waiting (its owner was dropped).

@@ -20,7 +20,7 @@ use crate::error::Body;
 pub type Fingerprint = [u8; 20];
 
 /// An answer kept for replay.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Stored {
     pub status: StatusCode,
     pub headers: HeaderMap,
@@ -28,6 +28,21 @@ pub struct Stored {
 }
 
 impl Stored {
+    /// The whole of a response whose body is in memory already.
+    pub async fn collect(resp: Response<Body>) -> Stored {
+        use http_body_util::BodyExt;
+        let (head, body) = resp.into_parts();
+        let body = match body.collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(never) => match never {},
+        };
+        Stored {
+            status: head.status,
+            headers: head.headers,
+            body,
+        }
+    }
+
     pub fn to_response(&self) -> Response<Body> {
         let mut resp = Response::new(Full::new(self.body.clone()));
         *resp.status_mut() = self.status;

@@ -12,12 +12,23 @@ use tokio::sync::{oneshot, watch};
 
 use crate::error::Body;
 
-/// What a face made of a write: its answer, and whether that answer is
-/// final (every vendor reply it got was final, and so was its own result),
-/// so that it may be kept for a retry.
+/// What a face made of a write: its answer, and what is kept for the key.
 pub struct Outcome {
     pub response: Response<Body>,
-    pub is_final: bool,
+    pub kept: Kept,
+}
+
+/// What a write leaves for its key.
+pub enum Kept {
+    /// The answer itself: it is final (every vendor reply was, and so was
+    /// the face's own result). A retry gets it back.
+    Answer,
+    /// Nothing: the write was not done (refused before it was sent, or the
+    /// vendor said "not now"). A retry does it again.
+    Free,
+    /// This instead of the answer: the write may have been done, but how is
+    /// unknown, so a retry must not send it again.
+    Instead(Response<Body>),
 }
 
 /// Writes running in their own tasks.

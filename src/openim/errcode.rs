@@ -120,6 +120,12 @@ fn status(err: &Error) -> (StatusCode, i64, &'static str) {
             }
         }
         Error::Unreachable(_) | Error::Timeout(_) => (ok, NETWORK, "NetworkError"),
+        // Not a network error to retry: the caller must look before acting.
+        Error::OutcomeUnknown(_) => (
+            StatusCode::BAD_GATEWAY,
+            SERVER_INTERNAL,
+            "ServerInternalError",
+        ),
         Error::Partial { cause, .. } => status(cause),
         Error::BadUpstream(_) | Error::Unavailable(_) | Error::Internal(_) => {
             (ok, SERVER_INTERNAL, "ServerInternalError")

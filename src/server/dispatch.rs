@@ -16,7 +16,7 @@ use super::admit::{self, BodyBudget, BodyRoom};
 use super::{App, Listener, admin, respond};
 use crate::allowlist::EntrustPath;
 use crate::error::{Body, Error, Face};
-use crate::idempotency::Outcome;
+use crate::idempotency::{Kept, Outcome};
 use crate::metrics::InFlight;
 use crate::vendor::{Session, Tally};
 use crate::{entrust, headers, logging, openim, passthrough};
@@ -64,6 +64,9 @@ struct Exchange {
     face: Face,
     peer: SocketAddr,
     request_id: HeaderValue,
+    /// For a keyed write: how long its vendor writes go on waiting for an
+    /// answer past `upstream.timeout_ms` (`dedup.outcome_wait_ms`).
+    outcome_wait: Option<Duration>,
 }
 
 impl Exchange {
@@ -72,6 +75,7 @@ impl Exchange {
         Session {
             client: self.app.vendor(),
             tally: &self.tally,
+            outcome_wait: self.outcome_wait,
         }
     }
 
@@ -113,6 +117,7 @@ pub async fn handle(
         face,
         peer,
         request_id,
+        outcome_wait: None,
     };
     let _in_flight = InFlight::new(&ex.app.metrics().in_flight);
     if misrouted {
@@ -254,10 +259,20 @@ async fn dispatch(
             });
         }
     };
+    // A keyed write's answer must be known before its key is freed: its
+    // vendor writes go on waiting past upstream.timeout_ms, and its caller
+    // is answered at the usual time meanwhile.
+    let outcome_wait = ex
+        .app
+        .idempotency()
+        .filter(|i| i.keyed(&parts.headers))
+        .map(|_| Duration::from_millis(ex.app.config().dedup.outcome_wait_ms))
+        .filter(|w| !w.is_zero());
     // Boxed before it is wrapped and spawned: the write's whole pipeline is
     // inline in this future (kilobytes), copied at every move otherwise.
     let work = {
-        let ex = ex.clone();
+        let mut ex = ex.clone();
+        ex.outcome_wait = outcome_wait;
         logging::scope(
             log,
             Box::pin(async move {
@@ -266,11 +281,19 @@ async fn dispatch(
             }),
         )
     };
-    ex.app
-        .writes()
-        .run(work, left)
-        .await
-        .unwrap_or_else(|| Err(Error::Internal("the write ended without an answer".into())))
+    let running = ex.app.writes().run(work, left);
+    let ended = || Error::Internal("the write ended without an answer".into());
+    if outcome_wait.is_none() {
+        return running.await.unwrap_or_else(|| Err(ended()));
+    }
+    tokio::select! {
+        biased;
+        r = running => r.unwrap_or_else(|| Err(ended())),
+        () = ex.tally.overdue() => Err(Error::Timeout(format!(
+            "the vendor did not answer within upstream.timeout_ms ({} ms); the gateway goes on waiting for its answer (up to dedup.outcome_wait_ms) and keeps it for this key: a retry with the same key gets 409 until then, then that answer",
+            ex.app.config().upstream.timeout_ms
+        ))),
+    }
 }
 
 /// A write, under duplicate protection when it carries a key (and
@@ -283,17 +306,32 @@ async fn write(
     let Some(idempotency) = ex.app.idempotency() else {
         return route(ex, parts, body).await;
     };
+    let unknown = || respond::error(ex.face, &outcome_unknown());
     let work = async {
         let result = route(ex, parts, body.clone()).await;
-        // Final only if every vendor reply was, and the face's own result.
-        let is_final =
-            ex.tally.all_final() && result.as_ref().map_or_else(Error::is_final, |_| true);
+        let kept = if ex.tally.unknown() {
+            Kept::Instead(unknown())
+        } else if ex.tally.all_final() && result.as_ref().map_or_else(Error::is_final, |_| true) {
+            // Final only if every vendor reply was, and the face's own result.
+            Kept::Answer
+        } else {
+            Kept::Free
+        };
         Outcome {
             response: result.unwrap_or_else(|e| respond::refusal(ex.face, &e)),
-            is_final,
+            kept,
         }
     };
-    idempotency.run(parts, &body, work).await
+    idempotency.run(parts, &body, unknown, work).await
+}
+
+/// What a key keeps when its write may have reached the vendor and no
+/// answer came back (timed out past `dedup.outcome_wait_ms`, the connection
+/// cut, or the gateway stopping).
+fn outcome_unknown() -> Error {
+    Error::OutcomeUnknown(
+        "the first request with this Idempotency-Key may have reached the vendor, but no answer came back, so whether it was done is unknown; it is not sent again under this key: check the state (e.g. query the group) before sending it again with a new key".into(),
+    )
 }
 
 /// The face's call.

@@ -151,6 +151,18 @@ pub async fn serve(
         writes_cut = app.writes().running(),
         "drain timeout: closing the remaining connections"
     );
+    // Keyed writes still running are cut with the process: their keys
+    // keep "outcome unknown", so that a retry on another gateway is not
+    // sent again (their claims would otherwise lapse).
+    if let Some(idempotency) = app.idempotency() {
+        let recorded = idempotency.cut_all().await;
+        if recorded > 0 {
+            tracing::warn!(
+                keys = recorded,
+                "drain timeout: keyed writes still running are recorded as outcome unknown"
+            );
+        }
+    }
     conns.shutdown().await;
     Drained { cut }
 }

@@ -112,12 +112,22 @@ struct CodeOnly {
 pub struct Session<'a> {
     pub client: &'a Client,
     pub tally: &'a Tally,
+    /// For a request whose writes must not be left with an unknown outcome
+    /// (a keyed write): how long a write attempt goes on waiting for the
+    /// vendor's answer past `upstream.timeout_ms`. The tally says when it
+    /// passes `timeout_ms` ([`Tally::overdue`]), so that the caller can be
+    /// answered then.
+    pub outcome_wait: Option<Duration>,
 }
 
 impl Session<'_> {
     /// [`Client::call`], reported to this request's tally.
     pub async fn call(&self, call: &Call<'_>) -> Result<Reply, Error> {
-        self.client.call(self.tally, call).await
+        let inner = Box::pin(
+            self.client
+                .call_inner(self.tally, call, None, self.outcome_wait),
+        );
+        inner.await
     }
 
     /// The data centers, in failover order (for log lines).
@@ -220,7 +230,7 @@ impl Client {
         // kilobytes, otherwise copied into every future that awaits a call.
         // Boxed in a statement of its own: a temporary in the statement
         // that awaits would keep its room in this future's state anyway.
-        let inner = Box::pin(self.call_inner(tally, call, None));
+        let inner = Box::pin(self.call_inner(tally, call, None, None));
         inner.await
     }
 
@@ -239,7 +249,7 @@ impl Client {
         call: &Call<'_>,
         permit: Permit,
     ) -> Result<Reply, Error> {
-        let inner = Box::pin(self.call_inner(tally, call, Some(permit)));
+        let inner = Box::pin(self.call_inner(tally, call, Some(permit), None));
         inner.await
     }
 
@@ -248,6 +258,7 @@ impl Client {
         tally: &Tally,
         call: &Call<'_>,
         mut permit: Option<Permit>,
+        outcome_wait: Option<Duration>,
     ) -> Result<Reply, Error> {
         let path = call.path.as_str();
         let slot = self.slot(call.path);
@@ -257,6 +268,8 @@ impl Client {
         } else {
             Access::Write
         };
+        // Only a write's outcome can be unknown.
+        let wait = outcome_wait.filter(|_| access == Access::Write);
         let mut dc = self.upstream.active();
         let mut retried = false;
         loop {
@@ -264,7 +277,7 @@ impl Client {
                 self.permit(call.path, slot).await?;
             }
             tally.sending_to(dc);
-            let (failure, answer) = match self.attempt(call, dc, slot).await? {
+            let (failure, answer) = match self.attempt(call, dc, slot, tally, wait).await? {
                 Ok(reply) => {
                     tally.observe(reply.is_final());
                     return Ok(reply);
@@ -286,12 +299,23 @@ impl Client {
                 continue;
             }
             // Whatever the caller is told, this was not the vendor's
-            // definitive answer.
+            // definitive answer; for a write that may have reached the
+            // vendor with no answer back, nobody knows whether it was done.
             tally.observe(false);
+            let unknown = access == Access::Write
+                && failure.sent == Sent::Maybe
+                && answer.is_none()
+                && matches!(
+                    failure.failure,
+                    Failure::Timeout | Failure::Broken | Failure::AnswerTooLarge
+                );
+            if unknown {
+                tally.mark_unknown();
+            }
             // A 5xx is the vendor's own answer, and goes back unchanged.
             return match answer {
                 Some(reply) => Ok(reply),
-                None => Err(self.send_error(failure, label)),
+                None => Err(self.send_error(failure, label, wait)),
             };
         }
     }
@@ -325,12 +349,31 @@ impl Client {
         call: &Call<'_>,
         dc: usize,
         slot: &PathSlot,
+        tally: &Tally,
+        wait: Option<Duration>,
     ) -> Result<Result<Reply, (SendError, Option<Reply>)>, Error> {
         let label = &self.upstream.urls()[dc].label;
         let req = self.build(call, dc, slot)?;
         let _sending = self.upstream.slot().await;
         let started = Instant::now();
-        let result = self.upstream.send(req).await;
+        let timeout = self.upstream.timeout();
+        let result = match wait {
+            None => self.upstream.send(req, timeout).await,
+            Some(wait) => {
+                // The answer may still come: go on waiting for it, but let
+                // the caller be answered at the usual time.
+                let send = self.upstream.send(req, timeout + wait);
+                tokio::pin!(send);
+                tokio::select! {
+                    biased;
+                    r = &mut send => r,
+                    () = tokio::time::sleep(timeout) => {
+                        tally.mark_overdue();
+                        send.await
+                    }
+                }
+            }
+        };
         slot.sent(&self.meters, dc, label, started.elapsed().as_secs_f64());
         Ok(match result {
             Ok(resp) if resp.status().is_server_error() => {
@@ -353,8 +396,8 @@ impl Client {
     }
 
     /// The caller's error for an attempt that got no usable answer.
-    fn send_error(&self, e: SendError, label: &str) -> Error {
-        let timeout_ms = self.timeout_ms;
+    fn send_error(&self, e: SendError, label: &str, waited: Option<Duration>) -> Error {
+        let timeout_ms = self.timeout_ms + waited.map_or(0, |w| w.as_millis() as u64);
         match e.failure {
             Failure::Connect => Error::Unreachable(format!("cannot reach {label}: {}", e.detail)),
             Failure::Timeout if e.sent == Sent::Never => Error::Unreachable(format!(

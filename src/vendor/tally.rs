@@ -5,10 +5,18 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+use tokio::sync::Notify;
+
 /// One request's vendor calls so far (see the module doc).
 #[derive(Debug)]
 pub struct Tally {
     all_final: AtomicBool,
+    /// A write may have reached the vendor, and no answer came.
+    unknown: AtomicBool,
+    /// A write waiting past `upstream.timeout_ms` for its answer (see
+    /// [`super::Session::outcome_wait`]): its caller is answered now.
+    overdue: AtomicBool,
+    overdue_changed: Notify,
     /// The last path called (an index into the allowlist's paths), or
     /// `usize::MAX`.
     path: AtomicUsize,
@@ -20,6 +28,9 @@ impl Default for Tally {
     fn default() -> Tally {
         Tally {
             all_final: AtomicBool::new(true),
+            unknown: AtomicBool::new(false),
+            overdue: AtomicBool::new(false),
+            overdue_changed: Notify::new(),
             path: AtomicUsize::new(usize::MAX),
             data_center: AtomicUsize::new(usize::MAX),
         }
@@ -31,6 +42,38 @@ impl Tally {
     /// [`super::Reply::is_final`]); true while there was none.
     pub fn all_final(&self) -> bool {
         self.all_final.load(Ordering::Acquire)
+    }
+
+    /// Whether a write may have reached the vendor without an answer coming
+    /// back (timed out or cut after it was sent): its outcome is unknown.
+    pub fn unknown(&self) -> bool {
+        self.unknown.load(Ordering::Acquire)
+    }
+
+    /// Returns once a write has waited past `upstream.timeout_ms` for its
+    /// answer, or ended with its outcome unknown: the caller should be
+    /// answered now, while the write goes on.
+    pub async fn overdue(&self) {
+        loop {
+            let changed = self.overdue_changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if self.overdue.load(Ordering::Acquire) {
+                return;
+            }
+            changed.await;
+        }
+    }
+
+    pub(super) fn mark_overdue(&self) {
+        self.overdue.store(true, Ordering::Release);
+        self.overdue_changed.notify_waiters();
+    }
+
+    pub(super) fn mark_unknown(&self) {
+        self.unknown.store(true, Ordering::Release);
+        self.observe(false);
+        self.mark_overdue();
     }
 
     /// The last path called: its index in the allowlist's paths.
@@ -75,5 +118,28 @@ mod tests {
         t.observe(true);
         assert!(!t.all_final());
         assert_eq!((t.path(), t.data_center()), (Some(3), Some(1)));
+        assert!(!t.unknown());
+    }
+
+    #[tokio::test]
+    async fn an_unknown_outcome_is_not_final_and_answers_the_caller() {
+        let t = Tally::default();
+        let waiting = t.overdue();
+        tokio::pin!(waiting);
+        assert!(futures_now(waiting.as_mut()).is_none());
+        t.mark_unknown();
+        assert!(futures_now(waiting.as_mut()).is_some());
+        assert!(t.unknown() && !t.all_final());
+        // Already overdue: returns at once.
+        assert!(futures_now(std::pin::pin!(t.overdue())).is_some());
+    }
+
+    /// Polls `f` once.
+    fn futures_now<F: std::future::Future>(f: std::pin::Pin<&mut F>) -> Option<F::Output> {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match f.poll(&mut cx) {
+            std::task::Poll::Ready(v) => Some(v),
+            std::task::Poll::Pending => None,
+        }
     }
 }

@@ -275,12 +275,12 @@ async fn reads_and_non_final_answers_are_not_replayed() {
     }
     assert_eq!(env.sim.requests().len(), 2, "reads are always sent");
 
-    // A 5xx, a 429 and a transport failure are never kept.
+    // A 5xx and a 429 are never kept (a connection cut after the write was
+    // sent is another matter: outcome_unknown_is_kept_and_never_resent).
     for (n, fault) in [
         Fault::Status(503),
         Fault::Code(1008, 429),
         Fault::Code(25409, 500),
-        Fault::Reset,
         // The vendor's internal error and timeout in an HTTP 200 (README,
         // "Duplicate protection": never 1000, 1050; codes in
         // /work/shared/reference/entrust-api.md): only the code says so.
@@ -479,4 +479,113 @@ async fn an_answer_is_replayed_only_within_the_window() {
     );
     assert_eq!(c.json()["code"], 25409, "{}", c.text());
     assert_eq!(env.sim.requests().len(), 2);
+}
+
+/// The answer a key keeps when its write's outcome is unknown: 502 with
+/// `x-gateway-outcome: unknown` and code 502 on the entrust face (README,
+/// "Duplicate protection").
+fn assert_outcome_unknown(a: &Answer) {
+    assert_eq!(a.status, 502, "{}", a.text());
+    assert_eq!(a.headers["x-gateway-outcome"], "unknown", "{}", a.text());
+    assert_eq!(a.json()["code"], 502, "{}", a.text());
+    assert_eq!(a.headers["x-gateway-replayed"], "true");
+}
+
+/// A write cut after it was sent (the vendor read it, then reset the
+/// connection): nobody knows whether it was done, so the key is not freed
+/// for the retry to send it again: the retry gets "outcome unknown".
+#[tokio::test]
+async fn outcome_unknown_is_kept_and_never_resent() {
+    let env = Env::start().await;
+    env.sim.inject(FaultRule::on(CREATE, Fault::Reset).limit(1));
+    let body = "groupId=u1&name=n&owner=o";
+    let a = create(&env, &[(KEY, "cut-1")], body).await;
+    assert_eq!(a.status, 502, "{}", a.text());
+    for _ in 0..2 {
+        let b = create(&env, &[(KEY, "cut-1")], body).await;
+        assert_outcome_unknown(&b);
+    }
+    assert_eq!(receipts(&env, CREATE), 1, "never sent twice under one key");
+    // Without a key nothing is kept: the caller decides.
+    env.sim.inject(FaultRule::on(CREATE, Fault::Reset).limit(1));
+    let c = create(&env, &[], "groupId=u2&name=n&owner=o").await;
+    assert_eq!(c.status, 502, "{}", c.text());
+    let d = create(&env, &[], "groupId=u2&name=n&owner=o").await;
+    assert_eq!(d.json()["code"], 200, "{}", d.text());
+}
+
+/// The vendor slower than upstream.timeout_ms: the caller gets 504 at the
+/// usual time, the gateway goes on waiting for the answer (up to
+/// dedup.outcome_wait_ms), a retry meanwhile gets 409, and once the answer
+/// comes the retry gets it: one receipt, where freeing the key sent it
+/// twice (and answered the retry "group exists").
+#[tokio::test]
+async fn a_slow_vendor_s_answer_is_waited_for_and_kept() {
+    let env = Env::start_with("timeout_ms = 300", "").await;
+    env.sim
+        .inject(FaultRule::on(CREATE, Fault::Delay(Duration::from_millis(1200))).limit(1));
+    let body = "groupId=s1&name=n&owner=o";
+    let started = std::time::Instant::now();
+    let a = create(&env, &[(KEY, "slow-1")], body).await;
+    assert_eq!(a.status, 504, "{}", a.text());
+    assert!(
+        started.elapsed() < Duration::from_millis(1100),
+        "answered at timeout_ms"
+    );
+    let b = create(&env, &[(KEY, "slow-1")], body).await;
+    assert_eq!(b.status, 409, "still waiting for the vendor: {}", b.text());
+    tokio::time::timeout(BOUND, env.gw.app.writes().idle())
+        .await
+        .expect("the vendor's answer came");
+    let c = create(&env, &[(KEY, "slow-1")], body).await;
+    assert_eq!(c.json()["code"], 200, "{}", c.text());
+    assert_eq!(c.headers["x-gateway-replayed"], "true");
+    assert_eq!(receipts(&env, CREATE), 1);
+}
+
+/// Past dedup.outcome_wait_ms without an answer the outcome is unknown, and
+/// that is what the key keeps.
+#[tokio::test]
+async fn past_outcome_wait_the_outcome_is_unknown() {
+    let env = Env::start_with("timeout_ms = 200", "[dedup]\noutcome_wait_ms = 300\n").await;
+    env.sim.inject(FaultRule::on(CREATE, Fault::Hang).limit(1));
+    let body = "groupId=h1&name=n&owner=o";
+    let a = create(&env, &[(KEY, "hang-1")], body).await;
+    assert_eq!(a.status, 504, "{}", a.text());
+    tokio::time::timeout(BOUND, env.gw.app.writes().idle())
+        .await
+        .expect("the wait ends");
+    let b = create(&env, &[(KEY, "hang-1")], body).await;
+    assert_outcome_unknown(&b);
+    assert_eq!(receipts(&env, CREATE), 1);
+}
+
+/// One caller, one scope: the key is scoped to the credential that
+/// authenticated the caller, not to how its header is spelled (the inbound
+/// check takes `bearer tokA`, `BEARER  tokA` alike).
+#[tokio::test]
+async fn a_retry_spelled_differently_is_the_same_caller() {
+    let tokens = tokens_file("scope", "tokA\ntokB\n");
+    let env = Env::start_with_server(&format!("auth_tokens_file = {tokens:?}"), "", "").await;
+    let body = "groupId=sc1&name=n&owner=o";
+    let mut answers = Vec::new();
+    for auth in ["Bearer tokA", "bearer tokA", "BEARER  tokA", "Bearer tokA "] {
+        answers.push(create(&env, &[(KEY, "scope-1"), ("authorization", auth)], body).await);
+    }
+    for a in &answers {
+        assert_eq!(a.json()["code"], 200, "{}", a.text());
+    }
+    assert_eq!(receipts(&env, CREATE), 1, "one caller, one write");
+    // Another token is another caller: not the first one's answer.
+    let other = create(
+        &env,
+        &[(KEY, "scope-1"), ("authorization", "Bearer tokB")],
+        body,
+    )
+    .await;
+    assert!(
+        !other.headers.contains_key("x-gateway-replayed"),
+        "{}",
+        other.text()
+    );
 }

@@ -119,12 +119,57 @@ async fn shutdown_waits_for_a_write_whose_caller_left() {
     let key = entrust_gateway::idempotency::store_key(&http::HeaderMap::new(), "drain-1");
     let fingerprint = create_fingerprint("groupId=s1&name=n&owner=o");
     let dedup = gateway.idempotency().expect("dedup on");
-    let replay = dedup.begin(key, fingerprint).await;
+    let replay = dedup.begin(key, fingerprint, Default::default()).await;
     assert!(
         matches!(replay, Ok(Begin::Replay(_))),
         "the claim was not finished"
     );
     assert_eq!(sim.accepted(CREATE), 1);
+    drop(sim_server);
+}
+
+/// A keyed write still waiting for the vendor at drain_timeout_ms is cut
+/// with the process, and its key keeps "outcome unknown" (its claim would
+/// otherwise lapse, and a retry on another gateway send it again).
+#[tokio::test]
+async fn a_keyed_write_cut_at_the_drain_timeout_keeps_outcome_unknown() {
+    let Env {
+        sim,
+        sim_server,
+        gw,
+    } = Env::start_with_server("drain_timeout_ms = 300", "", "").await;
+    let app = gw.app.clone();
+    sim.inject(FaultRule::on(CREATE, Fault::Hang).limit(1));
+    let url = format!("{}{CREATE}", gw.url());
+    let caller = tokio::spawn(async move {
+        send(
+            Method::POST,
+            &url,
+            &[FORM, (KEY, "drain-cut")],
+            "groupId=dc1&name=n&owner=o",
+        )
+        .await
+    });
+    until("the vendor has the write", || {
+        sim.accepted(CREATE) + sim.requests().len() > 0
+    })
+    .await;
+    let drained = tokio::time::timeout(BOUND, gw.shutdown())
+        .await
+        .expect("shutdown ends");
+    assert_eq!(drained.cut, 1, "the caller's connection was cut");
+    caller.abort();
+    let key = entrust_gateway::idempotency::store_key(&http::HeaderMap::new(), "drain-cut");
+    let fingerprint = create_fingerprint("groupId=dc1&name=n&owner=o");
+    let idempotency = app.idempotency().expect("dedup on");
+    let Ok(Begin::Replay(kept)) = idempotency
+        .begin(key, fingerprint, Default::default())
+        .await
+    else {
+        panic!("the key was freed")
+    };
+    assert_eq!(kept.status(), 502);
+    assert_eq!(kept.headers()["x-gateway-outcome"], "unknown");
     drop(sim_server);
 }
 

@@ -294,7 +294,7 @@ async fn a_claim_dropped_unfinished_is_freed_in_redis() {
     // No credential on the test's requests: the store key has none.
     let key = entrust_gateway::idempotency::store_key(&http::HeaderMap::new(), "fleet-9");
     let dedup = p.a.app.idempotency().expect("dedup on");
-    let Ok(Begin::New(claim)) = dedup.begin(key, fp).await else {
+    let Ok(Begin::New(claim)) = dedup.begin(key, fp, Default::default()).await else {
         panic!("fleet-9 is free")
     };
     assert_eq!(records(&redis).await.len(), 1, "claimed in Redis");
@@ -403,4 +403,64 @@ async fn a_record_that_is_not_the_gateways_is_served_locally_and_logged_once() {
         assert_eq!(warnings.load(Ordering::Relaxed), 1, "after {key}");
     }
     assert_eq!(p.receipts(), 3);
+}
+
+/// A Redis restart without persistence (or a failover to a replica that
+/// missed the record) mid-window: the gateway that ran the write keeps its
+/// final answer locally for the window, and answers its own retry from it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_restart_loses_nothing_the_serving_gateway_knows() {
+    let (mut redis, p) = Pair::start("").await;
+    let body = "groupId=rr1&name=n&owner=o";
+    let first = create(&p.a, "restart-1", body).await;
+    assert_eq!(first.json()["code"], 200, "{}", first.text());
+    redis.restart();
+    assert!(records(&redis).await.is_empty(), "Redis came back empty");
+    let retry = create(&p.a, "restart-1", body).await;
+    assert_eq!(
+        retry.headers["x-gateway-replayed"],
+        "true",
+        "{}",
+        retry.text()
+    );
+    assert_eq!(retry.body, first.body);
+    assert_eq!(p.receipts(), 1, "exactly one vendor receipt");
+}
+
+/// Redis unreachable at the moment a write finishes: the answer is kept
+/// locally at once, and written through to Redis once it answers again, so
+/// that a retry on another gateway gets it too (rather than the claim
+/// lapsing and the retry sending the write again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_redis_missed_is_written_through_when_it_returns() {
+    let (mut redis, p) = Pair::start("").await;
+    p.sim
+        .inject(FaultRule::on(CREATE, Fault::Delay(Duration::from_millis(600))).limit(1));
+    let body = "groupId=wt1&name=n&owner=o";
+    let url = format!("{}{CREATE}", p.a.url());
+    let caller =
+        tokio::spawn(
+            async move { send(Method::POST, &url, &[FORM, (KEY, "through-1")], body).await },
+        );
+    until("the vendor has the write", || !p.sim.requests().is_empty()).await;
+    redis.kill();
+    let first = within("the first answer", caller).await.expect("caller");
+    assert_eq!(first.json()["code"], 200, "{}", first.text());
+    redis.restart();
+    let key = record_key("through-1");
+    within("the record written through", async {
+        while !records(&redis).await.contains(&key) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    let retry = create(&p.b, "through-1", body).await;
+    assert_eq!(
+        retry.headers["x-gateway-replayed"],
+        "true",
+        "{}",
+        retry.text()
+    );
+    assert_eq!(retry.body, first.body);
+    assert_eq!(p.receipts(), 1, "exactly one vendor receipt");
 }
