@@ -256,9 +256,9 @@ pub async fn handle(
         user,
     };
     let req = json::parse(&body)?;
-    if let Some(lacks) = route.unsupported() {
+    if let Some(why) = route.unsupported() {
         return Err(Error::NoPermission(format!(
-            "{} is not supported: the vendor's entrust groups have no {lacks}, so entrust-gateway cannot serve it",
+            "{} is not supported: {why}",
             route.path()
         )));
     }
@@ -302,7 +302,13 @@ pub async fn handle(
         | Route::GetUserReqGroupApplicationList
         | Route::GetGroupUsersReqApplicationList
         | Route::GetSpecifiedUserGroupRequestInfo
-        | Route::GetGroupApplicationUnhandledCount => {
+        | Route::GetGroupApplicationUnhandledCount
+        | Route::GetIncrementalJoinGroups
+        | Route::GetIncrementalGroupMembers
+        | Route::GetIncrementalGroupMembersBatch
+        | Route::GetCommonGroupsWithFriend
+        | Route::GetUserToken
+        | Route::ForceLogout => {
             return Err(Error::Internal(format!("{} has no handler", route.path())));
         }
     };

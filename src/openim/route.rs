@@ -37,10 +37,16 @@ pub enum Route {
     GetGroupUsersReqApplicationList,
     GetSpecifiedUserGroupRequestInfo,
     GetGroupApplicationUnhandledCount,
+    GetIncrementalJoinGroups,
+    GetIncrementalGroupMembers,
+    GetIncrementalGroupMembersBatch,
+    GetCommonGroupsWithFriend,
+    GetUserToken,
+    ForceLogout,
 }
 
 impl Route {
-    pub const ALL: [Route; 32] = [
+    pub const ALL: [Route; 38] = [
         Route::GetAdminToken,
         Route::UserToken,
         Route::ParseToken,
@@ -73,6 +79,12 @@ impl Route {
         Route::GetGroupUsersReqApplicationList,
         Route::GetSpecifiedUserGroupRequestInfo,
         Route::GetGroupApplicationUnhandledCount,
+        Route::GetIncrementalJoinGroups,
+        Route::GetIncrementalGroupMembers,
+        Route::GetIncrementalGroupMembersBatch,
+        Route::GetCommonGroupsWithFriend,
+        Route::GetUserToken,
+        Route::ForceLogout,
     ];
 
     /// The path (open-im-server `internal/api/router.go`); also the metric
@@ -115,6 +127,13 @@ impl Route {
             Route::GetGroupApplicationUnhandledCount => {
                 "/group/get_group_application_unhandled_count"
             }
+            Route::GetIncrementalJoinGroups => "/group/get_incremental_join_groups",
+            Route::GetIncrementalGroupMembers => "/group/get_incremental_group_members",
+            Route::GetIncrementalGroupMembersBatch => "/group/get_incremental_group_members_batch",
+            // open-im-server main (internal/api/router.go); not in 08aa307.
+            Route::GetCommonGroupsWithFriend => "/group/get_common_groups_with_friend",
+            Route::GetUserToken => "/auth/get_user_token",
+            Route::ForceLogout => "/auth/force_logout",
         }
     }
 
@@ -146,19 +165,45 @@ impl Route {
         )
     }
 
-    /// For a route the vendor can't back: what it lacks.
+    /// Whether the route needs a `token` header (open-im-server
+    /// `internal/api/router.go` Whitelist: `get_admin_token` and
+    /// `parse_token`; `user_token` was whitelisted before v3.8.1).
+    pub const fn needs_token(self) -> bool {
+        !matches!(
+            self,
+            Route::GetAdminToken | Route::UserToken | Route::ParseToken
+        )
+    }
+
+    /// For a route OpenIM registers and this face can't back: why (its
+    /// errDlt, after "… is not supported: ").
     pub const fn unsupported(self) -> Option<&'static str> {
         match self {
             Route::MuteGroup
             | Route::CancelMuteGroup
             | Route::MuteGroupMember
-            | Route::CancelMuteGroupMember => Some("muting"),
+            | Route::CancelMuteGroupMember => Some(
+                "the vendor's entrust groups have no muting, so entrust-gateway cannot serve it",
+            ),
             Route::GroupApplicationResponse
             | Route::GetRecvGroupApplicationList
             | Route::GetUserReqGroupApplicationList
             | Route::GetGroupUsersReqApplicationList
             | Route::GetSpecifiedUserGroupRequestInfo
-            | Route::GetGroupApplicationUnhandledCount => Some("group join applications"),
+            | Route::GetGroupApplicationUnhandledCount => Some(
+                "the vendor's entrust groups have no group join applications, so entrust-gateway cannot serve it",
+            ),
+            Route::GetIncrementalJoinGroups
+            | Route::GetIncrementalGroupMembers
+            | Route::GetIncrementalGroupMembersBatch => Some(
+                "the vendor keeps no version log of groups or members to sync from; read the whole list (get_joined_group_list, get_group_member_list) instead",
+            ),
+            Route::GetCommonGroupsWithFriend => Some(
+                "the vendor has no friend relations; compare get_full_join_group_ids of both users instead",
+            ),
+            Route::GetUserToken | Route::ForceLogout => Some(
+                "this gateway issues admin tokens only (get_admin_token); user tokens are not served",
+            ),
             _ => None,
         }
     }

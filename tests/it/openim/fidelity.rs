@@ -465,6 +465,10 @@ async fn routes_the_vendor_cannot_back() {
         "/group/get_recv_group_applicationList",
         "/group/get_user_req_group_applicationList",
         "/group/get_group_users_req_application_list",
+        "/group/get_incremental_join_groups",
+        "/group/get_incremental_group_members",
+        "/group/get_incremental_group_members_batch",
+        "/group/get_common_groups_with_friend",
     ] {
         let v = im
             .post(route, json!({"groupID": "g1", "userID": "u"}))
@@ -475,6 +479,76 @@ async fn routes_the_vendor_cannot_back() {
         assert!(
             dlt.contains("not supported") && dlt.contains("vendor"),
             "{dlt}"
+        );
+    }
+    assert!(im.paths().is_empty(), "{:?}", im.paths());
+}
+
+/// Every group and auth route open-im-server registers answers OpenIM's
+/// envelope, never a bare 404: a client can tell "not served here" (an
+/// errCode with an errDlt saying why) from a typo (404). The list is
+/// open-im-server's `internal/api/router.go` (08aa307: the `/group` and
+/// `/auth` groups; `get_common_groups_with_friend` from main).
+#[tokio::test]
+async fn every_route_openim_registers_answers_its_envelope() {
+    let im = Im::start().await;
+    let registered = [
+        "/group/create_group",
+        "/group/set_group_info",
+        "/group/set_group_info_ex",
+        "/group/join_group",
+        "/group/quit_group",
+        "/group/group_application_response",
+        "/group/transfer_group",
+        "/group/get_recv_group_applicationList",
+        "/group/get_user_req_group_applicationList",
+        "/group/get_group_users_req_application_list",
+        "/group/get_specified_user_group_request_info",
+        "/group/get_groups_info",
+        "/group/kick_group",
+        "/group/get_group_members_info",
+        "/group/get_group_member_list",
+        "/group/invite_user_to_group",
+        "/group/get_joined_group_list",
+        "/group/dismiss_group",
+        "/group/mute_group_member",
+        "/group/cancel_mute_group_member",
+        "/group/mute_group",
+        "/group/cancel_mute_group",
+        "/group/set_group_member_info",
+        "/group/get_group_abstract_info",
+        "/group/get_groups",
+        "/group/get_group_member_user_id",
+        "/group/get_incremental_join_groups",
+        "/group/get_incremental_group_members",
+        "/group/get_incremental_group_members_batch",
+        "/group/get_full_group_member_user_ids",
+        "/group/get_full_join_group_ids",
+        "/group/get_group_application_unhandled_count",
+        "/group/get_common_groups_with_friend",
+        "/auth/get_admin_token",
+        "/auth/get_user_token",
+        "/auth/parse_token",
+        "/auth/force_logout",
+    ];
+    for route in registered {
+        let a = im.raw(route, &[], "{}").await;
+        assert_ne!(a.status, 404, "{route}: {}", a.text());
+        let v = a.json();
+        assert!(
+            v["errCode"].is_i64() && v["errDlt"].is_string(),
+            "{route}: {v}"
+        );
+    }
+    // User tokens are not served, and say so (with an admin token).
+    for route in ["/auth/get_user_token", "/auth/force_logout"] {
+        let v = im
+            .post(route, json!({"userID": "u1", "platformID": 1}))
+            .await;
+        assert_eq!(v["errCode"], 1002, "{route}: {v}");
+        assert!(
+            v["errDlt"].as_str().unwrap().contains("admin tokens only"),
+            "{v}"
         );
     }
     assert!(im.paths().is_empty(), "{:?}", im.paths());
