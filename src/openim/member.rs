@@ -30,6 +30,7 @@ use serde_json::{Map, Value, json};
 use super::errcode;
 use super::group::{check_group_id, check_user_id, group_info, join_in_batches, need_verification};
 use super::json::{Obj, max_len};
+use super::pages::List;
 use super::{Ctx, Form};
 use crate::entrust::profile::{self, Member, Page};
 use crate::entrust::{code, limit, path, role};
@@ -329,20 +330,45 @@ pub(crate) fn pagination(o: &Obj<'_>) -> Result<(usize, usize), Error> {
 /// answer without a total is walked to the end to count it.
 pub(crate) async fn walk<T, F, Fut>(
     range: Option<(usize, usize)>,
-    mut fetch: F,
+    fetch: F,
 ) -> Result<(i64, Vec<T>), Error>
 where
     F: FnMut(Option<String>) -> Fut,
     Fut: std::future::Future<Output = Result<Page<T>, Error>>,
 {
+    let mut fetch = fetch;
+    walk_from(range, None, None, |token, _| fetch(token), |_, _, _| {}).await
+}
+
+/// [`walk`] from a cursor (`from`: the position a token fetches from)
+/// with the list's `total` when known; each token and total the vendor
+/// hands out goes to `remember` (position, token, total). `fetch` gets
+/// the token and the page size to ask for: no more than reaches the end of
+/// the range, so that the next token falls where the next OpenIM page
+/// starts (and that page costs one call).
+async fn walk_from<T, F, Fut>(
+    range: Option<(usize, usize)>,
+    from: Option<(usize, String)>,
+    known_total: Option<i64>,
+    mut fetch: F,
+    mut remember: impl FnMut(usize, Option<&str>, Option<i64>),
+) -> Result<(i64, Vec<T>), Error>
+where
+    F: FnMut(Option<String>, usize) -> Fut,
+    Fut: std::future::Future<Output = Result<Page<T>, Error>>,
+{
     let (offset, count) = range.unwrap_or((0, usize::MAX));
-    let mut seen = 0usize;
-    let mut total = None;
+    let (mut seen, mut token) = match from {
+        Some((at, t)) => (at, Some(t)),
+        None => (0, None),
+    };
+    let mut total = known_total;
     let mut out = Vec::new();
-    let mut token: Option<String> = None;
     loop {
         let sent = token.clone();
-        let page = fetch(token.take()).await?;
+        let to_end = offset.saturating_add(count).saturating_sub(seen);
+        let size = to_end.clamp(1, limit::MEMBER_PAGE_MAX);
+        let page = fetch(token.take(), size).await?;
         total = total.or(page.total);
         // A vendor answering an empty page, or the same token again, would
         // otherwise be asked forever.
@@ -353,6 +379,11 @@ where
             }
             seen += 1;
         }
+        remember(
+            seen,
+            page.page_token.as_deref().filter(|_| more),
+            page.total,
+        );
         if !more || (out.len() >= count && total.is_some()) {
             break;
         }
@@ -360,6 +391,38 @@ where
     }
     let total = total.unwrap_or_else(|| i64::try_from(seen).unwrap_or(i64::MAX));
     Ok((total, out))
+}
+
+/// A paged vendor list walked over `range` from the nearest cursor this
+/// face remembers ([`super::pages`]); a range that starts past the list's
+/// known total costs no call.
+async fn cached_walk<T, F, Fut>(
+    ctx: &Ctx<'_>,
+    list: List,
+    range: Option<(usize, usize)>,
+    fetch: F,
+) -> Result<(i64, Vec<T>), Error>
+where
+    F: FnMut(Option<String>, usize) -> Fut,
+    Fut: std::future::Future<Output = Result<Page<T>, Error>>,
+{
+    let pages = ctx.pages;
+    let total = pages.total(&list);
+    let skip = range.map_or(0, |(skip, _)| skip);
+    if let Some(t) = total.filter(|t| usize::try_from(*t).is_ok_and(|t| skip >= t)) {
+        return Ok((t, Vec::new()));
+    }
+    let from = range.and_then(|(skip, _)| pages.cursor(&list, skip));
+    // Starting mid-list needs the total from memory (a page fetched by
+    // token may not carry it).
+    let (from, total) = match (from, total) {
+        (Some(c), Some(t)) => (Some(c), Some(t)),
+        _ => (None, None),
+    };
+    walk_from(range, from, total, fetch, |at, token, total| {
+        pages.remember(&list, at, token, total)
+    })
+    .await
 }
 
 fn bad_answer(path: &str, e: String) -> Error {
@@ -374,11 +437,16 @@ async fn query_members(
     kind: i64,
     range: Option<(usize, usize)>,
 ) -> Result<(i64, Vec<Member>), Error> {
-    walk(range, |token| async move {
+    let list = List {
+        path: path::MEMBER_QUERY,
+        id: id.to_string(),
+        kind,
+    };
+    cached_walk(ctx, list, range, |token, size| async move {
         let mut form: Form = vec![
             ("groupId", id.to_string()),
             ("type", kind.to_string()),
-            ("size", limit::MEMBER_PAGE_MAX.to_string()),
+            ("size", size.to_string()),
             ("order", "0".to_string()),
         ];
         if let Some(t) = token {
@@ -759,11 +827,16 @@ async fn joined_of_role(
     kind: i64,
     range: Option<(usize, usize)>,
 ) -> Result<(i64, Vec<profile::JoinedGroup>), Error> {
-    walk(range, |token| async move {
+    let list = List {
+        path: path::JOINED_GROUP_QUERY,
+        id: user.to_string(),
+        kind,
+    };
+    cached_walk(ctx, list, range, |token, size| async move {
         let mut form: Form = vec![
             ("userId", user.to_string()),
             ("role", kind.to_string()),
-            ("size", limit::MEMBER_PAGE_MAX.to_string()),
+            ("size", size.to_string()),
             ("order", "0".to_string()),
         ];
         if let Some(t) = token {

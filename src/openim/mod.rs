@@ -32,6 +32,7 @@ pub mod form;
 pub mod group;
 pub mod json;
 pub mod member;
+pub mod pages;
 pub mod route;
 pub mod token;
 
@@ -64,6 +65,8 @@ pub struct State {
     secret: Option<Secret>,
     config: Option<OpenImConfig>,
     throttle: token::Throttle,
+    /// Where the vendor's paging of recently walked lists stood.
+    pages: pages::Pages,
     /// `openim_admin_token_failures`.
     failures: Family<ResultLabels, Counter>,
     inbound: Inbound,
@@ -75,6 +78,7 @@ impl State {
             secret: config.load_openim_secret()?,
             config: config.openim.clone(),
             throttle: token::Throttle::default(),
+            pages: pages::Pages::default(),
             failures: metrics.admin_token_failures.clone(),
             inbound,
         })
@@ -96,6 +100,8 @@ impl State {
 /// (when tokens are on).
 pub struct Ctx<'a> {
     pub vendor: Session<'a>,
+    /// The face's memory of the vendor's list paging ([`pages`]).
+    pub pages: &'a pages::Pages,
     pub request_id: &'a HeaderValue,
     pub user: Option<String>,
 }
@@ -184,6 +190,50 @@ pub fn not_found(id: &str) -> Error {
     }
 }
 
+/// The group and user ids a write names (its group's member lists and its
+/// users' group lists are what it may change).
+fn touched_ids(req: &serde_json::Map<String, Value>) -> Vec<String> {
+    const SCALARS: [&str; 6] = [
+        "groupID",
+        "userID",
+        "ownerUserID",
+        "oldOwnerUserID",
+        "newOwnerUserID",
+        "inviterUserID",
+    ];
+    const LISTS: [&str; 4] = [
+        "invitedUserIDs",
+        "kickedUserIDs",
+        "memberUserIDs",
+        "adminUserIDs",
+    ];
+    let mut ids = Vec::new();
+    let mut scalars = |o: &serde_json::Map<String, Value>| {
+        for k in SCALARS {
+            if let Some(v) = o.get(k).and_then(Value::as_str) {
+                ids.push(v.to_string());
+            }
+        }
+    };
+    scalars(req);
+    for nested in ["groupInfo", "groupInfoForSet"] {
+        if let Some(o) = req.get(nested).and_then(Value::as_object) {
+            scalars(o);
+        }
+    }
+    if let Some(members) = req.get("members").and_then(Value::as_array) {
+        for o in members.iter().filter_map(Value::as_object) {
+            scalars(o);
+        }
+    }
+    for k in LISTS {
+        if let Some(list) = req.get(k).and_then(Value::as_array) {
+            ids.extend(list.iter().filter_map(Value::as_str).map(str::to_string));
+        }
+    }
+    ids
+}
+
 /// OpenIM's success envelope, with `data` when the call returns some.
 pub fn ok(data: Option<Value>) -> Response<Body> {
     ok_noted(data, None)
@@ -252,6 +302,7 @@ pub async fn handle(
     let user = token::authorize(state, &parts.headers)?;
     let ctx = Ctx {
         vendor,
+        pages: &state.pages,
         request_id,
         user,
     };
@@ -261,6 +312,12 @@ pub async fn handle(
             "{} is not supported: {why}",
             route.path()
         )));
+    }
+    if route.is_write() {
+        // The lists this write may change are walked afresh from now on.
+        for id in touched_ids(&req) {
+            state.pages.forget(&id);
+        }
     }
     let data = match route {
         Route::CreateGroup => Some(group::create_group(&ctx, &req).await?),

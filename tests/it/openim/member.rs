@@ -287,6 +287,43 @@ async fn member_info_set_and_read_back() {
     assert_eq!(v["errCode"], 1001, "{v}");
 }
 
+/// Walking a long member list page by page costs linear vendor calls: the
+/// face remembers the vendor's page token at each OpenIM page boundary
+/// (src/openim/pages.rs), so page N+1 after page N is one call, where each
+/// page used to walk the vendor's tokens from the start. Every member comes
+/// exactly once, in OpenIM's order (owner, then members by join time).
+/// The group has the simulator's most members (3,000); BENCHMARKS.md has
+/// the figures for 10,000.
+#[tokio::test]
+async fn walking_a_member_list_costs_a_call_a_page() {
+    let im = Im::start().await;
+    let members = users("w", entrust_gateway::sim::MEMBER_MAX - 1);
+    im.create("walk1", "own", &[]).await;
+    for batch in members.chunks(1000) {
+        let invited: Vec<&str> = batch.iter().map(String::as_str).collect();
+        im.ok(
+            "/group/invite_user_to_group",
+            json!({"groupID": "walk1", "invitedUserIDs": invited}),
+        )
+        .await;
+    }
+    let mut want = vec!["own".to_string()];
+    want.extend(members.iter().cloned());
+    im.env.sim.clear_requests();
+    let (show, pages) = (100, want.len().div_ceil(100));
+    let mut seen = Vec::new();
+    for page in 1..=pages {
+        let d = im.member_page("walk1", page as i64, show).await;
+        assert_eq!(d["total"], want.len(), "page {page}");
+        seen.extend(roles(&d["members"]).into_iter().map(|(u, _)| u));
+    }
+    assert_eq!(seen, want, "every member once, in order");
+    let calls = im.requests_to(path::MEMBER_QUERY).len();
+    // The owner's and the managers' queries once, then one call a page
+    // (the first page may take two).
+    assert!(calls <= pages + 3, "{calls} vendor calls for {pages} pages");
+}
+
 #[tokio::test]
 async fn member_list_pages() {
     let im = Im::start().await;
