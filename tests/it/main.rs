@@ -13,7 +13,7 @@ mod auth;
 mod cli;
 /// The vendor's own SDKs against the simulator and the gateway.
 mod clients;
-/// README rules that each have one test.
+/// The docs held to the code: the rules each test holds, and the text.
 mod docs;
 /// How the gateway's errors look, and bad input on the entrust face.
 mod errors;
