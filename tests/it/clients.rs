@@ -3,7 +3,7 @@
 //! (every documented endpoint) straight at `entrust-gateway sim`, and through
 //! `entrust-gateway --config` in front of it. Every step must answer code 200.
 //!
-//! The SDK environment is prepared by `.ci/run` (or by hand, see the README):
+//! The SDK environment is prepared by `.ci/run` (or by hand, see docs/simulator.md):
 //! `tests/clients/.venv` with `requirements.txt`, and `npm ci` in
 //! `tests/clients`. Without it these tests print a skip line and pass, unless
 //! `ENTRUST_SDK_CLIENTS=required` (set by CI), when they fail.
@@ -64,7 +64,7 @@ impl Sdk {
             .is_ok_and(|s| s.success());
         if !ok {
             return Err(format!(
-                "{self:?} SDK environment not prepared in {} (run .ci/run, or see README: SDK contract tests)",
+                "{self:?} SDK environment not prepared in {} (run .ci/run, or see docs/simulator.md: SDK contract tests)",
                 dir.display()
             ));
         }

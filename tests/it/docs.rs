@@ -1,7 +1,94 @@
-//! README behaviours that no other test held: the suite passed with the
-//! rule each names broken. Every test here was seen failing once with its
-//! rule broken by hand. (The header rules of that list, Cookie, no
-//! X-Forwarded-* and hop-by-hop headers in answers, are in `passthrough`.)
+//! The docs held to the code. Two kinds of test:
+//!
+//! - Behaviours the docs state that no other test held: the suite passed
+//!   with the rule each names broken. Every test here was seen failing once
+//!   with its rule broken by hand. (The header rules of that list, Cookie,
+//!   no X-Forwarded-* and hop-by-hop headers in answers, are in
+//!   `passthrough`.)
+//! - The text itself: [`config_keys`] (every config key in `gateway.toml`
+//!   and in the configuration reference, with its default and range),
+//!   [`pages`] (metrics, file paths, links, flags, the docs map) and
+//!   [`quick_start`] (the README's commands run, and their answers compared).
+
+mod config_keys;
+mod pages;
+mod quick_start;
+
+/// A file of the repository, by its path from the root.
+fn read(path: &str) -> String {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// The README and every page of `docs/`, by path from the root.
+fn pages() -> Vec<(String, String)> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut pages = vec!["README.md".to_string()];
+    let mut docs: Vec<String> = std::fs::read_dir(root.join("docs"))
+        .expect("docs/")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".md"))
+        .map(|n| format!("docs/{n}"))
+        .collect();
+    docs.sort();
+    pages.extend(docs);
+    pages
+        .into_iter()
+        .map(|p| {
+            let text = read(&p);
+            (p, text)
+        })
+        .collect()
+}
+
+/// The inline code spans of a Markdown text (`` `like this` ``), fenced
+/// blocks left out.
+fn code_spans(text: &str) -> Vec<String> {
+    let mut spans = Vec::new();
+    let mut fenced = false;
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+            continue;
+        }
+        if fenced {
+            continue;
+        }
+        // Double backticks open a span that may hold single ones.
+        let mut rest = line;
+        while let Some(start) = rest.find('`') {
+            let ticks = rest[start..].chars().take_while(|&c| c == '`').count();
+            let fence = "`".repeat(ticks);
+            let after = &rest[start + ticks..];
+            let Some(end) = after.find(&fence) else {
+                break;
+            };
+            spans.push(after[..end].trim().to_string());
+            rest = &after[end + ticks..];
+        }
+    }
+    spans
+}
+
+/// The fenced blocks of a Markdown text: (info string, body).
+fn fenced_blocks(text: &str) -> Vec<(String, String)> {
+    let mut blocks = Vec::new();
+    let mut open: Option<(String, String)> = None;
+    for line in text.lines() {
+        let t = line.trim_start();
+        match (&mut open, t.strip_prefix("```")) {
+            (None, Some(info)) => open = Some((info.trim().to_string(), String::new())),
+            (Some(_), Some(_)) => blocks.extend(open.take()),
+            (Some((_, body)), None) => {
+                body.push_str(line);
+                body.push('\n');
+            }
+            (None, None) => {}
+        }
+    }
+    blocks
+}
 
 use std::time::Duration;
 
@@ -23,7 +110,7 @@ async fn permits(gw: &entrust_gateway::server::ServerHandle, path: &str) -> u64 
     count.map_or(0, |n| n as u64)
 }
 
-/// README "Quota", Accounting: each entrust call takes one permit on its
+/// docs/quota.md, "Accounting": each entrust call takes one permit on its
 /// path, and a failover retry takes one more (the vendor's quota counts what
 /// reaches it, and the retry reaches the backup).
 #[tokio::test]
@@ -45,7 +132,7 @@ async fn one_permit_per_entrust_call_and_one_per_retry() {
     assert_eq!(permits(&gw, CREATE).await, 2);
 }
 
-/// README "Failover": at most one switch per `failover_cooldown_ms`; once it
+/// docs/failover.md: at most one switch per `failover_cooldown_ms`; once it
 /// has passed, a failing data center is left again. (The switch within the
 /// cooldown is refused: `failover::at_most_one_switch_per_cooldown`.)
 #[tokio::test]
@@ -108,8 +195,9 @@ async fn burst(per_second: u32, headroom_percent: u32) -> usize {
     granted
 }
 
-/// README "Quota": the gateway paces at `n × (100 − headroom_percent)/100`
-/// with a burst of `max(1, headroom − 1)`, headroom = n × headroom_percent/100.
+/// docs/quota.md, "The guarantee": the gateway paces at
+/// `n × (100 − headroom_percent)/100` with a burst of `max(1, headroom − 1)`,
+/// headroom = n × headroom_percent/100.
 /// A loop of 100 tries takes well under a period (50 ms at 20/s), so it gets
 /// the burst; the upper bounds leave room for a loaded machine's slow loop.
 #[tokio::test]
@@ -134,9 +222,9 @@ async fn a_disabled_quota_takes_no_permits() {
     assert_eq!(permits(&env.gw, QUERY).await, 0);
 }
 
-/// README "Running several gateways": with `[redis]`, `/readyz` stays 200 and
-/// names where the quota is held, even with Redis unreachable (here nothing
-/// listens on port 1); without `[redis]` it names none.
+/// docs/fleet.md, "When Redis is down": with `[redis]`, `/readyz` stays
+/// 200 and names where the quota is held, even with Redis unreachable (here
+/// nothing listens on port 1); without `[redis]` it names none.
 #[tokio::test]
 async fn readyz_names_the_quota_store_only_with_redis() {
     let (_sim, sim_server) = start_sim().await;
@@ -160,10 +248,11 @@ async fn readyz_names_the_quota_store_only_with_redis() {
     assert!(a.json().get("quota").is_none(), "{}", a.text());
 }
 
-/// README "Waiting": a request is refused at once only when its wait "would
-/// be longer" than `max_wait_ms`; a wait of exactly `max_wait_ms` is waited.
-/// At 1/s with no headroom one slot is 1 s plus the timer's millisecond
-/// (src/limit.rs `PathQuota::slot`): the first waiter's estimate is 1001 ms.
+/// docs/quota.md, "Waiting": a request is refused at once only when its
+/// wait "would be longer" than `max_wait_ms`; a wait of exactly
+/// `max_wait_ms` is waited. At 1/s with no headroom one slot is 1 s plus the
+/// timer's millisecond (src/quota/mod.rs, `PathQuota::new`): the first
+/// waiter's estimate is 1001 ms.
 #[tokio::test]
 async fn a_wait_of_exactly_max_wait_ms_is_waited_not_refused() {
     let routes = Routes::new(&[]).expect("the documented routes");
@@ -185,7 +274,7 @@ async fn a_wait_of_exactly_max_wait_ms_is_waited_not_refused() {
     assert!(waited > Duration::from_millis(500), "{waited:?}");
 }
 
-/// README "Configuration", `upstream.max_in_flight` (a bound on the
+/// docs/configuration.md, `upstream.max_in_flight` (a bound on the
 /// requests in flight upstream): past the bound a request waits for a slot,
 /// sending nothing meanwhile, and goes once a slot frees.
 #[tokio::test]

@@ -1,4 +1,4 @@
-//! How the gateway's own errors look (README "Errors"): `Allow` per face,
+//! How the gateway's own errors look (docs/entrust-face.md, "Errors"): `Allow` per face,
 //! one `Retry-After` rule, the gateway's own failures as 5xx; bad input and
 //! upstream faults on the entrust face each get a clear error in the
 //! caller's dialect, never reach the vendor, and leave the gateway healthy
@@ -18,8 +18,8 @@ type Req<'a> = (Method, String, Vec<(&'a str, &'a str)>, Vec<u8>);
 type Case<'a> = (Method, String, Vec<(&'a str, &'a str)>, Vec<u8>, u16, i64);
 
 /// RFC 9110 §15.5.6: a 405 "MUST generate an Allow header field" listing the
-/// target resource's methods. The probes serve GET and HEAD (README
-/// "Operations"); the entrust and OpenIM faces serve POST.
+/// target resource's methods. The probes serve GET and HEAD
+/// (docs/operations.md, "Probes"); the entrust and OpenIM faces serve POST.
 #[tokio::test]
 async fn a_405_names_the_methods_of_its_face() {
     let env = Env::start().await;

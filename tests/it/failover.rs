@@ -134,7 +134,7 @@ async fn at_most_one_switch_per_cooldown() {
 
 /// A data center that accepts the TCP connection and then
 /// stalls the TLS handshake never got the request, so even a write moves to
-/// the backup (README "Failover": connect error, TLS handshake failure or
+/// the backup (docs/failover.md: connect error, TLS handshake failure or
 /// stall → retried), and the answer is the backup's, not a 504.
 #[tokio::test]
 async fn a_stalled_tls_handshake_is_never_sent_and_a_write_moves_to_the_backup() {
@@ -247,7 +247,7 @@ async fn a_data_center_closing_mid_body_refuses_the_body_not_the_service() {
     assert_eq!(r.status, 200, "{}", r.text());
 }
 
-/// README failover table, "connection broken after the request was
+/// docs/failover.md's table, "connection broken after the request was
 /// written": the simulator reads the request, then resets the connection
 /// (src/sim/fault.rs Fault::Reset). The vendor may have acted on a write, so
 /// it is not sent again (502 code 1000); a read is.
@@ -351,7 +351,7 @@ async fn a_data_center_closing_idle_connections_costs_no_write() {
 }
 
 /// A data center answering 413 is answering. Its answer
-/// goes back unchanged (README "The entrust face": the vendor's status and
+/// goes back unchanged (docs/entrust-face.md: the vendor's status and
 /// body come back), nothing is resent, and it stays in service.
 #[tokio::test]
 async fn a_data_center_answering_413_stays_in_service() {

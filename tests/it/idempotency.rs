@@ -281,8 +281,8 @@ async fn reads_and_non_final_answers_are_not_replayed() {
         Fault::Status(503),
         Fault::Code(1008, 429),
         Fault::Code(25409, 500),
-        // The vendor's internal error and timeout in an HTTP 200 (README,
-        // "Duplicate protection": never 1000, 1050; codes in
+        // The vendor's internal error and timeout in an HTTP 200
+        // (docs/duplicate-protection.md: never 1000, 1050; codes in
         // /work/shared/reference/entrust-api.md): only the code says so.
         Fault::Code(1000, 200),
         Fault::Code(1050, 200),
@@ -331,7 +331,7 @@ async fn openim_never_keeps_a_vendor_5xx() {
 
 #[tokio::test]
 async fn openim_keeps_a_final_vendor_refusal() {
-    // README, "Duplicate protection": only final answers are kept, on either
+    // docs/duplicate-protection.md: only final answers are kept, on either
     // face. The vendor's 25409 (group exists, in an HTTP 200:
     // /work/shared/reference/entrust-api.md, codes) is final: the OpenIM
     // face answers it as an error envelope (1202 GroupIDExisted,

@@ -15,7 +15,7 @@ mod cli;
 mod clients;
 /// The Kubernetes manifests: hardening, memory budgets, secrets.
 mod deploy;
-/// README rules that each have one test.
+/// The docs held to the code: the rules each test holds, and the text.
 mod docs;
 /// How the gateway's errors look, and bad input on the entrust face.
 mod errors;

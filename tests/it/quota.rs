@@ -226,7 +226,7 @@ async fn a_full_queue_is_refused_at_once() {
     let a = post_form(&env.url(QUERY), "groupIds=third").await;
     assert_eq!(a.status, 429);
     // The vendor's own "over the rate limit" code, so callers' existing
-    // handling applies (seeds/ vendor status-code page: 1008; README "Quota").
+    // handling applies (seeds/ vendor status-code page: 1008; docs/quota.md).
     assert_eq!(a.json()["code"], 1008, "{}", a.text());
     assert!(a.headers.contains_key("retry-after"));
     // At once: answered while both waiters ahead are still queued (had it

@@ -1,6 +1,7 @@
-//! Shutdown as the README documents it ("Operations": Shutdown; "Errors":
-//! 503 code 1000 while shutting down): in-flight requests finish; a request
-//! that arrives on a kept-alive connection meanwhile gets 503 code 1000 with
+//! Shutdown as the docs describe it (docs/operations.md, "Start, signals and
+//! drain"; docs/entrust-face.md, "Errors": 503 code 1000 while shutting
+//! down): in-flight requests finish; a request that arrives on a kept-alive
+//! connection meanwhile gets 503 code 1000 with
 //! `Connection: close`; writes whose callers left still finish; connections
 //! still open at `drain_timeout_ms` are cut, counted and logged.
 

@@ -14,8 +14,8 @@ use entrust_gateway::server::ServerHandle;
 use entrust_gateway::sim::{Fault, FaultRule, SimServer, Simulator};
 use http::Method;
 
-/// The records' keys: `<key_prefix>:<app_key>:idem:<digest>` (README,
-/// "Running several gateways").
+/// The records' keys: `<key_prefix>:<app_key>:idem:<digest>` (docs/fleet.md,
+/// "Idempotency records are shared too").
 const RECORDS: &str = "entrust-gateway:test-app-key:idem:*";
 
 /// A simulator and two gateways sharing one Redis (started here).
@@ -235,7 +235,7 @@ async fn a_claim_whose_gateway_died_lapses() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answers_up_to_the_bound_are_shared() {
-    // README, "Running several gateways": only an answer over 64 KiB is not
+    // docs/fleet.md, "Idempotency records are shared too": only an answer over 64 KiB is not
     // kept in Redis; one of 32 KiB is shared like any other.
     let (_redis, p) = Pair::start("").await;
     p.sim
@@ -254,7 +254,7 @@ async fn answers_up_to_the_bound_are_shared() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_was_claimed_during_an_outage_stays_protected_after_redis_returns() {
-    // README, "Running several gateways": "What it claimed locally stays
+    // docs/fleet.md, "Idempotency records are shared too": "What it claimed locally stays
     // protected there after Redis returns" (the local table is looked up
     // before Redis, src/dedup/shared.rs RedisStore::claim).
     let (mut redis, p) = Pair::start("[rate_limit]\nenabled = false\n").await;
@@ -282,7 +282,7 @@ async fn what_was_claimed_during_an_outage_stays_protected_after_redis_returns()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_dropped_unfinished_is_freed_in_redis() {
-    // README, "Running several gateways": only the claim's holder can free
+    // docs/fleet.md, "Idempotency records are shared too": only the claim's holder can free
     // it; src/dedup.rs `Claim`: dropped unfinished (its task panicked), it
     // frees the key, so retries are not refused with 409 while its renewals
     // keep it alive. A panic can't be provoked from outside, so the claim is
@@ -315,7 +315,7 @@ async fn a_claim_dropped_unfinished_is_freed_in_redis() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_write_keeps_renewing_its_claim() {
-    // README, "Running several gateways": a 10 s lease "which its gateway
+    // docs/fleet.md, "Idempotency records are shared too": a 10 s lease "which its gateway
     // renews every 2.5 s while the write runs: a slow write is never done
     // twice". A write of 6.5 s sees two renewals (at 2.5 s and 5 s): each
     // puts the record's PTTL back up while it is still the claim.
@@ -368,7 +368,7 @@ async fn a_slow_write_keeps_renewing_its_claim() {
 
 #[tokio::test]
 async fn a_record_that_is_not_the_gateways_is_served_locally_and_logged_once() {
-    // README, "Running several gateways": Redis trouble never fails a
+    // docs/fleet.md, "Idempotency records are shared too": Redis trouble never fails a
     // write, the local table serves instead; src/dedup/shared.rs
     // RedisStore::claim: a record the gateway did not write is such
     // trouble, warned about once. The runtime is this thread alone, so the

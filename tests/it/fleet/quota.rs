@@ -384,7 +384,7 @@ async fn the_vendors_1008_holds_the_path_back_fleet_wide() {
     assert_eq!(b.status, 429);
     assert_eq!(b.json()["code"], 1008);
     let after: u64 = b.headers["retry-after"].to_str().unwrap().parse().unwrap();
-    // README "Fleet quota": held "for the whole fleet for upstream_backoff_ms".
+    // docs/fleet.md, "The shared quota": held "for the whole fleet for upstream_backoff_ms".
     assert!(
         (51..=60).contains(&after),
         "Retry-After {after} s: the 60 s hold"
@@ -420,7 +420,7 @@ async fn a_full_fleet_queue_is_refused_with_a_retry_after_counting_the_callers_a
     let a = post_form(&url, "groupIds=third").await;
     assert_eq!(a.status, 429, "{}", a.text());
     assert_eq!(a.json()["code"], 1008);
-    // README "Waiting": the queue is full, 429 with Retry-After at once. Its
+    // docs/quota.md, "Waiting": the queue is full, 429 with Retry-After at once. Its
     // value is the local quota's estimate (src/limit.rs, "Each caller ahead
     // takes one slot; ours comes within one more"): 3 slots of 1/0.96 s
     // (per_second 1 less the 4% headroom) + 1 ms (burst 1) = 3.13 s, so 4.
@@ -433,7 +433,7 @@ async fn a_full_fleet_queue_is_refused_with_a_retry_after_counting_the_callers_a
 }
 
 /// Neither switch lets the two quotas share a window (src/limit/fleet.rs
-/// module doc, README "When Redis is down"): the local quota starts
+/// module doc, docs/fleet.md "When Redis is down"): the local quota starts
 /// max_wait_ms + 1 s after the switch, and after Redis comes back shared
 /// slots start only `RESUME_SPREAD` (1 s) + 1 s + 3 x timeout_ms (100 ms) +
 /// max_wait_ms later ("no earlier than about max_wait_ms + 2.3 s later ...
@@ -455,8 +455,8 @@ async fn switching_to_the_fallback_and_back_waits_for_the_other_quotas_permits()
     assert_eq!(post_form(&url, "groupIds=a").await.status, 200);
     redis.kill();
     // The first call after the kill finds Redis gone and switches. The local
-    // quota starts max_wait_ms + 1 s after the switch, 429 until then (README
-    // "When Redis is down"): a Retry-After of 3 s.
+    // quota starts max_wait_ms + 1 s after the switch, 429 until then
+    // (docs/fleet.md, "When Redis is down"): a Retry-After of 3 s.
     let b = post_form(&url, "groupIds=b").await;
     assert_eq!(b.status, 429, "{}", b.text());
     assert_eq!(b.headers["retry-after"], "3");
@@ -490,7 +490,7 @@ async fn the_fleet_bursts_two_fewer_than_the_local_quota() {
     let redis = RedisServer::start();
     // 13/s less 49% headroom: a period of 1/6.63 s (151 ms) and a local burst
     // of 6 - 1 = 5 (src/limit.rs, `Pacing::new`); the fleet reserves with a
-    // burst 2 smaller, 3 (README "Fleet quota"). With max_wait_ms = 0 a
+    // burst 2 smaller, 3 (docs/fleet.md, "The shared quota"). With max_wait_ms = 0 a
     // caller either goes at once or is refused.
     let fleet = Fleet::start(
         1,

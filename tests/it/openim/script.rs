@@ -11,8 +11,8 @@
 //!
 //! Every answer is checked against what open-im-server answers (main
 //! 7848d7c, `internal/rpc/group/group.go` unless noted); where the gateway
-//! answers otherwise it is a documented difference (README, "Differences
-//! from OpenIM"): the routes the vendor can't back, and a dismissed group
+//! answers otherwise it is a documented difference (docs/openim.md,
+//! "Differences from OpenIM"): the routes the vendor can't back, and a dismissed group
 //! that the vendor removes.
 
 use crate::common::openim::{ADMIN, Im, SECRET, each, err, text};
@@ -51,7 +51,7 @@ async fn ok(im: &Im, route: &str, body: &str) -> Value {
 }
 
 /// A route the vendor can't back: OpenIM answers 0; the gateway 1002 with
-/// an errDlt that says why (README, "Differences from OpenIM").
+/// an errDlt that says why (docs/openim.md, "Differences from OpenIM").
 async fn unsupported(im: &Im, route: &str, body: &str) {
     let v = call(im, route, body).await;
     let (code, dlt) = err(&v);
@@ -377,8 +377,8 @@ async fn openim_test_script_group_suite() {
     let d = ok(&im, "/group/get_groups_info", &body).await;
     let infos = d["groupInfos"].as_array().unwrap();
     // OpenIM keeps the dismissed GROUP_ID readable with status 2
-    // (controller/group.go ~line 276); the vendor removes it (README,
-    // "Differences from OpenIM").
+    // (controller/group.go ~line 276); the vendor removes it
+    // (docs/openim.md, "Differences from OpenIM").
     assert_eq!(infos.len(), 1, "{d}");
     let mut g = infos[0].clone();
     let obj = g.as_object_mut().unwrap();
