@@ -75,6 +75,10 @@ pub fn request_headers_for_upstream(caller: &HeaderMap) -> HeaderMap {
 /// left out. `None` when the value has no media type.
 fn media_type_and_charset(value: &HeaderValue) -> Option<HeaderValue> {
     let bytes = value.as_bytes();
+    // The usual value, a bare media type: as it is.
+    if !bytes.contains(&b';') && bytes.trim_ascii().len() == bytes.len() && !bytes.is_empty() {
+        return Some(value.clone());
+    }
     let mut parts = bytes.split(|b| *b == b';');
     let media = parts.next()?.trim_ascii();
     if media.is_empty() {

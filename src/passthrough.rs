@@ -100,12 +100,13 @@ fn check_form(body: &[u8], path: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// Position of a `%` not followed by two hex digits, if any.
+/// Position of a `%` not followed by two hex digits, if any. The `%`s are
+/// found with `memchr` (a byte-by-byte scan cost about 7.7 instructions a
+/// byte of every form: BENCHMARKS.md).
 fn bad_percent_escape(text: &str) -> Option<usize> {
     let b = text.as_bytes();
-    (0..b.len()).find(|&i| {
-        b[i] == b'%'
-            && !(i + 2 < b.len() && b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit())
+    memchr::memchr_iter(b'%', b).find(|&i| {
+        !(i + 2 < b.len() && b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit())
     })
 }
 

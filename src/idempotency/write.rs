@@ -6,9 +6,10 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use http::Response;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{Notify, oneshot};
 
 use crate::error::Body;
 
@@ -31,27 +32,43 @@ pub enum Kept {
     Instead(Response<Body>),
 }
 
-/// Writes running in their own tasks.
+/// Writes running in their own tasks: a count, and a wake-up for whoever
+/// waits for it to reach zero (shutdown). (A `watch` channel cost twice the
+/// instructions of a write's whole bookkeeping: BENCHMARKS.md.)
 #[derive(Default)]
-pub struct Writes(Arc<watch::Sender<usize>>);
+pub struct Writes(Arc<Count>);
+
+#[derive(Default)]
+struct Count {
+    running: AtomicUsize,
+    idle: Notify,
+}
 
 /// One write running; dropped when it ends.
-pub struct Running(Arc<watch::Sender<usize>>);
+pub struct Running(Arc<Count>);
 
 impl Writes {
     fn start(&self) -> Running {
-        self.0.send_modify(|n| *n += 1);
+        self.0.running.fetch_add(1, Ordering::AcqRel);
         Running(self.0.clone())
     }
 
     /// How many are running now.
     pub fn running(&self) -> usize {
-        *self.0.borrow()
+        self.0.running.load(Ordering::Acquire)
     }
 
     /// Returns when none is running.
     pub async fn idle(&self) {
-        let _ = self.0.subscribe().wait_for(|n| *n == 0).await;
+        loop {
+            let idle = self.0.idle.notified();
+            tokio::pin!(idle);
+            idle.as_mut().enable();
+            if self.running() == 0 {
+                return;
+            }
+            idle.await;
+        }
     }
 
     /// Runs `work` in a task of its own, counted as running until it ends,
@@ -66,19 +83,22 @@ impl Writes {
     {
         let (tx, rx) = oneshot::channel();
         let running = self.start();
-        tokio::spawn(async move {
+        // Boxed: the task's state is moved once, as a pointer.
+        tokio::spawn(Box::pin(async move {
             let _running = running;
             if let Err(output) = tx.send(work.await) {
                 left(output);
             }
-        });
+        }));
         async move { rx.await.ok() }
     }
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        self.0.send_modify(|n| *n -= 1);
+        if self.0.running.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
     }
 }
 

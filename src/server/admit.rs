@@ -96,12 +96,12 @@ pub fn admit<'g, B>(
 /// order its handler checks them (so the first problem reported is the same).
 fn openim_admit<B>(app: &App, req: &Request<B>) -> Result<(), Error> {
     let path = req.uri().path();
-    if !openim::ROUTES.contains(&path) {
+    let Some(route) = openim::Route::from_path(path) else {
         return Err(Error::NotFound(format!(
             "{} is not served",
             printable(path)
         )));
-    }
+    };
     if req.method() != http::Method::POST {
         return Err(Error::MethodNotAllowed);
     }
@@ -113,7 +113,7 @@ fn openim_admit<B>(app: &App, req: &Request<B>) -> Result<(), Error> {
         return Err(Error::Args("header must have operationID".into()));
     }
     // The token routes check their own secret (and are throttled).
-    if !openim::Route::from_path(path).is_some_and(openim::Route::needs_token) {
+    if !route.needs_token() {
         return Ok(());
     }
     openim::token::authorize(app.openim(), req.headers()).map(drop)

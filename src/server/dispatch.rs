@@ -64,6 +64,9 @@ struct Exchange {
     face: Face,
     peer: SocketAddr,
     request_id: HeaderValue,
+    /// A write under duplicate protection: it carries a key, and
+    /// protection is on.
+    keyed: bool,
     /// For a keyed write: how long its vendor writes go on waiting for an
     /// answer past `upstream.timeout_ms` (`dedup.outcome_wait_ms`).
     outcome_wait: Option<Duration>,
@@ -81,16 +84,23 @@ impl Exchange {
 
     /// Puts what the vendor client reported into the request's log fields.
     fn record_tally(&self, log: &logging::Request) {
-        let routes = self.app.vendor().routes();
-        let Some(path) = self.tally.path().and_then(|i| routes.get(i)) else {
-            return;
-        };
-        let path = match EntrustPath::documented(path.as_str()) {
-            Some(p) => std::borrow::Cow::Borrowed(p.as_str()),
-            None => std::borrow::Cow::Owned(path.as_str().to_string()),
-        };
-        log.record_upstream(path, self.tally.data_center());
+        record_tally(&self.app, &self.tally, log);
     }
+}
+
+/// Puts what the vendor client reported into the request's log fields: a
+/// documented path as the constant it is (its index is its place in the
+/// documented list), another one copied.
+fn record_tally(app: &App, tally: &Tally, log: &logging::Request) {
+    let Some(i) = tally.path() else { return };
+    let path = match entrust::path::DOCUMENTED.get(i) {
+        Some(p) => std::borrow::Cow::Borrowed(*p),
+        None => match app.vendor().routes().get(i) {
+            Some(p) => std::borrow::Cow::Owned(p.as_str().to_string()),
+            None => return,
+        },
+    };
+    log.record_upstream(path, tally.data_center());
 }
 
 /// Serves one request and writes its log line.
@@ -117,6 +127,7 @@ pub async fn handle(
         face,
         peer,
         request_id,
+        keyed: false,
         outcome_wait: None,
     };
     let _in_flight = InFlight::new(&ex.app.metrics().in_flight);
@@ -238,17 +249,17 @@ async fn dispatch(
     // The task carries the request's log fields.
     let log = logging::current();
     let left = {
-        let (ex, log) = (ex.clone(), log.clone());
+        let (app, tally, face, log) = (ex.app.clone(), ex.tally.clone(), ex.face, log.clone());
         move |result: Result<Response<Body>, Error>| {
             let (status, error) = match &result {
                 Ok(r) => (r.status(), None),
-                Err(e) => (respond::error(ex.face, e).status(), Some(e.to_string())),
+                Err(e) => (respond::error(face, e).status(), Some(e.to_string())),
             };
             if let Some(log) = &log {
-                ex.record_tally(log);
+                record_tally(&app, &tally, log);
             }
             logging::in_request(log, || {
-                logging::span(ex.app.vendor().data_centers()).in_scope(|| {
+                logging::span(app.vendor().data_centers()).in_scope(|| {
                     tracing::info!(
                         status = status.as_u16(),
                         latency_ms = started.elapsed().as_secs_f64() * 1000.0,
@@ -262,16 +273,17 @@ async fn dispatch(
     // A keyed write's answer must be known before its key is freed: its
     // vendor writes go on waiting past upstream.timeout_ms, and its caller
     // is answered at the usual time meanwhile.
-    let outcome_wait = ex
+    let keyed = ex
         .app
         .idempotency()
-        .filter(|i| i.keyed(&parts.headers))
-        .map(|_| Duration::from_millis(ex.app.config().dedup.outcome_wait_ms))
-        .filter(|w| !w.is_zero());
+        .is_some_and(|i| i.keyed(&parts.headers));
+    let outcome_wait = Some(Duration::from_millis(ex.app.config().dedup.outcome_wait_ms))
+        .filter(|w| keyed && !w.is_zero());
     // Boxed before it is wrapped and spawned: the write's whole pipeline is
     // inline in this future (kilobytes), copied at every move otherwise.
     let work = {
         let mut ex = ex.clone();
+        ex.keyed = keyed;
         ex.outcome_wait = outcome_wait;
         logging::scope(
             log,
@@ -303,7 +315,7 @@ async fn write(
     parts: &http::request::Parts,
     body: Bytes,
 ) -> Result<Response<Body>, Error> {
-    let Some(idempotency) = ex.app.idempotency() else {
+    let Some(idempotency) = ex.app.idempotency().filter(|_| ex.keyed) else {
         return route(ex, parts, body).await;
     };
     let unknown = || respond::error(ex.face, &outcome_unknown());
