@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use entrust_gateway::config::{Config, LogFormat, SecretSource};
+use entrust_gateway::config::{Config, LogFormat, SecretSource, parse_listen};
 use entrust_gateway::server::App;
 use entrust_gateway::{server, sim};
 
@@ -21,7 +21,7 @@ static ALLOC: entrust_gateway::alloc::Mimalloc = entrust_gateway::alloc::Mimallo
 )]
 struct Cli {
     /// The config file.
-    #[arg(long, short, default_value = "gateway.toml")]
+    #[arg(long, short, value_name = "FILE", default_value = "gateway.toml")]
     config: PathBuf,
     /// Run against the built-in simulator with demo credentials (no config needed).
     #[arg(long)]
@@ -36,8 +36,8 @@ struct Cli {
     /// Panic in a background task once ready (tests prove a panic exits non-zero).
     #[arg(long, hide = true)]
     panic_after_ready: bool,
-    /// Listen here instead of server.listen.
-    #[arg(long)]
+    /// Listen here instead of server.listen (an IP and port; host names are not resolved).
+    #[arg(long, value_name = "IP:PORT", value_parser = parse_listen)]
     listen: Option<SocketAddr>,
     /// Log format (overrides log.format).
     #[arg(long, value_enum)]
@@ -57,7 +57,7 @@ enum Command {
     /// Run the vendor simulator alone, for offline development of your own services.
     Sim {
         /// Address to listen on (an IP and port; host names are not resolved).
-        #[arg(long, default_value = "127.0.0.1:9000")]
+        #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:9000", value_parser = parse_listen)]
         listen: SocketAddr,
         /// The app key the simulator accepts (the gateway's upstream.app_key).
         #[arg(long, default_value = DEMO_APP_KEY)]

@@ -634,3 +634,29 @@ async fn json_logs_and_sigint_drains_then_exits_zero() {
     .await;
     assert_eq!(code, 0, "{log}");
 }
+
+/// `--listen localhost:8080` (the gateway's and the simulator's) gets the
+/// hint the config file gives for `listen = "localhost:8080"`: exit 2, as
+/// clap refuses a bad value.
+#[test]
+fn listen_flags_get_the_config_files_host_name_hint() {
+    let hint = entrust_gateway::config::with_listen_hint("");
+    let hint = hint.trim_start_matches(": ");
+    for args in [
+        &["--listen", "localhost:8080"][..],
+        &["sim", "--listen", "localhost:9000"][..],
+    ] {
+        let (code, _, err) = run(args, &[]);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(hint), "{args:?}: {err:?} should hold {hint:?}");
+    }
+    let dir = temp_dir("listenhint");
+    let cfg = write_file(
+        &dir,
+        "gw.toml",
+        "[server]\nlisten = 'localhost:8080'\n[upstream]\nurls = ['http://x']\napp_key = 'k'\napp_secret_env = 'S'\n",
+    );
+    let (code, _, err) = run(&["--config", cfg.to_str().unwrap()], &[("S", "x")]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(hint), "{err:?} should hold {hint:?}");
+}
