@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use entrust_gateway::config::{Config, LogFormat, SecretSource, parse_listen};
-use entrust_gateway::server::App;
+use entrust_gateway::server::{App, ListenError, Listener};
 use entrust_gateway::{server, sim};
 
 #[global_allocator]
@@ -197,14 +197,25 @@ async fn run(cli: Cli) -> Result<(), String> {
     }
     let secret = config.load_secret().map_err(in_file)?;
     let gateway = App::new(config, secret).map_err(in_file)?;
-    serve(gateway, cli.panic_after_ready).await
+    // Each message names the listener as it was set: by --listen or a key.
+    let listen_failed = |e: ListenError| match e.listener {
+        Listener::Main if cli.listen.is_some() => {
+            format!("--listen: cannot listen on {}: {}", e.addr, e.source)
+        }
+        _ => format!("{}: {e}", cli.config.display()),
+    };
+    serve(gateway, cli.panic_after_ready, listen_failed).await
 }
 
-async fn serve(gateway: App, panic_after_ready: bool) -> Result<(), String> {
+async fn serve(
+    gateway: App,
+    panic_after_ready: bool,
+    listen_failed: impl FnOnce(ListenError) -> String,
+) -> Result<(), String> {
     let gateway = Arc::new(gateway);
     let mut handle = server::start(gateway.clone())
         .await
-        .map_err(|e| format!("cannot listen on {}: {e}", gateway.config().server.listen))?;
+        .map_err(listen_failed)?;
     let admin = handle
         .admin_addr
         .map_or_else(|| "off".to_string(), |a| a.to_string());
@@ -289,13 +300,38 @@ async fn run_demo(cli: Cli) -> Result<(), String> {
     let config = Config::parse(&toml).map_err(|e| e.to_string())?;
     let secret = config.load_secret().map_err(|e| e.to_string())?;
     let gateway = Arc::new(App::new(config, secret).map_err(|e| e.to_string())?);
-    let mut handle = server::start(gateway.clone())
-        .await
-        .map_err(|e| format!("cannot listen on {listen}: {e} (try --listen 127.0.0.1:18080)"))?;
+    let mut handle = server::start(gateway.clone()).await.map_err(|e| {
+        let how = if cli.listen.is_some() {
+            "--listen"
+        } else {
+            "--demo (its default address)"
+        };
+        let hint = match free_port_near(e.addr) {
+            Some(free) => format!("; {free} is free: try --demo --listen {free}"),
+            None => String::new(),
+        };
+        format!("{how}: cannot listen on {}: {}{hint}", e.addr, e.source)
+    })?;
     println!("{}", demo_banner(&handle.url(), &sim_server.url()));
     spawn_signal_handlers(gateway, handle.take_shutdown());
     handle.wait().await;
     Ok(())
+}
+
+/// An address near `busy` that can be listened on now: the next ports on
+/// its IP, then any port there, then the same on 127.0.0.1 (when `busy`'s
+/// IP is not this host's). Free when probed; nothing holds it after.
+fn free_port_near(busy: SocketAddr) -> Option<SocketAddr> {
+    let loopback = SocketAddr::from(([127, 0, 0, 1], busy.port()));
+    [busy, loopback].into_iter().find_map(|base| {
+        let next = (1..=10).filter_map(|k| base.port().checked_add(k));
+        next.chain([0]).find_map(|port| {
+            let probe = SocketAddr::new(base.ip(), port);
+            std::net::TcpListener::bind(probe)
+                .and_then(|l| l.local_addr())
+                .ok()
+        })
+    })
 }
 
 fn demo_banner(gw: &str, sim: &str) -> String {

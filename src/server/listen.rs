@@ -52,6 +52,16 @@ pub enum Listener {
     Admin,
 }
 
+impl Listener {
+    /// The config key that sets its address.
+    pub fn config_key(self) -> &'static str {
+        match self {
+            Listener::Main => "server.listen",
+            Listener::Admin => "admin.listen",
+        }
+    }
+}
+
 /// How a listener's drain ended.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Drained {

@@ -660,3 +660,73 @@ fn listen_flags_get_the_config_files_host_name_hint() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains(hint), "{err:?} should hold {hint:?}");
 }
+
+/// A port on 127.0.0.1 held busy while the listener lives.
+fn busy_port() -> (std::net::TcpListener, String) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    (l, addr)
+}
+
+/// A listener that can't be opened is named as it was set (`admin.listen`,
+/// `server.listen`, `--listen`) with its address, exit 1.
+#[test]
+fn a_busy_listener_is_named_with_its_address() {
+    let (_held, busy) = busy_port();
+    let dir = temp_dir("busy");
+    let up = "[upstream]\nurls = ['http://127.0.0.1:1']\napp_key = 'k'\napp_secret_env = 'S'\n";
+    let admin = write_file(
+        &dir,
+        "admin.toml",
+        &format!("[admin]\nlisten = {busy:?}\n{up}"),
+    );
+    let server = write_file(
+        &dir,
+        "server.toml",
+        &format!("[server]\nlisten = {busy:?}\n{up}"),
+    );
+    let admin_s = admin.to_str().unwrap();
+    let server_s = server.to_str().unwrap();
+    let cases = [
+        (
+            vec!["--config", admin_s, "--listen", "127.0.0.1:0"],
+            format!("entrust-gateway: {admin_s}: admin.listen: cannot listen on {busy}: "),
+        ),
+        (
+            vec!["--config", server_s],
+            format!("entrust-gateway: {server_s}: server.listen: cannot listen on {busy}: "),
+        ),
+        (
+            vec!["--config", admin_s, "--listen", &busy],
+            format!("entrust-gateway: --listen: cannot listen on {busy}: "),
+        ),
+    ];
+    for (args, start) in cases {
+        let (code, _, err) = run(&args, &[("S", "x")]);
+        assert_eq!(code, 1, "{args:?}: {err}");
+        let last = err.trim_end().lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with(&start),
+            "{args:?}: {last:?} should start {start:?}"
+        );
+        assert!(last.contains("in use"), "{last}");
+    }
+}
+
+/// The demo's hint names a port that is free, never the busy one.
+#[test]
+fn the_demos_port_hint_names_a_free_port() {
+    let (_held, busy) = busy_port();
+    let (code, _, err) = run(&["--demo", "--listen", &busy], &[]);
+    assert_eq!(code, 1, "{err}");
+    let last = err.trim_end().lines().last().unwrap_or_default();
+    let start = format!("entrust-gateway: --listen: cannot listen on {busy}: ");
+    assert!(last.starts_with(&start), "{last:?} should start {start:?}");
+    let free = last
+        .split_once("try --demo --listen ")
+        .map(|(_, a)| a.trim())
+        .unwrap_or_else(|| panic!("no hint: {last}"));
+    assert_ne!(free, busy, "{last}");
+    assert!(last.contains(&format!("; {free} is free: ")), "{last}");
+    std::net::TcpListener::bind(free).unwrap_or_else(|e| panic!("{free} is not free: {e}"));
+}
