@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{Parser, Subcommand};
+use clap::error::ErrorKind;
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use entrust_gateway::config::{Config, LogFormat, SecretSource, parse_listen};
 use entrust_gateway::server::{App, ListenError, Listener};
 use entrust_gateway::{server, sim};
@@ -14,6 +16,9 @@ use entrust_gateway::{server, sim};
 #[global_allocator]
 static ALLOC: entrust_gateway::alloc::Mimalloc = entrust_gateway::alloc::Mimalloc;
 
+// A flag another one would silently ignore is refused (exit 2, naming
+// both): `conflicts_with` below, and `refuse_with_sim` for the options
+// before `sim`.
 #[derive(Parser)]
 #[command(
     version,
@@ -21,13 +26,13 @@ static ALLOC: entrust_gateway::alloc::Mimalloc = entrust_gateway::alloc::Mimallo
 )]
 struct Cli {
     /// The config file.
-    #[arg(long, short, value_name = "FILE", default_value = "gateway.toml")]
+    #[arg(long, short, value_name = "FILE", default_value = DEFAULT_CONFIG)]
     config: PathBuf,
     /// Run against the built-in simulator with demo credentials (no config needed).
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["config", "check_config", "skip_secret", "panic_after_ready"])]
     demo: bool,
     /// Validate the config, print it with secrets left out, and exit.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["log_format", "panic_after_ready"])]
     check_config: bool,
     /// With --check-config: don't load the secrets (for checking a
     /// deployment's config where its secret file or variables don't exist).
@@ -40,11 +45,13 @@ struct Cli {
     #[arg(long, value_name = "IP:PORT", value_parser = parse_listen)]
     listen: Option<SocketAddr>,
     /// Log format (overrides log.format).
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, global = true)]
     log_format: Option<LogFormatArg>,
     #[command(subcommand)]
     command: Option<Command>,
 }
+
+const DEFAULT_CONFIG: &str = "gateway.toml";
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum LogFormatArg {
@@ -84,7 +91,10 @@ const DEMO_APP_SECRET: &str = "demo-app-secret";
 
 fn main() -> ExitCode {
     exit_on_panic();
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    refuse_with_sim(&cli, &matches);
+    let config_given = given(&matches, "config");
     let runtime = match runtime() {
         Ok(rt) => rt,
         Err(e) => {
@@ -92,7 +102,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(run(cli));
+    let result = runtime.block_on(run(cli, config_given));
     // Log lines still buffered for the writer thread go out before exit.
     entrust_gateway::logging::flush();
     match result {
@@ -128,7 +138,43 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     }
 }
 
-async fn run(cli: Cli) -> Result<(), String> {
+/// Whether the argument `id` is on the command line (not a default).
+fn given(matches: &clap::ArgMatches, id: &str) -> bool {
+    matches.value_source(id) == Some(ValueSource::CommandLine)
+}
+
+/// The options before `sim` are the gateway's, which `sim` doesn't run:
+/// any of them with `sim` is refused as clap refuses a conflict (exit 2),
+/// naming both. `--log-format` is the one both use.
+fn refuse_with_sim(cli: &Cli, matches: &clap::ArgMatches) {
+    if !matches!(cli.command, Some(Command::Sim { .. })) {
+        return;
+    }
+    let gateway_only = [
+        ("config", "--config"),
+        ("demo", "--demo"),
+        ("check_config", "--check-config"),
+        ("skip_secret", "--skip-secret"),
+        ("panic_after_ready", "--panic-after-ready"),
+        ("listen", "--listen"),
+    ];
+    let Some((id, flag)) = gateway_only.into_iter().find(|(id, _)| given(matches, id)) else {
+        return;
+    };
+    let hint = if id == "listen" {
+        ": the simulator's own address goes after it: 'sim --listen IP:PORT'"
+    } else {
+        ": it is the gateway's, and sim runs the simulator alone"
+    };
+    Cli::command()
+        .error(
+            ErrorKind::ArgumentConflict,
+            format!("the argument '{flag}' cannot be used with the subcommand 'sim'{hint}"),
+        )
+        .exit()
+}
+
+async fn run(cli: Cli, config_given: bool) -> Result<(), String> {
     if let Some(Command::Sim {
         listen,
         app_key,
@@ -151,7 +197,17 @@ async fn run(cli: Cli) -> Result<(), String> {
     if cli.demo {
         return run_demo(cli).await;
     }
-    let mut config = Config::load(&cli.config).map_err(|e| e.to_string())?;
+    let mut config = Config::load(&cli.config).map_err(|e| {
+        let missing = std::fs::metadata(&cli.config)
+            .is_err_and(|io| io.kind() == std::io::ErrorKind::NotFound);
+        if missing && !config_given {
+            format!(
+                "{e}; with no --config the gateway reads {DEFAULT_CONFIG} in the current directory: name your config file with --config FILE, or try --demo to run against the built-in simulator"
+            )
+        } else {
+            e.to_string()
+        }
+    })?;
     if let Some(listen) = cli.listen {
         config.server.listen = listen;
     }

@@ -730,3 +730,72 @@ fn the_demos_port_hint_names_a_free_port() {
     assert!(last.contains(&format!("; {free} is free: ")), "{last}");
     std::net::TcpListener::bind(free).unwrap_or_else(|e| panic!("{free} is not free: {e}"));
 }
+
+/// With no --config and no gateway.toml where it runs, the message points
+/// at --config and --demo; a missing file named with --config is only named.
+#[test]
+fn a_missing_default_config_points_at_config_and_demo() {
+    let empty = temp_dir("noconfig");
+    let out = Command::new(BIN).current_dir(&empty).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(
+        err.trim_end(),
+        "entrust-gateway: gateway.toml: cannot read: No such file or directory (os error 2); \
+         with no --config the gateway reads gateway.toml in the current directory: \
+         name your config file with --config FILE, or try --demo to run against the built-in simulator"
+    );
+    let (code, _, err) = run(&["--config", "/nonexistent/gw.toml"], &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("/nonexistent/gw.toml") && !err.contains("--demo"),
+        "{err}"
+    );
+}
+
+/// A flag that another would silently ignore is refused, exit 2, with a
+/// message naming both.
+#[test]
+fn flags_that_would_be_ignored_are_refused_naming_both() {
+    let cases: [(&[&str], [&str; 2]); 11] = [
+        (&["--demo", "--check-config"], ["--demo", "--check-config"]),
+        (&["--demo", "-c", "x.toml"], ["--demo", "--config"]),
+        (
+            &["--demo", "--config", "gateway.toml"],
+            ["--demo", "--config"],
+        ),
+        (
+            &["--demo", "--panic-after-ready"],
+            ["--demo", "--panic-after-ready"],
+        ),
+        (
+            &["--check-config", "--log-format", "json"],
+            ["--check-config", "--log-format"],
+        ),
+        (
+            &["--check-config", "--panic-after-ready"],
+            ["--check-config", "--panic-after-ready"],
+        ),
+        (&["-c", "x.toml", "sim"], ["--config", "sim"]),
+        (&["--demo", "sim"], ["--demo", "sim"]),
+        (&["--check-config", "sim"], ["--check-config", "sim"]),
+        (
+            &["--listen", "127.0.0.1:0", "sim"],
+            ["--listen", "sim --listen"],
+        ),
+        (
+            &["--panic-after-ready", "sim"],
+            ["--panic-after-ready", "sim"],
+        ),
+    ];
+    for (args, names) in cases {
+        let (code, _, err) = run(args, &[]);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        for name in names {
+            assert!(
+                err.contains(&format!("'{name}")),
+                "{args:?}: {err:?} should name {name}"
+            );
+        }
+    }
+}
