@@ -69,8 +69,12 @@ enum Command {
         /// The app key the simulator accepts (the gateway's upstream.app_key).
         #[arg(long, default_value = DEMO_APP_KEY)]
         app_key: String,
-        /// Environment variable holding the app secret (the demo secret if unset).
-        #[arg(long, default_value = "ENTRUST_APP_SECRET")]
+        /// Environment variable holding the app secret the simulator
+        /// checks signatures with. While it is unset the simulator uses its
+        /// built-in demo secret, "demo-app-secret" (public: anyone can sign
+        /// with it), and warns at start; set it to your own secret, the one
+        /// the gateway signs with.
+        #[arg(long, value_name = "VAR", default_value = "ENTRUST_APP_SECRET")]
         app_secret_env: String,
         /// Per-path limit the simulator enforces (0 = none).
         #[arg(long, default_value_t = 100)]
@@ -174,6 +178,29 @@ fn refuse_with_sim(cli: &Cli, matches: &clap::ArgMatches) {
         .exit()
 }
 
+/// Where the simulator's secret comes from: the variable, or the built-in
+/// demo secret while it is unset.
+fn sim_secret(var: &str) -> Result<(String, String), String> {
+    match std::env::var(var) {
+        Ok(s) if s.is_empty() => Err(format!(
+            "simulator: {var} is set but empty: set it to the app secret, or unset it for the built-in demo secret"
+        )),
+        Ok(s) => Ok((s, format!("environment variable {var}"))),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            Err(format!("simulator: {var} is not valid UTF-8"))
+        }
+        Err(std::env::VarError::NotPresent) => {
+            tracing::warn!(
+                "{var} is not set: the simulator checks signatures with its built-in demo secret, which anyone can read in --help; set {var} (or name another variable with --app-secret-env) to your own secret, the one the gateway signs with"
+            );
+            Ok((
+                DEMO_APP_SECRET.to_string(),
+                format!("built-in demo secret ({var} is not set)"),
+            ))
+        }
+    }
+}
+
 async fn run(cli: Cli, config_given: bool) -> Result<(), String> {
     if let Some(Command::Sim {
         listen,
@@ -185,12 +212,12 @@ async fn run(cli: Cli, config_given: bool) -> Result<(), String> {
     }) = cli.command
     {
         init_logs(LogFormat::Text, "info", cli.log_format);
-        let secret = std::env::var(&app_secret_env).unwrap_or_else(|_| DEMO_APP_SECRET.to_string());
+        let (secret, source) = sim_secret(&app_secret_env)?;
         let mut cfg = sim::SimConfig::new(app_key, secret);
         cfg.rate_per_second = rate_per_second;
         cfg.strict = strict;
         cfg.request_log_max = request_log_max;
-        return sim::run_standalone(listen, cfg)
+        return sim::run_standalone(listen, cfg, &source)
             .await
             .map_err(|e| format!("simulator: {e}"));
     }

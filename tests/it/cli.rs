@@ -133,11 +133,11 @@ fn config_file(name: &str, sim_url: &str, before: &str, after: &str) -> PathBuf 
     write_file(&temp_dir(name), "gw.toml", &text)
 }
 
-/// A gateway process with stderr read line by line in a thread.
-struct Proc {
+/// A gateway (or simulator) process with stderr read line by line in a thread.
+pub(crate) struct Proc {
     child: Child,
     lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
+    pub(crate) seen: Vec<String>,
 }
 
 impl Proc {
@@ -155,20 +155,26 @@ impl Proc {
     /// Starts the binary on 127.0.0.1:0 with `RUST_LOG=trace` unless `envs`
     /// sets it; doesn't wait for anything.
     fn spawn(config: &Path, envs: &[(&str, &str)], args: &[&str]) -> Proc {
-        let mut child = Command::new(BIN)
-            .args([
-                "--config",
-                config.to_str().unwrap(),
-                "--listen",
-                "127.0.0.1:0",
-            ])
-            .args(args)
-            .env("RUST_LOG", "trace")
-            .envs(envs.iter().copied())
+        let mut cmd = Command::new(BIN);
+        cmd.args([
+            "--config",
+            config.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .args(args)
+        .env("RUST_LOG", "trace")
+        .envs(envs.iter().copied());
+        Proc::command(cmd)
+    }
+
+    /// Starts `cmd` with stderr read line by line; doesn't wait for anything.
+    pub(crate) fn command(mut cmd: Command) -> Proc {
+        let mut child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("spawn gateway");
+            .expect("spawn the binary");
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -186,7 +192,7 @@ impl Proc {
     }
 
     /// Waits (up to 20 s) for a log line matching `pred`.
-    fn wait_for(&mut self, pred: impl Fn(&str) -> bool) -> String {
+    pub(crate) fn wait_for(&mut self, pred: impl Fn(&str) -> bool) -> String {
         loop {
             match self.lines.recv_timeout(Duration::from_secs(20)) {
                 Ok(line) => {
@@ -203,7 +209,7 @@ impl Proc {
         }
     }
 
-    fn signal(&self, sig: &str) {
+    pub(crate) fn signal(&self, sig: &str) {
         let ok = Command::new("kill")
             .args([&format!("-{sig}"), &self.child.id().to_string()])
             .status()
@@ -213,7 +219,7 @@ impl Proc {
     }
 
     /// Waits for exit and returns the exit code and the whole log.
-    fn finish(mut self) -> (i32, String) {
+    pub(crate) fn finish(mut self) -> (i32, String) {
         let status = self.child.wait().unwrap();
         while let Ok(l) = self.lines.recv_timeout(Duration::from_secs(5)) {
             self.seen.push(l);
