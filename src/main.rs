@@ -10,7 +10,7 @@ use clap::error::ErrorKind;
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use entrust_gateway::config::{Config, LogFormat, SecretSource, parse_listen};
-use entrust_gateway::server::{App, ListenError, Listener};
+use entrust_gateway::server::{App, ListenError, Listener, nofile};
 use entrust_gateway::{server, sim};
 
 #[global_allocator]
@@ -212,6 +212,8 @@ async fn run(cli: Cli, config_given: bool) -> Result<(), String> {
     }) = cli.command
     {
         init_logs(LogFormat::Text, "info", cli.log_format);
+        // Its callers' connections need descriptors as the gateway's do.
+        let _ = nofile::raise();
         let (secret, source) = sim_secret(&app_secret_env)?;
         let mut cfg = sim::SimConfig::new(app_key, secret);
         cfg.rate_per_second = rate_per_second;
@@ -278,6 +280,7 @@ async fn run(cli: Cli, config_given: bool) -> Result<(), String> {
             "upstream.app_secret is set inline in the config file; prefer app_secret_env or app_secret_file"
         );
     }
+    nofile::at_start(&config);
     let secret = config.load_secret().map_err(in_file)?;
     let gateway = App::new(config, secret).map_err(in_file)?;
     // Each message names the listener as it was set: by --listen or a key.
@@ -381,6 +384,7 @@ async fn run_demo(cli: Cli) -> Result<(), String> {
         sim_server.url()
     );
     let config = Config::parse(&toml).map_err(|e| e.to_string())?;
+    nofile::at_start(&config);
     let secret = config.load_secret().map_err(|e| e.to_string())?;
     let gateway = Arc::new(App::new(config, secret).map_err(|e| e.to_string())?);
     let mut handle = server::start(gateway.clone()).await.map_err(|e| {

@@ -10,6 +10,7 @@
 //! - [`admin`]: `/healthz`, `/readyz`, `/metrics`.
 //! - [`respond`]: how an error becomes a response, per face.
 //! - `deadline`: the write deadline on a connection.
+//! - [`nofile`]: the open-file limit, raised and checked at start.
 //!
 //! Routing is by path prefix: `/entrust/` → [`crate::passthrough`],
 //! `/group/` and `/auth/` → [`crate::openim`], the admin routes → [`admin`].
@@ -29,6 +30,7 @@ pub mod app;
 mod deadline;
 pub mod dispatch;
 pub mod listen;
+pub mod nofile;
 pub mod respond;
 
 pub use admit::{BodyBudget, BodyRoom};

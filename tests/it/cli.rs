@@ -805,3 +805,74 @@ fn flags_that_would_be_ignored_are_refused_naming_both() {
         }
     }
 }
+
+/// `sh -c 'ulimit -n N; exec BIN ARGS'`: soft and hard open-file limits N.
+fn under_ulimit(n: u32, args: &[&str]) -> Command {
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", &format!("ulimit -n {n} && exec \"$0\" \"$@\""), BIN])
+        .args(args);
+    cmd
+}
+
+/// The soft limit is raised to the hard one at start; below
+/// server.max_connections plus the margin (upstream.max_in_flight + 64)
+/// it is still, a warning gives the numbers, and the gateway serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_low_open_file_limit_is_raised_or_warned_with_its_numbers() {
+    let dir = temp_dir("nofile");
+    let cfg = write_file(
+        &dir,
+        "gw.toml",
+        "[server]\nmax_connections = 1000\n[upstream]\nurls = ['http://127.0.0.1:1']\napp_key = 'k'\napp_secret_env = 'S'\nmax_in_flight = 100\n",
+    );
+    let args = ["--config", cfg.to_str().unwrap(), "--listen", "127.0.0.1:0"];
+    let mut cmd = under_ulimit(256, &args);
+    cmd.env("S", "x").env("RUST_LOG", "debug");
+    let mut p = Proc::command(cmd);
+    let warning = p.wait_for(|l| l.contains("open-file limit (RLIMIT_NOFILE) below"));
+    assert!(warning.contains(" WARN "), "{warning}");
+    for field in [
+        "soft=256",
+        "hard=256",
+        "max_connections=1000",
+        "margin=164",
+        "needed=1164",
+        "max_connections_that_fit=92",
+    ] {
+        assert!(warning.contains(field), "{field} missing: {warning}");
+    }
+    let ready = p.wait_for(|l| l.contains("entrust_gateway: ready"));
+    let addr = ready
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("listen="))
+        .unwrap();
+    let health = send(
+        http::Method::GET,
+        &format!("http://{addr}/healthz"),
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(health.status, 200);
+    p.signal("TERM");
+    let (code, log) = p.finish();
+    assert_eq!(code, 0, "{log}");
+
+    // A soft limit under the hard one is raised to it.
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "ulimit -S -n 256 && exec \"$0\" \"$@\"", BIN])
+        .args(args)
+        .env("S", "x")
+        .env("RUST_LOG", "debug");
+    let mut p = Proc::command(cmd);
+    let limits = p.wait_for(|l| l.contains("nofile: open-file limit"));
+    let field = |name: &str| -> u64 {
+        limits
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(name))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {limits}"))
+    };
+    assert_eq!(field("soft="), field("hard="), "{limits}");
+    p.wait_for(|l| l.contains("entrust_gateway: ready"));
+}
