@@ -876,3 +876,71 @@ async fn a_low_open_file_limit_is_raised_or_warned_with_its_numbers() {
     assert_eq!(field("soft="), field("hard="), "{limits}");
     p.wait_for(|l| l.contains("entrust_gateway: ready"));
 }
+
+/// Out of descriptors, accept fails every 50 ms: logged at once, then one
+/// line a second at most, each with the failures since the line before;
+/// once descriptors are free again the gateway answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accept_failures_are_logged_once_a_second_with_their_count() {
+    let dir = temp_dir("emfile");
+    let cfg = write_file(
+        &dir,
+        "gw.toml",
+        "[upstream]\nurls = ['http://127.0.0.1:1']\napp_key = 'k'\napp_secret_env = 'S'\n",
+    );
+    let mut cmd = under_ulimit(
+        64,
+        &["--config", cfg.to_str().unwrap(), "--listen", "127.0.0.1:0"],
+    );
+    cmd.env("S", "x").env("RUST_LOG", "info");
+    let mut p = Proc::command(cmd);
+    let ready = p.wait_for(|l| l.contains("entrust_gateway: ready"));
+    let addr = ready
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("listen="))
+        .unwrap()
+        .to_string();
+    // More connections than the process has descriptors: the rest wait in
+    // the kernel's accept queue.
+    let mut held = Vec::new();
+    for _ in 0..100 {
+        held.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    let accept_failed = |l: &str| l.contains("accept failed");
+    let first = p.wait_for(accept_failed);
+    let second = p.wait_for(accept_failed);
+    let count = |line: &str| -> u64 {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix("failures_since_last_line="))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no count: {line}"))
+    };
+    assert!(first.contains("Too many open files"), "{first}");
+    assert_eq!(count(&first), 1, "{first}");
+    assert!(
+        count(&second) >= 2,
+        "failures in between are counted: {second}"
+    );
+    // The lines' timestamps (text format: `2026-01-01T00:00:00.123456Z`).
+    let seconds = |line: &str| -> f64 {
+        let time = line.split_whitespace().next().unwrap();
+        let hms = time.split('T').nth(1).unwrap().trim_end_matches('Z');
+        hms.split(':')
+            .map(|x| x.parse::<f64>().unwrap())
+            .fold(0.0, |acc, x| acc * 60.0 + x)
+    };
+    let apart = (seconds(&second) - seconds(&first)).rem_euclid(86_400.0);
+    assert!(apart >= 1.0, "{apart} s apart:\n{first}\n{second}");
+    drop(held);
+    let health = send(
+        http::Method::GET,
+        &format!("http://{addr}/healthz"),
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(health.status, 200);
+    p.signal("TERM");
+    let (code, log) = p.finish();
+    assert_eq!(code, 0, "{log}");
+}
