@@ -6,14 +6,19 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{Parser, Subcommand};
-use entrust_gateway::config::{Config, LogFormat, SecretSource};
-use entrust_gateway::server::App;
+use clap::error::ErrorKind;
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use entrust_gateway::config::{Config, LogFormat, SecretSource, parse_listen};
+use entrust_gateway::server::{App, ListenError, Listener, nofile};
 use entrust_gateway::{server, sim};
 
 #[global_allocator]
 static ALLOC: entrust_gateway::alloc::Mimalloc = entrust_gateway::alloc::Mimalloc;
 
+// A flag another one would silently ignore is refused (exit 2, naming
+// both): `conflicts_with` below, and `refuse_with_sim` for the options
+// before `sim`.
 #[derive(Parser)]
 #[command(
     version,
@@ -21,13 +26,13 @@ static ALLOC: entrust_gateway::alloc::Mimalloc = entrust_gateway::alloc::Mimallo
 )]
 struct Cli {
     /// The config file.
-    #[arg(long, short, default_value = "gateway.toml")]
+    #[arg(long, short, value_name = "FILE", default_value = DEFAULT_CONFIG)]
     config: PathBuf,
     /// Run against the built-in simulator with demo credentials (no config needed).
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["config", "check_config", "skip_secret", "panic_after_ready"])]
     demo: bool,
     /// Validate the config, print it with secrets left out, and exit.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["log_format", "panic_after_ready"])]
     check_config: bool,
     /// With --check-config: don't load the secrets (for checking a
     /// deployment's config where its secret file or variables don't exist).
@@ -36,15 +41,17 @@ struct Cli {
     /// Panic in a background task once ready (tests prove a panic exits non-zero).
     #[arg(long, hide = true)]
     panic_after_ready: bool,
-    /// Listen here instead of server.listen.
-    #[arg(long)]
+    /// Listen here instead of server.listen (an IP and port; host names are not resolved).
+    #[arg(long, value_name = "IP:PORT", value_parser = parse_listen)]
     listen: Option<SocketAddr>,
     /// Log format (overrides log.format).
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, global = true)]
     log_format: Option<LogFormatArg>,
     #[command(subcommand)]
     command: Option<Command>,
 }
+
+const DEFAULT_CONFIG: &str = "gateway.toml";
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum LogFormatArg {
@@ -57,13 +64,17 @@ enum Command {
     /// Run the vendor simulator alone, for offline development of your own services.
     Sim {
         /// Address to listen on (an IP and port; host names are not resolved).
-        #[arg(long, default_value = "127.0.0.1:9000")]
+        #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:9000", value_parser = parse_listen)]
         listen: SocketAddr,
         /// The app key the simulator accepts (the gateway's upstream.app_key).
         #[arg(long, default_value = DEMO_APP_KEY)]
         app_key: String,
-        /// Environment variable holding the app secret (the demo secret if unset).
-        #[arg(long, default_value = "ENTRUST_APP_SECRET")]
+        /// Environment variable holding the app secret the simulator
+        /// checks signatures with. While it is unset the simulator uses its
+        /// built-in demo secret, "demo-app-secret" (public: anyone can sign
+        /// with it), and warns at start; set it to your own secret, the one
+        /// the gateway signs with.
+        #[arg(long, value_name = "VAR", default_value = "ENTRUST_APP_SECRET")]
         app_secret_env: String,
         /// Per-path limit the simulator enforces (0 = none).
         #[arg(long, default_value_t = 100)]
@@ -84,7 +95,10 @@ const DEMO_APP_SECRET: &str = "demo-app-secret";
 
 fn main() -> ExitCode {
     exit_on_panic();
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    refuse_with_sim(&cli, &matches);
+    let config_given = given(&matches, "config");
     let runtime = match runtime() {
         Ok(rt) => rt,
         Err(e) => {
@@ -92,7 +106,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(run(cli));
+    let result = runtime.block_on(run(cli, config_given));
     // Log lines still buffered for the writer thread go out before exit.
     entrust_gateway::logging::flush();
     match result {
@@ -128,7 +142,66 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     }
 }
 
-async fn run(cli: Cli) -> Result<(), String> {
+/// Whether the argument `id` is on the command line (not a default).
+fn given(matches: &clap::ArgMatches, id: &str) -> bool {
+    matches.value_source(id) == Some(ValueSource::CommandLine)
+}
+
+/// The options before `sim` are the gateway's, which `sim` doesn't run:
+/// any of them with `sim` is refused as clap refuses a conflict (exit 2),
+/// naming both. `--log-format` is the one both use.
+fn refuse_with_sim(cli: &Cli, matches: &clap::ArgMatches) {
+    if !matches!(cli.command, Some(Command::Sim { .. })) {
+        return;
+    }
+    let gateway_only = [
+        ("config", "--config"),
+        ("demo", "--demo"),
+        ("check_config", "--check-config"),
+        ("skip_secret", "--skip-secret"),
+        ("panic_after_ready", "--panic-after-ready"),
+        ("listen", "--listen"),
+    ];
+    let Some((id, flag)) = gateway_only.into_iter().find(|(id, _)| given(matches, id)) else {
+        return;
+    };
+    let hint = if id == "listen" {
+        ": the simulator's own address goes after it: 'sim --listen IP:PORT'"
+    } else {
+        ": it is the gateway's, and sim runs the simulator alone"
+    };
+    Cli::command()
+        .error(
+            ErrorKind::ArgumentConflict,
+            format!("the argument '{flag}' cannot be used with the subcommand 'sim'{hint}"),
+        )
+        .exit()
+}
+
+/// Where the simulator's secret comes from: the variable, or the built-in
+/// demo secret while it is unset.
+fn sim_secret(var: &str) -> Result<(String, String), String> {
+    match std::env::var(var) {
+        Ok(s) if s.is_empty() => Err(format!(
+            "simulator: {var} is set but empty: set it to the app secret, or unset it for the built-in demo secret"
+        )),
+        Ok(s) => Ok((s, format!("environment variable {var}"))),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            Err(format!("simulator: {var} is not valid UTF-8"))
+        }
+        Err(std::env::VarError::NotPresent) => {
+            tracing::warn!(
+                "{var} is not set: the simulator checks signatures with its built-in demo secret, which anyone can read in --help; set {var} (or name another variable with --app-secret-env) to your own secret, the one the gateway signs with"
+            );
+            Ok((
+                DEMO_APP_SECRET.to_string(),
+                format!("built-in demo secret ({var} is not set)"),
+            ))
+        }
+    }
+}
+
+async fn run(cli: Cli, config_given: bool) -> Result<(), String> {
     if let Some(Command::Sim {
         listen,
         app_key,
@@ -139,19 +212,31 @@ async fn run(cli: Cli) -> Result<(), String> {
     }) = cli.command
     {
         init_logs(LogFormat::Text, "info", cli.log_format);
-        let secret = std::env::var(&app_secret_env).unwrap_or_else(|_| DEMO_APP_SECRET.to_string());
+        // Its callers' connections need descriptors as the gateway's do.
+        let _ = nofile::raise();
+        let (secret, source) = sim_secret(&app_secret_env)?;
         let mut cfg = sim::SimConfig::new(app_key, secret);
         cfg.rate_per_second = rate_per_second;
         cfg.strict = strict;
         cfg.request_log_max = request_log_max;
-        return sim::run_standalone(listen, cfg)
+        return sim::run_standalone(listen, cfg, &source)
             .await
             .map_err(|e| format!("simulator: {e}"));
     }
     if cli.demo {
         return run_demo(cli).await;
     }
-    let mut config = Config::load(&cli.config).map_err(|e| e.to_string())?;
+    let mut config = Config::load(&cli.config).map_err(|e| {
+        let missing = std::fs::metadata(&cli.config)
+            .is_err_and(|io| io.kind() == std::io::ErrorKind::NotFound);
+        if missing && !config_given {
+            format!(
+                "{e}; with no --config the gateway reads {DEFAULT_CONFIG} in the current directory: name your config file with --config FILE, or try --demo to run against the built-in simulator"
+            )
+        } else {
+            e.to_string()
+        }
+    })?;
     if let Some(listen) = cli.listen {
         config.server.listen = listen;
     }
@@ -195,16 +280,28 @@ async fn run(cli: Cli) -> Result<(), String> {
             "upstream.app_secret is set inline in the config file; prefer app_secret_env or app_secret_file"
         );
     }
+    nofile::at_start(&config);
     let secret = config.load_secret().map_err(in_file)?;
     let gateway = App::new(config, secret).map_err(in_file)?;
-    serve(gateway, cli.panic_after_ready).await
+    // Each message names the listener as it was set: by --listen or a key.
+    let listen_failed = |e: ListenError| match e.listener {
+        Listener::Main if cli.listen.is_some() => {
+            format!("--listen: cannot listen on {}: {}", e.addr, e.source)
+        }
+        _ => format!("{}: {e}", cli.config.display()),
+    };
+    serve(gateway, cli.panic_after_ready, listen_failed).await
 }
 
-async fn serve(gateway: App, panic_after_ready: bool) -> Result<(), String> {
+async fn serve(
+    gateway: App,
+    panic_after_ready: bool,
+    listen_failed: impl FnOnce(ListenError) -> String,
+) -> Result<(), String> {
     let gateway = Arc::new(gateway);
     let mut handle = server::start(gateway.clone())
         .await
-        .map_err(|e| format!("cannot listen on {}: {e}", gateway.config().server.listen))?;
+        .map_err(listen_failed)?;
     let admin = handle
         .admin_addr
         .map_or_else(|| "off".to_string(), |a| a.to_string());
@@ -287,15 +384,41 @@ async fn run_demo(cli: Cli) -> Result<(), String> {
         sim_server.url()
     );
     let config = Config::parse(&toml).map_err(|e| e.to_string())?;
+    nofile::at_start(&config);
     let secret = config.load_secret().map_err(|e| e.to_string())?;
     let gateway = Arc::new(App::new(config, secret).map_err(|e| e.to_string())?);
-    let mut handle = server::start(gateway.clone())
-        .await
-        .map_err(|e| format!("cannot listen on {listen}: {e} (try --listen 127.0.0.1:18080)"))?;
+    let mut handle = server::start(gateway.clone()).await.map_err(|e| {
+        let how = if cli.listen.is_some() {
+            "--listen"
+        } else {
+            "--demo (its default address)"
+        };
+        let hint = match free_port_near(e.addr) {
+            Some(free) => format!("; {free} is free: try --demo --listen {free}"),
+            None => String::new(),
+        };
+        format!("{how}: cannot listen on {}: {}{hint}", e.addr, e.source)
+    })?;
     println!("{}", demo_banner(&handle.url(), &sim_server.url()));
     spawn_signal_handlers(gateway, handle.take_shutdown());
     handle.wait().await;
     Ok(())
+}
+
+/// An address near `busy` that can be listened on now: the next ports on
+/// its IP, then any port there, then the same on 127.0.0.1 (when `busy`'s
+/// IP is not this host's). Free when probed; nothing holds it after.
+fn free_port_near(busy: SocketAddr) -> Option<SocketAddr> {
+    let loopback = SocketAddr::from(([127, 0, 0, 1], busy.port()));
+    [busy, loopback].into_iter().find_map(|base| {
+        let next = (1..=10).filter_map(|k| base.port().checked_add(k));
+        next.chain([0]).find_map(|port| {
+            let probe = SocketAddr::new(base.ip(), port);
+            std::net::TcpListener::bind(probe)
+                .and_then(|l| l.local_addr())
+                .ok()
+        })
+    })
 }
 
 fn demo_banner(gw: &str, sim: &str) -> String {

@@ -408,6 +408,21 @@ impl Config {
     }
 }
 
+/// A listen address's parse error with what is expected: an address is
+/// parsed, never resolved. The config file's `*.listen` keys and the
+/// command line's `--listen` say the same.
+pub fn with_listen_hint(problem: impl fmt::Display) -> String {
+    format!(
+        "{problem}: expected an IP address and port such as \"127.0.0.1:8080\" (host names such as localhost are not resolved)"
+    )
+}
+
+/// A `--listen` value: an IP address and port, or the hint of
+/// [`with_listen_hint`].
+pub fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    text.parse().map_err(with_listen_hint)
+}
+
 /// One line naming the dotted key (when known) and the line number, built
 /// from toml's bare message: toml's own rendering quotes the offending source
 /// line, which may hold an inline secret.
@@ -422,11 +437,8 @@ fn parse_error(text: &str, key: &str, e: &toml::de::Error) -> ConfigError {
     } else {
         e.message().split_whitespace().collect::<Vec<_>>().join(" ")
     };
-    // An address is parsed, never resolved: say what is expected.
     let message = if key.ends_with("listen") {
-        format!(
-            "{message}: expected an IP address and port such as \"127.0.0.1:8080\" (host names such as localhost are not resolved)"
-        )
+        with_listen_hint(message)
     } else {
         message
     };

@@ -52,6 +52,16 @@ pub enum Listener {
     Admin,
 }
 
+impl Listener {
+    /// The config key that sets its address.
+    pub fn config_key(self) -> &'static str {
+        match self {
+            Listener::Main => "server.listen",
+            Listener::Admin => "admin.listen",
+        }
+    }
+}
+
 /// How a listener's drain ended.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Drained {
@@ -75,6 +85,7 @@ pub async fn serve(
     let budget = Arc::new(BodyBudget::new(cfg.max_body_memory_bytes));
     let write_timeout = Duration::from_millis(cfg.write_timeout_ms);
     let drain = Arc::new(Drain::default());
+    let mut accept_failures = LogEvery::new(Duration::from_secs(1));
     // Owned here, so that connections left at the drain timeout can be cut.
     let mut conns = JoinSet::new();
     tokio::pin!(shutdown);
@@ -89,8 +100,14 @@ pub async fn serve(
                 Ok(conn) => conn,
                 Err(e) => {
                     // Out of file descriptors and the like: back off briefly
-                    // instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
+                    // instead of spinning, and log a line a second at most.
+                    if let Some(n) = accept_failures.failed(std::time::Instant::now()) {
+                        tracing::warn!(
+                            error = %e,
+                            failures_since_last_line = n,
+                            "accept failed (one line a second at most)"
+                        );
+                    }
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -165,6 +182,42 @@ pub async fn serve(
     }
     conns.shutdown().await;
     Drained { cut }
+}
+
+/// A failure repeated many times a second, logged once per `period` at
+/// most: each line carries how many failures it stands for.
+#[derive(Debug)]
+pub(crate) struct LogEvery {
+    period: Duration,
+    /// When the last line was logged.
+    last: Option<std::time::Instant>,
+    /// Failures since the last line, not yet logged.
+    unlogged: u64,
+}
+
+impl LogEvery {
+    pub(crate) fn new(period: Duration) -> Self {
+        LogEvery {
+            period,
+            last: None,
+            unlogged: 0,
+        }
+    }
+
+    /// Counts one failure at `now`; `Some(n)` when a line is due, `n` the
+    /// failures since the last line, this one included. The first failure
+    /// is logged at once.
+    pub(crate) fn failed(&mut self, now: std::time::Instant) -> Option<u64> {
+        self.unlogged += 1;
+        if self
+            .last
+            .is_some_and(|last| now.saturating_duration_since(last) < self.period)
+        {
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.unlogged))
+    }
 }
 
 /// The main listener's shutdown state: whether it is draining, and how many
@@ -253,4 +306,35 @@ async fn drained(
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Failures every 50 ms for three seconds: the first is logged at
+    /// once, then one line a second, each counting the failures since the
+    /// line before.
+    #[test]
+    fn repeated_failures_make_one_line_a_second_with_their_count() {
+        let start = std::time::Instant::now();
+        let mut log = LogEvery::new(Duration::from_secs(1));
+        let mut lines = Vec::new();
+        for i in 0..60u32 {
+            let at = start + Duration::from_millis(50) * i;
+            if let Some(n) = log.failed(at) {
+                lines.push((at - start, n));
+            }
+        }
+        let ms = |n| Duration::from_millis(n);
+        assert_eq!(
+            lines,
+            [(ms(0), 1), (ms(1000), 20), (ms(2000), 20)],
+            "every failure is counted once"
+        );
+        // 19 failures (2050..=2950 ms) are not logged yet; a failure after
+        // a quiet spell is logged at once, with them.
+        assert_eq!(log.failed(start + ms(9000)), Some(20));
+        assert_eq!(log.failed(start + ms(9001)), None);
+    }
 }

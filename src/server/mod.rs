@@ -10,14 +10,17 @@
 //! - [`admin`]: `/healthz`, `/readyz`, `/metrics`.
 //! - [`respond`]: how an error becomes a response, per face.
 //! - `deadline`: the write deadline on a connection.
+//! - [`nofile`]: the open-file limit, raised and checked at start.
 //!
 //! Routing is by path prefix: `/entrust/` → [`crate::passthrough`],
 //! `/group/` and `/auth/` → [`crate::openim`], the admin routes → [`admin`].
 
+use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -27,6 +30,7 @@ pub mod app;
 mod deadline;
 pub mod dispatch;
 pub mod listen;
+pub mod nofile;
 pub mod respond;
 
 pub use admit::{BodyBudget, BodyRoom};
@@ -69,15 +73,55 @@ impl ServerHandle {
     }
 }
 
-/// Binds `server.listen` (and `admin.listen`) and serves in a background task.
-pub async fn start(app: Arc<App>) -> io::Result<ServerHandle> {
-    let listener = listen::bind(app.config().server.listen)?;
-    let addr = listener.local_addr()?;
-    let admin = match app.config().admin.listen {
-        Some(a) => Some(listen::bind(a)?),
-        None => None,
+/// A listener that could not be opened: which one, its address, and why.
+#[derive(Debug)]
+pub struct ListenError {
+    pub listener: Listener,
+    pub addr: SocketAddr,
+    pub source: io::Error,
+}
+
+impl fmt::Display for ListenError {
+    /// `admin.listen: cannot listen on 127.0.0.1:9901: Address in use ...`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: cannot listen on {}: {}",
+            self.listener.config_key(),
+            self.addr,
+            self.source
+        )
+    }
+}
+
+impl std::error::Error for ListenError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// Binds `addr` for `which`, and reads back its address (port 0 chosen).
+fn open(which: Listener, addr: SocketAddr) -> Result<(TcpListener, SocketAddr), ListenError> {
+    let failed = |source| ListenError {
+        listener: which,
+        addr,
+        source,
     };
-    let admin_addr = admin.as_ref().map(|l| l.local_addr()).transpose()?;
+    let listener = listen::bind(addr).map_err(failed)?;
+    let bound = listener.local_addr().map_err(failed)?;
+    Ok((listener, bound))
+}
+
+/// Binds `server.listen` (and `admin.listen`) and serves in a background task.
+pub async fn start(app: Arc<App>) -> Result<ServerHandle, ListenError> {
+    let (listener, addr) = open(Listener::Main, app.config().server.listen)?;
+    let (admin, admin_addr) = match app.config().admin.listen {
+        Some(a) => {
+            let (l, bound) = open(Listener::Admin, a)?;
+            (Some(l), Some(bound))
+        }
+        None => (None, None),
+    };
     admit::warn_at_start(&app);
     app.spawn_secret_watcher();
     let (tx, rx) = oneshot::channel();

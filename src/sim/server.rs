@@ -15,8 +15,10 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 
@@ -29,11 +31,14 @@ use super::simulator::Inner;
 pub const MAX_REQUEST_BODY: usize = crate::entrust::limit::BODY_MAX;
 
 /// A running server. Dropping it (or [`SimServer::shutdown`]) stops
-/// accepting and closes every open connection.
+/// accepting and closes every open connection; [`SimServer::drain`] lets
+/// the requests in flight finish first.
 pub struct SimServer {
     pub addr: SocketAddr,
     scheme: &'static str,
-    task: JoinHandle<()>,
+    task: JoinHandle<usize>,
+    /// Starts the drain, bounded by the duration sent.
+    drain: Option<oneshot::Sender<Duration>>,
 }
 
 impl SimServer {
@@ -45,6 +50,16 @@ impl SimServer {
     /// Stops accepting and closes all connections. The listener is closed as
     /// soon as the runtime drops the server's task (at its next turn).
     pub fn shutdown(self) {}
+
+    /// Stops accepting, lets the requests in flight finish (each answered
+    /// with `Connection: close`) and closes idle connections; at `timeout`
+    /// the rest are closed. Returns how many were closed mid-request.
+    pub async fn drain(mut self, timeout: Duration) -> usize {
+        if let Some(tx) = self.drain.take() {
+            let _ = tx.send(timeout);
+        }
+        (&mut self.task).await.unwrap_or_default()
+    }
 }
 
 impl Drop for SimServer {
@@ -63,19 +78,43 @@ pub(crate) fn spawn(
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let task = tokio::spawn(accept_loop(inner, listener, tls));
-    SimServer { addr, scheme, task }
+    let (drain, drain_rx) = oneshot::channel();
+    let task = tokio::spawn(accept_loop(inner, listener, tls, drain_rx));
+    SimServer {
+        addr,
+        scheme,
+        task,
+        drain: Some(drain),
+    }
 }
 
-async fn accept_loop(inner: Arc<Inner>, listener: TcpListener, tls: Option<TlsAcceptor>) {
+/// Serves until a drain starts, then drains; returns the connections cut
+/// at the drain's timeout.
+async fn accept_loop(
+    inner: Arc<Inner>,
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    drain: oneshot::Receiver<Duration>,
+) -> usize {
     // Owned here, so aborting this task also ends every connection.
     let mut conns = JoinSet::new();
-    loop {
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(drain);
+    let timeout = loop {
         while conns.try_join_next().is_some() {}
-        match listener.accept().await {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            t = &mut drain => match t {
+                Ok(t) => break t,
+                // The server was dropped: the task is being aborted.
+                Err(_) => std::future::pending().await,
+            },
+        };
+        match accepted {
             Ok((stream, _peer)) => {
                 let _ = stream.set_nodelay(true);
-                conns.spawn(connection(inner.clone(), stream, tls.clone()));
+                let watcher = graceful.watcher();
+                conns.spawn(connection(inner.clone(), stream, tls.clone(), watcher));
             }
             Err(e) => {
                 // Out of file descriptors and the like: back off briefly.
@@ -83,20 +122,42 @@ async fn accept_loop(inner: Arc<Inner>, listener: TcpListener, tls: Option<TlsAc
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
+    };
+    drop(listener);
+    tracing::info!("simulator: shutting down: no new connections; draining in-flight requests");
+    if tokio::time::timeout(timeout, graceful.shutdown())
+        .await
+        .is_ok()
+    {
+        tracing::info!("simulator: drained");
+        return 0;
     }
+    while conns.try_join_next().is_some() {}
+    let cut = conns.len();
+    tracing::warn!(
+        connections_cut = cut,
+        "simulator: drain timeout: closing the remaining connections"
+    );
+    conns.shutdown().await;
+    cut
 }
 
-async fn connection(inner: Arc<Inner>, stream: TcpStream, tls: Option<TlsAcceptor>) {
+async fn connection(
+    inner: Arc<Inner>,
+    stream: TcpStream,
+    tls: Option<TlsAcceptor>,
+    watcher: Watcher,
+) {
     match tls {
-        None => serve_io(inner, stream).await,
+        None => serve_io(inner, stream, watcher).await,
         Some(acceptor) => match acceptor.accept(stream).await {
-            Ok(s) => serve_io(inner, s).await,
+            Ok(s) => serve_io(inner, s, watcher).await,
             Err(e) => tracing::debug!(error = %e, "simulator: TLS handshake failed"),
         },
     }
 }
 
-async fn serve_io<S>(inner: Arc<Inner>, stream: S)
+async fn serve_io<S>(inner: Arc<Inner>, stream: S, watcher: Watcher)
 where
     S: AsyncRead + AsyncWrite + Linger + Unpin + Send + 'static,
 {
@@ -109,6 +170,7 @@ where
         .header_read_timeout(None)
         .keep_alive(true)
         .serve_connection(io, svc);
+    let conn = watcher.watch(conn);
     tokio::select! {
         r = conn => {
             if let Err(e) = r {

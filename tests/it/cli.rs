@@ -133,11 +133,11 @@ fn config_file(name: &str, sim_url: &str, before: &str, after: &str) -> PathBuf 
     write_file(&temp_dir(name), "gw.toml", &text)
 }
 
-/// A gateway process with stderr read line by line in a thread.
-struct Proc {
+/// A gateway (or simulator) process with stderr read line by line in a thread.
+pub(crate) struct Proc {
     child: Child,
     lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
+    pub(crate) seen: Vec<String>,
 }
 
 impl Proc {
@@ -155,20 +155,26 @@ impl Proc {
     /// Starts the binary on 127.0.0.1:0 with `RUST_LOG=trace` unless `envs`
     /// sets it; doesn't wait for anything.
     fn spawn(config: &Path, envs: &[(&str, &str)], args: &[&str]) -> Proc {
-        let mut child = Command::new(BIN)
-            .args([
-                "--config",
-                config.to_str().unwrap(),
-                "--listen",
-                "127.0.0.1:0",
-            ])
-            .args(args)
-            .env("RUST_LOG", "trace")
-            .envs(envs.iter().copied())
+        let mut cmd = Command::new(BIN);
+        cmd.args([
+            "--config",
+            config.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .args(args)
+        .env("RUST_LOG", "trace")
+        .envs(envs.iter().copied());
+        Proc::command(cmd)
+    }
+
+    /// Starts `cmd` with stderr read line by line; doesn't wait for anything.
+    pub(crate) fn command(mut cmd: Command) -> Proc {
+        let mut child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("spawn gateway");
+            .expect("spawn the binary");
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -186,7 +192,7 @@ impl Proc {
     }
 
     /// Waits (up to 20 s) for a log line matching `pred`.
-    fn wait_for(&mut self, pred: impl Fn(&str) -> bool) -> String {
+    pub(crate) fn wait_for(&mut self, pred: impl Fn(&str) -> bool) -> String {
         loop {
             match self.lines.recv_timeout(Duration::from_secs(20)) {
                 Ok(line) => {
@@ -203,7 +209,7 @@ impl Proc {
         }
     }
 
-    fn signal(&self, sig: &str) {
+    pub(crate) fn signal(&self, sig: &str) {
         let ok = Command::new("kill")
             .args([&format!("-{sig}"), &self.child.id().to_string()])
             .status()
@@ -213,7 +219,7 @@ impl Proc {
     }
 
     /// Waits for exit and returns the exit code and the whole log.
-    fn finish(mut self) -> (i32, String) {
+    pub(crate) fn finish(mut self) -> (i32, String) {
         let status = self.child.wait().unwrap();
         while let Ok(l) = self.lines.recv_timeout(Duration::from_secs(5)) {
             self.seen.push(l);
@@ -632,5 +638,309 @@ async fn json_logs_and_sigint_drains_then_exits_zero() {
             .unwrap()
     })
     .await;
+    assert_eq!(code, 0, "{log}");
+}
+
+/// `--listen localhost:8080` (the gateway's and the simulator's) gets the
+/// hint the config file gives for `listen = "localhost:8080"`: exit 2, as
+/// clap refuses a bad value.
+#[test]
+fn listen_flags_get_the_config_files_host_name_hint() {
+    let hint = entrust_gateway::config::with_listen_hint("");
+    let hint = hint.trim_start_matches(": ");
+    for args in [
+        &["--listen", "localhost:8080"][..],
+        &["sim", "--listen", "localhost:9000"][..],
+    ] {
+        let (code, _, err) = run(args, &[]);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(hint), "{args:?}: {err:?} should hold {hint:?}");
+    }
+    let dir = temp_dir("listenhint");
+    let cfg = write_file(
+        &dir,
+        "gw.toml",
+        "[server]\nlisten = 'localhost:8080'\n[upstream]\nurls = ['http://x']\napp_key = 'k'\napp_secret_env = 'S'\n",
+    );
+    let (code, _, err) = run(&["--config", cfg.to_str().unwrap()], &[("S", "x")]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(hint), "{err:?} should hold {hint:?}");
+}
+
+/// A port on 127.0.0.1 held busy while the listener lives.
+fn busy_port() -> (std::net::TcpListener, String) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    (l, addr)
+}
+
+/// A listener that can't be opened is named as it was set (`admin.listen`,
+/// `server.listen`, `--listen`) with its address, exit 1.
+#[test]
+fn a_busy_listener_is_named_with_its_address() {
+    let (_held, busy) = busy_port();
+    let dir = temp_dir("busy");
+    let up = "[upstream]\nurls = ['http://127.0.0.1:1']\napp_key = 'k'\napp_secret_env = 'S'\n";
+    let admin = write_file(
+        &dir,
+        "admin.toml",
+        &format!("[admin]\nlisten = {busy:?}\n{up}"),
+    );
+    let server = write_file(
+        &dir,
+        "server.toml",
+        &format!("[server]\nlisten = {busy:?}\n{up}"),
+    );
+    let admin_s = admin.to_str().unwrap();
+    let server_s = server.to_str().unwrap();
+    let cases = [
+        (
+            vec!["--config", admin_s, "--listen", "127.0.0.1:0"],
+            format!("entrust-gateway: {admin_s}: admin.listen: cannot listen on {busy}: "),
+        ),
+        (
+            vec!["--config", server_s],
+            format!("entrust-gateway: {server_s}: server.listen: cannot listen on {busy}: "),
+        ),
+        (
+            vec!["--config", admin_s, "--listen", &busy],
+            format!("entrust-gateway: --listen: cannot listen on {busy}: "),
+        ),
+    ];
+    for (args, start) in cases {
+        let (code, _, err) = run(&args, &[("S", "x")]);
+        assert_eq!(code, 1, "{args:?}: {err}");
+        let last = err.trim_end().lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with(&start),
+            "{args:?}: {last:?} should start {start:?}"
+        );
+        assert!(last.contains("in use"), "{last}");
+    }
+}
+
+/// The demo's hint names a port that is free, never the busy one.
+#[test]
+fn the_demos_port_hint_names_a_free_port() {
+    let (_held, busy) = busy_port();
+    let (code, _, err) = run(&["--demo", "--listen", &busy], &[]);
+    assert_eq!(code, 1, "{err}");
+    let last = err.trim_end().lines().last().unwrap_or_default();
+    let start = format!("entrust-gateway: --listen: cannot listen on {busy}: ");
+    assert!(last.starts_with(&start), "{last:?} should start {start:?}");
+    let free = last
+        .split_once("try --demo --listen ")
+        .map(|(_, a)| a.trim())
+        .unwrap_or_else(|| panic!("no hint: {last}"));
+    assert_ne!(free, busy, "{last}");
+    assert!(last.contains(&format!("; {free} is free: ")), "{last}");
+    std::net::TcpListener::bind(free).unwrap_or_else(|e| panic!("{free} is not free: {e}"));
+}
+
+/// With no --config and no gateway.toml where it runs, the message points
+/// at --config and --demo; a missing file named with --config is only named.
+#[test]
+fn a_missing_default_config_points_at_config_and_demo() {
+    let empty = temp_dir("noconfig");
+    let out = Command::new(BIN).current_dir(&empty).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(
+        err.trim_end(),
+        "entrust-gateway: gateway.toml: cannot read: No such file or directory (os error 2); \
+         with no --config the gateway reads gateway.toml in the current directory: \
+         name your config file with --config FILE, or try --demo to run against the built-in simulator"
+    );
+    let (code, _, err) = run(&["--config", "/nonexistent/gw.toml"], &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("/nonexistent/gw.toml") && !err.contains("--demo"),
+        "{err}"
+    );
+}
+
+/// A flag that another would silently ignore is refused, exit 2, with a
+/// message naming both.
+#[test]
+fn flags_that_would_be_ignored_are_refused_naming_both() {
+    let cases: [(&[&str], [&str; 2]); 11] = [
+        (&["--demo", "--check-config"], ["--demo", "--check-config"]),
+        (&["--demo", "-c", "x.toml"], ["--demo", "--config"]),
+        (
+            &["--demo", "--config", "gateway.toml"],
+            ["--demo", "--config"],
+        ),
+        (
+            &["--demo", "--panic-after-ready"],
+            ["--demo", "--panic-after-ready"],
+        ),
+        (
+            &["--check-config", "--log-format", "json"],
+            ["--check-config", "--log-format"],
+        ),
+        (
+            &["--check-config", "--panic-after-ready"],
+            ["--check-config", "--panic-after-ready"],
+        ),
+        (&["-c", "x.toml", "sim"], ["--config", "sim"]),
+        (&["--demo", "sim"], ["--demo", "sim"]),
+        (&["--check-config", "sim"], ["--check-config", "sim"]),
+        (
+            &["--listen", "127.0.0.1:0", "sim"],
+            ["--listen", "sim --listen"],
+        ),
+        (
+            &["--panic-after-ready", "sim"],
+            ["--panic-after-ready", "sim"],
+        ),
+    ];
+    for (args, names) in cases {
+        let (code, _, err) = run(args, &[]);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        for name in names {
+            assert!(
+                err.contains(&format!("'{name}")),
+                "{args:?}: {err:?} should name {name}"
+            );
+        }
+    }
+}
+
+/// `sh -c 'ulimit -n N; exec BIN ARGS'`: soft and hard open-file limits N.
+fn under_ulimit(n: u32, args: &[&str]) -> Command {
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", &format!("ulimit -n {n} && exec \"$0\" \"$@\""), BIN])
+        .args(args);
+    cmd
+}
+
+/// The soft limit is raised to the hard one at start; below
+/// server.max_connections plus the margin (upstream.max_in_flight + 64)
+/// it is still, a warning gives the numbers, and the gateway serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_low_open_file_limit_is_raised_or_warned_with_its_numbers() {
+    let dir = temp_dir("nofile");
+    let cfg = write_file(
+        &dir,
+        "gw.toml",
+        "[server]\nmax_connections = 1000\n[upstream]\nurls = ['http://127.0.0.1:1']\napp_key = 'k'\napp_secret_env = 'S'\nmax_in_flight = 100\n",
+    );
+    let args = ["--config", cfg.to_str().unwrap(), "--listen", "127.0.0.1:0"];
+    let mut cmd = under_ulimit(256, &args);
+    cmd.env("S", "x").env("RUST_LOG", "debug");
+    let mut p = Proc::command(cmd);
+    let warning = p.wait_for(|l| l.contains("open-file limit (RLIMIT_NOFILE) below"));
+    assert!(warning.contains(" WARN "), "{warning}");
+    for field in [
+        "soft=256",
+        "hard=256",
+        "max_connections=1000",
+        "margin=164",
+        "needed=1164",
+        "max_connections_that_fit=92",
+    ] {
+        assert!(warning.contains(field), "{field} missing: {warning}");
+    }
+    let ready = p.wait_for(|l| l.contains("entrust_gateway: ready"));
+    let addr = ready
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("listen="))
+        .unwrap();
+    let health = send(
+        http::Method::GET,
+        &format!("http://{addr}/healthz"),
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(health.status, 200);
+    p.signal("TERM");
+    let (code, log) = p.finish();
+    assert_eq!(code, 0, "{log}");
+
+    // A soft limit under the hard one is raised to it.
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "ulimit -S -n 256 && exec \"$0\" \"$@\"", BIN])
+        .args(args)
+        .env("S", "x")
+        .env("RUST_LOG", "debug");
+    let mut p = Proc::command(cmd);
+    let limits = p.wait_for(|l| l.contains("nofile: open-file limit"));
+    let field = |name: &str| -> u64 {
+        limits
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(name))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {limits}"))
+    };
+    assert_eq!(field("soft="), field("hard="), "{limits}");
+    p.wait_for(|l| l.contains("entrust_gateway: ready"));
+}
+
+/// Out of descriptors, accept fails every 50 ms: logged at once, then one
+/// line a second at most, each with the failures since the line before;
+/// once descriptors are free again the gateway answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accept_failures_are_logged_once_a_second_with_their_count() {
+    let dir = temp_dir("emfile");
+    let cfg = write_file(
+        &dir,
+        "gw.toml",
+        "[upstream]\nurls = ['http://127.0.0.1:1']\napp_key = 'k'\napp_secret_env = 'S'\n",
+    );
+    let mut cmd = under_ulimit(
+        64,
+        &["--config", cfg.to_str().unwrap(), "--listen", "127.0.0.1:0"],
+    );
+    cmd.env("S", "x").env("RUST_LOG", "info");
+    let mut p = Proc::command(cmd);
+    let ready = p.wait_for(|l| l.contains("entrust_gateway: ready"));
+    let addr = ready
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("listen="))
+        .unwrap()
+        .to_string();
+    // More connections than the process has descriptors: the rest wait in
+    // the kernel's accept queue.
+    let mut held = Vec::new();
+    for _ in 0..100 {
+        held.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    let accept_failed = |l: &str| l.contains("accept failed");
+    let first = p.wait_for(accept_failed);
+    let second = p.wait_for(accept_failed);
+    let count = |line: &str| -> u64 {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix("failures_since_last_line="))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no count: {line}"))
+    };
+    assert!(first.contains("Too many open files"), "{first}");
+    assert_eq!(count(&first), 1, "{first}");
+    assert!(
+        count(&second) >= 2,
+        "failures in between are counted: {second}"
+    );
+    // The lines' timestamps (text format: `2026-01-01T00:00:00.123456Z`).
+    let seconds = |line: &str| -> f64 {
+        let time = line.split_whitespace().next().unwrap();
+        let hms = time.split('T').nth(1).unwrap().trim_end_matches('Z');
+        hms.split(':')
+            .map(|x| x.parse::<f64>().unwrap())
+            .fold(0.0, |acc, x| acc * 60.0 + x)
+    };
+    let apart = (seconds(&second) - seconds(&first)).rem_euclid(86_400.0);
+    assert!(apart >= 1.0, "{apart} s apart:\n{first}\n{second}");
+    drop(held);
+    let health = send(
+        http::Method::GET,
+        &format!("http://{addr}/healthz"),
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(health.status, 200);
+    p.signal("TERM");
+    let (code, log) = p.finish();
     assert_eq!(code, 0, "{log}");
 }

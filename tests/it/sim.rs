@@ -1653,3 +1653,134 @@ async fn fault_delay_huge_and_trickle() {
         "{text}"
     );
 }
+
+// ---------------------------------------------------------------- standalone
+
+/// `entrust-gateway sim` as a process, logging at INFO.
+fn standalone(args: &[&str], envs: &[(&str, &str)]) -> crate::cli::Proc {
+    let mut cmd = std::process::Command::new(crate::common::BIN);
+    cmd.arg("sim")
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .env_remove("ENTRUST_APP_SECRET")
+        .env("RUST_LOG", "info")
+        .envs(envs.iter().copied());
+    crate::cli::Proc::command(cmd)
+}
+
+const LISTENING: &str = "entrust simulator listening";
+
+/// At start the simulator names the app key and where its secret comes
+/// from, never the secret; the built-in demo secret gets a warning, and
+/// `sim --help` names it.
+#[test]
+fn standalone_names_its_app_key_and_secret_source_never_the_secret() {
+    let mut p = standalone(&[], &[]);
+    let line = p.wait_for(|l| l.contains(LISTENING));
+    assert!(line.contains(r#"app_key="demo-app-key""#), "{line}");
+    assert!(
+        line.contains(r#"app_secret_from="built-in demo secret (ENTRUST_APP_SECRET is not set)""#),
+        "{line}"
+    );
+    let warned = p.seen.iter().any(|l| {
+        l.contains(" WARN ")
+            && l.contains("ENTRUST_APP_SECRET is not set")
+            && l.contains("demo secret")
+    });
+    assert!(warned, "{}", p.seen.join("\n"));
+    p.signal("TERM");
+    let (code, log) = p.finish();
+    assert_eq!(code, 0, "{log}");
+    assert!(!log.contains("demo-app-secret"), "{log}");
+
+    let mut p = standalone(
+        &["--app-key", "key-7", "--app-secret-env", "MY_SIM_SECRET"],
+        &[("MY_SIM_SECRET", "sim-secret-Qx7")],
+    );
+    let line = p.wait_for(|l| l.contains(LISTENING));
+    assert!(line.contains(r#"app_key="key-7""#), "{line}");
+    assert!(
+        line.contains(r#"app_secret_from="environment variable MY_SIM_SECRET""#),
+        "{line}"
+    );
+    p.signal("INT");
+    let (code, log) = p.finish();
+    assert_eq!(code, 0, "{log}");
+    assert!(
+        !log.contains("sim-secret-Qx7") && !log.contains(" WARN "),
+        "{log}"
+    );
+
+    // An empty secret is refused rather than used.
+    let (code, log) = standalone(&[], &[("ENTRUST_APP_SECRET", "")]).finish();
+    assert_eq!(code, 1, "{log}");
+    assert!(log.contains("ENTRUST_APP_SECRET is set but empty"), "{log}");
+
+    let help = std::process::Command::new(crate::common::BIN)
+        .args(["sim", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for words in [
+        "built-in demo secret",
+        "\"demo-app-secret\"",
+        "[default: ENTRUST_APP_SECRET]",
+    ] {
+        assert!(help.contains(words), "{words} not in {help}");
+    }
+}
+
+/// SIGTERM drains as the gateway's does: the listener closes, a request in
+/// flight is answered (with `Connection: close`), and the process exits 0.
+#[test]
+fn standalone_drains_on_sigterm_then_exits_zero() {
+    use std::io::{Read, Write};
+    let mut p = standalone(&["--app-key", KEY], &[("ENTRUST_APP_SECRET", SECRET)]);
+    let line = p.wait_for(|l| l.contains(LISTENING));
+    let addr = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("url=http://"))
+        .unwrap()
+        .to_string();
+    let req = Req::form(
+        path::GROUP_CREATE,
+        &[("groupId", "drain1"), ("name", "n"), ("owner", "o")],
+    )
+    .set("Expect", "100-continue")
+    .bytes();
+    let head = req.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let mut c = std::net::TcpStream::connect(&addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    c.write_all(&req[..head]).unwrap();
+    // The simulator asks for the body once it reads it: the request is in flight.
+    let mut got = Vec::new();
+    while !got.ends_with(b"\r\n\r\n") {
+        let mut b = [0u8; 1];
+        assert_eq!(c.read(&mut b).unwrap(), 1, "closed: {got:?}");
+        got.push(b[0]);
+    }
+    assert!(
+        got.starts_with(b"HTTP/1.1 100 "),
+        "{:?}",
+        String::from_utf8_lossy(&got)
+    );
+    p.signal("TERM");
+    p.wait_for(|l| l.contains("SIGTERM"));
+    p.wait_for(|l| l.contains("simulator: shutting down"));
+    assert!(
+        std::net::TcpStream::connect(&addr).is_err(),
+        "a new connection after the drain began"
+    );
+    c.write_all(&req[head..]).unwrap();
+    let mut answer = String::new();
+    c.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("connection: close"),
+        "{answer}"
+    );
+    assert!(answer.contains(r#""code":200"#), "{answer}");
+    let (code, log) = p.finish();
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("simulator: drained"), "{log}");
+}
