@@ -148,6 +148,7 @@ mod server;
 mod simulator;
 mod standalone;
 mod store;
+mod v4;
 mod validate;
 
 use std::sync::{Mutex, MutexGuard};
@@ -159,6 +160,15 @@ pub use server::{MAX_REQUEST_BODY, SimServer};
 pub use simulator::{REQUEST_LOG_MAX, SimConfig, Simulator};
 pub use standalone::run_standalone;
 pub use store::{GroupSnapshot, MANAGER_MAX, MEMBER_MAX};
+
+/// Which of the vendor's APIs a path belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    /// `/entrust/*.json`, form bodies.
+    Entrust,
+    /// `/v4/group-channel/*`, JSON bodies.
+    V4,
+}
 
 /// Locks a mutex, carrying on with the data if a holder panicked.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

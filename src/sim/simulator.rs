@@ -119,7 +119,8 @@ impl Simulator {
         lock(&self.inner.log).all()
     }
 
-    /// Requests for one path that were answered with code 200.
+    /// Requests for one path that were answered with success (code 200 on
+    /// an entrust path, code 0 on a v4 path).
     pub fn accepted(&self, path: &str) -> usize {
         lock(&self.inner.log).accepted(path)
     }

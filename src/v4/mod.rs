@@ -242,7 +242,8 @@ pub mod path {
 
     /// Paths whose every field is optional (§7.20 `list`, §7.M
     /// `mute-list/get` and `freeze-list/get`): `{}` is a whole request.
-    pub const ALL_OPTIONAL: [&str; 4] = [LIST, MUTE_LIST_GET, MUTE_LIST_GET_DASHED, FREEZE_LIST_GET];
+    pub const ALL_OPTIONAL: [&str; 4] =
+        [LIST, MUTE_LIST_GET, MUTE_LIST_GET_DASHED, FREEZE_LIST_GET];
 
     /// The documented rate of `path`, per second, per app (§5, §9.7): 100
     /// for every group path; the exceptions are outside them
@@ -268,7 +269,12 @@ pub mod path {
             unique.dedup();
             assert_eq!(unique.len(), 32);
             assert_eq!(MANAGEMENT.len() + MODERATION.len(), ALL.len());
-            assert!(MANAGEMENT.iter().chain(&MODERATION).all(|p| ALL.contains(p)));
+            assert!(
+                MANAGEMENT
+                    .iter()
+                    .chain(&MODERATION)
+                    .all(|p| ALL.contains(p))
+            );
             let sdk: Vec<&str> = DOCUMENTED
                 .iter()
                 .map(|p| sdk_spelling(p))
