@@ -1653,3 +1653,6 @@ async fn fault_delay_huge_and_trickle() {
         "{text}"
     );
 }
+
+/// The v4 (Nexconn) group-channel paths.
+mod v4;
