@@ -6,8 +6,8 @@
 //! the gateway's behaviour instead of repeating its logic.
 //!
 //! Every item cites the reference's section. The reference tags what it
-//! read ([PY] the Python SDK `ncsdk` 0.1.2, [YAML] the OpenAPI file, [DOC]
-//! the vendor's pages, [RC] the legacy pages) and what it inferred [INF];
+//! read (\[PY\] the Python SDK `ncsdk` 0.1.2, \[YAML\] the OpenAPI file, \[DOC\]
+//! the vendor's pages, \[RC\] the legacy pages) and what it inferred \[INF\];
 //! items that rest on an inference say so. Where the vendor's own sources
 //! disagree (§9), both variants are here, each marked with the source that
 //! uses it; the one the SDK sends is primary.
@@ -25,7 +25,7 @@ pub mod header {
 }
 
 /// Endpoint paths: all `POST` with a JSON body, required even when it holds
-/// one id (§1; [YAML] `requestBody.required: true`).
+/// one id (§1; \[YAML\] `requestBody.required: true`).
 pub mod path {
     /// Every v4 path starts so (§0, §5).
     pub const PREFIX: &str = "/v4/";
@@ -45,9 +45,9 @@ pub mod path {
     /// §5 row 4, §7.4 (transferGroupChannelOwner).
     pub const TRANSFER_OWNER: &str = "/v4/group-channel/transfer/owner";
     /// §5 row 5, §7.5 (quitGroupChannel): the spelling the SDK sends
-    /// ([PY], [YAML]); removes users, covering legacy quit and kick.
+    /// (\[PY\], \[YAML\]); removes users, covering legacy quit and kick.
     pub const LEAVE: &str = "/v4/group-channel/leave";
-    /// §7.5, §9.1: the [DOC] page's spelling of [`LEAVE`] (with the
+    /// §7.5, §9.1: the \[DOC\] page's spelling of [`LEAVE`] (with the
     /// `isDel*` field names). The SDK never sends it.
     pub const QUIT: &str = "/v4/group-channel/quit";
     /// §5 row 6, §7.6 (kickUserFromAllGroupChannels).
@@ -91,9 +91,9 @@ pub mod path {
     /// §5 M2 (removeGroupChannelUserMuteList).
     pub const MUTE_LIST_REMOVE: &str = "/v4/group-channel/user/mute-list/remove";
     /// §5 M3 (getGroupChannelUserMuteList): the spelling the SDK sends
-    /// ([PY] `resource_path`).
+    /// (\[PY\] `resource_path`).
     pub const MUTE_LIST_GET: &str = "/v4/group-channel/user/mute-list/get";
-    /// §5 M3, §9.5: the spelling of [`MUTE_LIST_GET`] in the [YAML]'s
+    /// §5 M3, §9.5: the spelling of [`MUTE_LIST_GET`] in the \[YAML\]'s
     /// published endpoint list. The SDK never sends it.
     pub const MUTE_LIST_GET_DASHED: &str = "/v4/group-channel/user/mute-list-get";
     /// §5 M4 (addGroupChannelFreezeList).
@@ -112,15 +112,15 @@ pub mod path {
     // Outside the documented group paths (§5 X1-X4, A1-A2): listed for the
     // rate exceptions of `rate_per_second`, not in `DOCUMENTED`.
 
-    /// §5 X1, §7.X: 20/s, counted per target group ([PY]).
+    /// §5 X1, §7.X: 20/s, counted per target group (\[PY\]).
     pub const MESSAGE_SEND: &str = "/v4/group-channel/message/send";
-    /// §5 X2, §7.X: 100/s ([PY]).
+    /// §5 X2, §7.X: 100/s (\[PY\]).
     pub const MESSAGE_STREAM_SEND: &str = "/v4/group-channel/message/stream/send";
-    /// §5 X3, §7.X: rate not stated ([PY]).
+    /// §5 X3, §7.X: rate not stated (\[PY\]).
     pub const MESSAGE_UPDATE: &str = "/v4/group-channel/message/update";
-    /// §5 X4, §7.X: 10/s, window of at most 14 days ([PY]).
+    /// §5 X4, §7.X: 10/s, window of at most 14 days (\[PY\]).
     pub const HISTORY_MESSAGE_LIST: &str = "/v4/group-channel/history-message/list";
-    /// §5 A1, §7.A: 200/s ([YAML]).
+    /// §5 A1, §7.A: 200/s (\[YAML\]).
     pub const ACCESS_TOKEN_ISSUE: &str = "/v4/auth/access-token/issue";
     /// §5 A2, §7.A: 100/s.
     pub const ACCESS_TOKEN_EXPIRE: &str = "/v4/auth/access-token/expire";
@@ -309,7 +309,7 @@ pub mod path {
 
 /// The `code` values of answers (§3). Success is 0, not the entrust 200.
 pub mod code {
-    /// §3: "`0` indicates success" ([PY] `CodeOnlyResponse`).
+    /// §3: "`0` indicates success" (\[PY\] `CodeOnlyResponse`).
     pub const OK: i64 = 0;
 
     // The general codes ([DOC] code page, §3).
@@ -376,7 +376,7 @@ pub mod code {
 
     /// The HTTP status that goes with a code. §3's HTTP table gives the
     /// statuses and their meanings; which code goes with which is not
-    /// documented, so this is the reference's suggestion [INF]: 400 for
+    /// documented, so this is the reference's suggestion \[INF\]: 400 for
     /// 1002/1005 and the group codes, 401 for 1004, 429 for 1008, 430 for
     /// 1009; and by the table's meanings, 401 for 1001, 403 for the
     /// "rejected" codes (1006, 1007, 1010, 1011), 404 for 404, 500 for
@@ -421,7 +421,7 @@ pub mod code {
     }
 }
 
-/// The HTTP statuses of the [DOC] code page (§3).
+/// The HTTP statuses of the \[DOC\] code page (§3).
 pub mod http {
     pub const OK: u16 = 200;
     /// "Bad request (see error message)".
@@ -446,20 +446,20 @@ pub mod http {
 
 /// The media type of requests and answers (§1).
 pub mod media {
-    /// Requests ([PY] `_serialize`, [DOC]).
+    /// Requests (\[PY\] `_serialize`, \[DOC\]).
     pub const REQUEST: &str = "application/json";
-    /// Answers ([DOC], [PM] examples).
+    /// Answers (\[DOC\], \[PM\] examples).
     pub const RESPONSE: &str = "application/json; charset=utf-8";
 }
 
-/// Wire names of fields (the [PY] pydantic aliases, §7), and the variants
-/// the [DOC] pages use where they disagree (§9).
+/// Wire names of fields (the \[PY\] pydantic aliases, §7), and the variants
+/// the \[DOC\] pages use where they disagree (§9).
 pub mod field {
     // The envelope (§3).
     pub const CODE: &str = "code";
     /// Holds the payload of every read path (§3).
     pub const RESULT: &str = "result";
-    /// Errors: `{"code":N,"errorMessage":"…"}` ([PY] `ApiException`); there
+    /// Errors: `{"code":N,"errorMessage":"…"}` (\[PY\] `ApiException`); there
     /// is no `msg` (§3).
     pub const ERROR_MESSAGE: &str = "errorMessage";
 
@@ -479,7 +479,7 @@ pub mod field {
     pub const NEW_OWNER: &str = "newOwner";
     /// §7.4, legacy `isQuit`.
     pub const SHOULD_LEAVE: &str = "shouldLeave";
-    /// §7.4, §9.2: the [DOC] text and example's name for [`SHOULD_LEAVE`].
+    /// §7.4, §9.2: the \[DOC\] text and example's name for [`SHOULD_LEAVE`].
     pub const SHOULD_QUIT: &str = "shouldQuit";
     /// §7.4, §7.5, legacy `isDelBan`.
     pub const SHOULD_DELETE_MUTE: &str = "shouldDeleteMute";
@@ -487,11 +487,11 @@ pub mod field {
     pub const SHOULD_DELETE_ALLOWED_SENDERS_LIST: &str = "shouldDeleteAllowedSendersList";
     /// §7.4, §7.5, legacy `isDelFollowed`.
     pub const SHOULD_DELETE_FAVORITES: &str = "shouldDeleteFavorites";
-    /// §7.5, §9.1: the [DOC] `quit` page's names of the three above.
+    /// §7.5, §9.1: the \[DOC\] `quit` page's names of the three above.
     pub const IS_DEL_BAN: &str = "isDelBan";
     pub const IS_DEL_WHITE: &str = "isDelWhite";
     pub const IS_DEL_FOLLOWED: &str = "isDelFollowed";
-    /// (v4 name, [DOC] `quit` name) of each cleanup flag on `leave` (§7.5).
+    /// (v4 name, \[DOC\] `quit` name) of each cleanup flag on `leave` (§7.5).
     pub const LEAVE_FLAGS: [(&str, &str); 3] = [
         (SHOULD_DELETE_MUTE, IS_DEL_BAN),
         (SHOULD_DELETE_ALLOWED_SENDERS_LIST, IS_DEL_WHITE),
@@ -532,7 +532,7 @@ pub mod field {
     pub const MEMBER_COUNT: &str = "memberCount";
     /// §7.20.
     pub const CREATOR: &str = "creator";
-    /// §7.20, §9.3: the [DOC] name of `groupProfile` in `list` items, as a
+    /// §7.20, §9.3: the \[DOC\] name of `groupProfile` in `list` items, as a
     /// JSON string.
     pub const PROFILE_TEXT: &str = "profile";
     /// §7.19, legacy `followedMembers`.
@@ -556,7 +556,7 @@ pub mod field {
     pub const PORTRAIT_URL: &str = "portraitUrl";
 
     /// The `permissions` keys (§6) with their largest value (all start at
-    /// 0, the default). The [DOC] table was cut after these six, so more may
+    /// 0, the default). The \[DOC\] table was cut after these six, so more may
     /// exist.
     pub const PERMISSION_KEYS: [(&str, i64); 6] = [
         ("joinPerm", 3),
@@ -580,14 +580,14 @@ pub mod role {
 pub mod limit {
     /// Requests per second per API path, per app (§5, §9.7).
     pub const RATE_PER_SECOND: u32 = 100;
-    /// §5 A1 ([YAML]).
+    /// §5 A1 (\[YAML\]).
     pub const ACCESS_TOKEN_ISSUE_RATE: u32 = 200;
-    /// §5 X1 ([PY]): counted by target group.
+    /// §5 X1 (\[PY\]): counted by target group.
     pub const MESSAGE_SEND_RATE_PER_GROUP: u32 = 20;
-    /// §5 X4 ([PY]).
+    /// §5 X4 (\[PY\]).
     pub const HISTORY_MESSAGE_RATE: u32 = 10;
 
-    /// `Nonce` (§2 [DOC]): at most 18 characters; the SDK sends at most 18
+    /// `Nonce` (§2 \[DOC\]): at most 18 characters; the SDK sends at most 18
     /// digits.
     pub const NONCE_MAX: usize = 18;
     /// `Timestamp` (§2): Unix milliseconds, 13 digits until 2286.
@@ -599,10 +599,10 @@ pub mod limit {
     pub const CHANNEL_ID_MAX: usize = 64;
     /// Group name (§7.1, §6 `groupProfile.name`).
     pub const NAME_MAX: usize = 64;
-    /// `userIds` on create (§7.1; [PY] "The PDF limits this array to 30").
+    /// `userIds` on create (§7.1; \[PY\] "The PDF limits this array to 30").
     pub const CREATE_USERS_MAX: usize = 30;
     /// `userIds` on join (§7.8), leave (§7.5) and member/batch/get (§7.12
-    /// [RC]).
+    /// \[RC\]).
     pub const USERS_PER_CALL_MAX: usize = 100;
     /// `channelIds` on profile/list (§7.3).
     pub const PROFILE_LIST_MAX: usize = 50;
@@ -621,9 +621,9 @@ pub mod limit {
     pub const MEMBER_EXTRA_MAX: usize = 128;
     /// alias/set (§7.14).
     pub const ALIAS_MAX: usize = 64;
-    /// `favoriteIds` per request (§7.17, the legacy limit [RC]).
+    /// `favoriteIds` per request (§7.17, the legacy limit \[RC\]).
     pub const FAVORITES_PER_CALL_MAX: usize = 100;
-    /// Admins per group (§7.9): the legacy limit, unverified for v4 [INF].
+    /// Admins per group (§7.9): the legacy limit, unverified for v4 \[INF\].
     pub const ADMINS_MAX: usize = 10;
     /// Members per group by default (§3 "Documented limits").
     pub const MEMBERS_MAX: usize = 3000;
@@ -642,7 +642,7 @@ pub mod limit {
     pub const GROUP_PAGE_DEFAULT: i64 = 50;
     pub const GROUP_PAGE_MAX: i64 = 1000;
     /// `order` default of list (§7.20: 1, newest first); member/list and
-    /// joined/list state none in [PY] (the legacy default is 1, §7.11).
+    /// joined/list state none in \[PY\] (the legacy default is 1, §7.11).
     pub const ORDER_DEFAULT: i64 = 1;
 }
 

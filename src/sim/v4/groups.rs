@@ -71,7 +71,7 @@ pub(super) fn profile_list(ctx: &Ctx<'_>, b: &Body) -> Result<Option<Fields>, Ap
 }
 
 /// The cleanup flags of leave and transfer (§7.4, §7.5): the SDK's
-/// `shouldDelete*` or the [DOC] `isDel*` names, default 1.
+/// `shouldDelete*` or the \[DOC\] `isDel*` names, default 1.
 pub(super) fn cleanup(b: &Body) -> Result<Cleanup, ApiError> {
     let [mute, allowed, favorites] = field::LEAVE_FLAGS;
     Ok(Cleanup {

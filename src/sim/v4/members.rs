@@ -13,7 +13,7 @@ use crate::sim::validate;
 use crate::v4::{field, limit};
 
 /// §7.8: `userIds` 1-100, all or nothing; `result` is the group's profile
-/// item afterwards ([PY] `GroupChannelJoinResponse`).
+/// item afterwards (\[PY\] `GroupChannelJoinResponse`).
 pub(super) fn join(ctx: &Ctx<'_>, b: &Body) -> Result<Option<Fields>, ApiError> {
     let id = required_channel(ctx, b)?;
     let users = b.ids_req(field::USER_IDS, Some(limit::USERS_PER_CALL_MAX))?;

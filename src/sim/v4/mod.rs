@@ -78,11 +78,11 @@
 //!   is an unknown field, ignored (§7.2).
 //! - profile/list: the ids asked, each once, in the order asked, unknown
 //!   ones left out.
-//! - transfer/owner: `shouldLeave` (or the [DOC] `shouldQuit`, §9.2;
+//! - transfer/owner: `shouldLeave` (or the \[DOC\] `shouldQuit`, §9.2;
 //!   disagreeing values: 1002), default 0; the three `shouldDelete*`
 //!   flags default to 1 and apply to the old owner when leaving.
 //! - leave and quit: the same endpoint; both take the `shouldDelete*` and
-//!   the [DOC] `isDel*` names (§9.1), default 1: the leaving users' mute in
+//!   the \[DOC\] `isDel*` names (§9.1), default 1: the leaving users' mute in
 //!   the group, their allowed-sender entry, their favorites both ways.
 //!   The owner listed: 25417; a non-member: 25418.
 //! - kickout-all: the user leaves every group they do not own.

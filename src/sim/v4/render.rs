@@ -1,5 +1,5 @@
 //! The shapes of v4 answers' items, as the SDK's pydantic models read them
-//! (`nexconn-v4-group-api.md` §7, [PY] models): JSON objects where entrust
+//! (`nexconn-v4-group-api.md` §7, \[PY\] models): JSON objects where entrust
 //! answers JSON text, integer Unix ms for times, except the mute list's
 //! `YYYY-MM-DD HH:MM:SS` strings (§6).
 
@@ -47,8 +47,8 @@ pub(crate) fn member_item(m: &Member) -> Value {
     ]))
 }
 
-/// `GroupChannelSummaryItem` (§7.20), the [PY] shape: `groupProfile` an
-/// object (the [DOC] `profile` JSON text is not sent, §9.3).
+/// `GroupChannelSummaryItem` (§7.20), the \[PY\] shape: `groupProfile` an
+/// object (the \[DOC\] `profile` JSON text is not sent, §9.3).
 pub(crate) fn summary_item(g: &Group) -> Value {
     Value::Object(fields([
         (field::CHANNEL_ID, Value::from(g.id.as_str())),
