@@ -299,6 +299,7 @@ mod tests {
         assert_eq!(e::EXT_KEY_PREFIX, l::EXT_KEY_PREFIX);
         assert_eq!(PERMISSIONS, v4::field::PERMISSION_KEYS);
         assert_eq!(crate::sim::MEMBER_MAX, l::MEMBERS_MAX);
+        assert_eq!(crate::sim::reply::JSON, v4::media::RESPONSE);
     }
 
     #[test]
