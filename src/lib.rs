@@ -19,7 +19,7 @@
 //!        idempotency   vendor (one client per app) ─► quota, sign, upstream, retry
 //!            │                                           │
 //!            └──────────► redis_link ◄───────────────────┘
-//!                 entrust (the vendor model), allowlist, config, error, metrics, logging
+//!                 entrust, v4 (the vendor models), allowlist, config, error, metrics, logging
 //! ```
 //!
 //! A request flows: listener → dispatch (face, admission before the body,
@@ -55,6 +55,9 @@
 //! - [`error`]: every gateway error, and how it looks in the vendor's dialect.
 //! - [`entrust`]: the vendor's names, paths, codes and limits (shared with the simulator);
 //!   [`entrust::profile`]: the vendor's answers, parsed tolerantly (gateway only).
+//! - [`v4`]: the same for the vendor's v4 (Nexconn) group-channel API: paths
+//!   (both spellings where its sources disagree), rates, codes and HTTP
+//!   statuses, wire names, limits (shared with the simulator).
 //! - [`config`]: `gateway.toml`: schema, validation, secrets.
 //! - [`metrics`]: Prometheus metrics; faces register their routes.
 //! - [`logging`]: the request's log context and line, and log output written
@@ -63,7 +66,7 @@
 //!   numbers and JSON strings written without `fmt`.
 //! - [`alloc`]: the binary's global allocator (mimalloc, its plain calls where they suffice).
 //! - [`sim`]: the vendor simulator (tests, `--demo`, `entrust-gateway sim`); it
-//!   shares only the vendor's names and constants ([`entrust`]) with the gateway.
+//!   shares only the vendor's names and constants ([`entrust`], [`v4`]) with the gateway.
 
 pub mod alloc;
 pub mod allowlist;
@@ -87,4 +90,5 @@ pub mod sign;
 pub mod sim;
 mod text;
 pub mod upstream;
+pub mod v4;
 pub mod vendor;

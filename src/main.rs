@@ -80,7 +80,9 @@ enum Command {
         #[arg(long, default_value_t = 100)]
         rate_per_second: u32,
         /// Also refuse a replayed nonce (10 min) and a timestamp over 5 min
-        /// off: the simulator's own checks, which the vendor documents nowhere.
+        /// off: the simulator's own checks, which the vendor documents nowhere;
+        /// and on v4 paths what the v4 docs ask: a millisecond timestamp, a
+        /// nonce of at most 18 characters, a channelId of letters and digits.
         #[arg(long)]
         strict: bool,
         /// Requests kept in the simulator's in-memory request log (the newest).

@@ -14,6 +14,11 @@
 //! Node SDK reuses one nonce and timestamp for its whole life, so neither a
 //! replay check nor a clock window can be on by default: they are the
 //! simulator's own stricter choice (`strict`).
+//!
+//! The v4 paths are signed the same way (`nexconn-v4-group-api.md` §2). Its
+//! auth page states two rules more, which `strict` also applies on v4 paths
+//! (before the clock window): a Timestamp of milliseconds (13 digits) and a
+//! Nonce of at most 18 characters. The v4 SDK (`ncsdk`) keeps both.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -21,8 +26,10 @@ use std::time::{Duration, Instant};
 use http::HeaderMap;
 use sha1::{Digest, Sha1};
 
+use super::Dialect;
 use super::reply::ApiError;
 use crate::entrust::{code, header, limit};
+use crate::v4;
 
 /// How far a timestamp may be from the simulator's clock.
 pub(crate) const TIMESTAMP_SKEW_MS: i64 = 5 * 60 * 1000;
@@ -96,8 +103,10 @@ impl NonceCache {
     }
 }
 
-/// Checks the four signing headers. With `strict`, also the clock window and
-/// replays; then on success the nonce is used up.
+/// Checks the four signing headers. With `strict`, also the v4 auth page's
+/// forms (on v4 paths), the clock window and replays; then on success the
+/// nonce is used up.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn verify(
     app_key: &str,
     secret: &str,
@@ -106,6 +115,7 @@ pub(crate) fn verify(
     now: Instant,
     nonces: &std::sync::Mutex<NonceCache>,
     strict: bool,
+    dialect: Dialect,
 ) -> Result<(), ApiError> {
     let key = signing_header(headers, header::APP_KEY, header::RC_APP_KEY)?;
     let nonce = signing_header(headers, header::NONCE, header::RC_NONCE)?;
@@ -133,6 +143,9 @@ pub(crate) fn verify(
     if !strict {
         return Ok(());
     }
+    if dialect == Dialect::V4 {
+        v4_forms(&nonce, &ts)?;
+    }
     if (ts_ms - now_ms).abs() > TIMESTAMP_SKEW_MS {
         return Err(ApiError::signature(
             "Timestamp is more than 5 minutes away from the server's clock (strict mode)",
@@ -145,6 +158,23 @@ pub(crate) fn verify(
     if !fresh {
         return Err(ApiError::signature(
             "Nonce already used within the last 10 minutes (strict mode)",
+        ));
+    }
+    Ok(())
+}
+
+/// The v4 auth page's forms (`nexconn-v4-group-api.md` §2): a Nonce of at
+/// most 18 characters, a Timestamp of milliseconds.
+fn v4_forms(nonce: &str, ts: &str) -> Result<(), ApiError> {
+    if nonce.chars().count() > v4::limit::NONCE_MAX {
+        return Err(ApiError::signature(format!(
+            "Nonce longer than {} characters (v4 auth page, strict mode)",
+            v4::limit::NONCE_MAX
+        )));
+    }
+    if ts.len() != v4::limit::TIMESTAMP_MS_DIGITS {
+        return Err(ApiError::signature(
+            "Timestamp must be milliseconds, 13 digits (v4 auth page, strict mode)",
         ));
     }
     Ok(())
@@ -194,13 +224,33 @@ mod tests {
         h
     }
 
+    fn check_dialect(
+        h: &HeaderMap,
+        now_ms: i64,
+        cache: &Mutex<NonceCache>,
+        strict: bool,
+        dialect: Dialect,
+    ) -> Result<(), i64> {
+        verify(
+            "key",
+            "secret",
+            h,
+            now_ms,
+            Instant::now(),
+            cache,
+            strict,
+            dialect,
+        )
+        .map_err(|e| e.code)
+    }
+
     fn check_mode(
         h: &HeaderMap,
         now_ms: i64,
         cache: &Mutex<NonceCache>,
         strict: bool,
     ) -> Result<(), i64> {
-        verify("key", "secret", h, now_ms, Instant::now(), cache, strict).map_err(|e| e.code)
+        check_dialect(h, now_ms, cache, strict, Dialect::Entrust)
     }
 
     fn check(h: &HeaderMap, now_ms: i64, cache: &Mutex<NonceCache>) -> Result<(), i64> {
@@ -316,6 +366,29 @@ mod tests {
         let mut h = signed(now, "dup");
         h.append("rc-nonce", HeaderValue::from_static("other"));
         assert_eq!(check(&h, now, &cache), Err(1004));
+    }
+
+    /// nexconn-v4-group-api.md §2: the v4 auth page asks for a millisecond
+    /// Timestamp and a Nonce of at most 18 characters; strict mode holds v4
+    /// paths to both, and only v4 paths.
+    #[test]
+    fn v4_strict_forms() {
+        let cache = Mutex::new(NonceCache::default());
+        let now = 1_700_000_000_000;
+        let v4 = |h: &HeaderMap, strict| check_dialect(h, now, &cache, strict, Dialect::V4);
+        // What ncsdk sends: up to 18 digits, milliseconds.
+        assert_eq!(v4(&signed(now, "999999999999999999"), true), Ok(()));
+        assert_eq!(v4(&signed(now, &"7".repeat(19)), true), Err(1004));
+        assert_eq!(v4(&signed_ts("1700000000", "s1"), true), Err(1004));
+        // Not strict: as on entrust paths.
+        assert_eq!(v4(&signed(now, &"7".repeat(19)), false), Ok(()));
+        assert_eq!(v4(&signed_ts("1700000000", "s2"), false), Ok(()));
+        // Strict entrust paths keep taking seconds and long nonces.
+        assert_eq!(strict(&signed_ts("1700000000", "s3"), now, &cache), Ok(()));
+        assert_eq!(strict(&signed(now, &"8".repeat(19)), now, &cache), Ok(()));
+        // A refused form uses up no nonce.
+        assert_eq!(v4(&signed_ts("1700000000", "s4"), true), Err(1004));
+        assert_eq!(v4(&signed(now, "s4"), true), Ok(()));
     }
 
     #[test]

@@ -2,21 +2,23 @@
 //!
 //! Order: record the arrival; apply an injected fault; route (unknown path:
 //! 404); method (not POST: 405); signature (401); rate limit (429); body
-//! size (400 1005); content type (400 1003); form decoding (400 1002);
-//! an empty body where parameters are required (400 1003); the endpoint.
+//! size (400 1005); then per dialect. Entrust: content type (400 1003),
+//! form decoding (400 1002), an empty body where parameters are required
+//! (400 1003), the endpoint. v4 (`super::v4`): content type, JSON, the
+//! endpoint, each mistake 400 1002 or 1005.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, header};
 
-use super::endpoints::{Ctx, all_optional, route};
+use super::endpoints::{Ctx, Handler, all_optional, route};
 use super::fault::Fault;
 use super::form::{Form, check_content_type};
 use super::record::Recorded;
 use super::reply::{ApiError, Reply};
 use super::simulator::Inner;
-use super::{auth, lock};
+use super::{Dialect, auth, lock, v4};
 use crate::entrust::{code, header as hdr};
 
 /// A request as read off the wire.
@@ -61,6 +63,9 @@ pub(crate) async fn handle(inner: &Inner, req: RawRequest) -> Outcome {
     let outcome = match fault {
         None => Outcome::Reply(process(inner, &req)),
         Some(Fault::Status(s)) => Outcome::Reply(Reply::code(code::INTERNAL_ERROR, s, "injected")),
+        Some(Fault::Code(c, s)) if c == crate::v4::code::OK && is_v4(&req.path) => {
+            Outcome::Reply(Reply::v4_ok(None).with_status(s))
+        }
         Some(Fault::Code(c, s)) => Outcome::Reply(Reply::code(c, s, "injected")),
         Some(Fault::Hang) => Outcome::Hang,
         Some(Fault::Reset) => Outcome::Reset,
@@ -89,7 +94,7 @@ pub(crate) async fn handle(inner: &Inner, req: RawRequest) -> Outcome {
         other => other,
     };
     if let Outcome::Reply(r) | Outcome::Truncated(r) | Outcome::Trickle(_, r) = &outcome {
-        lock(&inner.log).finish(id, r.status, r.code);
+        lock(&inner.log).finish(id, r.status, r.code, r.ok);
     }
     outcome
 }
@@ -101,12 +106,34 @@ fn process(inner: &Inner, req: &RawRequest) -> Reply {
     }
 }
 
+/// A path under `/v4/`.
+fn is_v4(path: &str) -> bool {
+    path.starts_with(crate::v4::path::PREFIX)
+}
+
+/// A known path's endpoint, in its dialect.
+enum Endpoint {
+    Entrust(Handler),
+    V4(v4::Handler),
+}
+
 fn process_checked(inner: &Inner, req: &RawRequest) -> Result<Reply, ApiError> {
-    let Some(endpoint) = route(&req.path) else {
-        return Err(ApiError::new(404, format!("no such API: {}", req.path)));
+    let endpoint = match (route(&req.path), v4::route(&req.path)) {
+        (Some(h), _) => Endpoint::Entrust(h),
+        (None, Some(h)) => Endpoint::V4(h),
+        (None, None) => return Err(ApiError::new(404, format!("no such API: {}", req.path))),
+    };
+    let dialect = match endpoint {
+        Endpoint::Entrust(_) => Dialect::Entrust,
+        Endpoint::V4(_) => Dialect::V4,
     };
     if req.method != Method::POST {
-        let e = ApiError::new(code::METHOD_RESTRICTED, "only POST is allowed").with_status(405);
+        // v4 has no code for it (its 1007 is "IP restricted"): 1002.
+        let c = match dialect {
+            Dialect::Entrust => code::METHOD_RESTRICTED,
+            Dialect::V4 => crate::v4::code::PARAM_ERROR,
+        };
+        let e = ApiError::new(c, "only POST is allowed").with_status(405);
         return Ok(Reply::error(&e).with_header(header::ALLOW, HeaderValue::from_static("POST")));
     }
     auth::verify(
@@ -117,6 +144,7 @@ fn process_checked(inner: &Inner, req: &RawRequest) -> Result<Reply, ApiError> {
         Instant::now(),
         &inner.nonces,
         inner.cfg.strict,
+        dialect,
     )?;
     if !lock(&inner.limiter).admit(&req.path, Instant::now()) {
         return Err(ApiError::new(
@@ -127,6 +155,17 @@ fn process_checked(inner: &Inner, req: &RawRequest) -> Result<Reply, ApiError> {
     if let Some(e) = &req.body_error {
         return Err(e.clone());
     }
+    let endpoint = match endpoint {
+        Endpoint::Entrust(h) => h,
+        Endpoint::V4(h) => {
+            let ctx = v4::Ctx {
+                store: &inner.store,
+                now_ms: now_ms(),
+                strict: inner.cfg.strict,
+            };
+            return v4::serve(h, &ctx, &req.headers, &req.body);
+        }
+    };
     check_content_type(&req.headers)?;
     let form = Form::parse(&req.body)?;
     if form.is_empty() && !all_optional(&req.path) {

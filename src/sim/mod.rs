@@ -2,10 +2,14 @@
 //! from the vendor's docs and what its official SDKs send and read
 //! (`../shared/reference/entrust-api.md`): the other side of the wire for
 //! integration tests, `--demo` mode, and offline development. It answers
-//! every path in [`crate::entrust::path::DOCUMENTED`].
+//! every path in [`crate::entrust::path::DOCUMENTED`], and, over the same
+//! store, every path in [`crate::v4::path::DOCUMENTED`]: the vendor's v4
+//! (Nexconn) group-channel API in its JSON dialect, described in the `v4`
+//! submodule (`src/sim/v4/mod.rs`).
 //!
-//! It shares only `crate::entrust` (names, paths, codes, limits) with the
-//! gateway, so that it checks the gateway instead of agreeing with it.
+//! It shares only `crate::entrust` and `crate::v4` (names, paths, codes,
+//! limits) with the gateway, so that it checks the gateway instead of
+//! agreeing with it.
 //!
 //! # Behaviour where the docs are silent
 //!
@@ -34,7 +38,9 @@
 //!   simulator's own choice since no source documents either: a timestamp
 //!   more than 5 minutes from the clock, or a nonce already used with a valid
 //!   signature in the last 10 minutes: 401/1004. A refused request does not
-//!   use up its nonce. Off by default: the Node SDK reuses one nonce.
+//!   use up its nonce. Off by default: the Node SDK reuses one nonce. On v4
+//!   paths strict mode also applies the v4 auth page's rules (millisecond
+//!   timestamp, nonce of at most 18 characters).
 //!
 //! Rate limit
 //! - Per path, sliding 1 s window over requests with a valid signature,
@@ -64,9 +70,10 @@
 //!   range: 25403; lengths inside them: 25406; ext key without `ext_`: 25403;
 //!   more than 10 ext pairs (after merging): 25406. `name` is a valid
 //!   `groupProfile` key on update only. An empty parameter is ignored.
-//! - `isDelBan`/`isDelWhite`/`isDelFollowed`/`isQuit` must be 0 or 1 (25403).
-//!   The simulator keeps no ban/white lists; `isDelFollowed=1` forgets the
-//!   leaving users' follows both ways.
+//! - `isDelBan`/`isDelWhite`/`isDelFollowed`/`isQuit` must be 0 or 1 (25403),
+//!   0 when missing. `isDelBan=1` and `isDelWhite=1` remove the leaving
+//!   users' mute and allowed-sender entries (kept by the v4 moderation
+//!   paths); `isDelFollowed=1` forgets their follows both ways.
 //! - member/set: `nickname` required (1002), <= 64; `extra` <= 128 (1005).
 //! - follow/unfollow: `followUserIds` required, <= 100 (1005);
 //!   remarkName 1-64 (1002 / 1005).
@@ -148,6 +155,7 @@ mod server;
 mod simulator;
 mod standalone;
 mod store;
+mod v4;
 mod validate;
 
 use std::sync::{Mutex, MutexGuard};
@@ -159,6 +167,15 @@ pub use server::{MAX_REQUEST_BODY, SimServer};
 pub use simulator::{REQUEST_LOG_MAX, SimConfig, Simulator};
 pub use standalone::run_standalone;
 pub use store::{GroupSnapshot, MANAGER_MAX, MEMBER_MAX};
+
+/// Which of the vendor's APIs a path belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    /// `/entrust/*.json`, form bodies.
+    Entrust,
+    /// `/v4/group-channel/*`, JSON bodies.
+    V4,
+}
 
 /// Locks a mutex, carrying on with the data if a holder panicked.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

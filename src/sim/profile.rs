@@ -32,7 +32,7 @@ fn text(m: &Map<String, Value>) -> Value {
 }
 
 /// Every permission, unset ones at their default.
-fn effective_permissions(g: &Group) -> Map<String, Value> {
+pub(crate) fn effective_permissions(g: &Group) -> Map<String, Value> {
     PERMISSIONS
         .iter()
         .map(|(k, _)| ((*k).to_owned(), Value::from(g.permission(k))))

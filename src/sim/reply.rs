@@ -5,6 +5,7 @@ use http::{HeaderName, HeaderValue};
 use serde_json::{Map, Value};
 
 use crate::entrust::code;
+use crate::v4;
 
 pub(crate) const JSON: &str = "application/json; charset=utf-8";
 pub(crate) const HTML: &str = "text/html; charset=utf-8";
@@ -77,6 +78,8 @@ pub(crate) struct Reply {
     pub status: u16,
     /// The body's `code` (0 when the body is not JSON).
     pub code: i64,
+    /// A success answer of either dialect (entrust `code` 200, v4 `code` 0).
+    pub ok: bool,
     pub content_type: &'static str,
     pub headers: Vec<(HeaderName, HeaderValue)>,
     pub body: Bytes,
@@ -88,7 +91,23 @@ impl Reply {
         let mut obj = Map::new();
         obj.insert("code".into(), Value::from(code::OK));
         obj.extend(fields);
-        Self::json(200, code::OK, &obj)
+        Self::json(200, code::OK, &obj).success()
+    }
+
+    /// The v4 success envelope: `{"code":0}`, or `{"code":0,"result":{…}}`
+    /// when there is a result (reference `nexconn-v4-group-api.md` §3).
+    pub fn v4_ok(result: Option<Map<String, Value>>) -> Self {
+        let mut obj = Map::new();
+        obj.insert(v4::field::CODE.into(), Value::from(v4::code::OK));
+        if let Some(r) = result {
+            obj.insert(v4::field::RESULT.into(), Value::Object(r));
+        }
+        Self::json(v4::http::OK, v4::code::OK, &obj).success()
+    }
+
+    fn success(mut self) -> Self {
+        self.ok = true;
+        self
     }
 
     pub fn error(e: &ApiError) -> Self {
@@ -113,6 +132,7 @@ impl Reply {
         Reply {
             status,
             code: 0,
+            ok: false,
             content_type: HTML,
             headers: Vec::new(),
             body: Bytes::from(text.to_owned()),
@@ -125,10 +145,16 @@ impl Reply {
         Reply {
             status,
             code: c,
+            ok: false,
             content_type: JSON,
             headers: Vec::new(),
             body: Bytes::from(body),
         }
+    }
+
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = status;
+        self
     }
 
     pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
@@ -168,6 +194,23 @@ mod tests {
         let v: Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(v, serde_json::json!({"code":1004,"errorMessage":"bad"}));
         assert_eq!(r.status, 401);
+    }
+
+    /// nexconn-v4-group-api.md §3: `{"code":0}` for writes, the payload
+    /// under `result` for reads.
+    #[test]
+    fn v4_envelope() {
+        let r = Reply::v4_ok(None);
+        let v: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(
+            (r.status, r.ok, v),
+            (200, true, serde_json::json!({"code":0}))
+        );
+        let mut m = Map::new();
+        m.insert("alias".into(), Value::from("a"));
+        let v: Value = serde_json::from_slice(&Reply::v4_ok(Some(m)).body).unwrap();
+        assert_eq!(v, serde_json::json!({"code":0,"result":{"alias":"a"}}));
+        assert!(!Reply::error(&ApiError::new(1002, "x")).ok);
     }
 
     #[test]

@@ -27,6 +27,9 @@ pub struct SimConfig {
     /// a nonce used twice within 10 minutes, or a timestamp more than 5
     /// minutes from the clock, is refused (401/1004). Off by default, since
     /// the official Node SDK reuses one nonce and timestamp for its life.
+    /// On v4 paths it also holds requests to the v4 docs where the platform
+    /// is laxer: a millisecond timestamp, a nonce of at most 18 characters
+    /// (401/1004), a `channelId` of letters and digits only (400/1002).
     pub strict: bool,
     /// How many requests [`Simulator::requests`] keeps (the newest); older
     /// ones are dropped so a long-running simulator stays bounded.
@@ -119,7 +122,8 @@ impl Simulator {
         lock(&self.inner.log).all()
     }
 
-    /// Requests for one path that were answered with code 200.
+    /// Requests for one path that were answered with success (code 200 on
+    /// an entrust path, code 0 on a v4 path).
     pub fn accepted(&self, path: &str) -> usize {
         lock(&self.inner.log).accepted(path)
     }

@@ -33,6 +33,46 @@ pub(crate) struct Member {
     pub seq: u64,
 }
 
+/// One user's mute: in one group, or in every group (v4 mute list).
+#[derive(Debug, Clone)]
+pub(crate) struct Mute {
+    pub user_id: String,
+    /// Since when, ms since the epoch.
+    pub since: i64,
+    /// Until when (ms); `None` for a permanent mute.
+    pub until: Option<i64>,
+}
+
+impl Mute {
+    pub fn active(&self, now_ms: i64) -> bool {
+        self.until.is_none_or(|u| u > now_ms)
+    }
+}
+
+/// What leaving a group also removes (entrust `isDel*`, v4
+/// `shouldDelete*`): the user's mute in the group, their place on its
+/// allowed-sender list, and their follows (favorites) both ways.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Cleanup {
+    pub mute: bool,
+    pub allowed: bool,
+    pub favorites: bool,
+}
+
+#[cfg(test)]
+impl Cleanup {
+    pub const NONE: Cleanup = Cleanup {
+        mute: false,
+        allowed: false,
+        favorites: false,
+    };
+    pub const ALL: Cleanup = Cleanup {
+        mute: true,
+        allowed: true,
+        favorites: true,
+    };
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct Group {
     pub id: String,
@@ -51,6 +91,13 @@ pub(crate) struct Group {
     pub follows: HashMap<String, Vec<(String, i64)>>,
     /// User → the remark name that user gave this group.
     pub remarks: HashMap<String, String>,
+    /// Users muted in this group, in mute order (may hold expired ones).
+    pub mutes: Vec<Mute>,
+    /// Users who may speak while the group is frozen or they are muted, in
+    /// the order added.
+    pub allowed_senders: Vec<String>,
+    /// Frozen (every member muted): the freeze's sequence number.
+    pub frozen: Option<u64>,
 }
 
 impl Group {
@@ -91,6 +138,19 @@ impl Group {
         }
     }
 
+    /// What `users` leave behind when they leave, as `cleanup` says.
+    fn clean_up(&mut self, users: &[String], cleanup: Cleanup) {
+        if cleanup.favorites {
+            self.drop_follows(users);
+        }
+        if cleanup.mute {
+            self.mutes.retain(|m| !users.contains(&m.user_id));
+        }
+        if cleanup.allowed {
+            self.allowed_senders.retain(|u| !users.contains(u));
+        }
+    }
+
     /// The remark name `user` gave this group ("" when none).
     pub fn remark(&self, user: &str) -> &str {
         self.remarks.get(user).map_or("", String::as_str)
@@ -119,6 +179,11 @@ pub struct GroupSnapshot {
     /// (userId, role) with `entrust::role` values, in join order.
     pub members: Vec<(String, i64)>,
     pub create_time: i64,
+    /// Users muted in the group (expired mutes included), in mute order.
+    pub muted: Vec<String>,
+    /// The allowed-sender list, in the order added.
+    pub allowed_senders: Vec<String>,
+    pub frozen: bool,
 }
 
 impl From<&Group> for GroupSnapshot {
@@ -136,6 +201,9 @@ impl From<&Group> for GroupSnapshot {
                 .map(|m| (m.user_id.clone(), m.role))
                 .collect(),
             create_time: g.create_time,
+            muted: g.mutes.iter().map(|m| m.user_id.clone()).collect(),
+            allowed_senders: g.allowed_senders.clone(),
+            frozen: g.frozen.is_some(),
         }
     }
 }
@@ -160,6 +228,8 @@ fn owner_op(what: &str) -> ApiError {
 pub(crate) struct Store {
     groups: HashMap<String, Group>,
     next_seq: u64,
+    /// Users muted in every group (v4 mute list without `channelId`).
+    global_mutes: Vec<Mute>,
 }
 
 impl Store {
@@ -237,6 +307,9 @@ impl Store {
                 seq,
                 follows: HashMap::new(),
                 remarks: HashMap::new(),
+                mutes: Vec::new(),
+                allowed_senders: Vec::new(),
+                frozen: None,
             },
         );
         Ok(())
@@ -317,24 +390,17 @@ impl Store {
         Ok(g)
     }
 
-    /// group/quit.json and group/member/kick.json: all or nothing. The owner
-    /// listed: 25417; a user not in the group: 25418. `del_followed`
-    /// (`isDelFollowed=1`) also forgets their follows.
-    pub fn remove(
-        &mut self,
-        id: &str,
-        users: &[String],
-        del_followed: bool,
-    ) -> Result<(), ApiError> {
+    /// group/quit.json and group/member/kick.json (v4 leave): all or
+    /// nothing. The owner listed: 25417; a user not in the group: 25418.
+    /// `cleanup` says what else of theirs goes.
+    pub fn remove(&mut self, id: &str, users: &[String], cleanup: Cleanup) -> Result<(), ApiError> {
         let g = self.get_mut(id)?;
         if users.contains(&g.owner) {
             return Err(owner_op("quit or be kicked"));
         }
         g.require_members(users)?;
         g.members.retain(|m| !users.contains(&m.user_id));
-        if del_followed {
-            g.drop_follows(users);
-        }
+        g.clean_up(users, cleanup);
         Ok(())
     }
 
@@ -349,14 +415,14 @@ impl Store {
     }
 
     /// group/transfer/owner.json: the new owner must be a member (25418); the
-    /// old owner becomes a MEMBER, or leaves with `quit`. Transferring to the
-    /// current owner changes nothing.
+    /// old owner becomes a MEMBER, or leaves with `quit` (and `cleanup`
+    /// applies to them). Transferring to the current owner changes nothing.
     pub fn transfer(
         &mut self,
         id: &str,
         new_owner: &str,
         quit: bool,
-        del_followed: bool,
+        cleanup: Cleanup,
     ) -> Result<(), ApiError> {
         let g = self.get_mut(id)?;
         if g.member(new_owner).is_none() {
@@ -371,9 +437,7 @@ impl Store {
         }
         if quit {
             g.members.retain(|m| m.user_id != old);
-            if del_followed {
-                g.drop_follows(&[old]);
-            }
+            g.clean_up(&[old], cleanup);
         } else if let Some(m) = g.member_mut(&old) {
             m.role = role::MEMBER;
         }
@@ -436,20 +500,22 @@ impl Store {
         Ok(())
     }
 
-    /// group/member/set.json: the nickname (required) is replaced; `extra`
-    /// only when sent.
+    /// group/member/set.json: the nickname (required there, optional on v4)
+    /// and `extra` are replaced when sent.
     pub fn member_set(
         &mut self,
         id: &str,
         user: &str,
-        nickname: &str,
+        nickname: Option<&str>,
         extra: Option<&str>,
     ) -> Result<(), ApiError> {
         let g = self.get_mut(id)?;
         let Some(m) = g.member_mut(user) else {
             return Err(not_in_group(&[user]));
         };
-        m.nickname = nickname.to_owned();
+        if let Some(n) = nickname {
+            m.nickname = n.to_owned();
+        }
         if let Some(e) = extra {
             m.extra = e.to_owned();
         }
@@ -513,6 +579,111 @@ impl Store {
     /// group/remarkname/delete.json: the group must exist; no remark is fine.
     pub fn remark_delete(&mut self, id: &str, user: &str) -> Result<(), ApiError> {
         self.get_mut(id)?.remarks.remove(user);
+        Ok(())
+    }
+}
+
+/// Moderation (v4 mute, freeze and allowed-sender lists).
+impl Store {
+    /// The mute list of `channel`, or the global one; a named group must
+    /// exist (25410).
+    fn mutes_mut(&mut self, channel: Option<&str>) -> Result<&mut Vec<Mute>, ApiError> {
+        match channel {
+            Some(id) => Ok(&mut self.get_mut(id)?.mutes),
+            None => Ok(&mut self.global_mutes),
+        }
+    }
+
+    /// Mutes `users` in `channel` (or everywhere) from `now_ms` for `minutes`
+    /// (0: permanently); muting a muted user starts the mute again. At most
+    /// `global_max` users in the global list afterwards (else 1005).
+    pub fn mute_add(
+        &mut self,
+        channel: Option<&str>,
+        users: &[String],
+        minutes: i64,
+        now_ms: i64,
+        global_max: usize,
+    ) -> Result<(), ApiError> {
+        let global = channel.is_none();
+        let list = self.mutes_mut(channel)?;
+        list.retain(|m| m.active(now_ms) && !users.contains(&m.user_id));
+        if global && list.len() + users.len() > global_max {
+            return Err(ApiError::too_long(format!(
+                "at most {global_max} users may be muted in every group"
+            )));
+        }
+        let until = (minutes > 0).then(|| now_ms + minutes * 60_000);
+        list.extend(users.iter().map(|u| Mute {
+            user_id: u.clone(),
+            since: now_ms,
+            until,
+        }));
+        Ok(())
+    }
+
+    /// Lifts the mutes of `users`; users not muted are ignored.
+    pub fn mute_remove(&mut self, channel: Option<&str>, users: &[String]) -> Result<(), ApiError> {
+        self.mutes_mut(channel)?
+            .retain(|m| !users.contains(&m.user_id));
+        Ok(())
+    }
+
+    /// The mutes in force at `now_ms`, in mute order.
+    pub fn mutes(&self, channel: Option<&str>, now_ms: i64) -> Result<Vec<Mute>, ApiError> {
+        let list = match channel {
+            Some(id) => &self.get(id).ok_or_else(|| not_found(id))?.mutes,
+            None => &self.global_mutes,
+        };
+        Ok(list.iter().filter(|m| m.active(now_ms)).cloned().collect())
+    }
+
+    /// Freezes (or thaws) every group in `ids`: all or nothing, an unknown
+    /// one 25410. Freezing a frozen group keeps its place in the list.
+    pub fn freeze(&mut self, ids: &[String], frozen: bool) -> Result<(), ApiError> {
+        if let Some(missing) = ids.iter().find(|id| !self.groups.contains_key(*id)) {
+            return Err(not_found(missing));
+        }
+        for id in ids {
+            let seq = self.seq();
+            let g = self.get_mut(id)?;
+            g.frozen = match (frozen, g.frozen) {
+                (false, _) => None,
+                (true, Some(s)) => Some(s),
+                (true, None) => Some(seq),
+            };
+        }
+        Ok(())
+    }
+
+    /// Frozen groups, in freeze order.
+    pub fn frozen(&self) -> Vec<&Group> {
+        let mut v: Vec<&Group> = self
+            .groups
+            .values()
+            .filter(|g| g.frozen.is_some())
+            .collect();
+        v.sort_by_key(|g| g.frozen);
+        v
+    }
+
+    /// Adds `users` to the group's allowed-sender list (those already there
+    /// keep their place).
+    pub fn allowed_add(&mut self, id: &str, users: &[String]) -> Result<(), ApiError> {
+        let list = &mut self.get_mut(id)?.allowed_senders;
+        for u in users {
+            if !list.contains(u) {
+                list.push(u.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes `users` off the list; users not on it are ignored.
+    pub fn allowed_remove(&mut self, id: &str, users: &[String]) -> Result<(), ApiError> {
+        self.get_mut(id)?
+            .allowed_senders
+            .retain(|u| !users.contains(u));
         Ok(())
     }
 }

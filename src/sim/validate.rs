@@ -100,7 +100,16 @@ fn json_object(param: &str, text: &str) -> Result<Map<String, Value>, ApiError> 
 /// strings; an unknown key is refused (25403) rather than silently dropped.
 pub(crate) fn group_profile(text: &str, allow_name: bool) -> Result<Map<String, Value>, ApiError> {
     let m = json_object("groupProfile", text)?;
-    for (k, v) in &m {
+    check_group_profile(&m, allow_name)?;
+    Ok(m)
+}
+
+/// The rules of [`group_profile`] on a parsed object (the v4 body's).
+pub(crate) fn check_group_profile(
+    m: &Map<String, Value>,
+    allow_name: bool,
+) -> Result<(), ApiError> {
+    for (k, v) in m {
         let max = match k.as_str() {
             "introduction" => limit::INTRODUCTION_MAX,
             "announcement" => limit::ANNOUNCEMENT_MAX,
@@ -129,7 +138,7 @@ pub(crate) fn group_profile(text: &str, allow_name: bool) -> Result<Map<String, 
             )));
         }
     }
-    Ok(m)
+    Ok(())
 }
 
 /// The permission keys, their largest value, in the docs' order.
@@ -146,7 +155,13 @@ pub(crate) const PERMISSIONS: [(&str, i64); 6] = [
 /// documented range (else 25403).
 pub(crate) fn permissions(text: &str) -> Result<Map<String, Value>, ApiError> {
     let m = json_object("permissions", text)?;
-    for (k, v) in &m {
+    check_permissions(&m)?;
+    Ok(m)
+}
+
+/// The rules of [`permissions`] on a parsed object.
+pub(crate) fn check_permissions(m: &Map<String, Value>) -> Result<(), ApiError> {
+    for (k, v) in m {
         let Some((_, max)) = PERMISSIONS.iter().find(|(name, _)| name == k) else {
             return Err(ApiError::entrust_param(format!(
                 "permissions: unknown key {k}"
@@ -164,7 +179,7 @@ pub(crate) fn permissions(text: &str) -> Result<Map<String, Value>, ApiError> {
             )));
         }
     }
-    Ok(m)
+    Ok(())
 }
 
 /// `groupExtProfile`: keys start with `ext_` (25403) and have at most 32
@@ -172,7 +187,13 @@ pub(crate) fn permissions(text: &str) -> Result<Map<String, Value>, ApiError> {
 /// (25406). The pair count is checked by the caller, after merging.
 pub(crate) fn ext_profile(text: &str) -> Result<Map<String, Value>, ApiError> {
     let m = json_object("groupExtProfile", text)?;
-    for (k, v) in &m {
+    check_ext_profile(&m)?;
+    Ok(m)
+}
+
+/// The rules of [`ext_profile`] on a parsed object.
+pub(crate) fn check_ext_profile(m: &Map<String, Value>) -> Result<(), ApiError> {
+    for (k, v) in m {
         if !k.starts_with(limit::EXT_KEY_PREFIX) {
             return Err(ApiError::entrust_param(format!(
                 "groupExtProfile: key {k} must start with {}",
@@ -197,7 +218,7 @@ pub(crate) fn ext_profile(text: &str) -> Result<Map<String, Value>, ApiError> {
             )));
         }
     }
-    Ok(m)
+    Ok(())
 }
 
 /// Applies ext changes: a non-empty value sets the key, an empty one removes

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepares the SDK contract tests (tests/it/clients.rs): the vendor's Python
-# SDK in tests/clients/.venv and its Node SDK in tests/clients/node_modules,
-# both pinned. Installs python3-venv / nodejs / npm from Debian when missing.
+# SDKs (rc-server-sdk for entrust, ncsdk for v4) in one venv,
+# tests/clients/.venv, and its Node SDK in tests/clients/node_modules, all
+# pinned. Installs python3-venv / nodejs / npm from Debian when missing.
 # Rerunning is cheap: each part is reinstalled only when its pin file changed.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -34,4 +35,4 @@ if ! cmp -s package-lock.json node_modules/.installed-package-lock.json 2>/dev/n
     npm ci --no-audit --no-fund --loglevel=error
     cp package-lock.json node_modules/.installed-package-lock.json
 fi
-echo "SDK clients ready: $(.venv/bin/pip show rc-server-sdk | grep ^Version), rongcloud-sdk $(node -p "require('rongcloud-sdk/package.json').version")"
+echo "SDK clients ready: rc-server-sdk $(.venv/bin/pip show rc-server-sdk | sed -n 's/^Version: //p'), ncsdk $(.venv/bin/pip show ncsdk | sed -n 's/^Version: //p'), rongcloud-sdk $(node -p "require('rongcloud-sdk/package.json').version")"

@@ -1784,3 +1784,6 @@ fn standalone_drains_on_sigterm_then_exits_zero() {
     assert_eq!(code, 0, "{log}");
     assert!(log.contains("simulator: drained"), "{log}");
 }
+
+/// The v4 (Nexconn) group-channel paths.
+mod v4;

@@ -7,6 +7,7 @@ use crate::entrust::{code, limit};
 use crate::sim::form::Form;
 use crate::sim::profile::text_fields;
 use crate::sim::reply::ApiError;
+use crate::sim::store::Cleanup;
 use crate::sim::validate::{self, required_group_id, required_user};
 
 /// A required user list for a write (`userIds`, `followUserIds`): at most
@@ -17,12 +18,15 @@ pub(super) fn write_users(f: &Form, key: &str) -> Result<Vec<String>, ApiError> 
     Ok(users)
 }
 
-/// isDelBan / isDelWhite / isDelFollowed: must be 0 or 1. The simulator
-/// keeps no ban or white lists; answers whether follows are to be dropped.
-fn cleanup_flags(f: &Form) -> Result<bool, ApiError> {
-    f.flag("isDelBan")?;
-    f.flag("isDelWhite")?;
-    f.flag("isDelFollowed")
+/// isDelBan / isDelWhite / isDelFollowed: 0 or 1, 0 when missing. They
+/// remove the leaving users' mute and allowed-sender entries (kept by the
+/// v4 moderation paths, over the same store) and their follows.
+fn cleanup_flags(f: &Form) -> Result<Cleanup, ApiError> {
+    Ok(Cleanup {
+        mute: f.flag("isDelBan")?,
+        allowed: f.flag("isDelWhite")?,
+        favorites: f.flag("isDelFollowed")?,
+    })
 }
 
 /// Answers the group's info (doc; Go/Java `JoinGroupResult`): groupId,
@@ -48,8 +52,8 @@ pub(super) fn join(ctx: &Ctx<'_>, f: &Form) -> Result<Fields, ApiError> {
 pub(super) fn quit(ctx: &Ctx<'_>, f: &Form) -> Result<Fields, ApiError> {
     let id = required_group_id(f)?;
     let users = write_users(f, "userIds")?;
-    let del_followed = cleanup_flags(f)?;
-    ctx.store().remove(id, &users, del_followed)?;
+    let cleanup = cleanup_flags(f)?;
+    ctx.store().remove(id, &users, cleanup)?;
     Ok(Fields::new())
 }
 
@@ -66,9 +70,9 @@ pub(super) fn kick_all(ctx: &Ctx<'_>, f: &Form) -> Result<Fields, ApiError> {
 pub(super) fn transfer(ctx: &Ctx<'_>, f: &Form) -> Result<Fields, ApiError> {
     let id = required_group_id(f)?;
     let new_owner = required_user(f, "newOwner")?;
-    let del_followed = cleanup_flags(f)?;
+    let cleanup = cleanup_flags(f)?;
     let quit = f.flag("isQuit")?;
-    ctx.store().transfer(id, new_owner, quit, del_followed)?;
+    ctx.store().transfer(id, new_owner, quit, cleanup)?;
     Ok(Fields::new())
 }
 
@@ -102,6 +106,6 @@ pub(super) fn member_set(ctx: &Ctx<'_>, f: &Form) -> Result<Fields, ApiError> {
     if let Some(e) = extra {
         validate::max_chars("extra", e, limit::MEMBER_EXTRA_MAX)?;
     }
-    ctx.store().member_set(id, user, nickname, extra)?;
+    ctx.store().member_set(id, user, Some(nickname), extra)?;
     Ok(Fields::new())
 }
