@@ -9,3 +9,5 @@ mod idempotency;
 mod quota;
 /// The Redis connection: --check-config, TLS, the sidecar manifest.
 mod redis;
+/// Store health: stalls, refused writes, evicting and failing-over Redis.
+mod store;
