@@ -9,5 +9,7 @@ mod idempotency;
 mod quota;
 /// The Redis connection: --check-config, TLS, the sidecar manifest.
 mod redis;
+/// The Redis scripts' guards, one test each.
+mod scripts;
 /// Store health: stalls, refused writes, evicting and failing-over Redis.
 mod store;
