@@ -13,3 +13,5 @@ mod redis;
 mod scripts;
 /// Store health: stalls, refused writes, evicting and failing-over Redis.
 mod store;
+/// Sentinel and Cluster, each failing over under load.
+mod topology;
