@@ -181,7 +181,10 @@ fn a_sentinel_set_or_a_cluster_instead_of_one_url_and_only_one_of_them() {
             "redis.sentinels",
         ),
         ("sentinels = [\"redis://h:26379\"]\n", "redis.master_name"),
-        ("master_name = \"m\"\nurl = \"redis://h\"\n", "redis.master_name"),
+        (
+            "master_name = \"m\"\nurl = \"redis://h\"\n",
+            "redis.master_name",
+        ),
         ("sentinels = []\nmaster_name = \"m\"\n", "redis.sentinels"),
         (
             "sentinels = [\"redis://h:26379\"]\nmaster_name = \"a b\"\n",
