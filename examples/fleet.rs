@@ -7,10 +7,16 @@
 //! ```sh
 //! cargo run --release --example fleet -- --instances 8 --multiple 10 --seconds 5
 //! cargo run --release --example fleet -- --instances 16 --redis redis://127.0.0.1:6379/0
+//! cargo run --release --example fleet -- --instances 8 --topology sentinel
+//! cargo run --release --example fleet -- --instances 8 --topology cluster
 //! ```
 //!
-//! Without `--redis` it starts its own `redis-server` (which must be on
-//! PATH; `scripts/test.sh` installs it) on a free loopback port. The
+//! Without `--redis` it starts its own Redis on free loopback ports:
+//! `--topology single` (the default) one `redis-server`; `sentinel` a master,
+//! two replicas and three `redis-sentinel`s (`[redis] sentinels`,
+//! `master_name`); `cluster` three masters with a replica each, made with
+//! `redis-cli --cluster create` (`[redis] cluster_urls`). They must be on
+//! PATH (`scripts/test.sh` installs them). The
 //! simulator runs on its own thread and runtime (its arrival times are the
 //! measurement), the gateways on another (two worker threads, like a small
 //! pod each would get less), the load generator on a third. The simulator
@@ -54,11 +60,27 @@ struct Args {
     multiple: f64,
     seconds: f64,
     redis: Option<String>,
+    topology: Topology,
+}
+
+/// The Redis the example starts when `--redis` is not given.
+#[derive(Clone, Copy, PartialEq)]
+enum Topology {
+    Single,
+    Sentinel,
+    Cluster,
+}
+
+/// The Redis it started, served while this lives.
+enum OwnRedis {
+    Single(redis_server::RedisServer),
+    Sentinel(redis_server::SentinelSet),
+    Cluster(redis_server::Cluster),
 }
 
 fn usage(msg: &str) -> ! {
     eprintln!(
-        "fleet: {msg}\nusage: fleet [--instances N] [--multiple X] [--seconds S] [--redis redis://...]"
+        "fleet: {msg}\nusage: fleet [--instances N] [--multiple X] [--seconds S] [--redis redis://... | --topology single|sentinel|cluster]"
     );
     std::process::exit(2);
 }
@@ -69,6 +91,7 @@ fn parse_args() -> Args {
         multiple: 10.0,
         seconds: 5.0,
         redis: None,
+        topology: Topology::Single,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -83,6 +106,14 @@ fn parse_args() -> Args {
             "--multiple" => a.multiple = val().parse().unwrap_or_else(|_| usage("bad --multiple")),
             "--seconds" => a.seconds = val().parse().unwrap_or_else(|_| usage("bad --seconds")),
             "--redis" => a.redis = Some(val()),
+            "--topology" => {
+                a.topology = match val().as_str() {
+                    "single" => Topology::Single,
+                    "sentinel" => Topology::Sentinel,
+                    "cluster" => Topology::Cluster,
+                    _ => usage("--topology is single, sentinel or cluster"),
+                }
+            }
             "-h" | "--help" => usage("help"),
             other => usage(&format!("unknown argument {other}")),
         }
@@ -92,6 +123,9 @@ fn parse_args() -> Args {
     }
     if !(a.seconds > 0.0 && a.seconds <= 60.0) {
         usage("--seconds in (0, 60]");
+    }
+    if a.redis.is_some() && a.topology != Topology::Single {
+        usage("--redis or --topology, not both");
     }
     a
 }
@@ -104,10 +138,10 @@ fn runtime(threads: usize) -> tokio::runtime::Runtime {
         .unwrap_or_else(|e| usage(&format!("cannot start a runtime: {e}")))
 }
 
+/// A gateway in front of `sim_url`, with `redis` (a whole `[redis]`
+/// section) if any.
 async fn start_gateway(sim_url: &str, redis: Option<&str>) -> ServerHandle {
-    let redis = redis
-        .map(|u| format!("[redis]\nurl = \"{u}\"\n"))
-        .unwrap_or_default();
+    let redis = redis.unwrap_or_default();
     let toml = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\n\n[upstream]\nurls = [\"{sim_url}\"]\napp_key = \"{APP_KEY}\"\napp_secret = \"{APP_SECRET}\"\n\n[log]\nlevel = \"warn\"\n\n{redis}"
     );
@@ -145,13 +179,19 @@ async fn permit_latency(gws: &[Arc<App>], n: usize) -> (Duration, Duration) {
 
 fn main() {
     let args = parse_args();
-    let mut own_redis = None;
-    let redis_url = args.redis.clone().unwrap_or_else(|| {
-        let r = redis_server::RedisServer::start();
-        let url = r.url();
-        own_redis = Some(r);
-        url
-    });
+    let own_redis = match (&args.redis, args.topology) {
+        (Some(_), _) => None,
+        (None, Topology::Single) => Some(OwnRedis::Single(redis_server::RedisServer::start())),
+        (None, Topology::Sentinel) => Some(OwnRedis::Sentinel(redis_server::SentinelSet::start(2))),
+        (None, Topology::Cluster) => Some(OwnRedis::Cluster(redis_server::Cluster::start(3))),
+    };
+    let redis_section = match (&args.redis, &own_redis) {
+        (Some(url), _) => format!("[redis]\nurl = \"{url}\"\n"),
+        (None, Some(OwnRedis::Single(r))) => format!("[redis]\nurl = \"{}\"\n", r.url()),
+        (None, Some(OwnRedis::Sentinel(set))) => set.config(),
+        (None, Some(OwnRedis::Cluster(c))) => c.config(),
+        (None, None) => usage("no Redis"),
+    };
     let (rt_sim, rt_gw, rt_load) = (runtime(1), runtime(2), runtime(2));
     let (sim, sim_server) = rt_sim
         .block_on(Simulator::start(SimConfig::new(APP_KEY, APP_SECRET)))
@@ -160,7 +200,7 @@ fn main() {
     let (handles, local) = rt_gw.block_on(async {
         let mut handles = Vec::new();
         for _ in 0..args.instances {
-            handles.push(start_gateway(&sim_url, Some(&redis_url)).await);
+            handles.push(start_gateway(&sim_url, Some(&redis_section)).await);
         }
         (handles, start_gateway(&sim_url, None).await)
     });
@@ -184,10 +224,11 @@ fn main() {
         args.instances,
         args.multiple,
         args.seconds,
-        redis = if own_redis.is_some() {
-            "their own redis-server"
-        } else {
-            "the given Redis"
+        redis = match &own_redis {
+            None => "the given Redis",
+            Some(OwnRedis::Single(_)) => "their own redis-server",
+            Some(OwnRedis::Sentinel(_)) => "their own Sentinel set (a master, 2 replicas)",
+            Some(OwnRedis::Cluster(_)) => "their own Redis Cluster (3 masters, 3 replicas)",
         },
     );
     let (answers, offered_for) = rt_load.block_on(offer(&urls, &sim, rate, total));

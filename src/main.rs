@@ -256,7 +256,7 @@ async fn run(cli: Cli, config_given: bool) -> Result<(), String> {
         let redis_url = if cli.skip_secret {
             None
         } else {
-            config.load_redis_url().map_err(in_file)?
+            config.redis_topology().map_err(in_file)?
         };
         print!("{}", config.redacted_toml());
         let skipped = if cli.skip_secret {

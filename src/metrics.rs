@@ -60,6 +60,23 @@ pub struct KindLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SwitchLabels {
+    pub to: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CodeLabels {
+    pub code: &'static str,
+}
+
+/// What Redis said it keeps: its eviction policy and persistence.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StoreInfoLabels {
+    pub maxmemory_policy: String,
+    pub persistence: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: &'static str,
 }
@@ -114,6 +131,14 @@ pub struct Metrics {
     /// 1 while the shared quota's Redis answers (0 without `[redis]`).
     pub quota_store_up: Gauge,
     pub quota_store_errors: Family<KindLabels, Counter>,
+    /// Switches of the Redis link to down and back up.
+    pub quota_store_switches: Family<SwitchLabels, Counter>,
+    /// Redis error replies (to both users), by code.
+    pub quota_store_error_replies: Family<CodeLabels, Counter>,
+    /// 1, labelled with what Redis said it keeps at the last connection.
+    pub quota_store_info: Family<StoreInfoLabels, Gauge>,
+    /// 1 while the idempotency records are shared through Redis.
+    pub dedup_records_shared: Gauge,
     /// Failed Redis calls of the idempotency records.
     pub dedup_store_errors: Family<KindLabels, Counter>,
     /// `requests` counters of the common answers, per (face, route label).
@@ -227,6 +252,33 @@ impl Metrics {
             "Redis calls of the shared quota that failed, and failed connection attempts, by kind (timeout, connection, reply)",
             quota_store_errors.clone(),
         );
+        let quota_store_switches = Family::<SwitchLabels, Counter>::default();
+        registry.register(
+            "quota_store_switches",
+            "Switches of the Redis store to down (calls failing for half a second, the fallback quota and local records) and back up (three write probes in a row), by direction (down, up)",
+            quota_store_switches.clone(),
+        );
+        for to in ["down", "up"] {
+            drop(quota_store_switches.get_or_create(&SwitchLabels { to }));
+        }
+        let quota_store_error_replies = Family::<CodeLabels, Counter>::default();
+        registry.register(
+            "quota_store_error_replies",
+            "Error replies from Redis (both the quota's and the idempotency records' calls, and the probes), by code (OOM, READONLY, MISCONF, NOPERM, WRONGTYPE, NOSCRIPT, CLUSTERDOWN, MASTERDOWN, LOADING, BUSY, TRYAGAIN, other)",
+            quota_store_error_replies.clone(),
+        );
+        let quota_store_info = Family::<StoreInfoLabels, Gauge>::default();
+        registry.register(
+            "quota_store_info",
+            "Always 1: what Redis said at the last connection about its maxmemory_policy and persistence (aof, rdb, aof+rdb, none; unknown when it would not say)",
+            quota_store_info.clone(),
+        );
+        let dedup_records_shared = Gauge::default();
+        registry.register(
+            "dedup_records_shared",
+            "1 while the idempotency records are shared through Redis; 0 without [redis] or while Redis's maxmemory-policy can evict them (see dedup.allow_evicting_store)",
+            dedup_records_shared.clone(),
+        );
         let dedup_store_errors = Family::<KindLabels, Counter>::default();
         registry.register(
             "dedup_store_errors",
@@ -295,6 +347,10 @@ impl Metrics {
             admin_token_failures,
             quota_store_up,
             quota_store_errors,
+            quota_store_switches,
+            quota_store_error_replies,
+            quota_store_info,
+            dedup_records_shared,
             dedup_store_errors,
             by_route,
         }

@@ -55,7 +55,9 @@ pub struct Config {
     pub redis: Option<RedisConfig>,
 }
 
-/// `[redis]`: where the fleet's shared quota lives.
+/// `[redis]`: where the fleet's shared quota lives: one server (`url` or
+/// `url_env`), a Sentinel set (`sentinels` and `master_name`) or a Cluster
+/// (`cluster_urls`), exactly one of the three.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RedisConfig {
@@ -65,6 +67,19 @@ pub struct RedisConfig {
     pub url: Option<Secret>,
     /// Or the name of an environment variable holding the URL.
     pub url_env: Option<String>,
+    /// A Sentinel set's sentinels, `redis://[user:password@]host:26379`:
+    /// the gateway asks them for `master_name`'s master at each
+    /// connection. The first URL's user, password, database and TLS are
+    /// also the master's. Printed without passwords.
+    #[serde(serialize_with = "secrets::urls_without_userinfo")]
+    pub sentinels: Option<Vec<Secret>>,
+    /// The master's name in the Sentinel set (`sentinel monitor <name> ...`).
+    pub master_name: Option<String>,
+    /// A Redis Cluster's nodes (some of them are enough: the rest are
+    /// found from them), `redis://[user:password@]host:7000`. Printed
+    /// without passwords.
+    #[serde(serialize_with = "secrets::urls_without_userinfo")]
+    pub cluster_urls: Option<Vec<Secret>>,
     /// Bound on every Redis call (connecting included).
     pub timeout_ms: u64,
     /// Keys are `<key_prefix>:<app_key>:quota:<path>`.
@@ -76,10 +91,24 @@ impl Default for RedisConfig {
         RedisConfig {
             url: None,
             url_env: None,
+            sentinels: None,
+            master_name: None,
+            cluster_urls: None,
             timeout_ms: 100,
             key_prefix: "entrust-gateway".into(),
         }
     }
+}
+
+/// Where Redis is, from `[redis]`, its URLs loaded ([`Config::redis_topology`]).
+#[derive(Debug, Clone)]
+pub enum RedisTopology {
+    Url(Secret),
+    Sentinel {
+        sentinels: Vec<Secret>,
+        master_name: String,
+    },
+    Cluster(Vec<Secret>),
 }
 
 /// What the quota does while Redis is unreachable.
@@ -110,6 +139,12 @@ pub struct DedupConfig {
     /// outcome is unknown, and that is kept (0: no waiting beyond
     /// `upstream.timeout_ms`).
     pub outcome_wait_ms: u64,
+    /// With `[redis]`: share the records through a Redis whose
+    /// `maxmemory-policy` can evict them (`allkeys-*`, `volatile-*`). By
+    /// default such a Redis is not used for them: each gateway keeps its
+    /// own, and the fleet shares none (logged, and
+    /// `entrust_gateway_dedup_records_shared` is 0).
+    pub allow_evicting_store: bool,
 }
 
 impl Default for DedupConfig {
@@ -121,6 +156,7 @@ impl Default for DedupConfig {
             max_entries: 100_000,
             key_header: "idempotency-key".into(),
             outcome_wait_ms: 30_000,
+            allow_evicting_store: false,
         }
     }
 }

@@ -5,12 +5,41 @@ use super::validate::{check_redis_url, without_userinfo};
 use super::*;
 
 impl Config {
+    /// Where Redis is: `redis.url` or `redis.url_env` loaded, the Sentinel
+    /// set or the Cluster, checked (not connected); `None` without `[redis]`.
+    pub fn redis_topology(&self) -> Result<Option<RedisTopology>, ConfigError> {
+        let Some(r) = &self.redis else {
+            return Ok(None);
+        };
+        if let Some(sentinels) = &r.sentinels {
+            let master_name = r.master_name.clone().unwrap_or_default();
+            for (i, u) in sentinels.iter().enumerate() {
+                check_redis_url(&format!("redis.sentinels[{i}]"), u)?;
+            }
+            return Ok(Some(RedisTopology::Sentinel {
+                sentinels: sentinels.clone(),
+                master_name,
+            }));
+        }
+        if let Some(urls) = &r.cluster_urls {
+            for (i, u) in urls.iter().enumerate() {
+                check_redis_url(&format!("redis.cluster_urls[{i}]"), u)?;
+            }
+            return Ok(Some(RedisTopology::Cluster(urls.clone())));
+        }
+        Ok(self.load_redis_url()?.map(RedisTopology::Url))
+    }
+
     /// The Redis URL from `redis.url` or `redis.url_env`, checked (not
-    /// connected); `None` without `[redis]`.
+    /// connected); `None` without `[redis]` or with a Sentinel set or a
+    /// Cluster instead.
     pub fn load_redis_url(&self) -> Result<Option<Secret>, ConfigError> {
         let Some(r) = &self.redis else {
             return Ok(None);
         };
+        if r.sentinels.is_some() || r.cluster_urls.is_some() {
+            return Ok(None);
+        }
         let (key, url) = match (&r.url, &r.url_env) {
             (Some(url), _) => ("redis.url", url.clone()),
             (None, Some(name)) => match std::env::var(name) {
@@ -195,6 +224,21 @@ impl Config {
     pub fn redacted_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot print config: {e}\n"))
     }
+}
+
+/// Serializes a list of URLs without their `user:password@`.
+pub(super) fn urls_without_userinfo<S: serde::Serializer>(
+    urls: &Option<Vec<Secret>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::Serialize;
+    urls.as_ref()
+        .map(|u| {
+            u.iter()
+                .map(|u| without_userinfo(u.expose()))
+                .collect::<Vec<_>>()
+        })
+        .serialize(s)
 }
 
 /// A secret file's trimmed content; an empty file is an error.

@@ -140,3 +140,80 @@ fn redis_keys_are_checked_and_the_url_never_prints() {
     let msg = c.load_redis_url().unwrap_err().0;
     assert!(msg.contains("ENTRUST_GW_TEST_UNSET_REDIS"), "{msg}");
 }
+
+#[test]
+fn a_sentinel_set_or_a_cluster_instead_of_one_url_and_only_one_of_them() {
+    // `[redis]`: url (or url_env), sentinels with master_name, or
+    // cluster_urls; each error names the key, and no password prints.
+    let with = |extra: &str| format!("{GOOD}[redis]\n{extra}");
+    let sentinel = "sentinels = [\"redis://:pw-Xy7@10.0.0.1:26379\", \"redis://10.0.0.2:26379\"]\nmaster_name = \"gw\"\n";
+    let c = Config::parse(&with(sentinel)).unwrap();
+    match c.redis_topology().unwrap() {
+        Some(RedisTopology::Sentinel {
+            sentinels,
+            master_name,
+        }) => assert_eq!((sentinels.len(), master_name.as_str()), (2, "gw")),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(c.load_redis_url().unwrap(), None);
+    let printed = c.redacted_toml();
+    assert!(!printed.contains("pw-Xy7"), "{printed}");
+    assert!(printed.contains("redis://***@10.0.0.1:26379"), "{printed}");
+    assert!(!format!("{c:?}").contains("pw-Xy7"));
+    let cluster = "cluster_urls = [\"redis://:pw-Xy7@10.0.0.1:7000\"]\n";
+    let c = Config::parse(&with(cluster)).unwrap();
+    assert!(matches!(
+        c.redis_topology().unwrap(),
+        Some(RedisTopology::Cluster(urls)) if urls.len() == 1
+    ));
+    assert!(!c.redacted_toml().contains("pw-Xy7"));
+    for (extra, key) in [
+        (
+            "url = \"redis://h\"\ncluster_urls = [\"redis://h:7000\"]\n",
+            "redis.url",
+        ),
+        (
+            "url_env = \"X\"\nsentinels = [\"redis://h:26379\"]\nmaster_name = \"m\"\n",
+            "redis.url",
+        ),
+        (
+            "sentinels = [\"redis://h:26379\"]\nmaster_name = \"m\"\ncluster_urls = [\"redis://h:7000\"]\n",
+            "redis.sentinels",
+        ),
+        ("sentinels = [\"redis://h:26379\"]\n", "redis.master_name"),
+        (
+            "master_name = \"m\"\nurl = \"redis://h\"\n",
+            "redis.master_name",
+        ),
+        ("sentinels = []\nmaster_name = \"m\"\n", "redis.sentinels"),
+        (
+            "sentinels = [\"redis://h:26379\"]\nmaster_name = \"a b\"\n",
+            "redis.master_name",
+        ),
+        (
+            "sentinels = [\"redis://h:26379\", \"http://:pw-Xy7@h\"]\nmaster_name = \"m\"\n",
+            "redis.sentinels[1]",
+        ),
+        ("cluster_urls = []\n", "redis.cluster_urls"),
+        (
+            "cluster_urls = [\"tcp://:pw-Xy7@h:7000\"]\n",
+            "redis.cluster_urls[0]",
+        ),
+        (
+            "url = \"redis://h\"\nkey_prefix = \"a{b}\"\n",
+            "redis.key_prefix",
+        ),
+    ] {
+        let msg = Config::parse(&with(extra)).expect_err(extra).0;
+        assert!(msg.contains(key), "{msg:?} should name {key}");
+        assert!(!msg.contains("pw-Xy7"), "{msg:?}");
+    }
+}
+
+#[test]
+fn evicting_stores_are_refused_for_records_unless_allowed() {
+    // `[dedup] allow_evicting_store`: off unless set.
+    assert!(!Config::parse(GOOD).unwrap().dedup.allow_evicting_store);
+    let c = Config::parse(&format!("{GOOD}[dedup]\nallow_evicting_store = true\n")).unwrap();
+    assert!(c.dedup.allow_evicting_store);
+}

@@ -244,19 +244,71 @@ impl Config {
         let Some(r) = &self.redis else {
             return Ok(());
         };
-        match (&r.url, &r.url_env) {
-            (Some(_), Some(_)) => {
-                return err(
-                    "redis.url",
-                    "set either redis.url or redis.url_env, not both",
-                );
-            }
-            (None, None) => return err("redis.url", "must be set (or redis.url_env)"),
-            (Some(url), None) => check_redis_url("redis.url", url)?,
-            (None, Some(_)) => {}
+        let single = r.url.is_some() || r.url_env.is_some();
+        let set = [single, r.sentinels.is_some(), r.cluster_urls.is_some()];
+        if set.iter().filter(|s| **s).count() > 1 {
+            let key = if single {
+                "redis.url"
+            } else {
+                "redis.sentinels"
+            };
+            return err(
+                key,
+                "set only one of redis.url (or redis.url_env), redis.sentinels (with redis.master_name), redis.cluster_urls",
+            );
         }
-        if r.key_prefix.is_empty() || r.key_prefix.contains(char::is_whitespace) {
-            return err("redis.key_prefix", "must be non-empty, without spaces");
+        if r.master_name.is_some() && r.sentinels.is_none() {
+            return err("redis.master_name", "is set only with redis.sentinels");
+        }
+        if let Some(sentinels) = &r.sentinels {
+            if sentinels.is_empty() {
+                return err("redis.sentinels", "must list at least one sentinel");
+            }
+            for (i, u) in sentinels.iter().enumerate() {
+                check_redis_url(&format!("redis.sentinels[{i}]"), u)?;
+            }
+            match &r.master_name {
+                None => return err("redis.master_name", "must be set with redis.sentinels"),
+                Some(n) if n.is_empty() || n.contains(char::is_whitespace) => {
+                    return err("redis.master_name", "must be non-empty, without spaces");
+                }
+                Some(_) => {}
+            }
+        } else if let Some(urls) = &r.cluster_urls {
+            if urls.is_empty() {
+                return err("redis.cluster_urls", "must list at least one node");
+            }
+            for (i, u) in urls.iter().enumerate() {
+                check_redis_url(&format!("redis.cluster_urls[{i}]"), u)?;
+            }
+        } else {
+            match (&r.url, &r.url_env) {
+                (Some(_), Some(_)) => {
+                    return err(
+                        "redis.url",
+                        "set either redis.url or redis.url_env, not both",
+                    );
+                }
+                (None, None) => {
+                    return err(
+                        "redis.url",
+                        "must be set (or redis.url_env, redis.sentinels, redis.cluster_urls)",
+                    );
+                }
+                (Some(url), None) => check_redis_url("redis.url", url)?,
+                (None, Some(_)) => {}
+            }
+        }
+        // Without braces: a Cluster hashes a key's {tag} alone, and the
+        // probe keys put each path's key in braces to share its slot.
+        if r.key_prefix.is_empty()
+            || r.key_prefix.contains(char::is_whitespace)
+            || r.key_prefix.contains(['{', '}'])
+        {
+            return err(
+                "redis.key_prefix",
+                "must be non-empty, without spaces or braces",
+            );
         }
         Ok(())
     }

@@ -139,6 +139,13 @@ impl RedisStore {
         if let Some(held) = self.local.peek(key) {
             return held;
         }
+        // A Redis whose maxmemory-policy can evict records is not used for
+        // them (crate::redis_link, "What Redis keeps"): known once the
+        // first connection is made.
+        self.link.first_connection().await;
+        if !self.link.records_shared() {
+            return self.local.claim(key, fingerprint);
+        }
         let id = rand::random::<u64>();
         let value = claim_value(id, &fingerprint);
         let rkey = self.redis_key(key);

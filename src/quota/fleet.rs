@@ -35,28 +35,37 @@
 //! theoretical arrival time of the next free slot (`tat`, µs on Redis's
 //! clock) and, after the vendor answered 1008 on the path, the end of the
 //! fleet-wide backoff (`hold`). Every script touches only that key, so the
-//! scripts are ready for Redis Cluster; the client, though, talks to one
-//! server (a cluster client is redis-rs's `cluster-async` feature, not
-//! enabled). Keys expire one second after their last slot.
+//! scripts work on a Redis Cluster (`[redis] cluster_urls`) as on one
+//! server: no two keys ever meet in one call. The store-health probe keys
+//! are `{<the path's key>}:probe`, in the path key's own slot (the braces
+//! are a Cluster hash tag). Keys expire one second after their last slot.
 //!
-//! # When Redis is unreachable
+//! # When Redis is unreachable or refuses writes
 //!
-//! Every call is bounded by `timeout_ms`. On an error or a timeout the
-//! instance switches (and logs it once) to a local quota of
-//! `fallback_per_second` per path (`on_redis_error = "local"`) or to 429
-//! (`"reject"`), reconnects in the background (backoff 100 ms doubling to
-//! 1 s), and switches back when Redis answers. Neither switch may let the
-//! two quotas share a window at the vendor:
+//! Every call is bounded by `timeout_ms`. One failed call is not an
+//! outage ([`crate::redis_link`], "Store health"): a call that timed out is
+//! tried again while its caller's `max_wait_ms` allows (so a stall shorter
+//! than that delays callers instead of refusing them), any other failure
+//! is 429 with Retry-After 1 s. Once calls have failed for half a second
+//! with no write probe succeeding, the instance switches (and logs it
+//! once) to a local quota of `fallback_per_second` per path
+//! (`on_redis_error = "local"`) or to 429 (`"reject"`), reconnects in the
+//! background (backoff 100 ms doubling to 1 s), and switches back once
+//! three write probes in a row succeed. Neither switch may let the two
+//! quotas share a window at the vendor:
 //!
 //! - Slots the fleet reserved in Redis before it went away are still being
-//!   used for up to `max_wait_ms`, so the local quota starts `max_wait_ms`
-//!   + 1 s after the switch (429 with Retry-After until then).
+//!   used for up to `max_wait_ms` after the last reservation's reply, so
+//!   the local quota starts `max_wait_ms` + 1 s after that reply (429 with
+//!   Retry-After until then). A reply that comes after the switch is not
+//!   used.
 //! - Local permits already granted go out for up to `max_wait_ms`, and the
 //!   other instances find Redis again up to [`crate::redis_link::RESUME_SPREAD`] later (their
 //!   probes are at most a second apart), still granting local permits
 //!   until then. So an instance that finds Redis again asks for shared
-//!   slots no earlier than `RESUME_SPREAD + 1 s + max_wait_ms` from then (on
-//!   Redis's clock): about 2 s of 429 with Retry-After.
+//!   slots no earlier than `RESUME_SPREAD + 1 s + 6 × timeout_ms +
+//!   max_wait_ms` from then (on Redis's clock): about 2.6 s + `max_wait_ms`
+//!   of 429 with Retry-After.
 //!
 //! This assumes the fleet loses Redis together; an instance cut off from it
 //! alone adds its fallback quota to the fleet's.
@@ -68,15 +77,13 @@ use std::time::{Duration, Instant};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use redis::Script;
-use redis::aio::MultiplexedConnection;
 
 use super::{PathQuota, QueueSlot, Quota, Refusal, refuse};
 use crate::allowlist::{EntrustPath, Routes};
-use crate::config::{ConfigError, OnRedisError, RateLimitConfig, RedisConfig};
+use crate::config::{ConfigError, OnRedisError, RateLimitConfig, RedisConfig, RedisTopology};
 use crate::error::Error;
 use crate::metrics::{KindLabels, Metrics};
-use crate::redis_link::{DOWN, Link, kind_of, micros};
-use crate::secret::Secret;
+use crate::redis_link::{Conn, DOWN, Failure, Link, Target, micros};
 
 /// One GCRA reservation. KEYS[1]: the path's hash. ARGV: the period, the
 /// burst tolerance (`(burst - 1) * period`), max_wait, all in µs, and the
@@ -116,6 +123,86 @@ if redis.call('PTTL', KEYS[1]) < ms + 1000 then
 end
 return 1
 ";
+
+/// The store-health probe ([`crate::redis_link`], "Store health"): for
+/// each path, [`PERMIT`] on its probe key, `{<path key>}:probe` (the path
+/// key's Cluster slot), with a 1 µs period, no burst, no bound on the wait
+/// and no floor, so that it always reserves: a write, expiring a second
+/// later; and [`PERMIT`] on the path's own key with a negative `max_wait`,
+/// so that it reads the key and never writes it (a key of the wrong type,
+/// or one the ACL forbids, fails it).
+pub(crate) struct Probe {
+    permit: Script,
+    /// The paths' keys.
+    keys: Vec<String>,
+}
+
+/// The probe key for `key`: in its slot, unless `key` has braces of its own
+/// (the prefix can't; an app key could).
+fn probe_key(key: &str) -> String {
+    if key.contains(['{', '}']) {
+        format!("{key}:probe")
+    } else {
+        format!("{{{key}}}:probe")
+    }
+}
+
+impl Probe {
+    pub(crate) fn new(keys: Vec<String>) -> Probe {
+        Probe {
+            permit: Script::new(PERMIT),
+            keys,
+        }
+    }
+
+    /// Runs every path's probes at once, bounded by `timeout` as a whole;
+    /// Redis's clock (µs) when all succeeded.
+    async fn run_all(&self, conn: &Conn, timeout: Duration) -> Result<u64, Failure> {
+        let mut calls = tokio::task::JoinSet::new();
+        for key in &self.keys {
+            for (key, max_wait) in [(probe_key(key), i64::MAX / 2), (key.clone(), -1)] {
+                let (script, mut conn) = (self.permit.clone(), conn.clone());
+                calls.spawn(async move {
+                    let mut call = script.key(key);
+                    call.arg(1).arg(0).arg(max_wait).arg(0);
+                    call.invoke_async::<(i64, i64, i64)>(&mut conn).await
+                });
+            }
+        }
+        let all = async {
+            let mut now = 0;
+            while let Some(done) = calls.join_next().await {
+                match done {
+                    Ok(Ok((_, _, t))) => now = now.max(t),
+                    Ok(Err(e)) => return Err(Failure::of(&e)),
+                    Err(e) => {
+                        return Err(Failure {
+                            kind: "reply",
+                            code: None,
+                            why: e.to_string(),
+                        });
+                    }
+                }
+            }
+            Ok(now.unsigned_abs())
+        };
+        match tokio::time::timeout(timeout, all).await {
+            Ok(r) => r,
+            Err(_) => Err(Failure::timeout(timeout)),
+        }
+    }
+}
+
+impl crate::redis_link::Probe for Probe {
+    fn run<'a>(
+        &'a self,
+        conn: &'a Conn,
+        timeout: Duration,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, Failure>> + Send + 'a>>
+    {
+        Box::pin(self.run_all(conn, timeout))
+    }
+}
 
 /// What the fleet quota says about the quota now (for `/readyz`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,31 +261,38 @@ fn fleet_burst(burst: u32) -> u32 {
 }
 
 impl Fleet {
+    /// `allow_evicting` is `dedup.allow_evicting_store` (the records share
+    /// the link).
     pub(super) fn new(
         redis: &RedisConfig,
-        url: &Secret,
+        topology: &RedisTopology,
         app_key: &str,
         rate_limit: &RateLimitConfig,
+        allow_evicting: bool,
         routes: &Routes,
         metrics: &Metrics,
     ) -> Result<Fleet, ConfigError> {
-        let client = redis::Client::open(url.expose())
-            .map_err(|e| ConfigError(format!("redis.url: not a Redis URL ({:?})", e.kind())))?;
+        let target = Target::open(topology)?;
         // The fallback is the local quota at fallback_per_second on every path.
         let mut local = rate_limit.clone();
         local.per_second = rate_limit.fallback_per_second;
         for o in local.paths.values_mut() {
             o.per_second = None;
         }
-        metrics.quota_store_up.set(0);
+        let key_prefix = format!("{}:{app_key}:quota:", redis.key_prefix);
+        let keys = routes
+            .all()
+            .map(|p| format!("{key_prefix}{}", p.as_str()))
+            .collect();
         Ok(Fleet {
             link: Arc::new(Link::new(
-                client,
+                target,
                 Duration::from_millis(redis.timeout_ms),
-                metrics.quota_store_up.clone(),
-                metrics.quota_store_errors.clone(),
+                Box::new(Probe::new(keys)),
+                allow_evicting,
+                metrics,
             )),
-            key_prefix: format!("{}:{app_key}:quota:", redis.key_prefix),
+            key_prefix,
             on_error: rate_limit.on_redis_error,
             fallback: Quota::new(local, routes),
             errors: metrics.quota_store_errors.clone(),
@@ -242,8 +336,14 @@ impl Fleet {
                 let budget = q.limit.max_wait.saturating_sub(start.elapsed());
                 match self.reserve(&mut conn, path.as_str(), q, budget).await {
                     Ok((0, wait, now)) => {
+                        let arrived = Instant::now();
+                        if !self.link.reserved(conn_id) {
+                            // The link went down meanwhile: the fallback
+                            // may be granting permits; this slot is lost.
+                            break Err(None);
+                        }
                         // Our slot: wait for it here, still counted as queued.
-                        let at = self.link.clock.map(Instant::now(), now, now + wait);
+                        let at = self.link.clock.map(arrived, now, now + wait);
                         // Only when it is ahead: tokio's timer would round even
                         // a past deadline up to its next 1 ms tick.
                         if at > Instant::now() {
@@ -256,7 +356,23 @@ impl Fleet {
                         // the next slots into one window. The slot is lost;
                         // ask for another.
                     }
-                    other => break other,
+                    Ok(other) => break Ok(other),
+                    Err(f) => {
+                        self.errors
+                            .get_or_create(&KindLabels { kind: f.kind })
+                            .inc();
+                        self.link.failed(&f, Some(conn_id));
+                        // A slow reply (a stall) is tried again while the
+                        // caller's wait allows; its slot, if Redis took
+                        // it, is lost. Any other failure is not waited on.
+                        let left = q.limit.max_wait.saturating_sub(start.elapsed());
+                        if f.kind != "timeout"
+                            || left.is_zero()
+                            || self.link.state.load(Ordering::Acquire) == DOWN
+                        {
+                            break Err(Some(f));
+                        }
+                    }
                 }
             }
         };
@@ -276,11 +392,17 @@ impl Fleet {
                 Duration::from_micros(wait.unsigned_abs()),
                 format!("the vendor rate-limited {path}; retry shortly"),
             )),
-            Err((kind, why)) => {
-                self.errors.get_or_create(&KindLabels { kind }).inc();
-                self.link.failed(kind, &why, Some(conn_id));
+            Err(_) if self.link.state.load(Ordering::Acquire) == DOWN => {
                 self.degraded(path, q).await
             }
+            Err(f) => Err(refuse(
+                Refusal::QuotaStoreDown,
+                Duration::from_secs(1),
+                format!(
+                    "the fleet's shared quota (Redis) failed for {path} ({}); retry shortly",
+                    f.map_or("down", |f| f.kind)
+                ),
+            )),
         }
     }
 
@@ -288,11 +410,11 @@ impl Fleet {
     /// redis_now)` as [`PERMIT`] returns them.
     async fn reserve(
         &self,
-        conn: &mut MultiplexedConnection,
+        conn: &mut Conn,
         path: &str,
         q: &PathQuota,
         max_wait: Duration,
-    ) -> Result<(i64, i64, i64), (&'static str, String)> {
+    ) -> Result<(i64, i64, i64), Failure> {
         let period = micros(q.pacing.period);
         let mut call = self.permit.key(format!("{}{path}", self.key_prefix));
         call.arg(period)
@@ -301,11 +423,8 @@ impl Fleet {
             .arg(self.link.resume_floor(q.limit.max_wait));
         match tokio::time::timeout(self.link.timeout, call.invoke_async(conn)).await {
             Ok(Ok(reply)) => Ok(reply),
-            Ok(Err(e)) => Err((kind_of(&e), e.to_string())),
-            Err(_) => Err((
-                "timeout",
-                format!("no answer within {:?}", self.link.timeout),
-            )),
+            Ok(Err(e)) => Err(Failure::of(&e)),
+            Err(_) => Err(Failure::timeout(self.link.timeout)),
         }
     }
 
@@ -324,7 +443,7 @@ impl Fleet {
             ));
         }
         // Slots reserved in Redis before it went away drain first.
-        let local_from = self.link.down_since() + q.limit.max_wait + Duration::from_secs(1);
+        let local_from = self.link.slots_end_from() + q.limit.max_wait + Duration::from_secs(1);
         let now = Instant::now();
         if now < local_from {
             return Err(refuse(

@@ -187,12 +187,13 @@ impl Quota {
         metrics: &Metrics,
     ) -> Result<Quota, ConfigError> {
         let mut limiter = Quota::new(config.rate_limit.clone(), routes);
-        if let (Some(redis), Some(url)) = (&config.redis, config.load_redis_url()?) {
+        if let (Some(redis), Some(topology)) = (&config.redis, config.redis_topology()?) {
             limiter.fleet = Some(Box::new(fleet::Fleet::new(
                 redis,
-                &url,
+                &topology,
                 &config.upstream.app_key,
                 &config.rate_limit,
+                config.dedup.allow_evicting_store,
                 routes,
                 metrics,
             )?));

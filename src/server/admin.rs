@@ -38,8 +38,9 @@ pub fn serve<B>(app: &App, req: &Request<B>) -> Result<Response<Body>, Error> {
 }
 
 /// Ready while a data center is healthy; says which is active and, with
-/// `[redis]`, where the quota is held (shared, local or reject: not a
-/// reason to be unready).
+/// `[redis]`, where the quota is held (shared, local or reject), Redis's
+/// health (connecting, up, failing or down) and where the idempotency
+/// records are kept (shared or local): none is a reason to be unready.
 fn ready(app: &App) -> Response<Body> {
     let up = app.vendor().upstream();
     let active = &up.urls()[up.active()].label;
@@ -50,6 +51,17 @@ fn ready(app: &App) -> Response<Body> {
     };
     if let Some(store) = app.vendor().quota().store() {
         resp["quota"] = store.as_str().into();
+    }
+    // With [redis]: its health for the gateway (see src/redis_link.rs,
+    // "Store health") and where the idempotency records are kept.
+    if let Some(link) = app.vendor().quota().redis() {
+        resp["store"] = link.health().into();
+        resp["records"] = if link.records_shared() {
+            "shared"
+        } else {
+            "local"
+        }
+        .into();
     }
     let status = if up.any_healthy() {
         StatusCode::OK

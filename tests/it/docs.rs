@@ -222,7 +222,7 @@ async fn a_disabled_quota_takes_no_permits() {
     assert_eq!(permits(&env.gw, QUERY).await, 0);
 }
 
-/// docs/fleet.md, "When Redis is down": with `[redis]`, `/readyz` stays
+/// docs/fleet.md, "When Redis stalls, refuses writes or goes away": with `[redis]`, `/readyz` stays
 /// 200 and names where the quota is held, even with Redis unreachable (here
 /// nothing listens on port 1); without `[redis]` it names none.
 #[tokio::test]

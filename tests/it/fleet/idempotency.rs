@@ -19,15 +19,15 @@ use http::Method;
 const RECORDS: &str = "entrust-gateway:test-app-key:idem:*";
 
 /// A simulator and two gateways sharing one Redis (started here).
-struct Pair {
-    sim: Simulator,
+pub(super) struct Pair {
+    pub(super) sim: Simulator,
     _sim_server: SimServer,
-    a: ServerHandle,
-    b: ServerHandle,
+    pub(super) a: ServerHandle,
+    pub(super) b: ServerHandle,
 }
 
 impl Pair {
-    async fn start(extra: &str) -> (RedisServer, Pair) {
+    pub(super) async fn start(extra: &str) -> (RedisServer, Pair) {
         let redis = RedisServer::start();
         let (sim, sim_server) = start_sim().await;
         let extra = format!("{extra}\n[redis]\nurl = \"{}\"\n", redis.url());
@@ -41,7 +41,7 @@ impl Pair {
         (redis, pair)
     }
 
-    fn receipts(&self) -> usize {
+    pub(super) fn receipts(&self) -> usize {
         self.sim
             .requests()
             .iter()
@@ -50,7 +50,7 @@ impl Pair {
     }
 }
 
-async fn create(gw: &ServerHandle, key: &str, body: &str) -> Answer {
+pub(super) async fn create(gw: &ServerHandle, key: &str, body: &str) -> Answer {
     let url = format!("{}{CREATE}", gw.url());
     within(
         "the gateway answers",
@@ -59,7 +59,7 @@ async fn create(gw: &ServerHandle, key: &str, body: &str) -> Answer {
     .await
 }
 
-async fn records(redis: &RedisServer) -> Vec<String> {
+pub(super) async fn records(redis: &RedisServer) -> Vec<String> {
     let mut conn = redis.connection().await;
     redis::cmd("KEYS")
         .arg(RECORDS)
@@ -71,7 +71,7 @@ async fn records(redis: &RedisServer) -> Vec<String> {
 /// The record of `key` for a caller without a credential, as
 /// src/dedup/shared.rs names it: SHA-1 of the store key (the caller's
 /// credential digest and key), under the documented prefix.
-fn record_key(key: &str) -> String {
+pub(super) fn record_key(key: &str) -> String {
     use sha1::{Digest, Sha1};
     let store_key = entrust_gateway::idempotency::store_key(&http::HeaderMap::new(), key);
     format!(
@@ -182,15 +182,23 @@ async fn writes_are_served_while_redis_is_down() {
     let d = create(&p.b, "down-2", "groupId=fd2&name=n&owner=o").await;
     assert_eq!(d.json()["code"], 200, "{}", d.text());
     assert_eq!(p.receipts(), 3);
-    let m = metrics(&p.a).await;
     // The records count their own failed Redis calls; the link they
-    // share with the quota is down for both.
+    // share with the quota is down for both once calls and probes have
+    // failed for half a second (src/redis_link.rs, "Store health").
+    let m = within("the link goes down", async {
+        loop {
+            let m = metrics(&p.a).await;
+            if sample(&m, "entrust_gateway_quota_store_up", &[]) == Some(0.0) {
+                return m;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
     assert!(
         m.contains("entrust_gateway_dedup_store_errors_total{kind="),
         "{m}"
     );
-    let up = sample(&m, "entrust_gateway_quota_store_up", &[]);
-    assert_eq!(up, Some(0.0), "{m}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,3 +9,9 @@ mod idempotency;
 mod quota;
 /// The Redis connection: --check-config, TLS, the sidecar manifest.
 mod redis;
+/// The Redis scripts' guards, one test each.
+mod scripts;
+/// Store health: stalls, refused writes, evicting and failing-over Redis.
+mod store;
+/// Sentinel and Cluster, each failing over under load.
+mod topology;
