@@ -319,6 +319,35 @@ async fn upstream_faults_get_clear_errors_and_leave_nothing_in_flight() {
     );
 }
 
+/// README "Errors": 502 code 1000 when "no data center could be reached",
+/// 504 code 1050 when "the vendor did not answer within
+/// `upstream.timeout_ms`". A data center whose TLS handshake stalls, with
+/// `timeout_ms` shorter than `connect_timeout_ms`, was never reached: the
+/// request never left the gateway (README "Failover": "timeout before the
+/// request got a connection (never sent)"), so it is a 502.
+#[tokio::test]
+async fn a_data_center_not_reached_within_timeout_ms_is_502_not_504() {
+    let (stalled, mut arrived, _task) = silent_upstream().await;
+    let gw = start_gateway(&config_text(
+        &[format!("https://{stalled}")],
+        "timeout_ms = 300\nconnect_timeout_ms = 10000",
+        "",
+    ))
+    .await;
+    let a = post_form(&format!("{}{CREATE}", gw.url()), "groupId=t&name=n&owner=o").await;
+    assert_eq!(a.status, 502, "{}", a.text());
+    assert_eq!(a.json()["code"], 1000);
+    assert!(
+        a.text().contains("no connection within 300 ms"),
+        "{}",
+        a.text()
+    );
+    // All that reached it was the start of a TLS handshake (a record of
+    // type 22, RFC 8446 §5.1), no request.
+    let hello = within("the TLS hello", arrived.recv()).await;
+    assert_eq!(hello.and_then(|h| h.first().copied()), Some(22));
+}
+
 #[tokio::test]
 async fn thousands_of_bad_requests_leave_the_gateway_healthy_and_flat() {
     let _serial = heavy().await;

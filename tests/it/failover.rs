@@ -65,6 +65,19 @@ async fn primary_refusing_connections_fails_over_even_for_writes() {
     assert!(m.contains("entrust_gateway_failovers_total{from="), "{m}");
 }
 
+/// README "Failover": the failed request is sent again, once, "to the next
+/// data center". With one data center there is no next one: a read the
+/// vendor answered 503 is sent once, and the vendor's answer goes back.
+#[tokio::test]
+async fn with_one_data_center_a_failed_read_is_not_sent_again() {
+    let env = Env::start().await;
+    env.sim
+        .inject(FaultRule::on(QUERY, Fault::Status(503)).limit(1));
+    let a = post_form(&env.url(QUERY), "groupIds=x").await;
+    assert_eq!(a.status, 503, "{}", a.text());
+    assert_eq!(env.sim.requests().len(), 1);
+}
+
 #[tokio::test]
 async fn a_5xx_read_is_retried_on_the_backup() {
     let dcs = primary_failing("", Fault::Status(503), None).await;

@@ -267,6 +267,30 @@ async fn vendor_1008_backs_the_path_off() {
     assert_ne!(a.status, 429);
 }
 
+/// The entrust service's own rate limit, code 25416 (reference/entrust-api.md
+/// "Status codes"; its HTTP status "is not documented: expect 200 or 4xx"),
+/// holds the path back like the general 1008 does (README, the OpenIM
+/// table: "1008, 25416, or the gateway's own quota"; src/vendor/mod.rs
+/// `Client::reply`), here in an HTTP 200.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_entrust_services_own_limit_backs_the_path_off_too() {
+    let _serial = heavy().await;
+    let env = Env::start_with("", "[rate_limit]\nupstream_backoff_ms = 60000").await;
+    env.sim.inject(FaultRule {
+        path: Some(QUERY.into()),
+        fault: Fault::Code(25416, 200),
+        times: Some(1),
+    });
+    let a = post_form(&env.url(QUERY), "groupIds=a").await;
+    assert_eq!(a.json()["code"], 25416, "{}", a.text());
+    // The path is held back without calling the vendor again.
+    let a = post_form(&env.url(QUERY), "groupIds=b").await;
+    assert_eq!(a.status, 429, "{}", a.text());
+    assert_eq!(a.json()["code"], 1008);
+    assert!(a.headers.contains_key("retry-after"), "{:?}", a.headers);
+    assert_eq!(env.sim.requests().len(), 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_input_takes_no_permit() {
     let _serial = heavy().await;
