@@ -122,3 +122,75 @@ impl PathSlot {
             .observe(secs);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    const PATH: &str = "/entrust/group/create.json";
+
+    /// README "Operations", the metrics table:
+    /// `entrust_gateway_limiter_rejections_total` by `path` and `reason`
+    /// (wait_too_long, queue_full, upstream_backoff, quota_store_down;
+    /// deploy/alerts.yaml matches on them): each refusal counts under its
+    /// own reason, whichever a path saw first.
+    #[test]
+    fn each_refusal_counts_under_its_own_reason() {
+        let m = Metrics::default();
+        let meters = Meters::new(&m);
+        let slot = PathSlot::new(PATH, &[], true);
+        for why in [
+            Refusal::UpstreamBackoff,
+            Refusal::QueueFull,
+            Refusal::QueueFull,
+            Refusal::QuotaStoreDown,
+            Refusal::WaitTooLong,
+        ] {
+            slot.refused(&meters, why);
+        }
+        let count = |reason| {
+            m.limiter_rejections
+                .get_or_create(&metrics::RejectionLabels {
+                    path: PATH.into(),
+                    reason,
+                })
+                .get()
+        };
+        let counts = REFUSALS.map(|r| count(r.as_str()));
+        // In REFUSALS order: wait_too_long, queue_full, upstream_backoff,
+        // quota_store_down.
+        assert_eq!(counts, [1, 2, 1, 1]);
+    }
+
+    /// README "Operations", the metrics table:
+    /// `entrust_gateway_upstream_duration_seconds`, "one upstream attempt",
+    /// by `path` and `data_center`: each attempt is observed once, under the
+    /// data center it went to.
+    #[test]
+    fn each_attempt_is_timed_under_its_data_center() {
+        let c = Config::parse(
+            "[upstream]\nurls = [\"http://127.0.0.1:9000\", \"http://127.0.0.1:9001\"]\napp_key = \"key\"\napp_secret = \"s\"\n",
+        )
+        .unwrap();
+        let origins: Vec<Origin> = c
+            .base_urls()
+            .unwrap()
+            .iter()
+            .map(|u| Origin::new(u).unwrap())
+            .collect();
+        let m = Metrics::default();
+        let meters = Meters::new(&m);
+        let slot = PathSlot::new(PATH, &origins, true);
+        slot.sent(&meters, 1, "backup", 0.25);
+        slot.sent(&meters, 1, "backup", 0.25);
+        slot.sent(&meters, 0, "primary", 0.5);
+        let text = m.encode();
+        for (dc, n) in [("backup", 2), ("primary", 1)] {
+            let line = format!(
+                "entrust_gateway_upstream_duration_seconds_count{{path=\"{PATH}\",data_center=\"{dc}\"}} {n}\n"
+            );
+            assert!(text.contains(&line), "no {line:?} in\n{text}");
+        }
+    }
+}
