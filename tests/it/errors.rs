@@ -319,8 +319,8 @@ async fn upstream_faults_get_clear_errors_and_leave_nothing_in_flight() {
     );
 }
 
-/// README "Errors": 502 code 1000 when "no data center could be reached",
-/// 504 code 1050 when "the vendor did not answer within
+/// README "Errors (entrust face)": 502 code 1000 when "no data center could
+/// be reached", 504 code 1050 when "the vendor did not answer within
 /// `upstream.timeout_ms`". A data center whose TLS handshake stalls, with
 /// `timeout_ms` shorter than `connect_timeout_ms`, was never reached: the
 /// request never left the gateway (README "Failover": "timeout before the
