@@ -4,8 +4,7 @@
 //! In mimalloc 3 that takes a slow path (a generic search, then an
 //! over-allocation by the alignment) for any block over 1 KiB that is not a
 //! power of two, such as the boxed pipeline futures and hyper's read
-//! buffer: ~1,500 of a passthrough request's 71,000 instructions and ~550
-//! of a refused one's 25,600 (BENCHMARKS.md, issue 16). Every mimalloc block is aligned to at least a word, so up to
+//! buffer (its measured share is in BENCHMARKS.md). Every mimalloc block is aligned to at least a word, so up to
 //! that alignment plain `mi_malloc` and `mi_realloc` are enough; larger
 //! alignments (tokio's 128-byte task cells) still go to the aligned calls.
 

@@ -101,8 +101,8 @@ fn check_form(body: &[u8], path: &str) -> Result<(), Error> {
 }
 
 /// Position of a `%` not followed by two hex digits, if any. The `%`s are
-/// found with `memchr` (a byte-by-byte scan cost about 7.7 instructions a
-/// byte of every form: BENCHMARKS.md).
+/// found with `memchr`: a byte-by-byte scan cost more per form than the
+/// rest of the check (BENCHMARKS.md).
 fn bad_percent_escape(text: &str) -> Option<usize> {
     let b = text.as_bytes();
     memchr::memchr_iter(b'%', b).find(|&i| {

@@ -18,7 +18,7 @@ pub(super) const TARGET: &str = "entrust_gateway::server";
 
 /// Whether request lines are on at INFO and at DEBUG, asked once of the
 /// global subscriber ([`fix_levels`]). `tracing::enabled!` asks the filter
-/// on every call (~100 instructions each here: the callsite's interest is
+/// on every call (measurably, BENCHMARKS.md: the callsite's interest is
 /// "sometimes"), and the answer can't change: the global subscriber is set
 /// once, and its filter is read once. A request line is written outside
 /// any span, so span-scoped directives never applied to it.

@@ -133,7 +133,7 @@ pub fn group_info(p: &Profile) -> Value {
 }
 
 /// A group id: required, 1-64 letters, digits, `_` and `-` (what the vendor
-/// takes: `../shared/reference/entrust-api.md`, issue 12 item 4; OpenIM
+/// takes: `../shared/reference/entrust-api.md`; OpenIM
 /// deployments migrating here use `_`, `-` and UUIDs).
 pub fn check_group_id(field: &str, id: &str) -> Result<(), Error> {
     if id.is_empty() {

@@ -11,7 +11,7 @@ pub(super) struct Origin {
     scheme: Scheme,
     authority: Authority,
     /// The `Host` header, made once: hyper-util's client would format and
-    /// insert it on every request (~3,000 instructions; BENCHMARKS.md).
+    /// insert it on every request (its cost: BENCHMARKS.md).
     pub(super) host: HeaderValue,
     /// The URL's path without its trailing `/` (usually empty).
     prefix: String,
