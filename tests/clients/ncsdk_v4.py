@@ -29,13 +29,7 @@ import sys
 import ncsdk
 from ncsdk import models as m
 
-
-def matches(want, got):
-    if isinstance(want, dict):
-        return isinstance(got, dict) and all(k in got and matches(v, got[k]) for k, v in want.items())
-    if isinstance(want, list):
-        return isinstance(got, list) and len(want) == len(got) and all(map(matches, want, got))
-    return want == got
+from expect import matches
 
 
 def doc_spelling(client, serialized, sdk_path, doc_path, response_type, edit_body=None):

@@ -17,6 +17,8 @@ import sys
 from rongcloud.module import Module
 from rongcloud.rongcloud import RongCloud
 
+from expect import matches
+
 # The SDK's own style (group.py), with values URL-encoded since ours hold
 # JSON text and '&'.
 BODY = ("{% for k, v in pairs %}{% if not loop.first %}&{% endif %}"
@@ -31,14 +33,6 @@ def fill(value, prefix):
     if isinstance(value, dict):
         return {k: fill(v, prefix) for k, v in value.items()}
     return value
-
-
-def matches(want, got):
-    if isinstance(want, dict):
-        return isinstance(got, dict) and all(k in got and matches(v, got[k]) for k, v in want.items())
-    if isinstance(want, list):
-        return isinstance(got, list) and len(want) == len(got) and all(map(matches, want, got))
-    return want == got
 
 
 def main():

@@ -287,6 +287,18 @@ pub async fn until(what: &str, mut done: impl FnMut() -> bool) {
     .await
 }
 
+/// Polls the async `done` every 20 ms until it holds: for a state outside
+/// the process (Redis, another gateway) that offers no signal. Bounded like
+/// [`within`].
+pub async fn poll_until(what: &str, mut done: impl AsyncFnMut() -> bool) {
+    within(what, async {
+        while !done().await {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+}
+
 /// The gateway's `/metrics` text, scraped over HTTP as Prometheus does (so
 /// the scrape itself is one request in flight).
 pub async fn metrics(gw: &ServerHandle) -> String {
@@ -565,4 +577,17 @@ pub async fn dead_primary(
     let (sim, backup) = start_sim().await;
     let gw = start_gateway(&config_text(&[dead, backup.url()], upstream_extra, extra)).await;
     (sim, backup, gw)
+}
+
+/// The `gateway.toml` a Kubernetes manifest carries in a ConfigMap (the
+/// block under `gateway.toml: |`, its indentation removed), if any.
+pub fn configmap_toml(yaml: &str) -> Option<String> {
+    let toml: String = yaml
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("gateway.toml: |"))
+        .skip(1)
+        .take_while(|l| l.is_empty() || l.starts_with("    "))
+        .map(|l| format!("{}\n", l.get(4..).unwrap_or("")))
+        .collect();
+    (!toml.trim().is_empty()).then_some(toml)
 }

@@ -143,13 +143,33 @@ pub(crate) struct Proc {
 impl Proc {
     fn start(config: &Path, envs: &[(&str, &str)]) -> (Proc, String) {
         let mut p = Proc::spawn(config, envs, &[]);
-        let ready = p.wait_for(|l| l.contains("entrust_gateway: ready"));
-        let addr = ready
+        let addr = p.ready();
+        (p, format!("http://{addr}"))
+    }
+
+    /// Waits for the ready line; the address it names.
+    fn ready(&mut self) -> String {
+        let ready = self.wait_for(|l| l.contains("entrust_gateway: ready"));
+        ready
             .split_whitespace()
             .find_map(|w| w.strip_prefix("listen="))
             .expect("ready line names the address")
-            .to_string();
-        (p, format!("http://{addr}"))
+            .to_string()
+    }
+
+    /// The gateway at `addr` answers /healthz, then exits 0 on SIGTERM.
+    async fn answers_then_stops(self, addr: &str) {
+        let health = send(
+            http::Method::GET,
+            &format!("http://{addr}/healthz"),
+            &[],
+            "",
+        )
+        .await;
+        assert_eq!(health.status, 200);
+        self.signal("TERM");
+        let (code, log) = self.finish();
+        assert_eq!(code, 0, "{log}");
     }
 
     /// Starts the binary on 127.0.0.1:0 with `RUST_LOG=trace` unless `envs`
@@ -841,22 +861,8 @@ async fn a_low_open_file_limit_is_raised_or_warned_with_its_numbers() {
     ] {
         assert!(warning.contains(field), "{field} missing: {warning}");
     }
-    let ready = p.wait_for(|l| l.contains("entrust_gateway: ready"));
-    let addr = ready
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("listen="))
-        .unwrap();
-    let health = send(
-        http::Method::GET,
-        &format!("http://{addr}/healthz"),
-        &[],
-        "",
-    )
-    .await;
-    assert_eq!(health.status, 200);
-    p.signal("TERM");
-    let (code, log) = p.finish();
-    assert_eq!(code, 0, "{log}");
+    let addr = p.ready();
+    p.answers_then_stops(&addr).await;
 
     // A soft limit under the hard one is raised to it.
     let mut cmd = Command::new("sh");
@@ -894,12 +900,7 @@ async fn accept_failures_are_logged_once_a_second_with_their_count() {
     );
     cmd.env("S", "x").env("RUST_LOG", "info");
     let mut p = Proc::command(cmd);
-    let ready = p.wait_for(|l| l.contains("entrust_gateway: ready"));
-    let addr = ready
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("listen="))
-        .unwrap()
-        .to_string();
+    let addr = p.ready();
     // More connections than the process has descriptors: the rest wait in
     // the kernel's accept queue.
     let mut held = Vec::new();
@@ -932,15 +933,5 @@ async fn accept_failures_are_logged_once_a_second_with_their_count() {
     let apart = (seconds(&second) - seconds(&first)).rem_euclid(86_400.0);
     assert!(apart >= 1.0, "{apart} s apart:\n{first}\n{second}");
     drop(held);
-    let health = send(
-        http::Method::GET,
-        &format!("http://{addr}/healthz"),
-        &[],
-        "",
-    )
-    .await;
-    assert_eq!(health.status, 200);
-    p.signal("TERM");
-    let (code, log) = p.finish();
-    assert_eq!(code, 0, "{log}");
+    p.answers_then_stops(&addr).await;
 }

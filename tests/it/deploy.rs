@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use crate::common::configmap_toml;
 use entrust_gateway::config::Config;
 
 fn read(path: &str) -> String {
@@ -101,18 +102,7 @@ fn quantity(q: &str) -> u64 {
 /// The config a manifest's gateway runs with: its ConfigMap's
 /// `gateway.toml`, else the image's (deploy/gateway.toml).
 fn config_of(text: &str) -> Config {
-    let inline: String = text
-        .lines()
-        .skip_while(|l| !l.trim_start().starts_with("gateway.toml: |"))
-        .skip(1)
-        .take_while(|l| l.is_empty() || l.starts_with("    "))
-        .map(|l| format!("{}\n", l.get(4..).unwrap_or("")))
-        .collect();
-    let toml = if inline.trim().is_empty() {
-        read("deploy/gateway.toml")
-    } else {
-        inline
-    };
+    let toml = configmap_toml(text).unwrap_or_else(|| read("deploy/gateway.toml"));
     Config::parse(&toml).expect("the deployed config is valid")
 }
 

@@ -41,6 +41,27 @@ impl Pair {
         (redis, pair)
     }
 
+    /// A create under `key` sent to gateway a, which the vendor holds for
+    /// `delay_ms` before it answers; returned once the vendor has it (the
+    /// simulator records a request before it applies the delay).
+    async fn slow_write_on_a(
+        &self,
+        key: &'static str,
+        body: &'static str,
+        delay_ms: u64,
+    ) -> tokio::task::JoinHandle<Answer> {
+        let delay = Fault::Delay(Duration::from_millis(delay_ms));
+        self.sim.inject(FaultRule::on(CREATE, delay).limit(1));
+        let url = format!("{}{CREATE}", self.a.url());
+        let write =
+            tokio::spawn(async move { send(Method::POST, &url, &[FORM, (KEY, key)], body).await });
+        until("the vendor has the write", || {
+            !self.sim.requests().is_empty()
+        })
+        .await;
+        write
+    }
+
     pub(super) fn receipts(&self) -> usize {
         self.sim
             .requests()
@@ -57,6 +78,12 @@ pub(super) async fn create(gw: &ServerHandle, key: &str, body: &str) -> Answer {
         send(Method::POST, &url, &[FORM, (KEY, key)], body.to_string()),
     )
     .await
+}
+
+/// An answer the vendor gave to this very request (not a replay).
+fn sent_fresh(a: &Answer) {
+    assert_eq!(a.json()["code"], 200, "{}", a.text());
+    assert!(!a.headers.contains_key("x-gateway-replayed"));
 }
 
 pub(super) async fn records(redis: &RedisServer) -> Vec<String> {
@@ -122,17 +149,8 @@ async fn the_same_key_for_another_request_on_another_instance_is_422() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retry_on_another_instance_while_the_first_runs_is_409() {
     let (_redis, p) = Pair::start("").await;
-    p.sim
-        .inject(FaultRule::on(CREATE, Fault::Delay(Duration::from_millis(800))).limit(1));
     let body = "groupId=fi4&name=n&owner=o";
-    let url = format!("{}{CREATE}", p.a.url());
-    let first =
-        tokio::spawn(
-            async move { send(Method::POST, &url, &[FORM, (KEY, "fleet-3")], body).await },
-        );
-    // Once the vendor has the first, the duplicate is in flight (the
-    // simulator records a request before it applies the delay).
-    until("the vendor gets the first", || !p.sim.requests().is_empty()).await;
+    let first = p.slow_write_on_a("fleet-3", body, 800).await;
     let b = create(&p.b, "fleet-3", body).await;
     assert_eq!(b.status, 409, "{}", b.text());
     assert_eq!(b.headers["retry-after"], "1");
@@ -221,23 +239,16 @@ async fn a_claim_whose_gateway_died_lapses() {
     let a = create(&p.a, "fleet-5", body).await;
     assert_eq!(a.status, 409, "{}", a.text());
     // Once the lease ends (here 300 ms), the key is free again.
-    within("the dead claim lapses", async {
-        loop {
-            let exists: u32 = redis::cmd("EXISTS")
-                .arg(&record)
-                .query_async(&mut conn)
-                .await
-                .unwrap();
-            if exists == 0 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    poll_until("the dead claim lapses", async || {
+        let exists: u32 = redis::cmd("EXISTS")
+            .arg(&record)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        exists == 0
     })
     .await;
-    let b = create(&p.b, "fleet-5", body).await;
-    assert_eq!(b.json()["code"], 200, "{}", b.text());
-    assert!(!b.headers.contains_key("x-gateway-replayed"));
+    sent_fresh(&create(&p.b, "fleet-5", body).await);
     assert_eq!(p.receipts(), 1);
 }
 
@@ -273,11 +284,8 @@ async fn what_was_claimed_during_an_outage_stays_protected_after_redis_returns()
     let b = create(&p.a, "back-1", body).await;
     assert_eq!(b.json()["code"], 200, "{}", b.text());
     redis.restart();
-    within("gateway a finds Redis again", async {
-        let up = async || sample(&metrics(&p.a).await, "entrust_gateway_quota_store_up", &[]);
-        while up().await != Some(1.0) {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    poll_until("gateway a finds Redis again", async || {
+        sample(&metrics(&p.a).await, "entrust_gateway_quota_store_up", &[]) == Some(1.0)
     })
     .await;
     // Redis is back and empty: without the local lookup the retry would
@@ -309,15 +317,11 @@ async fn a_claim_dropped_unfinished_is_freed_in_redis() {
     let held = create(&p.b, "fleet-9", body).await;
     assert_eq!(held.status, 409, "{}", held.text());
     drop(claim);
-    within("the dropped claim is freed", async {
-        while !records(&redis).await.is_empty() {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+    poll_until("the dropped claim is freed", async || {
+        records(&redis).await.is_empty()
     })
     .await;
-    let b = create(&p.b, "fleet-9", body).await;
-    assert_eq!(b.json()["code"], 200, "{}", b.text());
-    assert!(!b.headers.contains_key("x-gateway-replayed"));
+    sent_fresh(&create(&p.b, "fleet-9", body).await);
     assert_eq!(p.receipts(), 1);
 }
 
@@ -328,18 +332,9 @@ async fn a_slow_write_keeps_renewing_its_claim() {
     // twice". A write of 6.5 s sees two renewals (at 2.5 s and 5 s): each
     // puts the record's PTTL back up while it is still the claim.
     let (redis, p) = Pair::start("").await;
-    p.sim
-        .inject(FaultRule::on(CREATE, Fault::Delay(Duration::from_millis(6500))).limit(1));
-    let url = format!("{}{CREATE}", p.a.url());
-    let first = tokio::spawn(async move {
-        send(
-            Method::POST,
-            &url,
-            &[FORM, (KEY, "fleet-10")],
-            "groupId=fi10&name=n&owner=o",
-        )
-        .await
-    });
+    let first = p
+        .slow_write_on_a("fleet-10", "groupId=fi10&name=n&owner=o", 6500)
+        .await;
     let mut conn = redis.connection().await;
     let renewals = within("the write finishes", async {
         let (mut renewals, mut last) = (0, i64::MAX);
@@ -442,15 +437,8 @@ async fn a_redis_restart_loses_nothing_the_serving_gateway_knows() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_answer_redis_missed_is_written_through_when_it_returns() {
     let (mut redis, p) = Pair::start("").await;
-    p.sim
-        .inject(FaultRule::on(CREATE, Fault::Delay(Duration::from_millis(600))).limit(1));
     let body = "groupId=wt1&name=n&owner=o";
-    let url = format!("{}{CREATE}", p.a.url());
-    let caller =
-        tokio::spawn(
-            async move { send(Method::POST, &url, &[FORM, (KEY, "through-1")], body).await },
-        );
-    until("the vendor has the write", || !p.sim.requests().is_empty()).await;
+    let caller = p.slow_write_on_a("through-1", body, 600).await;
     redis.kill();
     let first = within("the first answer", caller).await.expect("caller");
     assert_eq!(first.json()["code"], 200, "{}", first.text());

@@ -45,13 +45,7 @@ fn the_redis_sidecar_manifests_config_is_valid() {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/sidecar-redis.yaml"),
     )
     .unwrap();
-    let toml: String = yaml
-        .lines()
-        .skip_while(|l| !l.trim_start().starts_with("gateway.toml: |"))
-        .skip(1)
-        .take_while(|l| l.is_empty() || l.starts_with("    "))
-        .map(|l| format!("{}\n", l.get(4..).unwrap_or("")))
-        .collect();
+    let toml = configmap_toml(&yaml).expect("a gateway.toml in its ConfigMap");
     let c = entrust_gateway::config::Config::parse(&toml).expect("the manifest's config is valid");
     let r = c.redis.expect("[redis]");
     assert_eq!(r.url_env.as_deref(), Some("ENTRUST_REDIS_URL"));

@@ -147,13 +147,7 @@ where
     })
     .await;
     assert_eq!(write.json()["code"], 200, "{}", write.text());
-    let retry = send(http::Method::POST, &create, &headers, body).await;
-    assert_eq!(
-        retry.headers["x-gateway-replayed"],
-        "true",
-        "{}",
-        retry.text()
-    );
+    replayed(&send(http::Method::POST, &create, &headers, body).await);
     // Two more seconds of refused writes: the fallback holds, no flapping.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let metrics_down = metrics(&gws[0]).await;
@@ -264,15 +258,7 @@ async fn a_redis_out_of_memory_is_down_until_it_takes_writes_again() {
             let used: u64 = redis.info("memory", "used_memory").await.parse().unwrap();
             let max = (used - 1024 * 1024).to_string();
             redis.cmd(&["CONFIG", "SET", "maxmemory", &max]).await;
-            let small: redis::RedisResult<()> = redis::cmd("SET")
-                .arg("small")
-                .arg(1)
-                .query_async(&mut conn)
-                .await;
-            assert_eq!(
-                small.map_err(|e| e.code().map(str::to_string)),
-                Err(Some("OOM".into()))
-            );
+            assert_set_refused(&mut conn, "OOM").await;
         },
         async |redis| {
             redis.cmd(&["CONFIG", "SET", "maxmemory", "0"]).await;
@@ -296,16 +282,7 @@ async fn a_read_only_replica_is_down_until_it_is_a_master_again() {
         async |redis| {
             let port = other.port.to_string();
             redis.cmd(&["REPLICAOF", "127.0.0.1", &port]).await;
-            let mut conn = redis.connection().await;
-            let set: redis::RedisResult<()> = redis::cmd("SET")
-                .arg("probe")
-                .arg(1)
-                .query_async(&mut conn)
-                .await;
-            assert_eq!(
-                set.map_err(|e| e.code().map(str::to_string)),
-                Err(Some("READONLY".into()))
-            );
+            assert_set_refused(&mut redis.connection().await, "READONLY").await;
         },
         async |redis| {
             redis.cmd(&["REPLICAOF", "NO", "ONE"]).await;
@@ -387,13 +364,7 @@ async fn a_redis_that_can_evict_keeps_the_records_in_each_gateway() {
     }
     let evicted: u64 = redis.info("stats", "evicted_keys").await.parse().unwrap();
     assert!(evicted > 0, "Redis evicted nothing");
-    let retry = send(http::Method::POST, &create, &headers, body).await;
-    assert_eq!(
-        retry.headers["x-gateway-replayed"],
-        "true",
-        "{}",
-        retry.text()
-    );
+    replayed(&send(http::Method::POST, &create, &headers, body).await);
     // With dedup.allow_evicting_store = true the records are shared.
     let b = send(
         http::Method::POST,
@@ -413,4 +384,23 @@ async fn a_redis_that_can_evict_keeps_the_records_in_each_gateway() {
     assert_eq!(records.len(), 1, "{records:?}");
     let receipts = sim.requests().iter().filter(|r| r.path == CREATE).count();
     assert_eq!(receipts, 2, "one vendor receipt per key");
+}
+
+/// A plain `SET` on `conn` is refused with the Redis error `code`: the
+/// state the test forced is the one production meets.
+async fn assert_set_refused(conn: &mut redis::aio::MultiplexedConnection, code: &str) {
+    let set: redis::RedisResult<()> = redis::cmd("SET")
+        .arg("probe")
+        .arg(1)
+        .query_async(conn)
+        .await;
+    assert_eq!(
+        set.map_err(|e| e.code().map(str::to_string)),
+        Err(Some(code.to_string()))
+    );
+}
+
+/// An answer the gateway replayed from its records, not a new vendor call.
+fn replayed(a: &Answer) {
+    assert_eq!(a.headers["x-gateway-replayed"], "true", "{}", a.text());
 }
