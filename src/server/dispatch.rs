@@ -18,7 +18,7 @@ use crate::allowlist::EntrustPath;
 use crate::error::{Body, Error, Face};
 use crate::idempotency::{Kept, Outcome};
 use crate::metrics::InFlight;
-use crate::vendor::{Session, Tally};
+use crate::vendor::{Permit, Session, Tally};
 use crate::{entrust, headers, logging, openim, passthrough};
 
 /// The face a request speaks: by path prefix, and for a path no face
@@ -213,36 +213,38 @@ async fn dispatch(
     }
     let (parts, body) = req.into_parts();
     let limit = ex.app.config().server.max_body_bytes;
-    // A passthrough read takes its first quota permit before its body is
-    // read: over quota, the refusal costs no reading or checking. (Writes
-    // wait for their body: one may be a retry answered from the store.)
-    if let Some(path) = entrust.filter(|p| entrust::path::is_read_only(p.as_str())) {
-        let permit = match ex.app.vendor().early_permit(path).await {
-            Ok(p) => p,
+    // A keyed write's answer must be known before its key is freed: its
+    // vendor writes go on waiting past upstream.timeout_ms, and its caller
+    // is answered at the usual time meanwhile.
+    let keyed = ex
+        .app
+        .idempotency()
+        .is_some_and(|i| i.keyed(&parts.headers));
+    // A passthrough call takes its first quota permit before its body is
+    // read: over quota, the refusal costs no reading or checking. Not a
+    // keyed write: it may be a retry answered from the store, which needs
+    // no permit.
+    let mut permit = None;
+    if let Some(path) = entrust.filter(|p| !keyed || entrust::path::is_read_only(p.as_str())) {
+        match ex.app.vendor().early_permit(path).await {
+            Ok(p) => permit = Some(p),
             Err(e) => {
                 discard_body(body, limit).await;
                 return Err(e);
             }
-        };
-        let body = read_body(body, limit).await?;
-        return passthrough::handle(
-            ex.vendor(),
-            &parts,
-            path,
-            body,
-            &ex.request_id,
-            Some(permit),
-        )
-        .await;
+        }
     }
     let body = read_body(body, limit).await?;
+    if let Some(path) = entrust.filter(|p| entrust::path::is_read_only(p.as_str())) {
+        return passthrough::handle(ex.vendor(), &parts, path, body, &ex.request_id, permit).await;
+    }
     // admit() passed: a POST to a forwarded entrust path or an OpenIM
     // route; the entrust reads went above.
     let writes = ex.face == Face::Entrust || openim::is_write(parts.uri.path());
     if !writes {
         // Boxed: the OpenIM handlers' state (batches of calls) is
         // kilobytes, which every request's pipeline would otherwise hold.
-        let reading = Box::pin(route(ex, &parts, body));
+        let reading = Box::pin(route(ex, &parts, body, None));
         return reading.await;
     }
     let started = Instant::now();
@@ -270,13 +272,6 @@ async fn dispatch(
             });
         }
     };
-    // A keyed write's answer must be known before its key is freed: its
-    // vendor writes go on waiting past upstream.timeout_ms, and its caller
-    // is answered at the usual time meanwhile.
-    let keyed = ex
-        .app
-        .idempotency()
-        .is_some_and(|i| i.keyed(&parts.headers));
     let outcome_wait = Some(Duration::from_millis(ex.app.config().dedup.outcome_wait_ms))
         .filter(|w| keyed && !w.is_zero());
     // Boxed before it is wrapped and spawned: the write's whole pipeline is
@@ -289,7 +284,7 @@ async fn dispatch(
             log,
             Box::pin(async move {
                 let _room = room;
-                write(&ex, &parts, body).await
+                write(&ex, &parts, body, permit).await
             }),
         )
     };
@@ -314,13 +309,14 @@ async fn write(
     ex: &Exchange,
     parts: &http::request::Parts,
     body: Bytes,
+    permit: Option<Permit>,
 ) -> Result<Response<Body>, Error> {
     let Some(idempotency) = ex.app.idempotency().filter(|_| ex.keyed) else {
-        return route(ex, parts, body).await;
+        return route(ex, parts, body, permit).await;
     };
     let unknown = || respond::error(ex.face, &outcome_unknown());
     let work = async {
-        let result = route(ex, parts, body.clone()).await;
+        let result = route(ex, parts, body.clone(), None).await;
         let kept = if ex.tally.unknown() {
             Kept::Instead(unknown())
         } else if ex.tally.all_final() && result.as_ref().map_or_else(Error::is_final, |_| true) {
@@ -346,11 +342,13 @@ fn outcome_unknown() -> Error {
     )
 }
 
-/// The face's call.
+/// The face's call; `permit`: the passthrough's first quota permit, if
+/// taken before the body was read.
 async fn route(
     ex: &Exchange,
     parts: &http::request::Parts,
     body: Bytes,
+    permit: Option<Permit>,
 ) -> Result<Response<Body>, Error> {
     let request_id = &ex.request_id;
     match ex.face {
@@ -363,7 +361,7 @@ async fn route(
             let Some(path) = ex.app.vendor().routes().entrust(parts.uri.path()) else {
                 return Err(Error::Internal("an admitted path is not forwarded".into()));
             };
-            passthrough::handle(ex.vendor(), parts, path, body, request_id, None).await
+            passthrough::handle(ex.vendor(), parts, path, body, request_id, permit).await
         }
     }
 }
