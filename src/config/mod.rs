@@ -17,11 +17,11 @@ use crate::entrust::limit;
 use crate::secret::Secret;
 
 mod secrets;
-mod tls;
+mod server_tls;
 mod validate;
 
 pub use secrets::read_secret_file;
-pub use tls::TlsConfig;
+pub use server_tls::TlsConfig;
 pub use validate::check_range;
 
 /// A configuration problem: the key and what is wrong with it.

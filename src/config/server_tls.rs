@@ -1,6 +1,6 @@
 //! `[server.tls]`: inbound TLS on `server.listen`, and mutual TLS with
 //! `client_ca_file`. Only the schema and its checks live here; the files
-//! are read (and re-read) by [`crate::tls`].
+//! are read (and re-read) by the top-level `tls` module.
 
 use std::path::PathBuf;
 
@@ -36,7 +36,7 @@ impl Default for TlsConfig {
 
 impl TlsConfig {
     /// The keys' shapes; whether the files hold what they should is
-    /// checked when they are loaded ([`crate::tls::load`]), at start and by
+    /// checked when they are loaded (`Inbound::new` there), at start and by
     /// `--check-config`.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.cert_file.as_os_str().is_empty() {
