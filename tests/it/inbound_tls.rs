@@ -391,3 +391,20 @@ async fn the_binary_checks_the_files_and_reloads_them_on_sighup() {
     assert_eq!(code, 0, "{log}");
     assert!(!log.contains("PRIVATE KEY"), "{log}");
 }
+
+/// Off loopback, TLS alone lets anyone connect: the warning about missing
+/// inbound auth stays; mutual TLS is inbound auth, and it goes.
+#[tokio::test]
+async fn mutual_tls_counts_as_inbound_auth_off_loopback() {
+    let (_sim, sim_server) = start_sim().await;
+    let ca = TestCa::new();
+    let files = Files::new(&temp_dir("tls-in-warn"), &ca.server("localhost"), &ca);
+    let open = |mutual| {
+        config_text(&[sim_server.url()], "", &files.section(mutual, 3_600_000))
+            .replace("listen = \"127.0.0.1:0\"", "listen = \"0.0.0.0:0\"")
+    };
+    let log = crate::auth::start_up_log(&open(false)).await;
+    assert!(log.contains("NO INBOUND AUTH"), "{log}");
+    let log = crate::auth::start_up_log(&open(true)).await;
+    assert!(!log.contains("LISTENING OFF LOOPBACK"), "{log}");
+}
