@@ -138,10 +138,15 @@ pub async fn serve(
         conns.spawn(async move {
             match tls {
                 None => conn.serve(io, http, watcher).await,
+                // Boxed: a plain connection's task then holds a pointer,
+                // not the TLS session's state inline.
                 Some(tls) => {
-                    if let Some((io, conn)) = conn.handshake(io, tls, handshake_timeout).await {
-                        conn.serve(io, http, watcher).await;
-                    }
+                    Box::pin(async move {
+                        if let Some((io, conn)) = conn.handshake(io, tls, handshake_timeout).await {
+                            conn.serve(io, http, watcher).await;
+                        }
+                    })
+                    .await
                 }
             }
             drop(permit);
