@@ -45,6 +45,8 @@
 //! - [`redis_link`]: the Redis connection the fleet quota and the idempotency
 //!   store share.
 //! - [`sign`]: the vendor signature and nonces.
+//! - [`tls`]: inbound TLS (`[server.tls]`), swapped on reload, and the
+//!   [`tls::ClientIdentity`] of a caller's verified certificate (mutual TLS).
 //! - [`upstream`]: the pooled TLS client, the bound on requests in flight,
 //!   data centers and failover state.
 //! - [`retry`]: the failover decision (failure × read/write × sent), a pure function.
@@ -89,6 +91,7 @@ pub mod server;
 pub mod sign;
 pub mod sim;
 mod text;
+pub mod tls;
 pub mod upstream;
 pub mod v4;
 pub mod vendor;

@@ -251,6 +251,14 @@ async fn run(cli: Cli, config_given: bool) -> Result<(), String> {
             config.load_secret().map_err(in_file)?;
             config.load_openim_secret().map_err(in_file)?;
             config.load_auth_tokens().map_err(in_file)?;
+            // The certificate, its key and the client CAs, read and checked
+            // as at start; only their paths are reported.
+            if let Some(tls) = &config.server.tls {
+                entrust_gateway::tls::Inbound::new(tls).map_err(in_file)?;
+                for (key, path) in entrust_gateway::tls::files(tls) {
+                    eprintln!("{key}: {} ok", path.display());
+                }
+            }
         }
         // A Redis URL may hold a password, and may come from the environment.
         let redis_url = if cli.skip_secret {
@@ -355,8 +363,9 @@ fn spawn_signal_handlers(gateway: Arc<App>, shutdown: Option<tokio::sync::onesho
         });
         tokio::spawn(async move {
             while hup.recv().await.is_some() {
-                tracing::info!("SIGHUP: reloading the app secret");
+                tracing::info!("SIGHUP: reloading the app secret and the server.tls files");
                 gateway.reload_secret();
+                gateway.reload_tls();
             }
         });
     }

@@ -17,9 +17,11 @@ use crate::entrust::limit;
 use crate::secret::Secret;
 
 mod secrets;
+mod server_tls;
 mod validate;
 
 pub use secrets::read_secret_file;
+pub use server_tls::TlsConfig;
 pub use validate::check_range;
 
 /// A configuration problem: the key and what is wrong with it.
@@ -212,6 +214,8 @@ pub struct ServerConfig {
     /// Longest an answer may wait for the caller to take it; past it the
     /// connection is closed (a caller that pipelines and never reads).
     pub write_timeout_ms: u64,
+    /// Inbound TLS (and mutual TLS) on `listen`; plain HTTP without it.
+    pub tls: Option<TlsConfig>,
 }
 
 impl Default for ServerConfig {
@@ -230,6 +234,7 @@ impl Default for ServerConfig {
             extra_entrust_paths: Vec::new(),
             max_body_memory_bytes: 64 * 1024 * 1024,
             write_timeout_ms: 10_000,
+            tls: None,
         }
     }
 }

@@ -56,6 +56,9 @@ impl Config {
         }
         self.dedup.validate()?;
         self.validate_edge()?;
+        if let Some(tls) = &self.server.tls {
+            tls.validate()?;
+        }
         check_log_level(&self.log.level)?;
         self.validate_redis()?;
         Ok(())

@@ -19,6 +19,7 @@ pub(super) struct Line<'a> {
     pub(super) route: &'a str,
     pub(super) upstream_path: Option<&'a str>,
     pub(super) data_center: Option<&'a str>,
+    pub(super) client_subject: Option<&'a str>,
     pub(super) level: Level,
     pub(super) status: u16,
     pub(super) latency_ms: f64,
@@ -51,6 +52,10 @@ impl Line<'_> {
             out.push_str(" data_center=");
             debug_str(out, d);
         }
+        if let Some(c) = self.client_subject {
+            out.push_str(" client_subject=");
+            debug_str(out, c);
+        }
         out.push_str("}: ");
         out.push_str(TARGET);
         out.push_str(": ");
@@ -70,6 +75,11 @@ impl Line<'_> {
     /// `serde_json` map prints them).
     pub(super) fn json(&self, out: &mut String, now: SystemTime) {
         out.push('{');
+        if let Some(c) = self.client_subject {
+            out.push_str("\"client_subject\":");
+            json_str(out, c);
+            out.push(',');
+        }
         if let Some(d) = self.data_center {
             out.push_str("\"data_center\":");
             json_str(out, d);
@@ -229,6 +239,7 @@ mod tests {
             route: "/entrust/group/create.json",
             upstream_path: Some("/entrust/group/create.json"),
             data_center: Some("http://127.0.0.1:1"),
+            client_subject: None,
             level: Level::INFO,
             status: 200,
             latency_ms: 0.062,
@@ -275,6 +286,16 @@ mod tests {
             s,
             "1970-01-01T00:00:00.000000Z  INFO request{request_id=\"r1\" face=\"entrust\" route=/entrust/group/create.json upstream_path=\"/entrust/group/create.json\" data_center=\"http://127.0.0.1:1\"}: entrust_gateway::server: done status=200 latency_ms=0.062\n"
         );
+        // A mutual-TLS caller's subject, last in the span's fields as it
+        // is declared last.
+        let mut l = line();
+        l.client_subject = Some("CN=billing");
+        s.clear();
+        l.text(&mut s, UNIX_EPOCH);
+        assert!(
+            s.contains(" data_center=\"http://127.0.0.1:1\" client_subject=\"CN=billing\"}: "),
+            "{s}"
+        );
     }
 
     #[test]
@@ -283,6 +304,7 @@ mod tests {
         let mut l = line();
         l.request_id = "a\"\n";
         l.latency_ms = 1.0;
+        l.client_subject = Some("CN=billing,O=Sue\\, Grabbit");
         l.json(&mut s, UNIX_EPOCH);
         let v: serde_json::Value = serde_json::from_str(&s).unwrap();
         assert_eq!(v["request_id"], "a\"\n");
@@ -290,6 +312,7 @@ mod tests {
         assert!(v["latency_ms"].is_f64());
         assert_eq!(v["message"], "done");
         assert_eq!(v["upstream_path"], "/entrust/group/create.json");
+        assert_eq!(v["client_subject"], "CN=billing,O=Sue\\, Grabbit");
         // Byte for byte what serializing the map would give.
         assert_eq!(s.trim_end(), serde_json::to_string(&v).unwrap());
         let e = crate::error::Error::Args("bad\n\u{1b}x".into()).to_string();

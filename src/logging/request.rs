@@ -51,6 +51,8 @@ pub struct Request {
     pub request_id: http::HeaderValue,
     pub face: &'static str,
     pub route: &'static str,
+    /// The caller's verified client certificate's subject (mutual TLS).
+    client_subject: Option<Box<str>>,
     upstream_path: Mutex<Option<std::borrow::Cow<'static, str>>>,
     /// An index into `upstream.urls`; `usize::MAX` until sent.
     data_center: AtomicUsize,
@@ -77,10 +79,18 @@ impl Request {
             request_id,
             face,
             route,
+            client_subject: None,
             upstream_path: Mutex::new(None),
             data_center: AtomicUsize::new(usize::MAX),
             refusal: Mutex::new(None),
         }
+    }
+
+    /// With the caller's client certificate subject, for its line
+    /// (`client_subject`).
+    pub fn with_client_subject(mut self, subject: Option<&str>) -> Request {
+        self.client_subject = subject.map(Box::from);
+        self
     }
 
     fn refusal(&self) -> std::sync::MutexGuard<'_, Option<Refusal>> {
@@ -168,7 +178,11 @@ fn make_span(r: &Request, data_centers: &[crate::config::BaseUrl]) -> tracing::S
         route = %r.route,
         upstream_path = tracing::field::Empty,
         data_center = tracing::field::Empty,
+        client_subject = tracing::field::Empty,
     );
+    if let Some(c) = r.client_subject.as_deref() {
+        span.record("client_subject", c);
+    }
     if let Some(p) = r.upstream_path().as_deref() {
         span.record("upstream_path", p);
     }
@@ -241,6 +255,7 @@ fn emit(
         data_center: data_centers
             .get(r.data_center.load(Ordering::Relaxed))
             .map(|d| d.label.as_str()),
+        client_subject: r.client_subject.as_deref(),
         level,
         status,
         latency_ms,

@@ -145,7 +145,10 @@ pub fn warn_at_start(app: &App) {
             "openim.secret is OpenIM's published default: anyone can get an admin token; set your own"
         );
     }
-    if cfg.server.listen.ip().is_loopback() || app.auth().required() {
+    // Mutual TLS is inbound auth too: only holders of a certificate from
+    // server.tls.client_ca_file get a connection.
+    let mutual = app.tls().is_some_and(|t| t.mutual());
+    if cfg.server.listen.ip().is_loopback() || app.auth().required() || mutual {
         return;
     }
     if cfg.openim.is_none() {

@@ -13,7 +13,7 @@ use crate::idempotency::{Idempotency, Writes};
 use crate::metrics::{self, FaceRoutes, Metrics};
 use crate::openim;
 use crate::secret::Secret;
-use crate::vendor;
+use crate::{tls, vendor};
 
 use super::admin;
 
@@ -32,6 +32,8 @@ pub struct App {
     openim: openim::State,
     metrics: Metrics,
     writes: Writes,
+    /// `[server.tls]`'s config, swapped on reload.
+    tls: Option<tls::Inbound>,
 }
 
 impl App {
@@ -53,7 +55,14 @@ impl App {
             None => Idempotency::new(&config.dedup, metrics.dedup_evictions.clone()),
         };
         let tokens = config.load_auth_tokens()?;
+        let tls = config
+            .server
+            .tls
+            .as_ref()
+            .map(tls::Inbound::new)
+            .transpose()?;
         Ok(App {
+            tls,
             openim: openim::State::new(&config, Inbound::new(&tokens), &metrics)?,
             auth: Inbound::new(&tokens),
             idempotency,
@@ -89,6 +98,11 @@ impl App {
 
     pub fn openim(&self) -> &openim::State {
         &self.openim
+    }
+
+    /// Inbound TLS, when `[server.tls]` is set.
+    pub fn tls(&self) -> Option<&tls::Inbound> {
+        self.tls.as_ref()
     }
 
     /// Writes running in their own tasks (shutdown waits for them).
@@ -155,6 +169,49 @@ impl App {
             Err(e) => {
                 count("error");
                 tracing::error!(error = %e, "cannot reload the app secret; keeping the old one");
+                false
+            }
+        }
+    }
+
+    /// Polls `[server.tls]`'s files every `server.tls.poll_ms` and reloads
+    /// them when they differ from those in use (Kubernetes swaps a mounted
+    /// secret's symlink, which file-change notifications miss). Files that
+    /// failed to load are not tried again until they change. Ends when the
+    /// app is dropped.
+    pub fn spawn_tls_watcher(self: &Arc<Self>) {
+        let Some(every) = self.tls.as_ref().map(tls::Inbound::poll) else {
+            return;
+        };
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(every);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                let Some(app) = weak.upgrade() else { return };
+                if app.tls.as_ref().is_some_and(tls::Inbound::changed_on_disk) {
+                    app.reload_tls();
+                }
+            }
+        });
+    }
+
+    /// Re-reads `[server.tls]`'s files (SIGHUP or a change on disk): new
+    /// handshakes use them, open connections keep what they were accepted
+    /// with. A certificate or key that can't be used keeps the old ones
+    /// and logs an error naming the key.
+    pub fn reload_tls(&self) -> bool {
+        let Some(inbound) = &self.tls else {
+            return false;
+        };
+        match inbound.reload() {
+            Ok(changed) => {
+                tracing::info!(changed, "server.tls certificate reloaded");
+                true
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot reload server.tls; new connections keep the certificate in use");
                 false
             }
         }

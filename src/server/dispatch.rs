@@ -18,6 +18,7 @@ use crate::allowlist::EntrustPath;
 use crate::error::{Body, Error, Face};
 use crate::idempotency::{Kept, Outcome};
 use crate::metrics::InFlight;
+use crate::tls::ClientIdentity;
 use crate::vendor::{Permit, Session, Tally};
 use crate::{entrust, headers, logging, openim, passthrough};
 
@@ -63,6 +64,8 @@ struct Exchange {
     tally: Arc<Tally>,
     face: Face,
     peer: SocketAddr,
+    /// Who the caller is, from its client certificate (mutual TLS only).
+    peer_identity: Option<Arc<ClientIdentity>>,
     request_id: HeaderValue,
     /// A write under duplicate protection: it carries a key, and
     /// protection is on.
@@ -109,6 +112,7 @@ pub async fn handle(
     which: Listener,
     budget: Arc<BodyBudget>,
     peer: SocketAddr,
+    peer_identity: Option<Arc<ClientIdentity>>,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     let start = Instant::now();
@@ -126,6 +130,7 @@ pub async fn handle(
         tally: Arc::new(Tally::default()),
         face,
         peer,
+        peer_identity,
         request_id,
         keyed: false,
         outcome_wait: None,
@@ -142,7 +147,8 @@ pub async fn handle(
             .insert(entrust::header::REQUEST_ID, ex.request_id.clone());
         return Ok(resp);
     }
-    let log = logging::Request::new(ex.request_id.clone(), face.as_str(), route);
+    let log = logging::Request::new(ex.request_id.clone(), face.as_str(), route)
+        .with_client_subject(ex.peer_identity.as_deref().map(|id| id.subject.as_str()));
     // The request's fields for its log line travel in a task-local: no
     // span is entered on every poll (the logging module's doc); JSON logs
     // print them flat, upstream_path and data_center included.

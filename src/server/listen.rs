@@ -1,5 +1,6 @@
-//! Listening and draining: accepts connections on a listener, serves each
-//! with hyper under the server-wide limits, and on shutdown drains the
+//! Listening and draining: accepts connections on a listener (with TLS on
+//! the main one when `[server.tls]` is set), serves each with hyper under
+//! the server-wide limits, and on shutdown drains the
 //! requests and writes in flight.
 
 use std::convert::Infallible;
@@ -15,7 +16,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -25,6 +26,7 @@ use super::{App, deadline, dispatch, respond};
 use crate::entrust;
 use crate::error::{Body, Error};
 use crate::headers;
+use crate::tls::ClientIdentity;
 
 /// Listen backlog: std's (and so tokio's `bind`) is 128, which a burst of
 /// new connections overflows into SYN retransmits (1 s, then 3 s); the
@@ -115,25 +117,37 @@ pub async fn serve(
             _ = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let app = app.clone();
-        let budget = budget.clone();
-        let drain = drain.clone();
-        let service = service_fn(move |req: Request<Incoming>| {
-            drained(drain.clone(), app.clone(), which, budget.clone(), peer, req)
-        });
-        let conn = http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(Duration::from_millis(cfg.header_read_timeout_ms))
-            .max_header_size(cfg.max_header_bytes)
-            .keep_alive(true)
-            .serve_connection(
-                TokioIo::new(deadline::WriteDeadline::new(stream, write_timeout)),
-                service,
-            );
-        let conn = graceful.watch(conn);
+        let conn = Conn {
+            app: app.clone(),
+            which,
+            budget: budget.clone(),
+            drain: drain.clone(),
+            peer,
+            identity: None,
+        };
+        let io = deadline::WriteDeadline::new(stream, write_timeout);
+        let watcher = graceful.watcher();
+        // The admin listener stays plain: kubelet probes and scrapers reach
+        // it on the pod's own address (docs/security.md).
+        let tls = match which {
+            Listener::Main => app.tls().map(|t| t.current()),
+            Listener::Admin => None,
+        };
+        let handshake_timeout = Duration::from_millis(cfg.header_read_timeout_ms);
+        let http = (cfg.header_read_timeout_ms, cfg.max_header_bytes);
         conns.spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "connection ended with an error");
+            match tls {
+                None => conn.serve(io, http, watcher).await,
+                // Boxed: a plain connection's task then holds a pointer,
+                // not the TLS session's state inline.
+                Some(tls) => {
+                    Box::pin(async move {
+                        if let Some((io, conn)) = conn.handshake(io, tls, handshake_timeout).await {
+                            conn.serve(io, http, watcher).await;
+                        }
+                    })
+                    .await
+                }
             }
             drop(permit);
         });
@@ -182,6 +196,93 @@ pub async fn serve(
     }
     conns.shutdown().await;
     Drained { cut }
+}
+
+/// One accepted connection: what its requests are served with.
+struct Conn {
+    app: Arc<App>,
+    which: Listener,
+    budget: Arc<BodyBudget>,
+    drain: Arc<Drain>,
+    peer: SocketAddr,
+    /// Who the caller is, from its verified client certificate (mutual TLS).
+    identity: Option<Arc<ClientIdentity>>,
+}
+
+impl Conn {
+    /// The TLS handshake within `timeout` (as a request head's, a
+    /// slow-loris guard); `None` when it failed (logged at DEBUG: scanners
+    /// and plain HTTP callers make them all day). With mutual TLS the
+    /// connection's identity is its verified certificate's.
+    async fn handshake<IO>(
+        mut self,
+        io: IO,
+        tls: Arc<rustls::ServerConfig>,
+        timeout: Duration,
+    ) -> Option<(tokio_rustls::server::TlsStream<IO>, Conn)>
+    where
+        IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        let accept = tokio_rustls::TlsAcceptor::from(tls).accept(io);
+        let stream = match tokio::time::timeout(timeout, accept).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(e)) => {
+                tracing::debug!(peer = %self.peer, error = %e, "TLS handshake failed");
+                return None;
+            }
+            Err(_) => {
+                tracing::debug!(peer = %self.peer, "TLS handshake timed out");
+                return None;
+            }
+        };
+        // Present only when a client CA verified it.
+        if let Some(cert) = stream
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|c| c.first())
+        {
+            match ClientIdentity::from_der(cert) {
+                Ok(id) => self.identity = Some(Arc::new(id)),
+                Err(e) => {
+                    // Verified, yet unreadable: served without an identity
+                    // it would be a caller no mapping could name.
+                    tracing::warn!(peer = %self.peer, error = %e, "closing a connection whose verified client certificate cannot be read");
+                    return None;
+                }
+            }
+        }
+        Some((stream, self))
+    }
+
+    /// Serves the connection's requests with hyper until it closes;
+    /// `http`: `server.header_read_timeout_ms` and `server.max_header_bytes`.
+    async fn serve<IO>(self, io: IO, http: (u64, usize), watcher: Watcher)
+    where
+        IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let Conn {
+            app,
+            which,
+            budget,
+            drain,
+            peer,
+            identity,
+        } = self;
+        let service = service_fn(move |req: Request<Incoming>| {
+            let (app, budget, identity) = (app.clone(), budget.clone(), identity.clone());
+            drained(drain.clone(), app, which, budget, peer, identity, req)
+        });
+        let conn = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(Duration::from_millis(http.0))
+            .max_header_size(http.1)
+            .keep_alive(true)
+            .serve_connection(TokioIo::new(io), service);
+        if let Err(e) = watcher.watch(conn).await {
+            tracing::debug!(error = %e, "connection ended with an error");
+        }
+    }
 }
 
 /// A failure repeated many times a second, logged once per `period` at
@@ -275,6 +376,7 @@ async fn drained(
     which: Listener,
     budget: Arc<BodyBudget>,
     peer: SocketAddr,
+    identity: Option<Arc<ClientIdentity>>,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     // Counted before the check, so that the drain never misses a request
@@ -298,7 +400,7 @@ async fn drained(
             .insert(entrust::header::REQUEST_ID, headers::new_request_id());
         resp
     } else {
-        dispatch::handle(app, which, budget, peer, req).await?
+        dispatch::handle(app, which, budget, peer, identity, req).await?
     };
     if drain.draining() {
         // The caller opens a new connection (to another instance) next time.

@@ -48,9 +48,14 @@ pub struct ServerHandle {
 }
 
 impl ServerHandle {
-    /// `http://ADDR`.
+    /// `http://ADDR`, or `https://ADDR` with `[server.tls]`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.app.tls().is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Stops accepting, lets in-flight requests finish (up to the drain
@@ -124,6 +129,7 @@ pub async fn start(app: Arc<App>) -> Result<ServerHandle, ListenError> {
     };
     admit::warn_at_start(&app);
     app.spawn_secret_watcher();
+    app.spawn_tls_watcher();
     let (tx, rx) = oneshot::channel();
     let task_app = app.clone();
     let task = tokio::spawn(async move {

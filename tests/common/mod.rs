@@ -526,21 +526,77 @@ pub struct Pki {
 }
 
 pub fn private_ca(name: &str) -> Pki {
-    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let cert = CertificateParams::new(vec![name.to_string()])
-        .unwrap()
-        .signed_by(&key, &ca)
-        .unwrap();
+    let ca = TestCa::new();
+    let leaf = ca.server(name);
     Pki {
-        ca_pem: ca.pem(),
-        cert_pem: cert.pem(),
-        key_pem: key.serialize_pem(),
-        cert_der: cert.der().clone(),
-        key_der: key.serialize_der(),
+        ca_pem: ca.pem.clone(),
+        cert_pem: leaf.cert_pem,
+        key_pem: leaf.key_pem,
+        cert_der: leaf.cert_der,
+        key_der: leaf.key_der,
+    }
+}
+
+/// A private CA that issues as many certificates as a test needs.
+pub struct TestCa {
+    issuer: rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
+    /// Its certificate, PEM.
+    pub pem: String,
+}
+
+/// A certificate a [`TestCa`] issued, with its key.
+#[derive(Clone)]
+pub struct Leaf {
+    pub cert_pem: String,
+    pub key_pem: String,
+    pub cert_der: rustls::pki_types::CertificateDer<'static>,
+    pub key_der: Vec<u8>,
+}
+
+impl TestCa {
+    pub fn new() -> TestCa {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let issuer = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
+        TestCa {
+            pem: issuer.pem(),
+            issuer,
+        }
+    }
+
+    /// A certificate for `params`, with a new key.
+    pub fn issue(&self, params: rcgen::CertificateParams) -> Leaf {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        Leaf {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            cert_der: cert.der().clone(),
+            key_der: key.serialize_der(),
+        }
+    }
+
+    /// A server certificate for the DNS name `name`.
+    pub fn server(&self, name: &str) -> Leaf {
+        self.issue(rcgen::CertificateParams::new(vec![name.to_string()]).unwrap())
+    }
+
+    /// A client certificate: subject `CN=<cn>,O=<org>`, and `uri` as its
+    /// one subject alternative name.
+    pub fn client(&self, cn: &str, org: &str, uri: &str) -> Leaf {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::OrganizationName, org);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, cn);
+        params
+            .subject_alt_names
+            .push(rcgen::SanType::URI(uri.try_into().unwrap()));
+        self.issue(params)
     }
 }
 

@@ -110,7 +110,7 @@ async fn with_openim_its_token_is_the_credential() {
 }
 
 /// What `server::start` logs for a config (start-up runs on this thread).
-async fn start_up_log(text: &str) -> String {
+pub(crate) async fn start_up_log(text: &str) -> String {
     let logs = capture_logs();
     let gw = start_gateway(text).await;
     let log = logs.text();

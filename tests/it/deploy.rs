@@ -108,14 +108,25 @@ fn config_of(text: &str) -> Config {
 
 /// The most memory the config's bounds let the gateway hold at once: the
 /// idle process (BENCHMARKS.md, round three: 8.6 MB), each connection's
-/// header buffer plus hyper's two 8 KiB buffers and a request's state,
-/// the bodies held at once, and the upstream answers in flight.
+/// header buffer plus hyper's two 8 KiB buffers and a request's state
+/// (with `[server.tls]`, plus rustls' buffers), the bodies held at once,
+/// and the upstream answers in flight.
 fn worst_case(c: &Config) -> u64 {
     const IDLE: u64 = 9 << 20;
     const PER_CONNECTION: u64 = 24 << 10;
+    // rustls' own bounds (rustls 0.23, common_state.rs and
+    // msgs/deframer): received bytes up to a handshake message's largest
+    // (0xffff), records to send up to DEFAULT_BUFFER_LIMIT (64 KiB), and
+    // 16 KiB for the rest of a connection's state.
+    const TLS_PER_CONNECTION: u64 = 144 << 10;
     let s = &c.server;
     let u = &c.upstream;
-    IDLE + s.max_connections as u64 * (s.max_header_bytes as u64 + PER_CONNECTION)
+    let tls = if s.tls.is_some() {
+        TLS_PER_CONNECTION
+    } else {
+        0
+    };
+    IDLE + s.max_connections as u64 * (s.max_header_bytes as u64 + PER_CONNECTION + tls)
         + s.max_body_memory_bytes as u64
         + u.max_in_flight as u64 * u.max_response_bytes as u64
 }
@@ -148,11 +159,12 @@ fn every_pod_s_memory_limit_holds_its_gateway_s_worst_case() {
 #[test]
 fn the_secret_a_manifest_reads_is_the_one_it_defines() {
     for (file, text) in manifests() {
-        let defined: Vec<&str> = text
-            .lines()
-            .skip_while(|l| !l.starts_with("stringData:"))
-            .skip(1)
-            .take_while(|l| l.starts_with("  "))
+        // The keys of every Secret's stringData (two-space indented).
+        let lines: Vec<&str> = text.lines().collect();
+        let defined: Vec<&str> = (0..lines.len())
+            .filter(|&i| lines[i].starts_with("stringData:"))
+            .flat_map(|i| lines[i + 1..].iter().take_while(|l| l.starts_with("  ")))
+            .filter(|l| indent(l) == 2)
             .filter_map(|l| l.trim().split_once(':').map(|(k, _)| k))
             .filter(|k| !k.starts_with('#'))
             .collect();
@@ -168,4 +180,87 @@ fn the_secret_a_manifest_reads_is_the_one_it_defines() {
             );
         }
     }
+}
+
+/// Every file a gateway's config reads from a secret (the app secret, the
+/// tokens, `[server.tls]`'s files) is one its container mounts: a path
+/// under a mount, with the key the volume's items name.
+#[test]
+fn the_files_a_config_reads_are_mounted() {
+    let mut checked = 0;
+    for (file, text) in manifests() {
+        let lines: Vec<&str> = text.lines().collect();
+        if gateway_containers(&lines).is_empty() {
+            continue;
+        }
+        let c = config_of(&text);
+        let tls = c.server.tls.as_ref();
+        let wanted = [
+            c.upstream.app_secret_file.as_ref(),
+            c.server.auth_tokens_file.as_ref(),
+            tls.map(|t| &t.cert_file),
+            tls.map(|t| &t.key_file),
+            tls.and_then(|t| t.client_ca_file.as_ref()),
+        ];
+        let mounts: Vec<String> = lines
+            .iter()
+            .filter_map(|l| l.trim().strip_prefix("mountPath: "))
+            .map(str::to_string)
+            .collect();
+        let items: Vec<String> = lines
+            .iter()
+            .filter_map(|l| l.trim().strip_prefix("- { key: "))
+            .filter_map(|r| {
+                r.split_once("path: ")
+                    .map(|(_, p)| p.trim_end_matches(" }").to_string())
+            })
+            .collect();
+        for path in wanted.into_iter().flatten() {
+            let (dir, name) = (path.parent().unwrap(), path.file_name().unwrap());
+            let dir = dir.display().to_string();
+            let name = name.to_string_lossy().to_string();
+            assert!(mounts.contains(&dir), "{file}: {dir} is not mounted");
+            // Images built with deploy/gateway.toml mount the whole secret.
+            assert!(
+                items.is_empty() || items.contains(&name),
+                "{file}: {name} is not among the mounted items {items:?}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 5, "{checked}");
+}
+
+/// While Redis is unreachable every replica holds its fallback quota
+/// alone: together they must stay within the vendor's per-path limit.
+#[test]
+fn the_replicas_fallback_quotas_add_up_to_at_most_the_vendor_s() {
+    let mut checked = 0;
+    for (file, text) in manifests() {
+        let lines: Vec<&str> = text.lines().collect();
+        for at in gateway_containers(&lines) {
+            let c = config_of(&text);
+            if c.redis.is_none() {
+                continue;
+            }
+            // The replicas of the Deployment the container is in: the
+            // last `replicas:` above it.
+            let replicas: u32 = lines[..at]
+                .iter()
+                .rev()
+                .find_map(|l| l.trim().strip_prefix("replicas: "))
+                .unwrap_or_else(|| panic!("{file}: no replicas"))
+                .parse()
+                .unwrap();
+            let r = &c.rate_limit;
+            assert!(
+                replicas * r.fallback_per_second <= r.per_second,
+                "{file}: {replicas} x {} > {}",
+                r.fallback_per_second,
+                r.per_second
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 2);
 }

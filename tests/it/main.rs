@@ -25,6 +25,8 @@ mod failover;
 mod fleet;
 /// Duplicate protection by `Idempotency-Key`.
 mod idempotency;
+/// Inbound TLS and mutual TLS on the main listener.
+mod inbound_tls;
 /// What the server bounds: connections, header and body sizes and times.
 mod limits;
 /// The OpenIM face.

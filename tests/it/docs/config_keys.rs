@@ -8,7 +8,7 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
-use entrust_gateway::config::{Config, OpenImConfig, RedisConfig};
+use entrust_gateway::config::{Config, OpenImConfig, RedisConfig, TlsConfig};
 use serde::de::value::{Error as DeError, StrDeserializer};
 use serde::de::{self, DeserializeSeed, IntoDeserializer, MapAccess, SeqAccess, Visitor};
 
@@ -176,11 +176,12 @@ impl<'de> MapAccess<'de> for Fields<'_> {
 /// optional sections present at their own defaults. Keys without a default
 /// (unset options, and the secrets, which never serialise) are absent.
 pub fn defaults() -> BTreeMap<String, toml::Value> {
-    let config = Config {
+    let mut config = Config {
         openim: Some(OpenImConfig::default()),
         redis: Some(RedisConfig::default()),
         ..Config::default()
     };
+    config.server.tls = Some(TlsConfig::default());
     let text = toml::to_string(&config).expect("the config serialises");
     let table: toml::Table = toml::from_str(&text).expect("and parses back");
     let mut out = BTreeMap::new();
@@ -480,7 +481,8 @@ fn with_key(key: &str, value: u64) -> String {
         "[server]\n[upstream]\nurls = [\"http://127.0.0.1:1\"]\napp_key = \"k\"\napp_secret = \"s\"\n\
          [rate_limit]\n[rate_limit.paths.\"/entrust/group/create.json\"]\n\
          [openim]\nsecret = \"s\"\nadmin_user_ids = [\"a\"]\n\
-         [redis]\nurl = \"redis://127.0.0.1:1\"\n[admin]\n[dedup]\n[log]\n",
+         [redis]\nurl = \"redis://127.0.0.1:1\"\n[admin]\n[dedup]\n[log]\n\
+         [server.tls]\ncert_file = \"/c.pem\"\nkey_file = \"/k.pem\"\n",
     );
     let header = format!("[{section}]\n");
     let at = text.find(&header).expect("a section of the base config") + header.len();
