@@ -510,3 +510,44 @@ async fn v4_paths_have_metric_series_from_start_up() {
     );
     assert_eq!(n, Some(1.0), "{m}");
 }
+
+/// v4 answers read in v4's terms (§3): 1050 "internal timeout" at HTTP 200
+/// is not the vendor's final word, so a keyed retry is sent again; the
+/// entrust service's own 25416 is no v4 code, so on a v4 path it is final
+/// (replayed to a retry) and does not hold the path back.
+#[tokio::test]
+async fn keyed_v4_writes_keep_only_final_answers_in_v4_terms() {
+    let env = Env::start().await;
+    let create = env.url(v4::CREATE);
+    let body = r#"{"channelId":"idem3","name":"n","owner":"o"}"#;
+    env.sim.inject(FaultRule {
+        path: Some(v4::CREATE.into()),
+        fault: Fault::Code(1050, 200),
+        times: Some(1),
+    });
+    let headers = [JSON, (IDEMPOTENCY_KEY, "v4-transient")];
+    let a = send(Method::POST, &create, &headers, body).await;
+    assert_eq!(a.json()["code"], 1050, "{}", a.text());
+    let b = send(Method::POST, &create, &headers, body).await;
+    assert_eq!(b.json()["code"], 0, "sent again: {}", b.text());
+    assert!(!b.headers.contains_key("x-gateway-replayed"));
+
+    let dismiss = env.url(v4::DISMISS);
+    let body = r#"{"channelId":"idem3"}"#;
+    env.sim.inject(FaultRule {
+        path: Some(v4::DISMISS.into()),
+        fault: Fault::Code(25416, 400),
+        times: Some(1),
+    });
+    let headers = [JSON, (IDEMPOTENCY_KEY, "v4-final")];
+    let c = send(Method::POST, &dismiss, &headers, body).await;
+    assert_eq!(
+        (c.status.as_u16(), c.json()["code"].as_i64()),
+        (400, Some(25416))
+    );
+    let d = send(Method::POST, &dismiss, &headers, body).await;
+    assert_eq!(d.json()["code"], 25416, "{}", d.text());
+    assert_eq!(d.headers["x-gateway-replayed"], "true");
+    let e = post_json(&dismiss, body).await;
+    assert_eq!(e.json()["code"], 0, "not held back: {}", e.text());
+}
