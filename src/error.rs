@@ -1,5 +1,6 @@
 //! Every error the gateway makes, and how each looks in the vendor's
-//! dialect (the entrust and admin faces). The OpenIM face renders its own;
+//! dialect (the entrust and admin faces; the v4 face with v4's codes). The
+//! OpenIM face renders its own;
 //! the server picks the renderer by face, so this map knows no face's codes
 //! but the vendor's.
 

@@ -339,22 +339,7 @@ async fn two_gateways_share_a_v4_path_s_quota_and_its_hold() {
     assert_v4_error(&a, 429, 1008, "the vendor's own answer");
     // The hold is written in the background: wait for it in Redis.
     let key = format!("entrust-gateway:{APP_KEY}:quota:{}", v4::JOIN);
-    let mut conn = redis.connection().await;
-    within("the hold reaches Redis", async {
-        loop {
-            let hold: Option<u64> = redis::cmd("HGET")
-                .arg(&key)
-                .arg("hold")
-                .query_async(&mut conn)
-                .await
-                .unwrap();
-            if hold.is_some() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await;
+    redis.hold_written(&key).await;
     let b = post_json(&format!("{}{}", gws[1].url(), v4::JOIN), join).await;
     assert_v4_error(&b, 429, 1008, "held back on the other gateway");
     assert_eq!(sim.requests().len(), 1, "a held path reached the vendor");
