@@ -1,5 +1,6 @@
 //! Every error the gateway makes, and how each looks in the vendor's
-//! dialect (the entrust and admin faces). The OpenIM face renders its own;
+//! dialect (the entrust and admin faces; the v4 face with v4's codes). The
+//! OpenIM face renders its own;
 //! the server picks the renderer by face, so this map knows no face's codes
 //! but the vendor's.
 
@@ -22,6 +23,8 @@ pub enum Face {
     Entrust,
     /// `/group/...`, `/auth/...`: OpenIM's REST API, translated.
     OpenIm,
+    /// `/v4/...`: the vendor's v4 (Nexconn) JSON API, passed through.
+    V4,
     /// `/healthz`, `/readyz`, `/metrics`.
     Admin,
 }
@@ -32,13 +35,14 @@ impl Face {
             Face::Entrust => "entrust",
             Face::OpenIm => "openim",
             Face::Admin => "admin",
+            Face::V4 => "v4",
         }
     }
 
     /// The methods this face serves (the `Allow` header of a 405).
     pub fn allow(self) -> &'static str {
         match self {
-            Face::Entrust | Face::OpenIm => "POST",
+            Face::Entrust | Face::OpenIm | Face::V4 => "POST",
             Face::Admin => "GET, HEAD",
         }
     }
@@ -66,6 +70,10 @@ fn vendor_body(code: i64, detail: &str) -> Bytes {
     body.push('}');
     Bytes::from(body)
 }
+
+// A rate-limit refusal's body is made once, with the entrust code; it
+// serves the v4 face as is because both APIs spell the limit 1008.
+const _: () = assert!(code::RATE_LIMITED == crate::v4::code::RATE_LIMITED);
 
 /// A rate-limit refusal's detail, with the vendor-shaped body that carries
 /// it made at the same time: the quota makes its refusals once per path at
@@ -294,10 +302,47 @@ impl Error {
         }
     }
 
+    /// HTTP status and `code` on the v4 face: the statuses of the v4 code
+    /// page (`nexconn-v4-group-api.md` §3: 400 bad request, 401
+    /// authentication, 404, 405, 429 rate limit, 500, 504) and v4's codes.
+    /// Unlike the entrust face there is no "no POST data" code (v4's 1003
+    /// means something else): a missing or non-JSON body is 1002.
+    fn v4_status(&self) -> (StatusCode, i64) {
+        use crate::v4::code as v4;
+        match self {
+            Error::Args(_) | Error::NoPostData(_) | Error::OpenIm { .. } => {
+                (StatusCode::BAD_REQUEST, v4::PARAM_ERROR)
+            }
+            Error::Conflict(_) => (StatusCode::CONFLICT, 409),
+            Error::KeyReused(_) => (StatusCode::UNPROCESSABLE_ENTITY, v4::PARAM_ERROR),
+            Error::NotFound(_) => (StatusCode::NOT_FOUND, v4::NOT_FOUND),
+            Error::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, v4::PARAM_ERROR),
+            Error::PayloadTooLarge { .. } | Error::BodyRefused(_) => {
+                (StatusCode::PAYLOAD_TOO_LARGE, v4::PARAM_TOO_LONG)
+            }
+            Error::Unauthorized(_) | Error::Token { .. } | Error::NoPermission(_) => {
+                (StatusCode::UNAUTHORIZED, v4::SIGNATURE_ERROR)
+            }
+            Error::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, v4::RATE_LIMITED),
+            Error::Upstream { code, .. } => (StatusCode::BAD_GATEWAY, *code),
+            Error::Unreachable(_) | Error::BadUpstream(_) => {
+                (StatusCode::BAD_GATEWAY, v4::INTERNAL_ERROR)
+            }
+            Error::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, v4::INTERNAL_TIMEOUT),
+            Error::Partial { cause, .. } => cause.v4_status(),
+            Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, v4::INTERNAL_ERROR),
+            Error::OutcomeUnknown(_) => (StatusCode::BAD_GATEWAY, OUTCOME_UNKNOWN),
+            Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, v4::INTERNAL_ERROR),
+        }
+    }
+
     /// The response in the vendor's dialect, `{"code":N,"errorMessage":...}`
-    /// (the entrust and admin faces).
+    /// (the entrust and admin faces; the v4 face with v4's codes).
     pub fn vendor_response(&self, face: Face) -> Response<Body> {
-        let (status, code) = self.entrust_status();
+        let (status, code) = match face {
+            Face::V4 => self.v4_status(),
+            _ => self.entrust_status(),
+        };
         let body = match self {
             Error::MethodNotAllowed => {
                 vendor_body(code, &format!("method not allowed; use {}", face.allow()))
@@ -394,6 +439,43 @@ mod tests {
                 body,
                 serde_json::json!({"code": code, "errorMessage": detail}).to_string()
             );
+        }
+    }
+
+    /// The v4 face's codes (`nexconn-v4-group-api.md` §3): 1002 for bad
+    /// input (no 1003 "no POST data" there), 1008 with HTTP 429 for the
+    /// quota, 1004/401, 1005/413, 1050/504, in the same
+    /// `{"code","errorMessage"}` shape.
+    #[test]
+    fn the_v4_face_speaks_v4_codes() {
+        use http_body_util::BodyExt;
+        let rows = [
+            (Error::Args("x".into()), 400, 1002),
+            (Error::NoPostData("x".into()), 400, 1002),
+            (Error::NotFound("x".into()), 404, 404),
+            (Error::MethodNotAllowed, 405, 1002),
+            (Error::PayloadTooLarge { limit: 1 }, 413, 1005),
+            (Error::Unauthorized("x".into()), 401, 1004),
+            (
+                Error::RateLimited {
+                    retry_after: Duration::from_secs(1),
+                    detail: "over".into(),
+                },
+                429,
+                1008,
+            ),
+            (Error::Timeout("x".into()), 504, 1050),
+            (Error::Unreachable("x".into()), 502, 1000),
+            (Error::OutcomeUnknown("x".into()), 502, OUTCOME_UNKNOWN),
+            (Error::Unavailable("x".into()), 503, 1000),
+        ];
+        for (e, status, code) in rows {
+            let resp = e.vendor_response(Face::V4);
+            assert_eq!(resp.status().as_u16(), status, "{e:?}");
+            let body = futures_lite_body(resp.into_body().collect());
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(v["code"], code, "{e:?}");
+            assert!(v["errorMessage"].is_string(), "{e:?}");
         }
     }
 

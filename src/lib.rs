@@ -34,7 +34,8 @@
 //!   ([`server::dispatch`], [`server::admit`]), the admin endpoints
 //!   ([`server::admin`]), errors to responses per face ([`server::respond`]),
 //!   and the application's state built at start-up ([`server::App`]).
-//! - [`passthrough`]: the `/entrust/` face: the caller's call, signed.
+//! - [`passthrough`]: the `/entrust/` face: the caller's call, signed;
+//!   [`passthrough::v4`]: the `/v4/` face, its JSON body checked first.
 //! - [`openim`]: the OpenIM face: routes, translation, tokens, OpenIM's envelope.
 //! - [`idempotency`]: duplicate protection: the states of a key, the store
 //!   trait with a local and a Redis store, writes run to completion.
@@ -50,8 +51,8 @@
 //! - [`upstream`]: the pooled TLS client, the bound on requests in flight,
 //!   data centers and failover state.
 //! - [`retry`]: the failover decision (failure × read/write × sent), a pure function.
-//! - [`allowlist`]: which entrust paths may be forwarded (an [`allowlist::EntrustPath`]
-//!   is made only here).
+//! - [`allowlist`]: which entrust and v4 paths may be forwarded (an
+//!   [`allowlist::EntrustPath`] is made only here).
 //! - [`auth`]: inbound bearer tokens.
 //! - [`headers`]: hop-by-hop headers, forwarded headers, request ids.
 //! - [`error`]: every gateway error, and how it looks in the vendor's dialect.

@@ -1,6 +1,6 @@
 //! Prometheus metrics (text format on `GET /metrics`). Label values are
-//! bounded: entrust paths outside the documented list are reported as
-//! `other`, so no caller can grow the label set. Each face registers its
+//! bounded: entrust and v4 paths outside the documented lists are reported
+//! as `other`, so no caller can grow the label set. Each face registers its
 //! routes ([`FaceRoutes`]) when the metrics are made; this module knows
 //! no face.
 
@@ -101,10 +101,10 @@ pub const SECRET_RELOAD_RESULTS: [&str; 2] = ["ok", "error"];
 /// (besides `other`).
 pub type FaceRoutes = (&'static str, &'static [&'static str]);
 
-/// Every value the `path` label can take: the documented paths and `other`.
+/// Every value the `path` label can take: the documented paths (entrust
+/// and v4) and `other`.
 fn path_labels() -> impl Iterator<Item = String> {
-    crate::entrust::path::DOCUMENTED
-        .iter()
+    crate::allowlist::known()
         .map(|p| p.to_string())
         .chain(std::iter::once("other".to_string()))
 }
@@ -416,9 +416,9 @@ impl Metrics {
     }
 }
 
-/// A bounded label for an entrust path: the path itself when documented.
+/// A bounded label for an entrust or v4 path: the path itself when documented.
 pub fn path_label(path: &str) -> String {
-    if crate::entrust::path::DOCUMENTED.contains(&path) {
+    if crate::allowlist::known().any(|p| p == path) {
         path.to_string()
     } else {
         "other".to_string()

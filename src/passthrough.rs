@@ -1,6 +1,8 @@
 //! The `/entrust/**.json` passthrough face: the caller's path, query and body
 //! bytes go to the vendor, signed; the vendor's status, content type and body
-//! come back unchanged.
+//! come back unchanged. [`v4`]: the same for the `/v4/**` JSON paths.
+
+pub mod v4;
 
 use bytes::Bytes;
 use http::request::Parts;
@@ -24,16 +26,14 @@ pub fn admit<'r>(
     path: &str,
     headers: &HeaderMap,
 ) -> Result<EntrustPath<'r>, Error> {
-    let Some(path) = routes.entrust(path) else {
-        return Err(Error::NotFound(format!(
-            "{} is not served: only the vendor's documented entrust paths (and server.extra_entrust_paths) are forwarded",
-            allowlist::printable(path)
-        )));
-    };
-    if method != Method::POST {
-        return Err(Error::MethodNotAllowed);
-    }
-    auth.check(headers.get(header::AUTHORIZATION))?;
+    let path = forwarded(
+        routes.entrust(path),
+        path,
+        "only the vendor's documented entrust paths (and server.extra_entrust_paths) are forwarded",
+        auth,
+        method,
+        headers,
+    )?;
     // The media type, before any parameters; compared as bytes (ASCII
     // case-insensitive), so a value that isn't UTF-8 is simply not a form.
     let is_form = headers.get(header::CONTENT_TYPE).is_some_and(|v| {
@@ -49,6 +49,30 @@ pub fn admit<'r>(
         ));
     }
     Ok(path)
+}
+
+/// The checks both passthrough faces make first, in this order: the path
+/// is forwarded (`found`; else 404 saying `which` are), the method is POST,
+/// and the caller's bearer token (when configured).
+fn forwarded<'r>(
+    found: Option<EntrustPath<'r>>,
+    path: &str,
+    which: &str,
+    auth: &Inbound,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<EntrustPath<'r>, Error> {
+    let Some(found) = found else {
+        return Err(Error::NotFound(format!(
+            "{} is not served: {which}",
+            allowlist::printable(path)
+        )));
+    };
+    if method != Method::POST {
+        return Err(Error::MethodNotAllowed);
+    }
+    auth.check(headers.get(header::AUTHORIZATION))?;
+    Ok(found)
 }
 
 /// Forwards an admitted request ([`admit`] made `path`).
@@ -72,6 +96,12 @@ pub async fn handle(
         Some(p) => vendor.client.call_permitted(vendor.tally, &call, p).await?,
         None => vendor.call(&call).await?,
     };
+    Ok(to_caller(reply))
+}
+
+/// The vendor's answer as the caller gets it: status, content type and
+/// body unchanged, and `Retry-After` when the vendor rate-limited the path.
+fn to_caller(reply: crate::vendor::Reply) -> Response<Body> {
     let mut resp = Response::new(Full::new(reply.body));
     *resp.status_mut() = reply.status;
     *resp.headers_mut() = headers::response_headers_for_caller(&reply.headers);
@@ -81,7 +111,7 @@ pub async fn handle(
             HeaderValue::from(crate::error::retry_after_secs(after)),
         );
     }
-    Ok(resp)
+    resp
 }
 
 /// The body of a form: non-empty (every parameter of group/query.json is
@@ -89,6 +119,14 @@ pub async fn handle(
 fn check_form(body: &[u8], path: &str) -> Result<(), Error> {
     if body.is_empty() && path != crate::entrust::path::GROUP_QUERY {
         return Err(Error::NoPostData("the request body is empty".into()));
+    }
+    // A JSON body labelled a form: a form encoder escapes `{` and `[`, so
+    // the vendor would read one key made of the whole object. The v4 paths
+    // take JSON.
+    if matches!(body.trim_ascii_start().first(), Some(b'{' | b'[')) {
+        return Err(Error::NoPostData(
+            "the body is JSON, but /entrust/ paths take a form (application/x-www-form-urlencoded); JSON bodies go to the /v4/ paths".into(),
+        ));
     }
     let text = std::str::from_utf8(body)
         .map_err(|e| Error::Args(format!("the body is not UTF-8 (byte {})", e.valid_up_to())))?;
@@ -113,6 +151,15 @@ fn bad_percent_escape(text: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_json_body_is_not_a_form() {
+        let path = crate::entrust::path::GROUP_CREATE;
+        for json in [&b"{\"groupId\":\"g\"}"[..], b"  [1]"] {
+            assert!(matches!(check_form(json, path), Err(Error::NoPostData(_))));
+        }
+        assert!(check_form(b"groupId=g&name=%7B", path).is_ok());
+    }
 
     #[test]
     fn percent_escapes() {

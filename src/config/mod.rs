@@ -208,6 +208,9 @@ pub struct ServerConfig {
     /// Entrust paths forwarded besides the vendor's documented ones (e.g. an
     /// endpoint the vendor added after this release); anything else is 404.
     pub extra_entrust_paths: Vec<String>,
+    /// v4 (`/v4/...`) paths forwarded besides the documented group-channel
+    /// ones; anything else under `/v4/` is 404.
+    pub extra_v4_paths: Vec<String>,
     /// Request bodies held in memory at once, all connections together;
     /// past it, 503 with Retry-After.
     pub max_body_memory_bytes: usize,
@@ -232,6 +235,7 @@ impl Default for ServerConfig {
             auth_tokens_env: None,
             auth_tokens_file: None,
             extra_entrust_paths: Vec::new(),
+            extra_v4_paths: Vec::new(),
             max_body_memory_bytes: 64 * 1024 * 1024,
             write_timeout_ms: 10_000,
             tls: None,

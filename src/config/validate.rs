@@ -217,17 +217,19 @@ impl Config {
     /// The keys of the edge limits (paths, body memory, write deadline).
     fn validate_edge(&self) -> Result<(), ConfigError> {
         let s = &self.server;
-        let routes = crate::allowlist::Routes::new(&s.extra_entrust_paths).map_err(ConfigError)?;
+        let routes = crate::allowlist::Routes::new(&s.extra_entrust_paths)
+            .and_then(|r| r.with_v4(&s.extra_v4_paths))
+            .map_err(ConfigError)?;
         // An override for a path that is never forwarded is a typo.
         if let Some(p) = self
             .rate_limit
             .paths
             .keys()
-            .find(|p| routes.entrust(p).is_none())
+            .find(|p| routes.forwarded(p).is_none())
         {
             return err(
                 &format!("rate_limit.paths.\"{p}\""),
-                "is not a documented entrust path or in server.extra_entrust_paths",
+                "is not a documented entrust or v4 path or in server.extra_entrust_paths or server.extra_v4_paths",
             );
         }
         if s.write_timeout_ms == 0 {

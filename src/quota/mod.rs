@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota as Gcra, RateLimiter};
 
-use crate::allowlist::{EntrustPath, Routes};
+use crate::allowlist::{Api, EntrustPath, Routes};
 use crate::config::{Config, ConfigError, EffectiveLimit, RateLimitConfig};
 use crate::error::{Error, RateNote};
 use crate::metrics::Metrics;
@@ -168,7 +168,7 @@ impl Quota {
         let paths = routes
             .all()
             .map(|p| {
-                let q = PathQuota::new(p.as_str(), cfg.for_path(p.as_str()), cfg.headroom_percent);
+                let q = PathQuota::new(p.as_str(), limit_for(&cfg, p), cfg.headroom_percent);
                 (p.as_str().to_string(), q)
             })
             .collect();
@@ -304,6 +304,25 @@ impl Quota {
     }
 }
 
+/// The limits of `path`: the configured ones; on a v4 path without a
+/// per-path `per_second`, no more than the rate the v4 reference documents
+/// for it (§5: 100/s for every group path), so the fallback's and a lowered
+/// `per_second` still apply and a raised one never takes a v4 path past
+/// its documented rate.
+fn limit_for(cfg: &RateLimitConfig, path: EntrustPath<'_>) -> EffectiveLimit {
+    let mut limit = cfg.for_path(path.as_str());
+    let overridden = cfg
+        .paths
+        .get(path.as_str())
+        .is_some_and(|o| o.per_second.is_some());
+    if path.api() == Api::V4 && !overridden {
+        limit.per_second = limit
+            .per_second
+            .min(crate::v4::path::rate_per_second(path.as_str()));
+    }
+    limit
+}
+
 fn refuse(why: Refusal, retry_after: Duration, detail: impl Into<RateNote>) -> (Refusal, Error) {
     (
         why,
@@ -359,10 +378,37 @@ mod tests {
         EntrustPath::documented(GROUP_JOIN).unwrap()
     }
 
+    /// A v4 path's quota is its documented rate (§5 of the v4 reference),
+    /// a lowered `per_second` or a per-path override still applying.
+    #[test]
+    fn v4_paths_are_held_to_their_documented_rate() {
+        let routes = Routes::new(&[]).unwrap().with_v4(&[]).unwrap();
+        let create = routes.v4(crate::v4::path::CREATE).unwrap();
+        let join = routes.v4(crate::v4::path::JOIN).unwrap();
+        let mut cfg = RateLimitConfig {
+            per_second: 500,
+            ..RateLimitConfig::default()
+        };
+        assert_eq!(limit_for(&cfg, create).per_second, 100);
+        cfg.per_second = 10;
+        assert_eq!(limit_for(&cfg, create).per_second, 10);
+        cfg.paths.insert(
+            crate::v4::path::JOIN.into(),
+            crate::config::PathLimit {
+                per_second: Some(300),
+                ..Default::default()
+            },
+        );
+        assert_eq!(limit_for(&cfg, join).per_second, 300);
+        let l = Quota::new(RateLimitConfig::default(), &routes);
+        assert_eq!(l.paths.len(), crate::allowlist::KNOWN);
+        assert_eq!(l.paths[create.index()].0, crate::v4::path::CREATE);
+    }
+
     #[test]
     fn every_route_has_its_own_quota_from_the_start() {
         let l = limiter(100, 0, 10);
-        assert_eq!(l.paths.len(), crate::entrust::path::ALL.len());
+        assert_eq!(l.paths.len(), crate::allowlist::KNOWN);
     }
 
     #[tokio::test]

@@ -42,9 +42,9 @@ pub struct BodyRoom {
     _permit: Option<OwnedSemaphorePermit>,
 }
 
-/// Checks a request on the entrust or OpenIM face before its body is read,
-/// and takes room for its body in the budget. On the entrust face, the
-/// forwarded path the check made.
+/// Checks a request on the entrust, v4 or OpenIM face before its body is
+/// read, and takes room for its body in the budget. On the entrust and v4
+/// faces, the forwarded path the check made.
 pub fn admit<'g, B>(
     app: &'g App,
     face: Face,
@@ -60,13 +60,21 @@ pub fn admit<'g, B>(
             openim_admit(app, req)?;
             None
         }
-        _ => Some(passthrough::admit(
-            app.vendor().routes(),
-            app.auth(),
-            req.method(),
-            req.uri().path(),
-            req.headers(),
-        )?),
+        _ => {
+            // The two passthrough faces differ only in their paths and body.
+            let passthrough_admit = if face == Face::V4 {
+                passthrough::v4::admit
+            } else {
+                passthrough::admit
+            };
+            Some(passthrough_admit(
+                app.vendor().routes(),
+                app.auth(),
+                req.method(),
+                req.uri().path(),
+                req.headers(),
+            )?)
+        }
     };
     let limit = app.config().server.max_body_bytes;
     let declared = match req.headers().get(header::CONTENT_LENGTH) {

@@ -18,8 +18,9 @@ use crate::{tls, vendor};
 use super::admin;
 
 /// The routes each face answers, registered with the metrics.
-const FACES: [FaceRoutes; 3] = [
+const FACES: [FaceRoutes; 4] = [
     ("entrust", entrust::path::DOCUMENTED),
+    ("v4", crate::v4::path::DOCUMENTED),
     ("openim", openim::ROUTES),
     ("admin", &admin::ROUTES),
 ];

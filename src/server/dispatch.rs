@@ -14,7 +14,7 @@ use hyper::body::Incoming;
 
 use super::admit::{self, BodyBudget, BodyRoom};
 use super::{App, Listener, admin, respond};
-use crate::allowlist::EntrustPath;
+use crate::allowlist::{Api, EntrustPath};
 use crate::error::{Body, Error, Face};
 use crate::idempotency::{Kept, Outcome};
 use crate::metrics::InFlight;
@@ -26,7 +26,9 @@ use crate::{entrust, headers, logging, openim, passthrough};
 /// serves, by whether it carries OpenIM's `operationID` header, so that an
 /// OpenIM caller's typo still gets OpenIM's envelope.
 pub fn face_of(path: &str, headers: &http::HeaderMap) -> Face {
-    if path.starts_with(entrust::path::PREFIX) {
+    if path.starts_with(crate::v4::path::PREFIX) {
+        Face::V4
+    } else if path.starts_with(entrust::path::PREFIX) {
         Face::Entrust
     } else if path.starts_with("/group/") || path.starts_with("/auth/") {
         Face::OpenIm
@@ -43,6 +45,7 @@ pub fn face_of(path: &str, headers: &http::HeaderMap) -> Face {
 fn route_label(face: Face, path: &str) -> &'static str {
     let known: &[&'static str] = match face {
         Face::Entrust => entrust::path::DOCUMENTED,
+        Face::V4 => crate::v4::path::DOCUMENTED,
         Face::OpenIm => openim::ROUTES,
         Face::Admin => &admin::ROUTES,
     };
@@ -93,11 +96,11 @@ impl Exchange {
 
 /// Puts what the vendor client reported into the request's log fields: a
 /// documented path as the constant it is (its index is its place in the
-/// documented list), another one copied.
+/// documented lists), another one copied.
 fn record_tally(app: &App, tally: &Tally, log: &logging::Request) {
     let Some(i) = tally.path() else { return };
-    let path = match entrust::path::DOCUMENTED.get(i) {
-        Some(p) => std::borrow::Cow::Borrowed(*p),
+    let path = match crate::allowlist::known_at(i) {
+        Some(p) => std::borrow::Cow::Borrowed(p),
         None => match app.vendor().routes().get(i) {
             Some(p) => std::borrow::Cow::Owned(p.as_str().to_string()),
             None => return,
@@ -226,12 +229,14 @@ async fn dispatch(
         .app
         .idempotency()
         .is_some_and(|i| i.keyed(&parts.headers));
-    // A passthrough call takes its first quota permit before its body is
-    // read: over quota, the refusal costs no reading or checking. Not a
-    // keyed write: it may be a retry answered from the store, which needs
-    // no permit.
+    // An entrust passthrough call takes its first quota permit before its
+    // body is read: over quota, the refusal costs no reading or checking.
+    // Not a keyed write: it may be a retry answered from the store, which
+    // needs no permit. (On the v4 face the body is checked before any
+    // quota is spent.)
+    let early = |p: &EntrustPath<'_>| p.api() == Api::Entrust && (!keyed || p.is_read_only());
     let mut permit = None;
-    if let Some(path) = entrust.filter(|p| !keyed || entrust::path::is_read_only(p.as_str())) {
+    if let Some(path) = entrust.filter(early) {
         match ex.app.vendor().early_permit(path).await {
             Ok(p) => permit = Some(p),
             Err(e) => {
@@ -241,12 +246,15 @@ async fn dispatch(
         }
     }
     let body = read_body(body, limit).await?;
-    if let Some(path) = entrust.filter(|p| entrust::path::is_read_only(p.as_str())) {
+    if let Some(path) = entrust.filter(|p| p.api() == Api::Entrust && p.is_read_only()) {
         return passthrough::handle(ex.vendor(), &parts, path, body, &ex.request_id, permit).await;
     }
-    // admit() passed: a POST to a forwarded entrust path or an OpenIM
-    // route; the entrust reads went above.
-    let writes = ex.face == Face::Entrust || openim::is_write(parts.uri.path());
+    // admit() passed: a POST to a forwarded entrust or v4 path or an
+    // OpenIM route; the entrust reads went above.
+    let writes = match entrust {
+        Some(path) => !path.is_read_only(),
+        None => openim::is_write(parts.uri.path()),
+    };
     if !writes {
         // Boxed: the OpenIM handlers' state (batches of calls) is
         // kilobytes, which every request's pipeline would otherwise hold.
@@ -361,6 +369,13 @@ async fn route(
         Face::OpenIm => {
             let peer = Some(ex.peer.ip());
             openim::handle(ex.app.openim(), ex.vendor(), peer, parts, body, request_id).await
+        }
+        Face::V4 => {
+            // Checked by admit(), on the caller's side of the spawn.
+            let Some(path) = ex.app.vendor().routes().v4(parts.uri.path()) else {
+                return Err(Error::Internal("an admitted path is not forwarded".into()));
+            };
+            passthrough::v4::handle(ex.vendor(), parts, path, body, request_id).await
         }
         _ => {
             // Checked by admit(), on the caller's side of the spawn.

@@ -1,6 +1,6 @@
 //! How an error becomes a response: the one place that picks the renderer
 //! by face. The vendor's dialect is the error type's own
-//! ([`Error::vendor_response`]); OpenIM's envelope is the OpenIM face's
+//! ([`Error::vendor_response`], entrust or v4 codes by face); OpenIM's envelope is the OpenIM face's
 //! ([`crate::openim::errcode::response`]).
 
 use http::Response;
@@ -13,6 +13,8 @@ pub fn error(face: Face, e: &Error) -> Response<Body> {
     match face {
         Face::OpenIm => openim::errcode::response(e),
         Face::Entrust | Face::Admin => e.vendor_response(face),
+        // The vendor's shape with v4's codes (`nexconn-v4-group-api.md` §3).
+        Face::V4 => e.vendor_response(Face::V4),
     }
 }
 

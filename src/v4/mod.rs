@@ -62,6 +62,11 @@ pub mod media {
     pub const RESPONSE: &str = "application/json; charset=utf-8";
 }
 
+/// The gateway's checks of a v4 request body before it spends quota on it
+/// (§1, §6, §7). Not shared with the simulator, which checks with its own
+/// code.
+pub mod validate;
+
 /// Wire names of fields (the \[PY\] pydantic aliases, §7), and the variants
 /// the \[DOC\] pages use where they disagree (§9).
 pub mod field;

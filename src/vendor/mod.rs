@@ -24,9 +24,9 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
 use serde::Deserialize;
 
-use crate::allowlist::{EntrustPath, Routes};
+use crate::allowlist::{self, Api, EntrustPath, Routes};
 use crate::config::{BaseUrl, Config, ConfigError};
-use crate::entrust::{self, code};
+use crate::entrust;
 use crate::error::Error;
 use crate::metrics::{self, Metrics};
 use crate::quota::Quota;
@@ -87,17 +87,18 @@ pub struct Reply {
     pub retry_after: Option<Duration>,
     /// Which data center answered (an index into `upstream.urls`).
     pub data_center: usize,
+    /// The dialect it answered in (its path's API).
+    pub api: Api,
 }
 
 impl Reply {
     /// Whether this is the vendor's definitive answer, which a retry of the
     /// same write may be given instead of doing it again: not a 5xx, a 429,
-    /// or a code that says "not done, try again".
+    /// or a code that says "not done, try again" (in the path's dialect:
+    /// [`retry::judge`]).
     pub fn is_final(&self) -> bool {
-        !self.status.is_server_error()
-            && self.status != StatusCode::TOO_MANY_REQUESTS
-            && self.retry_after.is_none()
-            && !self.code.is_some_and(code::is_transient)
+        self.retry_after.is_none()
+            && retry::judge(self.api, self.status.as_u16(), self.code).is_final
     }
 }
 
@@ -158,14 +159,15 @@ impl Client {
     pub fn new(config: &Config, secret: Secret, metrics: &Metrics) -> Result<Client, ConfigError> {
         let app_key = HeaderValue::from_str(&config.upstream.app_key)
             .map_err(|_| ConfigError("upstream.app_key: not a valid header value".into()))?;
-        let routes = Routes::new(&config.server.extra_entrust_paths).map_err(ConfigError)?;
+        let routes = Routes::new(&config.server.extra_entrust_paths)
+            .and_then(|r| r.with_v4(&config.server.extra_v4_paths))
+            .map_err(ConfigError)?;
         let origins = config
             .base_urls()?
             .iter()
             .map(Origin::new)
             .collect::<Result<Vec<_>, _>>()?;
-        let paths = entrust::path::ALL
-            .iter()
+        let paths = allowlist::known()
             .map(|p| PathSlot::new(p, &origins, true))
             .chain([PathSlot::new("other", &origins, false)])
             .collect();
@@ -263,7 +265,7 @@ impl Client {
         let path = call.path.as_str();
         let slot = self.slot(call.path);
         tally.calling(call.path.index());
-        let access = if entrust::path::is_read_only(path) {
+        let access = if call.path.is_read_only() {
             Access::Read
         } else {
             Access::Write
@@ -321,9 +323,10 @@ impl Client {
     }
 
     /// The cached pieces for `path` (the last slot for an undocumented one:
-    /// the documented paths come first in an [`EntrustPath`]'s index).
+    /// the documented paths of both APIs come first in an [`EntrustPath`]'s
+    /// index).
     fn slot(&self, path: EntrustPath<'_>) -> &PathSlot {
-        &self.paths[path.index().min(entrust::path::ALL.len())]
+        &self.paths[path.index().min(allowlist::KNOWN)]
     }
 
     /// One quota permit for `path` (every attempt takes one).
@@ -384,12 +387,12 @@ impl Client {
                         sent: Sent::Maybe,
                         detail: format!("answered HTTP {}", status.as_u16()),
                     },
-                    Some(self.reply(call.path.as_str(), slot.label, dc, resp)),
+                    Some(self.reply(call.path, slot.label, dc, resp)),
                 ))
             }
             Ok(resp) => {
                 self.upstream.mark_ok(dc);
-                Ok(self.reply(call.path.as_str(), slot.label, dc, resp))
+                Ok(self.reply(call.path, slot.label, dc, resp))
             }
             Err(e) => Err((e, None)),
         })
@@ -464,14 +467,21 @@ impl Client {
         Ok(req)
     }
 
-    fn reply(&self, path: &str, path_label: &str, dc: usize, resp: http::Response<Bytes>) -> Reply {
+    fn reply(
+        &self,
+        route: EntrustPath<'_>,
+        path_label: &str,
+        dc: usize,
+        resp: http::Response<Bytes>,
+    ) -> Reply {
+        let path = route.as_str();
         let (parts, body) = resp.into_parts();
         let code = serde_json::from_slice::<CodeOnly>(&body)
             .ok()
             .map(|c| c.code);
-        // 1008 (the general limit) or 25416 (the entrust service's own).
-        let limited = parts.status == StatusCode::TOO_MANY_REQUESTS
-            || matches!(code, Some(code::RATE_LIMITED | code::ENTRUST_RATE_LIMIT));
+        // HTTP 429, or the dialect's rate-limit codes (entrust: 1008 and
+        // the entrust service's own 25416; v4: 1008).
+        let limited = retry::judge(route.api(), parts.status.as_u16(), code).rate_limited;
         let retry_after = limited.then(|| {
             self.meters.count_error(path_label, "rate_limited");
             crate::logging::span_at(path, &self.upstream.urls()[dc].label).in_scope(|| {
@@ -486,6 +496,7 @@ impl Client {
             code,
             retry_after,
             data_center: dc,
+            api: route.api(),
         }
     }
 }

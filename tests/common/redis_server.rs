@@ -132,6 +132,28 @@ impl RedisServer {
             .await
             .expect("connect to the test redis-server")
     }
+
+    /// Waits (up to 5 s) until the quota key `key` holds a `hold` field:
+    /// the fleet's hold after the vendor's 1008, written in the background.
+    pub async fn hold_written(&self, key: &str) {
+        let mut conn = self.connection().await;
+        tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                let hold: Option<u64> = redis::cmd("HGET")
+                    .arg(key)
+                    .arg("hold")
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+                if hold.is_some() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("the hold reaches Redis");
+    }
 }
 
 impl Drop for RedisServer {

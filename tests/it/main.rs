@@ -43,3 +43,6 @@ mod shutdown;
 mod sim;
 /// An HTTPS upstream.
 mod tls;
+/// The v4 (Nexconn) face: JSON group-channel paths, checked, signed, held
+/// to quota.
+mod v4;

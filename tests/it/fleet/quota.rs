@@ -372,23 +372,7 @@ async fn the_vendors_1008_holds_the_path_back_fleet_wide() {
     assert_eq!(a.status, 429);
     assert_eq!(a.json()["code"], 1008);
     // The hold is written in the background: wait for it in Redis.
-    let mut conn = redis.connection().await;
-    tokio::time::timeout(Duration::from_secs(5), async {
-        loop {
-            let hold: Option<u64> = redis::cmd("HGET")
-                .arg(KEY)
-                .arg("hold")
-                .query_async(&mut conn)
-                .await
-                .unwrap();
-            if hold.is_some() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await
-    .expect("the hold reaches Redis");
+    redis.hold_written(KEY).await;
     // The other instance holds the path back too, without calling the vendor.
     let b = post_form(&urls[1], "groupIds=b").await;
     assert_eq!(b.status, 429);
