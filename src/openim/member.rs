@@ -395,7 +395,7 @@ where
 
 /// A paged vendor list walked over `range` from the nearest cursor this
 /// face remembers ([`super::pages`]); a range that starts past the list's
-/// known total costs no call.
+/// known total, or asks for nothing of it, costs no call.
 async fn cached_walk<T, F, Fut>(
     ctx: &Ctx<'_>,
     list: List,
@@ -408,8 +408,10 @@ where
 {
     let pages = ctx.pages;
     let total = pages.total(&list);
-    let skip = range.map_or(0, |(skip, _)| skip);
-    if let Some(t) = total.filter(|t| usize::try_from(*t).is_ok_and(|t| skip >= t)) {
+    let (skip, count) = range.unwrap_or((0, usize::MAX));
+    // Nothing of this list is on the page (it is past the end, or the page
+    // is already full): its known total is all the answer needs.
+    if let Some(t) = total.filter(|t| count == 0 || usize::try_from(*t).is_ok_and(|t| skip >= t)) {
         return Ok((t, Vec::new()));
     }
     let from = range.and_then(|(skip, _)| pages.cursor(&list, skip));

@@ -85,7 +85,7 @@
 //!   user fails a check.
 //! - create: the owner joins first as OWNER, `userIds` as MEMBER (the owner
 //!   listed again is skipped). import: the owner is the only member. A group
-//!   holds at most 3000 members (25411) and 10 managers (25419).
+//!   holds at most 3000 members (25411; [`SimConfig::member_max`]) and 10 managers (25419).
 //! - update: each `groupProfile`/`permissions` key sent replaces the stored
 //!   one (an empty string is stored as empty); `groupExtProfile` keys are set
 //!   one by one and an empty value removes the key; the name may come as

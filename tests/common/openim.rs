@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use entrust_gateway::sim::Recorded;
+use entrust_gateway::sim::{Recorded, SimConfig};
 use serde_json::{Value, json};
 
 use super::{Answer, Env, post_openim, send};
@@ -49,6 +49,17 @@ impl Im {
     /// The same, with more config sections.
     pub async fn start_with_extra(extra: &str) -> Im {
         let env = Env::start_with("", &format!("{}\n{extra}", section(3600))).await;
+        Im::admin_on(env).await
+    }
+
+    /// With `[openim]` and `extra`, in front of a simulator configured by
+    /// `edit`, holding an admin token.
+    pub async fn start_with_sim(edit: impl FnOnce(&mut SimConfig), extra: &str) -> Im {
+        let env = Env::start_with_sim(edit, &format!("{}\n{extra}", section(3600))).await;
+        Im::admin_on(env).await
+    }
+
+    async fn admin_on(env: Env) -> Im {
         let mut im = Im { env, token: None };
         let a = im.post("/auth/get_admin_token", admin_login()).await;
         assert_eq!(a["errCode"], 0, "{a}");

@@ -9,6 +9,8 @@ mod group;
 mod hardening;
 /// Membership: every route, the life-cycle, paging, partial failures.
 mod member;
+/// Offset paging over the vendor's tokens at 10,000 members and groups.
+mod paging;
 /// OpenIM's own test script, replayed.
 mod script;
 /// Tokens: admin tokens, the pre-3.8.1 token routes, failed attempts.
