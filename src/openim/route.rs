@@ -201,9 +201,6 @@ impl Route {
             Route::GetCommonGroupsWithFriend => Some(
                 "the vendor has no friend relations; compare get_full_join_group_ids of both users instead",
             ),
-            Route::GetUserToken | Route::ForceLogout => Some(
-                "this gateway issues admin tokens only (get_admin_token); user tokens are not served",
-            ),
             _ => None,
         }
     }

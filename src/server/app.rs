@@ -54,7 +54,7 @@ impl App {
         };
         let tokens = config.load_auth_tokens()?;
         Ok(App {
-            openim: openim::State::new(&config, Inbound::new(&tokens), &metrics)?,
+            openim: openim::State::new(&config, Inbound::new(&tokens), &metrics, vendor.redis())?,
             auth: Inbound::new(&tokens),
             idempotency,
             vendor,

@@ -85,6 +85,26 @@ impl Im {
         a.json()
     }
 
+    /// POSTs `body` with `token` instead of the admin's; asserts HTTP 200
+    /// and returns the envelope.
+    pub async fn post_as(&self, token: &str, route: &str, body: Value) -> Value {
+        let a = post_openim(&self.env.url(route), &operation_id(), Some(token), &body).await;
+        assert_eq!(a.status, 200, "{route}: {}", a.text());
+        a.json()
+    }
+
+    /// A user token for `user` on `platform` (get_user_token with the
+    /// admin token).
+    pub async fn user_token(&self, user: &str, platform: i64) -> String {
+        let d = self
+            .ok(
+                "/auth/get_user_token",
+                json!({"userID": user, "platformID": platform}),
+            )
+            .await;
+        d["token"].as_str().expect("a token").to_string()
+    }
+
     pub async fn answer(&self, route: &str, body: &Value) -> Answer {
         post_openim(
             &self.env.url(route),

@@ -11,6 +11,8 @@ mod hardening;
 mod member;
 /// Offset paging over the vendor's tokens at 10,000 members and groups.
 mod paging;
+/// OpenIM's permission rules for user tokens.
+mod perm;
 /// OpenIM's own test script, replayed.
 mod script;
 /// Tokens: admin tokens, the pre-3.8.1 token routes, failed attempts.
