@@ -635,12 +635,13 @@ pub async fn get_groups_info(ctx: &Ctx<'_>, req: &Map<String, Value>) -> Result<
             distinct.push(id.clone());
         }
     }
-    let infos: Vec<Value> = ctx
+    let mut infos: Vec<Value> = ctx
         .profiles(&distinct)
         .await?
         .iter()
         .map(group_info)
         .collect();
+    super::mute::fill_group_status(ctx, &mut infos).await?;
     Ok(json!({"groupInfos": infos}))
 }
 

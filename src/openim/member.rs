@@ -559,7 +559,7 @@ async fn sorted_members(
 
 /// A group the vendor doesn't know reads as empty (25410 → `Ok(None)`), as
 /// OpenIM's member reads answer an unknown group (errCode 0, no members).
-fn unknown_is_empty<T>(r: Result<T, Error>) -> Result<Option<T>, Error> {
+pub(super) fn unknown_is_empty<T>(r: Result<T, Error>) -> Result<Option<T>, Error> {
     match r {
         Ok(v) => Ok(Some(v)),
         Err(Error::Upstream { code, .. }) if code == code::GROUP_NOT_FOUND => Ok(None),
@@ -596,7 +596,8 @@ pub async fn member_list(ctx: &Ctx<'_>, req: &Map<String, Value>) -> Result<Valu
         let total = i64::try_from(found.len()).unwrap_or(i64::MAX);
         (total, found.into_iter().skip(offset).take(count).collect())
     };
-    let members: Vec<Value> = members.iter().map(|m| group_member(id, m)).collect();
+    let mut members: Vec<Value> = members.iter().map(|m| group_member(id, m)).collect();
+    super::mute::fill_mute_end(ctx, id, &mut members).await?;
     Ok(json!({"total": total, "members": members}))
 }
 
@@ -640,11 +641,12 @@ pub async fn members_info(ctx: &Ctx<'_>, req: &Map<String, Value>) -> Result<Val
         }
     }
     perm::in_group(ctx, id).await?;
-    let members: Vec<Value> = unknown_is_empty(specific(ctx, id, &distinct).await)?
+    let mut members: Vec<Value> = unknown_is_empty(specific(ctx, id, &distinct).await)?
         .unwrap_or_default()
         .iter()
         .map(|m| group_member(id, m))
         .collect();
+    super::mute::fill_mute_end(ctx, id, &mut members).await?;
     Ok(json!({"members": members}))
 }
 
@@ -940,11 +942,12 @@ pub async fn joined_groups(ctx: &Ctx<'_>, req: &Map<String, Value>) -> Result<Va
     perm::self_only(ctx, user)?;
     let (total, groups) = joined(ctx, user, Some(range)).await?;
     let ids = distinct_group_ids(groups);
-    let infos: Vec<Value> = if ids.is_empty() {
+    let mut infos: Vec<Value> = if ids.is_empty() {
         Vec::new()
     } else {
         ctx.profiles(&ids).await?.iter().map(group_info).collect()
     };
+    super::mute::fill_group_status(ctx, &mut infos).await?;
     Ok(json!({"total": total, "groups": infos}))
 }
 

@@ -33,6 +33,7 @@ pub mod group;
 pub mod json;
 pub mod kicks;
 pub mod member;
+pub mod mute;
 pub mod pages;
 pub mod perm;
 pub mod route;
@@ -404,14 +405,16 @@ pub async fn handle(
         Route::QuitGroup => member::quit(&ctx, &req).await.map(|()| None)?,
         Route::TransferGroup => member::transfer(&ctx, &req).await.map(|()| None)?,
         Route::DismissGroup => member::dismiss(&ctx, &req).await.map(|()| None)?,
+        Route::MuteGroupMember => mute::mute_member(&ctx, &req).await.map(|()| None)?,
+        Route::CancelMuteGroupMember => {
+            mute::cancel_mute_member(&ctx, &req).await.map(|()| None)?
+        }
+        Route::MuteGroup => mute::mute_group(&ctx, &req, true).await.map(|()| None)?,
+        Route::CancelMuteGroup => mute::mute_group(&ctx, &req, false).await.map(|()| None)?,
         // Answered above; listed so that a new route must be placed here.
         Route::GetAdminToken
         | Route::UserToken
         | Route::ParseToken
-        | Route::MuteGroup
-        | Route::CancelMuteGroup
-        | Route::MuteGroupMember
-        | Route::CancelMuteGroupMember
         | Route::GroupApplicationResponse
         | Route::GetRecvGroupApplicationList
         | Route::GetUserReqGroupApplicationList

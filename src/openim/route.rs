@@ -179,12 +179,6 @@ impl Route {
     /// errDlt, after "… is not supported: ").
     pub const fn unsupported(self) -> Option<&'static str> {
         match self {
-            Route::MuteGroup
-            | Route::CancelMuteGroup
-            | Route::MuteGroupMember
-            | Route::CancelMuteGroupMember => Some(
-                "the vendor's entrust groups have no muting, so entrust-gateway cannot serve it",
-            ),
             Route::GroupApplicationResponse
             | Route::GetRecvGroupApplicationList
             | Route::GetUserReqGroupApplicationList

@@ -25,7 +25,7 @@ use crate::{entrust, headers, logging, openim, passthrough};
 /// serves, by whether it carries OpenIM's `operationID` header, so that an
 /// OpenIM caller's typo still gets OpenIM's envelope.
 pub fn face_of(path: &str, headers: &http::HeaderMap) -> Face {
-    if path.starts_with(entrust::path::PREFIX) {
+    if path.starts_with(entrust::path::PREFIX) || is_legacy_vendor_path(path) {
         Face::Entrust
     } else if path.starts_with("/group/") || path.starts_with("/auth/") {
         Face::OpenIm
@@ -36,6 +36,14 @@ pub fn face_of(path: &str, headers: &http::HeaderMap) -> Face {
     } else {
         Face::Entrust
     }
+}
+
+/// One of the vendor's legacy group mute paths (`/group/....json`, the
+/// only `/group/` paths forwarded), served like the entrust paths. Any
+/// other `/group/` path stays OpenIM's, so an OpenIM caller's typo still
+/// gets OpenIM's envelope.
+fn is_legacy_vendor_path(path: &str) -> bool {
+    path.ends_with(".json") && crate::allowlist::is_legacy_mute(path)
 }
 
 /// A bounded metric label for the route.

@@ -129,6 +129,10 @@
 //!   Default order for all three: 1 (newest first). The JSON fields in these
 //!   answers are JSON text, as the Go SDK's string fields expect.
 //!
+//! - The legacy group API's mute paths (`/group/user/gag/*.json`,
+//!   `/group/ban/*.json`) share the v4 mute and freeze lists: see the
+//!   `endpoints/legacy.rs` module doc for their shapes and guesses.
+//!
 //! Where it still guesses (no doc or SDK says): the HTTP status of entrust
 //! codes; the member (3000) and follow (100) limits; which checks come
 //! first; page token format; whether remark names and follows survive

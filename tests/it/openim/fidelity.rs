@@ -457,10 +457,6 @@ async fn get_groups_search() {
 async fn routes_the_vendor_cannot_back() {
     let im = Im::start().await;
     for route in [
-        "/group/mute_group",
-        "/group/cancel_mute_group",
-        "/group/mute_group_member",
-        "/group/cancel_mute_group_member",
         "/group/group_application_response",
         "/group/get_recv_group_applicationList",
         "/group/get_user_req_group_applicationList",

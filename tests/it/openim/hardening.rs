@@ -839,7 +839,8 @@ async fn what_the_face_accepts() {
             "{ct:?}: {}",
             a.text()
         );
-        assert_eq!(im.paths(), [path::PROFILE_QUERY], "{ct:?}");
+        // The profile, then whether the group is muted (src/openim/mute.rs).
+        assert_eq!(im.paths(), [path::PROFILE_QUERY, path::BAN_QUERY], "{ct:?}");
     }
 
     // A duplicate key: the last value is the one applied.
