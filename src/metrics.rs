@@ -245,7 +245,7 @@ impl Metrics {
         let openim_kick_store_errors = Family::<KindLabels, Counter>::default();
         registry.register(
             "openim_kick_store_errors",
-            "Redis calls of the OpenIM force_logout record that failed, by kind (timeout, connection, reply); tokens are then checked against this gateway's kicks only",
+            "Redis calls of the OpenIM force_logout record that failed, by kind (timeout, connection, reply): tokens are then checked against this gateway's kicks only",
             openim_kick_store_errors.clone(),
         );
         let quota_store_up = Gauge::default();
