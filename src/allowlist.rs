@@ -259,6 +259,22 @@ pub fn entrust_path(path: &str) -> Option<&str> {
     (ok_chars && ok_segments && rest.len() > ".json".len()).then_some(path)
 }
 
+// ---- The vendor's legacy group mute paths (OpenIM mute routes) ----
+//
+// `/group/user/gag/{add,rollback,list}.json` and
+// `/group/ban/{add,rollback,query}.json` are documented paths
+// (`entrust::path::LEGACY_MUTE`, part of `DOCUMENTED`): forwarded as they
+// are, each with its own quota, like the entrust paths. They are not
+// `/entrust/` paths, so `server.extra_entrust_paths` can't name them and
+// no other `/group/....json` path is forwarded.
+
+/// Whether `path` is one of the legacy mute paths the gateway forwards.
+pub fn is_legacy_mute(path: &str) -> bool {
+    crate::entrust::path::LEGACY_MUTE.contains(&path)
+}
+
+// ---- end of the legacy mute paths ----
+
 /// A path as it may appear in an error message: at most 80 characters.
 pub fn printable(path: &str) -> String {
     let mut s: String = path.chars().take(80).collect();
@@ -291,6 +307,20 @@ mod tests {
         // Displayed as the path (refusal details name it).
         let p = routes.entrust("/entrust/x/a.json").unwrap();
         assert_eq!(p.to_string(), "/entrust/x/a.json");
+    }
+
+    #[test]
+    fn the_legacy_mute_paths_are_routes_and_no_other_group_json_path() {
+        let r = Routes::new(&[]).unwrap();
+        for p in crate::entrust::path::LEGACY_MUTE {
+            assert!(is_legacy_mute(p));
+            assert_eq!(r.entrust(p).map(|e| e.as_str()), Some(p));
+        }
+        assert!(r.entrust("/group/user/ban/whitelist/add.json").is_none());
+        assert!(r.entrust("/group/create.json").is_none());
+        assert!(!is_legacy_mute("/group/create.json"));
+        // extra_entrust_paths can't add one.
+        assert!(Routes::new(&["/group/create.json".into()]).is_err());
     }
 
     #[test]

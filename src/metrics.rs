@@ -128,6 +128,8 @@ pub struct Metrics {
     /// Answers not kept in Redis: over `dedup::shared::ANSWER_MAX`.
     pub dedup_answers_too_large: Counter,
     pub admin_token_failures: Family<ResultLabels, Counter>,
+    /// With `[redis]`: failed Redis calls of OpenIM's force_logout record.
+    pub openim_kick_store_errors: Family<KindLabels, Counter>,
     /// 1 while the shared quota's Redis answers (0 without `[redis]`).
     pub quota_store_up: Gauge,
     pub quota_store_errors: Family<KindLabels, Counter>,
@@ -240,6 +242,12 @@ impl Metrics {
             "Failed OpenIM token requests, by result (refused: wrong secret; throttled: too many failures, not checked)",
             admin_token_failures.clone(),
         );
+        let openim_kick_store_errors = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "openim_kick_store_errors",
+            "Redis calls of the OpenIM force_logout record that failed, by kind (timeout, connection, reply): tokens are then checked against this gateway's kicks only",
+            openim_kick_store_errors.clone(),
+        );
         let quota_store_up = Gauge::default();
         registry.register(
             "quota_store_up",
@@ -345,6 +353,7 @@ impl Metrics {
             dedup_evictions,
             dedup_answers_too_large,
             admin_token_failures,
+            openim_kick_store_errors,
             quota_store_up,
             quota_store_errors,
             quota_store_switches,

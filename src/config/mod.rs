@@ -155,7 +155,7 @@ impl Default for DedupConfig {
             window_ms: 60_000,
             // 16 write paths x 96/s (the quota less its headroom) x 60 s =
             // 92,160 writes in one window at most, rounded up.
-            max_entries: 100_000,
+            max_entries: 120_000,
             key_header: "idempotency-key".into(),
             outcome_wait_ms: 30_000,
             allow_evicting_store: false,

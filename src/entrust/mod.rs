@@ -57,10 +57,39 @@ pub mod path {
     pub const REMARK_NAME_DELETE: &str = "/entrust/group/remarkname/delete.json";
     pub const REMARK_NAME_QUERY: &str = "/entrust/group/remarkname/query.json";
 
+    // The vendor's legacy group API's mute paths, outside `/entrust/`
+    // (forwarded for OpenIM's mute routes): parameters and answers as the
+    // Go SDK `sdk/group.go` sends and reads them (GroupMuteMembersAdd,
+    // GroupMuteMembersRemove, GroupMuteMembersGetList,
+    // GroupMuteAllMembersAdd/Remove/GetList).
+    /// `groupId`, `userId` (repeated), `minute` → `{code}`.
+    pub const GAG_ADD: &str = "/group/user/gag/add.json";
+    /// `groupId`, `userId` (repeated) → `{code}`.
+    pub const GAG_ROLLBACK: &str = "/group/user/gag/rollback.json";
+    /// `groupId` → `{code, users:[{userId, time}]}` (`time`: when the mute
+    /// ends, `YYYY-MM-DD HH:MM:SS`).
+    pub const GAG_LIST: &str = "/group/user/gag/list.json";
+    /// `groupId` (repeated) → `{code}`: every member muted.
+    pub const BAN_ADD: &str = "/group/ban/add.json";
+    /// `groupId` (repeated) → `{code}`.
+    pub const BAN_ROLLBACK: &str = "/group/ban/rollback.json";
+    /// `groupId` (repeated, <= 20), or `page`/`size` → `{code,
+    /// groupinfo:[{groupId, stat}]}` (`stat` 1: muted).
+    pub const BAN_QUERY: &str = "/group/ban/query.json";
+    /// The legacy mute paths.
+    pub const LEGACY_MUTE: [&str; 6] = [
+        GAG_ADD,
+        GAG_ROLLBACK,
+        GAG_LIST,
+        BAN_ADD,
+        BAN_ROLLBACK,
+        BAN_QUERY,
+    ];
+
     /// Every documented endpoint (used to bound metric label values).
-    /// The reference's endpoint table; the Go SDK's `sdk/entrustgroup.go`
-    /// covers the same 23 paths.
-    pub const ALL: [&str; 23] = [
+    /// The reference's endpoint table (the Go SDK's `sdk/entrustgroup.go`
+    /// covers the same 23 paths), then the 6 [`LEGACY_MUTE`] paths.
+    pub const ALL: [&str; 29] = [
         GROUP_CREATE,
         GROUP_IMPORT,
         PROFILE_UPDATE,
@@ -84,6 +113,12 @@ pub mod path {
         REMARK_NAME_SET,
         REMARK_NAME_DELETE,
         REMARK_NAME_QUERY,
+        GAG_ADD,
+        GAG_ROLLBACK,
+        GAG_LIST,
+        BAN_ADD,
+        BAN_ROLLBACK,
+        BAN_QUERY,
     ];
 
     /// The documented endpoints as a slice: the paths the gateway forwards
@@ -93,7 +128,7 @@ pub mod path {
     /// Whether an endpoint only reads, so that a request that may have reached
     /// the server can still be sent again safely.
     pub fn is_read_only(path: &str) -> bool {
-        path.ends_with("/query.json") || path.ends_with("/get.json")
+        path.ends_with("/query.json") || path.ends_with("/get.json") || path == GAG_LIST
     }
 
     #[cfg(test)]
@@ -117,12 +152,14 @@ pub mod path {
                     JOINED_GROUP_QUERY,
                     MEMBER_FOLLOWED_GET,
                     REMARK_NAME_QUERY,
+                    GAG_LIST,
+                    BAN_QUERY,
                 ]
             );
             let mut unique = DOCUMENTED.to_vec();
             unique.sort_unstable();
             unique.dedup();
-            assert_eq!(unique.len(), 23);
+            assert_eq!(unique.len(), 29);
         }
     }
 }
@@ -188,6 +225,13 @@ pub mod role {
 
 /// Documented limits.
 pub mod limit {
+    /// Legacy group API: users per gag/add.json call (the v4 successor's
+    /// documented 20), groups per ban call, and a gag's longest duration
+    /// (Go SDK `sdk/group.go` GroupMuteMembersAdd: "maximum value of 43200
+    /// minutes"; GroupMuteAllMembersGetList: "maximum of 20 groups").
+    pub const GAG_USERS_MAX: usize = 20;
+    pub const BAN_GROUPS_MAX: usize = 20;
+    pub const GAG_MINUTES_MAX: i64 = 43_200;
     /// Requests per second per API path, per app.
     pub const RATE_PER_SECOND: u32 = 100;
     /// What the docs allow and the gateway sends.

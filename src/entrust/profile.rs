@@ -292,6 +292,61 @@ pub fn parse_joined_groups(body: &[u8]) -> Result<Page<JoinedGroup>, String> {
     page_of(body, &["groups", "groupIds", "list"], parse_joined)
 }
 
+/// A `YYYY-MM-DD HH:MM:SS` time (UTC, as the legacy API gives it for the
+/// global data centers) or a number of ms: unix ms.
+fn datetime_ms(v: Option<&Value>) -> Option<i64> {
+    if let Some(n) = v.and_then(Value::as_i64) {
+        return Some(n);
+    }
+    let s = v?.as_str()?.trim();
+    if let Ok(n) = s.parse::<i64>() {
+        return Some(n);
+    }
+    let (date, time) = s.split_once([' ', 'T'])?;
+    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, mo, day) = (d.next()??, d.next()??, d.next()??);
+    let mut t = time
+        .trim_end_matches('Z')
+        .split(':')
+        .map(|p| p.parse::<i64>().ok());
+    let (h, mi, sec) = (t.next()??, t.next()??, t.next().flatten().unwrap_or(0));
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&day) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if mo <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(((days * 24 + h) * 60 + mi) * 60_000 + sec * 1000)
+}
+
+/// A `/group/user/gag/list.json` answer: each muted user and when the
+/// mute ends (unix ms; Go SDK `sdk/group.go` GroupUser `{userId, time}`).
+pub fn parse_gag_list(body: &[u8]) -> Result<Vec<(String, i64)>, String> {
+    let page = page_of(body, &["users", "members"], |v| {
+        let m = v.as_object()?;
+        let user = text(first(m, &["userId", "id"]))?;
+        let until = datetime_ms(first(m, &["time", "endTime", "muteExpiresAt"]))?;
+        (!user.is_empty()).then_some((user, until))
+    })?;
+    Ok(page.items)
+}
+
+/// A `/group/ban/query.json` answer: each group and whether every member
+/// is muted (Go SDK `sdk/group.go` GroupInfo `{groupinfo:[{groupId, stat}]}`).
+pub fn parse_ban_query(body: &[u8]) -> Result<Vec<(String, bool)>, String> {
+    let page = page_of(body, &["groupinfo", "groupInfo", "groups"], |v| {
+        let m = v.as_object()?;
+        let id = text(first(m, &["groupId", "id"]))?;
+        (!id.is_empty()).then(|| (id, int(m.get("stat")) == Some(1)))
+    })?;
+    Ok(page.items)
+}
+
 /// `code` and `errorMessage` of any answer, when the body is a JSON object
 /// with an integer `code`.
 pub fn status(body: &[u8]) -> Option<(i64, String)> {
@@ -303,6 +358,34 @@ pub fn status(body: &[u8]) -> Option<(i64, String)> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn gag_lists_and_ban_queries_as_the_go_sdk_reads_them() {
+        let body = br#"{"code":200,"users":[{"userId":"a","time":"2015-09-25 16:12:38"},{"userId":"b","time":1000},{"userId":"","time":"x"}]}"#;
+        let got = parse_gag_list(body).unwrap();
+        assert_eq!(
+            got,
+            [
+                ("a".to_string(), 1_443_197_558_000),
+                ("b".to_string(), 1000)
+            ]
+        );
+        assert_eq!(
+            datetime_ms(Some(&Value::from("1970-01-01 00:00:00"))),
+            Some(0)
+        );
+        assert_eq!(
+            datetime_ms(Some(&Value::from("2000-02-29 23:59:59"))),
+            Some(951_868_799_000)
+        );
+        assert_eq!(datetime_ms(Some(&Value::from("2000-13-01 00:00:00"))), None);
+        let body =
+            br#"{"code":200,"groupinfo":[{"groupId":"g1","stat":1},{"groupId":"g2","stat":0}]}"#;
+        assert_eq!(
+            parse_ban_query(body).unwrap(),
+            [("g1".to_string(), true), ("g2".to_string(), false)]
+        );
+    }
     use super::*;
     use serde_json::json;
 

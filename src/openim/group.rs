@@ -323,6 +323,7 @@ pub async fn set_group_info(
     } else {
         InfoSet::read(&top, false)?
     };
+    super::perm::owner_or_admin(ctx, set.group_id).await?;
     let caller = ctx.user.clone().unwrap_or_default();
     let Some(form) = set.form(&caller) else {
         // Nothing to change: OpenIM still answers 1004 for an unknown group.
@@ -561,6 +562,8 @@ fn noted(e: Error, note: &str) -> Error {
 /// (or, if that read fails, built from the request).
 pub async fn create_group(ctx: &Ctx<'_>, req: &Map<String, Value>) -> Result<Value, Error> {
     let c = Create::read(req)?;
+    // CreateGroup (group.go): `authverify.CheckAccess(ownerUserID)`.
+    super::perm::self_only(ctx, &c.owner)?;
     let mut attempts = 0;
     let id = loop {
         let id = c.group_id.clone().unwrap_or_else(generate_group_id);
@@ -632,12 +635,13 @@ pub async fn get_groups_info(ctx: &Ctx<'_>, req: &Map<String, Value>) -> Result<
             distinct.push(id.clone());
         }
     }
-    let infos: Vec<Value> = ctx
+    let mut infos: Vec<Value> = ctx
         .profiles(&distinct)
         .await?
         .iter()
         .map(group_info)
         .collect();
+    super::mute::fill_group_status(ctx, &mut infos).await?;
     Ok(json!({"groupInfos": infos}))
 }
 

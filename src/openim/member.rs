@@ -31,6 +31,7 @@ use super::errcode;
 use super::group::{check_group_id, check_user_id, group_info, join_in_batches, need_verification};
 use super::json::{Obj, max_len};
 use super::pages::List;
+use super::perm;
 use super::{Ctx, Form};
 use crate::entrust::profile::{self, Member, Page};
 use crate::entrust::{code, limit, path, role};
@@ -134,6 +135,23 @@ pub async fn invite(ctx: &Ctx<'_>, req: &Map<String, Value>) -> Result<(), Error
     let users = user_list(&o, "invitedUserIDs")?;
     o.str("reason")?;
     o.opt_bool("sendMessage")?;
+    // InviteUserToGroup (group.go): members only; an ordinary member's
+    // invitation into a group where everyone needs verification
+    // (needVerification 1, AllNeedVerification) becomes join applications
+    // there, which the vendor does not keep.
+    if let Some(me) = perm::in_group(ctx, id).await?
+        && role_level(me.role) == ROLE_MEMBER
+    {
+        let p = ctx.profile(id).await?;
+        if need_verification(p.permission("joinPerm"), p.permission("memInvitePerm")) == 1 {
+            return Err(Error::OpenIm {
+                code: errcode::NO_PERMISSION,
+                detail: format!(
+                    "group {id} needs verification for every join (needVerification 1): OpenIM would record an application for each invited user, and the vendor keeps none; an owner or admin can invite"
+                ),
+            });
+        }
+    }
     join_in_batches(ctx, id, &users)
         .await
         .map_err(|(done, cause)| partial(&users, done, cause))
@@ -187,7 +205,25 @@ pub async fn kick(ctx: &Ctx<'_>, req: &Map<String, Value>) -> Result<(), Error> 
     let users = user_list(&o, "kickedUserIDs")?;
     o.str("reason")?;
     o.opt_bool("sendMessage")?;
-    if users.len() > limit::USERS_PER_CALL_MAX {
+    if !ctx.admin {
+        // KickGroupMember (group.go), in its order: the caller among the
+        // kicked (1001), the owner among them (1001), a non-member (1101),
+        // then the caller's rights (1002).
+        if users.iter().any(|u| u == perm::caller(ctx)) {
+            return Err(Error::Args("opUserID in KickedUserIDs".into()));
+        }
+        let found = perm::members(ctx, id, &users).await?;
+        let owner_kicked = users.iter().any(|u| {
+            found
+                .get(u)
+                .and_then(Option::as_ref)
+                .is_some_and(|m| m.role == role::OWNER)
+        });
+        if owner_kicked {
+            return Err(Error::Args("ownerUID can not Kick".into()));
+        }
+        perm::may_kick(ctx, &found, &users)?;
+    } else if users.len() > limit::USERS_PER_CALL_MAX {
         let p = ctx.profile(id).await?;
         if let Some(owner) = p.owner.filter(|o| users.contains(o)) {
             return Err(Error::Args(format!(
@@ -229,7 +265,13 @@ fn recode(e: Error, from: i64, to: i64) -> Error {
 pub async fn quit(ctx: &Ctx<'_>, req: &Map<String, Value>) -> Result<(), Error> {
     let o = Obj::new(req, "");
     let id = group_id(&o)?;
-    let user = acting_user(ctx, o.str("userID")?, "userID")?;
+    let given = o.str("userID")?;
+    // QuitGroup (group.go): a named user must be the caller
+    // (`authverify.CheckAccess`).
+    if !given.is_empty() {
+        perm::self_only(ctx, given)?;
+    }
+    let user = acting_user(ctx, given, "userID")?;
     let form: Form = vec![("groupId", id.to_string()), ("userIds", user)];
     match ctx.call(path::GROUP_QUIT, &form).await {
         Ok(_) => Ok(()),
@@ -270,6 +312,12 @@ pub async fn transfer(ctx: &Ctx<'_>, req: &Map<String, Value>) -> Result<(), Err
             missing.join(",")
         )));
     }
+    // TransferGroupOwner (group.go): with a user token, only the owner
+    // transfers.
+    let owner_asks = perm::caller(ctx) == old && role_of(old) == Some(role::OWNER);
+    if !(ctx.admin || owner_asks) {
+        return Err(perm::no_permission("no permission transfer group owner"));
+    }
     if role_of(old) != Some(role::OWNER) {
         return Err(Error::Args(format!(
             "oldOwnerUserID {old} is not the owner of group {id}"
@@ -300,6 +348,7 @@ pub async fn dismiss(ctx: &Ctx<'_>, req: &Map<String, Value>) -> Result<(), Erro
     let id = group_id(&o)?;
     o.opt_bool("deleteMember")?;
     o.opt_bool("sendMessage")?;
+    perm::owner(ctx, id).await?;
     let form: Form = vec![("groupId", id.to_string())];
     ctx.call(path::GROUP_DISMISS, &form).await.map(drop)
 }
@@ -395,7 +444,7 @@ where
 
 /// A paged vendor list walked over `range` from the nearest cursor this
 /// face remembers ([`super::pages`]); a range that starts past the list's
-/// known total costs no call.
+/// known total, or asks for nothing of it, costs no call.
 async fn cached_walk<T, F, Fut>(
     ctx: &Ctx<'_>,
     list: List,
@@ -408,8 +457,10 @@ where
 {
     let pages = ctx.pages;
     let total = pages.total(&list);
-    let skip = range.map_or(0, |(skip, _)| skip);
-    if let Some(t) = total.filter(|t| usize::try_from(*t).is_ok_and(|t| skip >= t)) {
+    let (skip, count) = range.unwrap_or((0, usize::MAX));
+    // Nothing of this list is on the page (it is past the end, or the page
+    // is already full): its known total is all the answer needs.
+    if let Some(t) = total.filter(|t| count == 0 || usize::try_from(*t).is_ok_and(|t| skip >= t)) {
         return Ok((t, Vec::new()));
     }
     let from = range.and_then(|(skip, _)| pages.cursor(&list, skip));
@@ -508,7 +559,7 @@ async fn sorted_members(
 
 /// A group the vendor doesn't know reads as empty (25410 → `Ok(None)`), as
 /// OpenIM's member reads answer an unknown group (errCode 0, no members).
-fn unknown_is_empty<T>(r: Result<T, Error>) -> Result<Option<T>, Error> {
+pub(super) fn unknown_is_empty<T>(r: Result<T, Error>) -> Result<Option<T>, Error> {
     match r {
         Ok(v) => Ok(Some(v)),
         Err(Error::Upstream { code, .. }) if code == code::GROUP_NOT_FOUND => Ok(None),
@@ -531,6 +582,7 @@ pub async fn member_list(ctx: &Ctx<'_>, req: &Map<String, Value>) -> Result<Valu
         return Err(Error::Args("filter is invalid".into()));
     }
     let keyword = o.str("keyword")?;
+    perm::in_group(ctx, id).await?;
     let (total, members) = if keyword.is_empty() {
         unknown_is_empty(sorted_members(ctx, id, Some((offset, count))).await)?.unwrap_or_default()
     } else {
@@ -544,13 +596,18 @@ pub async fn member_list(ctx: &Ctx<'_>, req: &Map<String, Value>) -> Result<Valu
         let total = i64::try_from(found.len()).unwrap_or(i64::MAX);
         (total, found.into_iter().skip(offset).take(count).collect())
     };
-    let members: Vec<Value> = members.iter().map(|m| group_member(id, m)).collect();
+    let mut members: Vec<Value> = members.iter().map(|m| group_member(id, m)).collect();
+    super::mute::fill_mute_end(ctx, id, &mut members).await?;
     Ok(json!({"total": total, "members": members}))
 }
 
 /// Members of `id` among `users` (distinct), in that order, non-members
 /// left out: group/member/specific/query.json in batches of ≤100.
-async fn specific(ctx: &Ctx<'_>, id: &str, users: &[String]) -> Result<Vec<Member>, Error> {
+pub(super) async fn specific(
+    ctx: &Ctx<'_>,
+    id: &str,
+    users: &[String],
+) -> Result<Vec<Member>, Error> {
     let mut found: HashMap<String, Member> = HashMap::new();
     for batch in users.chunks(limit::USERS_PER_CALL_MAX) {
         let form: Form = vec![("groupId", id.to_string()), ("userIds", batch.join(","))];
@@ -583,11 +640,13 @@ pub async fn members_info(ctx: &Ctx<'_>, req: &Map<String, Value>) -> Result<Val
             distinct.push(u.clone());
         }
     }
-    let members: Vec<Value> = unknown_is_empty(specific(ctx, id, &distinct).await)?
+    perm::in_group(ctx, id).await?;
+    let mut members: Vec<Value> = unknown_is_empty(specific(ctx, id, &distinct).await)?
         .unwrap_or_default()
         .iter()
         .map(|m| group_member(id, m))
         .collect();
+    super::mute::fill_mute_end(ctx, id, &mut members).await?;
     Ok(json!({"members": members}))
 }
 
@@ -744,8 +803,19 @@ pub async fn set_member_info(
         }
     }
     let mut current: HashMap<(String, String), Member> = HashMap::new();
+    let mut mine: HashMap<String, Option<Member>> = HashMap::new();
     for (gid, users) in &by_group {
-        let found = unknown_is_empty(specific(ctx, gid, users).await)?.unwrap_or_default();
+        let found: Vec<Member> = if ctx.admin {
+            unknown_is_empty(specific(ctx, gid, users).await)?.unwrap_or_default()
+        } else {
+            // The caller is read with the members (one call for both).
+            let all = perm::members(ctx, gid, users).await?;
+            mine.insert(
+                gid.to_string(),
+                all.get(perm::caller(ctx)).cloned().flatten(),
+            );
+            all.into_values().flatten().collect()
+        };
         for m in found {
             current.insert((gid.to_string(), m.user_id.clone()), m);
         }
@@ -772,6 +842,18 @@ pub async fn set_member_info(
         };
         s.check(m, i)?;
         work.push((s, m));
+    }
+    if !ctx.admin {
+        for (gid, _) in &by_group {
+            let me = mine.get(*gid).cloned().flatten();
+            let mut targets: Vec<&Member> = Vec::new();
+            let mut asked: HashMap<String, Option<i64>> = HashMap::new();
+            for (s, m) in work.iter().filter(|(s, _)| s.group_id == *gid) {
+                targets.push(m);
+                asked.insert(s.user_id.clone(), s.role_level);
+            }
+            perm::may_set_members(ctx, me.as_ref(), &targets, &asked)?;
+        }
     }
     let names: Vec<String> = sets
         .iter()
@@ -856,13 +938,16 @@ pub async fn joined_groups(ctx: &Ctx<'_>, req: &Map<String, Value>) -> Result<Va
     let user = o.str("fromUserID")?;
     let range = pagination(&o)?;
     check_user_id("fromUserID", user)?;
+    // GetJoinedGroupList (group.go): `authverify.CheckAccess(fromUserID)`.
+    perm::self_only(ctx, user)?;
     let (total, groups) = joined(ctx, user, Some(range)).await?;
     let ids = distinct_group_ids(groups);
-    let infos: Vec<Value> = if ids.is_empty() {
+    let mut infos: Vec<Value> = if ids.is_empty() {
         Vec::new()
     } else {
         ctx.profiles(&ids).await?.iter().map(group_info).collect()
     };
+    super::mute::fill_group_status(ctx, &mut infos).await?;
     Ok(json!({"total": total, "groups": infos}))
 }
 
@@ -924,7 +1009,10 @@ async fn member_ids(ctx: &Ctx<'_>, id: &str) -> Result<Vec<String>, Error> {
 /// (open-im-server GetGroupMemberUserIDs).
 pub async fn member_user_ids(ctx: &Ctx<'_>, req: &Map<String, Value>) -> Result<Value, Error> {
     let id = group_id(&Obj::new(req, ""))?;
-    Ok(json!({"userIDs": member_ids(ctx, id).await?}))
+    let ids = member_ids(ctx, id).await?;
+    // GetGroupMemberUserIDs (group.go): `authverify.CheckAccessIn`.
+    perm::among(ctx, &ids)?;
+    Ok(json!({"userIDs": ids}))
 }
 
 /// `/group/get_full_group_member_user_ids` `{"groupID","idHash"}`.
@@ -932,7 +1020,10 @@ pub async fn full_member_user_ids(ctx: &Ctx<'_>, req: &Map<String, Value>) -> Re
     let o = Obj::new(req, "");
     let id = group_id(&o)?;
     let asked = id_hash_of(&o)?;
-    Ok(full_ids("userIDs", member_ids(ctx, id).await?, asked))
+    let ids = member_ids(ctx, id).await?;
+    // GetFullGroupMemberUserIDs (sync.go): `authverify.CheckAccessIn`.
+    perm::among(ctx, &ids)?;
+    Ok(full_ids("userIDs", ids, asked))
 }
 
 /// `/group/get_full_join_group_ids` `{"userID","idHash"}`: the user's
@@ -946,6 +1037,8 @@ pub async fn full_join_group_ids(ctx: &Ctx<'_>, req: &Map<String, Value>) -> Res
     }
     check_user_id("userID", user)?;
     let asked = id_hash_of(&o)?;
+    // GetFullJoinGroupIDs (sync.go): `authverify.CheckAccess(userID)`.
+    perm::self_only(ctx, user)?;
     let (_, groups) = joined(ctx, user, None).await?;
     let ids = distinct_group_ids(groups);
     Ok(full_ids("groupIDs", ids, asked))
@@ -986,6 +1079,10 @@ pub async fn abstract_info(ctx: &Ctx<'_>, req: &Map<String, Value>) -> Result<Va
             code: errcode::GROUP_ID_NOT_FOUND,
             detail: format!("not found group {}", missing.join(",")),
         });
+    }
+    // GetGroupAbstractInfo (group.go): `checkAdminOrInGroup` per group.
+    for id in &ids {
+        perm::in_group(ctx, id).await?;
     }
     let mut infos = Vec::with_capacity(ids.len());
     for id in &ids {

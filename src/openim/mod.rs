@@ -31,8 +31,11 @@ pub mod errcode;
 pub mod form;
 pub mod group;
 pub mod json;
+pub mod kicks;
 pub mod member;
+pub mod mute;
 pub mod pages;
+pub mod perm;
 pub mod route;
 pub mod token;
 
@@ -70,11 +73,32 @@ pub struct State {
     /// `openim_admin_token_failures`.
     failures: Family<ResultLabels, Counter>,
     inbound: Inbound,
+    /// force_logout's record.
+    kicks: kicks::Kicks,
 }
 
 impl State {
-    pub fn new(config: &Config, inbound: Inbound, metrics: &Metrics) -> Result<State, ConfigError> {
+    /// With `redis`, force_logout's kicks are shared by the fleet.
+    pub fn new(
+        config: &Config,
+        inbound: Inbound,
+        metrics: &Metrics,
+        redis: Option<std::sync::Arc<crate::redis_link::Link>>,
+    ) -> Result<State, ConfigError> {
+        let keep = std::time::Duration::from_secs(
+            config.openim.as_ref().map_or(0, |c| c.token_expire_seconds),
+        );
+        let kicks = match (redis, &config.redis) {
+            (Some(link), Some(r)) => kicks::Kicks::shared(
+                keep,
+                link,
+                format!("{}:{}:openim:kick:", r.key_prefix, config.upstream.app_key),
+                metrics.openim_kick_store_errors.clone(),
+            ),
+            _ => kicks::Kicks::local(keep),
+        };
         Ok(State {
+            kicks,
             secret: config.load_openim_secret()?,
             config: config.openim.clone(),
             throttle: token::Throttle::default(),
@@ -103,10 +127,29 @@ pub struct Ctx<'a> {
     /// The face's memory of the vendor's list paging ([`pages`]).
     pub pages: &'a pages::Pages,
     pub request_id: &'a HeaderValue,
+    /// The token's user (none without `[openim]`).
     pub user: Option<String>,
+    /// Whether the caller has an admin's rights (an admin token, or no
+    /// `[openim]`): OpenIM's `authverify.IsAdmin`.
+    pub admin: bool,
+    /// The caller's member record per group, once read ([`perm`]).
+    pub seen: std::sync::Mutex<HashMap<String, Option<profile::Member>>>,
 }
 
 impl Ctx<'_> {
+    /// The caller's member record in `group` if this request read it
+    /// (`Some(None)`: not a member).
+    pub fn caller_member(&self, group: &str) -> Option<Option<profile::Member>> {
+        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.get(group).cloned()
+    }
+
+    /// Keeps the caller's member record in `group` for the rest of the request.
+    pub fn remember_caller(&self, group: &str, m: Option<profile::Member>) {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.insert(group.to_string(), m);
+    }
+
     /// Sends one entrust call and returns the body of a code-200 answer.
     /// Any other code is [`Error::Upstream`]; an answer without a JSON code is
     /// [`Error::BadUpstream`], except HTTP 401, which means the gateway's
@@ -296,15 +339,31 @@ pub async fn handle(
             return token::throttled(state, peer, &body, || token::admin_token(state, &body))
                 .map(|d| ok(Some(d)));
         }
-        Route::ParseToken => return token::parse_token(state, &body).map(|d| ok(Some(d))),
+        Route::ParseToken => return token::parse_token(state, &body).await.map(|d| ok(Some(d))),
         _ => {}
     }
-    let user = token::authorize(state, &parts.headers)?;
+    let caller = token::authorize(state, &parts.headers)?;
+    if let Some(c) = &caller.claims {
+        state.kicks.check(c).await?;
+    }
+    match route {
+        Route::GetUserToken => {
+            return token::user_token(state, &caller, &body).map(|d| ok(Some(d)));
+        }
+        Route::ForceLogout => {
+            return token::force_logout(state, &caller, &body)
+                .await
+                .map(|()| ok(None));
+        }
+        _ => {}
+    }
     let ctx = Ctx {
         vendor,
         pages: &state.pages,
         request_id,
-        user,
+        user: caller.user,
+        admin: caller.admin,
+        seen: std::sync::Mutex::default(),
     };
     let req = json::parse(&body)?;
     if let Some(why) = route.unsupported() {
@@ -346,14 +405,16 @@ pub async fn handle(
         Route::QuitGroup => member::quit(&ctx, &req).await.map(|()| None)?,
         Route::TransferGroup => member::transfer(&ctx, &req).await.map(|()| None)?,
         Route::DismissGroup => member::dismiss(&ctx, &req).await.map(|()| None)?,
+        Route::MuteGroupMember => mute::mute_member(&ctx, &req).await.map(|()| None)?,
+        Route::CancelMuteGroupMember => {
+            mute::cancel_mute_member(&ctx, &req).await.map(|()| None)?
+        }
+        Route::MuteGroup => mute::mute_group(&ctx, &req, true).await.map(|()| None)?,
+        Route::CancelMuteGroup => mute::mute_group(&ctx, &req, false).await.map(|()| None)?,
         // Answered above; listed so that a new route must be placed here.
         Route::GetAdminToken
         | Route::UserToken
         | Route::ParseToken
-        | Route::MuteGroup
-        | Route::CancelMuteGroup
-        | Route::MuteGroupMember
-        | Route::CancelMuteGroupMember
         | Route::GroupApplicationResponse
         | Route::GetRecvGroupApplicationList
         | Route::GetUserReqGroupApplicationList

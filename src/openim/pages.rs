@@ -29,7 +29,11 @@ use std::time::{Duration, Instant};
 /// How long a list's cursors are kept after they were last added to.
 pub const TTL: Duration = Duration::from_secs(30);
 /// Lists remembered at once; past it the stalest is forgotten.
-const MAX_LISTS: usize = 4096;
+const MAX_LISTS: usize = 1024;
+/// Cursors remembered per list; past it the one nearest the list's start
+/// goes (a walk moves forward, and the start needs no cursor). With
+/// [`MAX_LISTS`] this bounds the memory: at most 256 Ki tokens.
+const MAX_TOKENS: usize = 256;
 
 /// One list at the vendor: its path, the group or user it is of, and the
 /// role filter.
@@ -106,6 +110,9 @@ impl Pages {
         }
         if let Some(t) = token.filter(|t| !t.is_empty()) {
             c.tokens.insert(position, t.to_string());
+            if c.tokens.len() > MAX_TOKENS {
+                c.tokens.pop_first();
+            }
         }
     }
 
@@ -141,5 +148,37 @@ mod tests {
         assert_eq!(p.total(&l), Some(1000));
         p.forget("g");
         assert_eq!((p.total(&l), p.cursor(&l, 250)), (None, None));
+    }
+
+    #[test]
+    fn a_list_keeps_at_most_max_tokens_cursors_the_latest_ones() {
+        let p = Pages::default();
+        let l = List {
+            path: "/entrust/group/member/query.json",
+            id: "g".into(),
+            kind: 1,
+        };
+        for i in 1..=MAX_TOKENS + 10 {
+            p.remember(&l, i * 10, Some(&format!("t{i}")), None);
+        }
+        let lists = p.lists();
+        let tokens = &lists[&l].tokens;
+        assert_eq!(tokens.len(), MAX_TOKENS);
+        assert_eq!(tokens.keys().next(), Some(&110));
+        assert_eq!(tokens.keys().next_back(), Some(&((MAX_TOKENS + 10) * 10)));
+    }
+
+    #[test]
+    fn at_most_max_lists_lists_are_kept() {
+        let p = Pages::default();
+        for i in 0..MAX_LISTS + 5 {
+            let l = List {
+                path: "/entrust/group/member/query.json",
+                id: format!("g{i}"),
+                kind: 1,
+            };
+            p.remember(&l, 100, Some("t"), Some(500));
+        }
+        assert_eq!(p.lists().len(), MAX_LISTS);
     }
 }

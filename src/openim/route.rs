@@ -179,12 +179,6 @@ impl Route {
     /// errDlt, after "… is not supported: ").
     pub const fn unsupported(self) -> Option<&'static str> {
         match self {
-            Route::MuteGroup
-            | Route::CancelMuteGroup
-            | Route::MuteGroupMember
-            | Route::CancelMuteGroupMember => Some(
-                "the vendor's entrust groups have no muting, so entrust-gateway cannot serve it",
-            ),
             Route::GroupApplicationResponse
             | Route::GetRecvGroupApplicationList
             | Route::GetUserReqGroupApplicationList
@@ -200,9 +194,6 @@ impl Route {
             ),
             Route::GetCommonGroupsWithFriend => Some(
                 "the vendor has no friend relations; compare get_full_join_group_ids of both users instead",
-            ),
-            Route::GetUserToken | Route::ForceLogout => Some(
-                "this gateway issues admin tokens only (get_admin_token); user tokens are not served",
             ),
             _ => None,
         }

@@ -64,7 +64,7 @@ impl App {
             .transpose()?;
         Ok(App {
             tls,
-            openim: openim::State::new(&config, Inbound::new(&tokens), &metrics)?,
+            openim: openim::State::new(&config, Inbound::new(&tokens), &metrics, vendor.redis())?,
             auth: Inbound::new(&tokens),
             idempotency,
             vendor,

@@ -28,7 +28,7 @@ use crate::{entrust, headers, logging, openim, passthrough};
 pub fn face_of(path: &str, headers: &http::HeaderMap) -> Face {
     if path.starts_with(crate::v4::path::PREFIX) {
         Face::V4
-    } else if path.starts_with(entrust::path::PREFIX) {
+    } else if path.starts_with(entrust::path::PREFIX) || is_legacy_vendor_path(path) {
         Face::Entrust
     } else if path.starts_with("/group/") || path.starts_with("/auth/") {
         Face::OpenIm
@@ -39,6 +39,14 @@ pub fn face_of(path: &str, headers: &http::HeaderMap) -> Face {
     } else {
         Face::Entrust
     }
+}
+
+/// One of the vendor's legacy group mute paths (`/group/....json`, the
+/// only `/group/` paths forwarded), served like the entrust paths. Any
+/// other `/group/` path stays OpenIM's, so an OpenIM caller's typo still
+/// gets OpenIM's envelope.
+fn is_legacy_vendor_path(path: &str) -> bool {
+    path.ends_with(".json") && crate::allowlist::is_legacy_mute(path)
 }
 
 /// A bounded metric label for the route.

@@ -85,7 +85,7 @@
 //!   user fails a check.
 //! - create: the owner joins first as OWNER, `userIds` as MEMBER (the owner
 //!   listed again is skipped). import: the owner is the only member. A group
-//!   holds at most 3000 members (25411) and 10 managers (25419).
+//!   holds at most 3000 members (25411; [`SimConfig::member_max`]) and 10 managers (25419).
 //! - update: each `groupProfile`/`permissions` key sent replaces the stored
 //!   one (an empty string is stored as empty); `groupExtProfile` keys are set
 //!   one by one and an empty value removes the key; the name may come as
@@ -128,6 +128,10 @@
 //!   portraitUrl}]}`, no total (Go `EntrustGroupInfo`; size up to 1000).
 //!   Default order for all three: 1 (newest first). The JSON fields in these
 //!   answers are JSON text, as the Go SDK's string fields expect.
+//!
+//! - The legacy group API's mute paths (`/group/user/gag/*.json`,
+//!   `/group/ban/*.json`) share the v4 mute and freeze lists: see the
+//!   `endpoints/legacy.rs` module doc for their shapes and guesses.
 //!
 //! Where it still guesses (no doc or SDK says): the HTTP status of entrust
 //! codes; the member (3000) and follow (100) limits; which checks come

@@ -13,7 +13,7 @@ use super::profile::ProfileVariant;
 use super::rate::RateLimiter;
 use super::record::{Recorded, RequestLog};
 use super::server::{self, SimServer};
-use super::store::{GroupSnapshot, Store};
+use super::store::{GroupSnapshot, MEMBER_MAX, Store};
 use crate::entrust::limit;
 
 /// The simulator's app credentials and limits.
@@ -34,6 +34,10 @@ pub struct SimConfig {
     /// How many requests [`Simulator::requests`] keeps (the newest); older
     /// ones are dropped so a long-running simulator stays bounded.
     pub request_log_max: usize,
+    /// Members a group may hold (owner included); past it create and join
+    /// answer 25411. Default [`MEMBER_MAX`], the simulator's guess at the
+    /// vendor's usual group size; tests that need a bigger group raise it.
+    pub member_max: usize,
 }
 
 /// Default for [`SimConfig::request_log_max`].
@@ -47,6 +51,7 @@ impl SimConfig {
             rate_per_second: limit::RATE_PER_SECOND,
             strict: false,
             request_log_max: REQUEST_LOG_MAX,
+            member_max: MEMBER_MAX,
         }
     }
 }
@@ -59,6 +64,7 @@ impl std::fmt::Debug for SimConfig {
             .field("rate_per_second", &self.rate_per_second)
             .field("strict", &self.strict)
             .field("request_log_max", &self.request_log_max)
+            .field("member_max", &self.member_max)
             .finish()
     }
 }
@@ -84,13 +90,14 @@ impl Simulator {
     pub fn new(cfg: SimConfig) -> Self {
         let limiter = RateLimiter::new(cfg.rate_per_second);
         let log = RequestLog::new(cfg.request_log_max);
+        let store = Store::with_member_max(cfg.member_max);
         Simulator {
             inner: Arc::new(Inner {
                 cfg,
                 log: Mutex::new(log),
                 faults: Mutex::default(),
                 variant: Mutex::default(),
-                store: Mutex::default(),
+                store: Mutex::new(store),
                 nonces: Mutex::default(),
                 limiter: Mutex::new(limiter),
             }),

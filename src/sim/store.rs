@@ -224,15 +224,32 @@ fn owner_op(what: &str) -> ApiError {
     ApiError::new(code::OWNER_OPERATION, format!("the owner cannot {what}"))
 }
 
-#[derive(Default)]
 pub(crate) struct Store {
     groups: HashMap<String, Group>,
     next_seq: u64,
     /// Users muted in every group (v4 mute list without `channelId`).
     global_mutes: Vec<Mute>,
+    /// Members a group may hold ([`MEMBER_MAX`] unless configured).
+    member_max: usize,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store::with_member_max(MEMBER_MAX)
+    }
 }
 
 impl Store {
+    /// An empty store whose groups hold at most `member_max` members.
+    pub fn with_member_max(member_max: usize) -> Self {
+        Store {
+            groups: HashMap::new(),
+            next_seq: 0,
+            global_mutes: Vec::new(),
+            member_max,
+        }
+    }
+
     fn seq(&mut self) -> u64 {
         self.next_seq += 1;
         self.next_seq
@@ -270,7 +287,7 @@ impl Store {
         }
         let ext = merge_ext(&Map::new(), &p.ext)?;
         let users: Vec<&String> = users.iter().filter(|u| *u != owner).collect();
-        if users.len() + 1 > MEMBER_MAX {
+        if users.len() + 1 > self.member_max {
             return Err(ApiError::new(code::MEMBER_LIMIT, "member limit reached"));
         }
         let seq = self.seq();
@@ -350,6 +367,7 @@ impl Store {
     /// the group afterwards.
     pub fn join(&mut self, id: &str, users: &[String], now_ms: i64) -> Result<&Group, ApiError> {
         let mut seqs = Vec::with_capacity(users.len());
+        let member_max = self.member_max;
         {
             let g = self.groups.get(id).ok_or_else(|| not_found(id))?;
             if g.permission("joinPerm") == 3 {
@@ -369,7 +387,7 @@ impl Store {
                     format!("already in the group: {}", already.join(",")),
                 ));
             }
-            if g.members.len() + users.len() > MEMBER_MAX {
+            if g.members.len() + users.len() > member_max {
                 return Err(ApiError::new(code::MEMBER_LIMIT, "member limit reached"));
             }
         }

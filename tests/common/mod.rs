@@ -101,6 +101,25 @@ impl Env {
     /// With `server_keys` in `[server]` too.
     pub async fn start_with_server(server_keys: &str, upstream_extra: &str, extra: &str) -> Env {
         let (sim, sim_server) = start_sim().await;
+        Env::on_sim(sim, sim_server, server_keys, upstream_extra, extra).await
+    }
+
+    /// In front of a simulator configured by `edit` (bigger groups, no
+    /// rate limit, a longer request log).
+    pub async fn start_with_sim(edit: impl FnOnce(&mut SimConfig), extra: &str) -> Env {
+        let mut cfg = SimConfig::new(APP_KEY, APP_SECRET);
+        edit(&mut cfg);
+        let (sim, sim_server) = Simulator::start(cfg).await.expect("simulator starts");
+        Env::on_sim(sim, sim_server, "", "", extra).await
+    }
+
+    async fn on_sim(
+        sim: Simulator,
+        sim_server: SimServer,
+        server_keys: &str,
+        upstream_extra: &str,
+        extra: &str,
+    ) -> Env {
         let text = config_with_server(&[sim_server.url()], server_keys, upstream_extra, extra);
         let gw = start_gateway(&text).await;
         Env {

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use entrust_gateway::sim::Recorded;
+use entrust_gateway::sim::{Recorded, SimConfig};
 use serde_json::{Value, json};
 
 use super::{Answer, Env, post_openim, send};
@@ -49,6 +49,17 @@ impl Im {
     /// The same, with more config sections.
     pub async fn start_with_extra(extra: &str) -> Im {
         let env = Env::start_with("", &format!("{}\n{extra}", section(3600))).await;
+        Im::admin_on(env).await
+    }
+
+    /// With `[openim]` and `extra`, in front of a simulator configured by
+    /// `edit`, holding an admin token.
+    pub async fn start_with_sim(edit: impl FnOnce(&mut SimConfig), extra: &str) -> Im {
+        let env = Env::start_with_sim(edit, &format!("{}\n{extra}", section(3600))).await;
+        Im::admin_on(env).await
+    }
+
+    async fn admin_on(env: Env) -> Im {
         let mut im = Im { env, token: None };
         let a = im.post("/auth/get_admin_token", admin_login()).await;
         assert_eq!(a["errCode"], 0, "{a}");
@@ -72,6 +83,26 @@ impl Im {
         let a = self.answer(route, &body).await;
         assert_eq!(a.status, 200, "{route}: {}", a.text());
         a.json()
+    }
+
+    /// POSTs `body` with `token` instead of the admin's; asserts HTTP 200
+    /// and returns the envelope.
+    pub async fn post_as(&self, token: &str, route: &str, body: Value) -> Value {
+        let a = post_openim(&self.env.url(route), &operation_id(), Some(token), &body).await;
+        assert_eq!(a.status, 200, "{route}: {}", a.text());
+        a.json()
+    }
+
+    /// A user token for `user` on `platform` (get_user_token with the
+    /// admin token).
+    pub async fn user_token(&self, user: &str, platform: i64) -> String {
+        let d = self
+            .ok(
+                "/auth/get_user_token",
+                json!({"userID": user, "platformID": platform}),
+            )
+            .await;
+        d["token"].as_str().expect("a token").to_string()
     }
 
     pub async fn answer(&self, route: &str, body: &Value) -> Answer {

@@ -468,3 +468,67 @@ async fn only_documented_and_configured_paths_are_forwarded() {
         "/entrust/group/newer/thing.json"
     );
 }
+
+/// The vendor's legacy group mute paths are forwarded as they are, signed,
+/// each with its own quota series; the simulator answers them with the
+/// shapes the Go SDK (`sdk/group.go`) sends and reads: GroupMuteMembersAdd
+/// (`groupId`, `userId` repeated, `minute`), GroupMuteMembersGetList
+/// (`users[{userId, time}]`), GroupMuteMembersRemove,
+/// GroupMuteAllMembersAdd/Remove (`groupId` repeated),
+/// GroupMuteAllMembersGetList (`groupinfo[{groupId, stat}]`). Other
+/// `/group/....json` paths are not forwarded.
+#[tokio::test]
+async fn the_legacy_group_mute_paths_are_forwarded() {
+    use entrust_gateway::entrust::path;
+    let env = Env::start().await;
+    let ok = |a: &Answer| {
+        assert_eq!(a.status, 200, "{}", a.text());
+        assert_eq!(a.json()["code"], 200, "{}", a.text());
+        a.json()
+    };
+    ok(&post_form_at(&env, CREATE, &[], "groupId=lg1&name=n&owner=o&userIds=a,b").await);
+    ok(&post_form_at(
+        &env,
+        path::GAG_ADD,
+        &[],
+        "groupId=lg1&userId=a&userId=b&minute=10",
+    )
+    .await);
+    let v = ok(&post_form_at(&env, path::GAG_LIST, &[], "groupId=lg1").await);
+    let users: Vec<&str> = v["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["userId"].as_str().unwrap())
+        .collect();
+    assert_eq!(users, ["a", "b"]);
+    // `time`: when the mute ends, `YYYY-MM-DD HH:MM:SS`.
+    assert_eq!(v["users"][0]["time"].as_str().unwrap().len(), 19, "{v}");
+    ok(&post_form_at(&env, path::GAG_ROLLBACK, &[], "groupId=lg1&userId=a").await);
+    assert_eq!(env.sim.group("lg1").unwrap().muted, ["b"]);
+    ok(&post_form_at(&env, path::BAN_ADD, &[], "groupId=lg1").await);
+    let v = ok(&post_form_at(&env, path::BAN_QUERY, &[], "groupId=lg1").await);
+    assert_eq!(
+        v["groupinfo"],
+        serde_json::json!([{"groupId": "lg1", "stat": 1}])
+    );
+    ok(&post_form_at(&env, path::BAN_ROLLBACK, &[], "groupId=lg1").await);
+    assert!(!env.sim.group("lg1").unwrap().frozen);
+    // The SDK refuses minute 0; so does the vendor (1002).
+    let a = post_form_at(&env, path::GAG_ADD, &[], "groupId=lg1&userId=a&minute=0").await;
+    assert_eq!(a.json()["code"], 1002, "{}", a.text());
+    for p in entrust_gateway::entrust::path::LEGACY_MUTE {
+        assert!(env.sim.accepted(p) >= 1, "{p}");
+    }
+    // Not a forwarded path: the entrust face's 404, nothing sent.
+    env.sim.clear_requests();
+    let a = post_form_at(
+        &env,
+        "/group/user/ban/whitelist/add.json",
+        &[],
+        "groupId=lg1",
+    )
+    .await;
+    assert_eq!(a.status, 404, "{}", a.text());
+    assert!(env.sim.requests().is_empty());
+}

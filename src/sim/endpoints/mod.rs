@@ -2,6 +2,7 @@
 //! into the answer's data fields (added to `{"code":200}`) or an error.
 
 mod groups;
+mod legacy;
 mod members;
 mod queries;
 mod social;
@@ -59,6 +60,12 @@ pub(crate) fn route(p: &str) -> Option<Handler> {
         path::REMARK_NAME_SET => social::remark_set,
         path::REMARK_NAME_DELETE => social::remark_delete,
         path::REMARK_NAME_QUERY => social::remark_query,
+        path::GAG_ADD => legacy::gag_add,
+        path::GAG_ROLLBACK => legacy::gag_rollback,
+        path::GAG_LIST => legacy::gag_list,
+        path::BAN_ADD => legacy::ban_add,
+        path::BAN_ROLLBACK => legacy::ban_rollback,
+        path::BAN_QUERY => legacy::ban_query,
         _ => return None,
     };
     Some(h)
@@ -66,7 +73,7 @@ pub(crate) fn route(p: &str) -> Option<Handler> {
 
 /// Whether the endpoint has no required parameter (an empty body is fine).
 pub(crate) fn all_optional(p: &str) -> bool {
-    p == path::GROUP_QUERY
+    p == path::GROUP_QUERY || p == path::BAN_QUERY
 }
 
 fn fields<const N: usize>(pairs: [(&str, Value); N]) -> Fields {

@@ -129,6 +129,7 @@ use http::HeaderMap;
 
 pub(crate) use body::Body;
 use render::Fields;
+pub(crate) use render::datetime_utc;
 
 use super::reply::{ApiError, Reply};
 use super::store::Store;

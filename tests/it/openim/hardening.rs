@@ -614,6 +614,9 @@ fn cases(token: &str) -> Vec<Bad> {
             _ if unsupported.is_some() => (1002, "is not supported"),
             openim::GET_ADMIN_TOKEN | "/auth/user_token" => (1002, "secret invalid"),
             "/auth/parse_token" => (1001, "token is required"),
+            // protocol auth/auth.go ForceLogoutReq.Check; GetUserTokenReq's
+            // Check drops its errors, the gateway answers the same.
+            "/auth/get_user_token" | "/auth/force_logout" => (1001, "userID is empty"),
             "/group/get_full_join_group_ids" => (1001, "userID is empty"),
             "/group/get_group_abstract_info" => (1001, "groupIDs empty"),
             // Pagination is checked first (protocol group/group.go ~line 162, 204).
@@ -778,6 +781,12 @@ async fn bad_input_without_tokens() {
                 detail: "no [openim] section".into(),
                 ..c
             },
+            // Nor are user tokens issued or kicked.
+            "/auth/get_user_token" | "/auth/force_logout" if c.what.starts_with("{}") => Bad {
+                detail: "no [openim] section".into(),
+                code: 1002,
+                ..c
+            },
             _ => c,
         })
         .collect();
@@ -830,7 +839,8 @@ async fn what_the_face_accepts() {
             "{ct:?}: {}",
             a.text()
         );
-        assert_eq!(im.paths(), [path::PROFILE_QUERY], "{ct:?}");
+        // The profile, then whether the group is muted (src/openim/mute.rs).
+        assert_eq!(im.paths(), [path::PROFILE_QUERY, path::BAN_QUERY], "{ct:?}");
     }
 
     // A duplicate key: the last value is the one applied.

@@ -106,13 +106,17 @@ async fn life_cycle() {
     let d = im.member_page("life1", 1, 100).await;
     assert_eq!(roles(&d["members"]), pairs(&[("own", 100), ("q2", 20)]));
     // The upstream calls, in order, for the last part.
-    let tail: Vec<String> = im.paths().into_iter().rev().take(4).collect();
+    let tail: Vec<String> = im.paths().into_iter().rev().take(6).collect();
     assert_eq!(
         tail,
         [
+            // The page's mute ends (src/openim/mute.rs).
+            path::GAG_LIST,
             path::MEMBER_QUERY,
             path::MEMBER_QUERY,
             path::MEMBER_QUERY,
+            // get_groups_info: whether the group is muted, its profile.
+            path::BAN_QUERY,
             path::PROFILE_QUERY,
         ]
     );

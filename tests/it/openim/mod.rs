@@ -9,6 +9,12 @@ mod group;
 mod hardening;
 /// Membership: every route, the life-cycle, paging, partial failures.
 mod member;
+/// Mutes through the vendor's legacy group API.
+mod mute;
+/// Offset paging over the vendor's tokens at 10,000 members and groups.
+mod paging;
+/// OpenIM's permission rules for user tokens.
+mod perm;
 /// OpenIM's own test script, replayed.
 mod script;
 /// Tokens: admin tokens, the pre-3.8.1 token routes, failed attempts.

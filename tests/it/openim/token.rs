@@ -211,3 +211,210 @@ async fn one_stale_secret_retried_does_not_lock_out_the_right_one() {
     let throttled = sample(&m, name, &[("result", "throttled")]);
     assert_eq!(throttled.unwrap_or(0.0), 0.0, "{m}");
 }
+
+/// `/auth/get_user_token` as open-im-server `internal/rpc/auth/auth.go`
+/// GetUserToken answers it: admins only (`authverify.CheckAdmin`, 1002
+/// "user %s is not admin userID"), never the admin platform (1002
+/// "platformID invalid. platformID must not be adminPlatformID"), never an
+/// admin user ID (1002 "don't get Admin token"); `{token,
+/// expireTimeSeconds}`. `/auth/parse_token` (ParseToken) reads either kind:
+/// `{userID, platformID, expireTimeSeconds}` (the expiry, unix seconds).
+#[tokio::test]
+async fn user_tokens_as_open_im_issues_and_parses_them() {
+    let im = Im::start().await;
+    let d = im
+        .ok(
+            "/auth/get_user_token",
+            json!({"userID": "u1", "platformID": 5}),
+        )
+        .await;
+    assert_eq!(d["expireTimeSeconds"], 3600);
+    let t = d["token"].as_str().unwrap().to_string();
+    let p = im.ok("/auth/parse_token", json!({"token": t})).await;
+    assert_eq!((&p["userID"], &p["platformID"]), (&json!("u1"), &json!(5)));
+    let exp = p["expireTimeSeconds"].as_u64().unwrap();
+    let now = entrust_gateway::clock::unix_secs();
+    assert!((now + 3500..=now + 3601).contains(&exp), "{exp} vs {now}");
+    // The admin's own token parses as platform 10 (constant.AdminPlatformID).
+    let admin = im.token.clone().unwrap();
+    let p = im.ok("/auth/parse_token", json!({"token": admin})).await;
+    assert_eq!(
+        (&p["userID"], &p["platformID"]),
+        (&json!(ADMIN), &json!(10))
+    );
+
+    for (body, want) in [
+        (
+            json!({"userID": "u1", "platformID": 10}),
+            (
+                1002,
+                "platformID invalid. platformID must not be adminPlatformID",
+            ),
+        ),
+        (
+            json!({"userID": ADMIN, "platformID": 1}),
+            (1002, "don't get Admin token"),
+        ),
+        (
+            json!({"userID": "imAdmin2", "platformID": 1}),
+            (1002, "don't get Admin token"),
+        ),
+        (
+            json!({"userID": "", "platformID": 1}),
+            (1001, "userID is empty"),
+        ),
+        (
+            json!({"userID": "u1", "platformID": 0}),
+            (1001, "platformID is invalid"),
+        ),
+    ] {
+        let v = im.post("/auth/get_user_token", body.clone()).await;
+        assert_eq!(err(&v), (want.0, want.1.to_string()), "{body}");
+    }
+    // A user token is no admin's: it gets no token for anyone.
+    let v = im
+        .post_as(
+            &t,
+            "/auth/get_user_token",
+            json!({"userID": "u2", "platformID": 1}),
+        )
+        .await;
+    assert_eq!(err(&v), (1002, "user u1 is not admin userID".to_string()));
+    let v = im
+        .post_as(
+            &t,
+            "/auth/force_logout",
+            json!({"userID": "u2", "platformID": 1}),
+        )
+        .await;
+    assert_eq!(err(&v), (1002, "user u1 is not admin userID".to_string()));
+    assert!(im.paths().is_empty(), "{:?}", im.paths());
+}
+
+/// Waits until the wall clock's millisecond has moved past `t` (a token
+/// issued in the kick's own millisecond counts as issued before it).
+async fn clock_past(t: u64) {
+    while entrust_gateway::clock::unix_ms() <= t {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// `/auth/force_logout` (auth.go ForceLogout → forceKickOff marks every
+/// token of the user and platform `constant.KickedToken`; parseToken then
+/// answers `servererrs.ErrTokenKicked`, 1506, pkg/common/servererrs/code.go
+/// TokenKickedError). Tokens of other platforms and later tokens work.
+/// ForceLogoutReq.Check (protocol auth/auth.go): userID empty 1001,
+/// platformID outside 1..10 1001 "platformID is invalidate".
+#[tokio::test]
+async fn force_logout_kicks_that_user_and_platforms_earlier_tokens() {
+    let im = Im::start().await;
+    im.create("fl1", "u1", &[]).await;
+    let web = im.user_token("u1", 5).await;
+    let web2 = im.user_token("u1", 5).await;
+    let ios = im.user_token("u1", 1).await;
+    let read = json!({"groupID": "fl1", "userIDs": ["u1"]});
+    let v = im
+        .post_as(&web, "/group/get_group_members_info", read.clone())
+        .await;
+    assert_eq!(v["errCode"], 0, "{v}");
+    im.ok(
+        "/auth/force_logout",
+        json!({"userID": "u1", "platformID": 5}),
+    )
+    .await;
+    let kicked = entrust_gateway::clock::unix_ms();
+    for t in [&web, &web2] {
+        let v = im
+            .post_as(t, "/group/get_group_members_info", read.clone())
+            .await;
+        assert_eq!(v["errCode"], 1506, "{v}");
+        let v = im.post("/auth/parse_token", json!({"token": t})).await;
+        assert_eq!(v["errCode"], 1506, "{v}");
+    }
+    let v = im
+        .post_as(&ios, "/group/get_group_members_info", read.clone())
+        .await;
+    assert_eq!(v["errCode"], 0, "another platform: {v}");
+    clock_past(kicked).await;
+    let fresh = im.user_token("u1", 5).await;
+    let v = im
+        .post_as(&fresh, "/group/get_group_members_info", read.clone())
+        .await;
+    assert_eq!(v["errCode"], 0, "a token issued after: {v}");
+    for (body, want) in [
+        (json!({"userID": "", "platformID": 1}), "userID is empty"),
+        (
+            json!({"userID": "u1", "platformID": 11}),
+            "platformID is invalidate",
+        ),
+        (
+            json!({"userID": "u1", "platformID": 0}),
+            "platformID is invalidate",
+        ),
+    ] {
+        let v = im.post("/auth/force_logout", body).await;
+        assert_eq!(err(&v), (1001, want.to_string()));
+    }
+}
+
+/// With `[redis]`, a force_logout on one gateway stops the tokens on every
+/// gateway sharing the Redis (src/openim/kicks.rs), from the next request.
+#[tokio::test]
+async fn force_logout_is_fleet_wide_through_redis() {
+    let redis = crate::common::redis_server::RedisServer::start();
+    let (sim, sim_server) = start_sim().await;
+    let extra = format!(
+        "{}\n[redis]\nurl = \"{}\"\n",
+        crate::common::openim::section(3600),
+        redis.url()
+    );
+    let text = config_text(&[sim_server.url()], "", &extra);
+    let (a, b) = (start_gateway(&text).await, start_gateway(&text).await);
+    let call = |gw: &entrust_gateway::server::ServerHandle,
+                route: &str,
+                token: Option<&str>,
+                body: serde_json::Value| {
+        let url = format!("{}{route}", gw.url());
+        let token = token.map(str::to_string);
+        async move {
+            post_openim(&url, &operation_id(), token.as_deref(), &body)
+                .await
+                .json()
+        }
+    };
+    let v = call(&a, "/auth/get_admin_token", None, admin_login()).await;
+    let admin = v["data"]["token"].as_str().unwrap().to_string();
+    let v = call(
+        &a,
+        "/auth/get_user_token",
+        Some(&admin),
+        json!({"userID": "u9", "platformID": 2}),
+    )
+    .await;
+    let user = v["data"]["token"].as_str().unwrap().to_string();
+    let parse = json!({"token": user});
+    assert_eq!(
+        call(&b, "/auth/parse_token", None, parse.clone()).await["errCode"],
+        0
+    );
+    let v = call(
+        &a,
+        "/auth/force_logout",
+        Some(&admin),
+        json!({"userID": "u9", "platformID": 2}),
+    )
+    .await;
+    assert_eq!(v["errCode"], 0, "{v}");
+    // Gateway b never saw the force_logout: it reads it from Redis.
+    let v = call(&b, "/auth/parse_token", None, parse.clone()).await;
+    assert_eq!(v["errCode"], 1506, "{v}");
+    let v = call(
+        &b,
+        "/group/get_joined_group_list",
+        Some(&user),
+        json!({"fromUserID": "u9", "pagination": {"pageNumber": 1, "showNumber": 10}}),
+    )
+    .await;
+    assert_eq!(v["errCode"], 1506, "{v}");
+    drop(sim);
+}
