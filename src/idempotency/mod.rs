@@ -302,7 +302,7 @@ mod tests {
             .iter()
             .filter(|p| !crate::v4::path::is_read_only(p))
             .count() as u64;
-        assert_eq!(writes + v4_writes, 37, "docs/duplicate-protection.md");
+        assert_eq!(writes + v4_writes, 41, "docs/duplicate-protection.md");
         assert!(250_000 >= (writes + v4_writes) * per_second * d.window_ms / 1000);
     }
 }
