@@ -17,6 +17,9 @@ pub(super) struct Line<'a> {
     pub(super) request_id: &'a str,
     pub(super) face: &'a str,
     pub(super) route: &'a str,
+    /// The app and the caller (names from the config, or `-`).
+    pub(super) app: Option<&'a str>,
+    pub(super) caller: Option<&'a str>,
     pub(super) upstream_path: Option<&'a str>,
     pub(super) data_center: Option<&'a str>,
     pub(super) level: Level,
@@ -43,6 +46,14 @@ impl Line<'_> {
         debug_str(out, self.face);
         out.push_str(" route=");
         push_escaped(out, self.route);
+        if let Some(a) = self.app {
+            out.push_str(" app=");
+            debug_str(out, a);
+        }
+        if let Some(c) = self.caller {
+            out.push_str(" caller=");
+            debug_str(out, c);
+        }
         if let Some(p) = self.upstream_path {
             out.push_str(" upstream_path=");
             debug_str(out, p);
@@ -70,6 +81,16 @@ impl Line<'_> {
     /// `serde_json` map prints them).
     pub(super) fn json(&self, out: &mut String, now: SystemTime) {
         out.push('{');
+        if let Some(a) = self.app {
+            out.push_str("\"app\":");
+            json_str(out, a);
+            out.push(',');
+        }
+        if let Some(c) = self.caller {
+            out.push_str("\"caller\":");
+            json_str(out, c);
+            out.push(',');
+        }
         if let Some(d) = self.data_center {
             out.push_str("\"data_center\":");
             json_str(out, d);
@@ -227,6 +248,8 @@ mod tests {
             request_id: "r1",
             face: "entrust",
             route: "/entrust/group/create.json",
+            app: None,
+            caller: None,
             upstream_path: Some("/entrust/group/create.json"),
             data_center: Some("http://127.0.0.1:1"),
             level: Level::INFO,

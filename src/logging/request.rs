@@ -51,6 +51,8 @@ pub struct Request {
     pub request_id: http::HeaderValue,
     pub face: &'static str,
     pub route: &'static str,
+    /// The app and the caller, once known ([`Request::identified`]).
+    who: Option<(Arc<str>, Arc<str>)>,
     upstream_path: Mutex<Option<std::borrow::Cow<'static, str>>>,
     /// An index into `upstream.urls`; `usize::MAX` until sent.
     data_center: AtomicUsize,
@@ -77,10 +79,17 @@ impl Request {
             request_id,
             face,
             route,
+            who: None,
             upstream_path: Mutex::new(None),
             data_center: AtomicUsize::new(usize::MAX),
             refusal: Mutex::new(None),
         }
+    }
+
+    /// The request's app and caller (`-` for none), named on its line.
+    pub fn identified(mut self, app: Arc<str>, caller: Arc<str>) -> Request {
+        self.who = Some((app, caller));
+        self
     }
 
     fn refusal(&self) -> std::sync::MutexGuard<'_, Option<Refusal>> {
@@ -166,6 +175,8 @@ fn make_span(r: &Request, data_centers: &[crate::config::BaseUrl]) -> tracing::S
         request_id = r.request_id.to_str().unwrap_or(""),
         face = r.face,
         route = %r.route,
+        app = r.who.as_ref().map(|w| &*w.0),
+        caller = r.who.as_ref().map(|w| &*w.1),
         upstream_path = tracing::field::Empty,
         data_center = tracing::field::Empty,
     );
@@ -237,6 +248,8 @@ fn emit(
         request_id: r.request_id.to_str().unwrap_or(""),
         face: r.face,
         route: r.route,
+        app: r.who.as_ref().map(|w| &*w.0),
+        caller: r.who.as_ref().map(|w| &*w.1),
         upstream_path: upstream_path.as_deref(),
         data_center: data_centers
             .get(r.data_center.load(Ordering::Relaxed))

@@ -19,9 +19,31 @@
 //!
 //! With `[redis]` the quota is the fleet's, held in Redis ([`fleet`]), behind
 //! the same [`Quota::acquire`].
+//!
+//! # Shares between callers
+//!
+//! When several callers of one app ([`Claimant`]s) wait on one path, the
+//! permits go by weight: weighted fair queuing over the same bounded
+//! wait. Each waiter gets a tag, `max(V, its caller's last tag) + 1/weight`
+//! (`V`: the tag of the last permit given), and the next permit goes to the
+//! smallest tag, so a caller flooding the path queues behind itself while
+//! a caller asking less than its share is served within a slot or two. A
+//! waiter is refused at once when the waiters ahead of its tag would take
+//! it past `max_wait_ms`; a waiter pushed back past `max_wait_ms` by
+//! callers with smaller tags arriving later (a caller over its share) is
+//! refused then: no one waits longer than `max_wait_ms`. Without contention
+//! a caller may use the whole quota; one caller alone is served in arrival
+//! order, as before. A caller's `max_per_second` is a bound of its own on
+//! each path, checked before it queues (per instance).
+//!
+//! Across a fleet (`[redis]`) the quota stays one per app and path, held in
+//! Redis and given first come, first served; the caps hold on each instance.
+//! Shares hold approximately: each instance's callers are as fair among
+//! themselves as their arrival order at Redis is.
 
 pub mod fleet;
 
+use std::collections::{BTreeMap, HashMap};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -55,6 +77,50 @@ impl Refusal {
             Refusal::QuotaStoreDown => "quota_store_down",
         }
     }
+}
+
+/// Who a permit is for, when several callers share an app: its weight
+/// among the callers waiting on a path, and its own cap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimant {
+    /// The caller's name (bounded by the config).
+    pub name: Arc<str>,
+    /// 1..=1000.
+    pub weight: u32,
+    /// Its most permits a second on any one path.
+    pub max_per_second: Option<u32>,
+}
+
+/// A tag's unit: a weight-1 waiter's tag is this far past its start.
+const TAG_UNIT: u64 = 1_000_000;
+
+/// The waiters of one path in tag order, and each caller's last tag.
+#[derive(Default)]
+struct Sched {
+    /// The tag of the last permit given.
+    vtime: u64,
+    last: HashMap<Arc<str>, u64>,
+    /// Waiters by (tag, arrival); the sender hands one its permit.
+    waiting: BTreeMap<(u64, u64), tokio::sync::oneshot::Sender<()>>,
+    seq: u64,
+    /// Each capped caller's own limiter, with the cap it was made for.
+    caps: HashMap<Arc<str>, (u32, DefaultDirectRateLimiter)>,
+}
+
+/// Takes a waiter out of the order however its wait ends.
+struct Entry<'a> {
+    sched: &'a Mutex<Sched>,
+    key: (u64, u64),
+}
+
+impl Drop for Entry<'_> {
+    fn drop(&mut self) {
+        lock(self.sched).waiting.remove(&self.key);
+    }
+}
+
+fn lock(m: &Mutex<Sched>) -> std::sync::MutexGuard<'_, Sched> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 pub struct Quota {
@@ -97,8 +163,10 @@ struct PathQuota {
     /// estimate never promises a wait the queue then overruns.
     slot: Duration,
     gov: DefaultDirectRateLimiter,
-    /// FIFO order among waiters: only the holder polls governor.
+    /// Only the holder polls governor, and hands each permit to the
+    /// smallest tag in `sched`.
     turn: tokio::sync::Mutex<()>,
+    sched: Mutex<Sched>,
     /// Callers waiting (holding or queued on `turn`).
     queued: AtomicUsize,
     /// Set when the vendor itself answered 1008 on this path.
@@ -157,6 +225,7 @@ impl PathQuota {
             slot,
             gov: RateLimiter::direct(quota),
             turn: tokio::sync::Mutex::new(()),
+            sched: Mutex::new(Sched::default()),
             queued: AtomicUsize::new(0),
             paused_until: Mutex::new(None),
         }
@@ -223,6 +292,16 @@ impl Quota {
     /// Waits for this path's next permit, or refuses at once. Returns how
     /// long the caller waited.
     pub async fn acquire(&self, path: EntrustPath<'_>) -> Result<Duration, (Refusal, Error)> {
+        self.acquire_as(path, None).await
+    }
+
+    /// [`Quota::acquire`] for `claimant`: its share when callers contend,
+    /// and its cap (see the module doc).
+    pub async fn acquire_as(
+        &self,
+        path: EntrustPath<'_>,
+        claimant: Option<&Claimant>,
+    ) -> Result<Duration, (Refusal, Error)> {
         if !self.cfg.enabled {
             return Ok(Duration::ZERO);
         }
@@ -245,6 +324,11 @@ impl Quota {
                 q.said.backoff.clone(),
             ));
         }
+        if let Some(c) = claimant
+            && let Some(cap) = c.max_per_second
+        {
+            self.capped(q, c, cap, start).await?;
+        }
         if let Some(fleet) = &self.fleet {
             // Boxed: the Redis round trips' state is kilobytes, which every
             // caller's future (and every request waiting for a permit)
@@ -258,27 +342,141 @@ impl Quota {
         }
         let ahead = q.queued.fetch_add(1, Ordering::AcqRel);
         let _slot = QueueSlot(&q.queued);
-        // Each caller ahead takes one slot; ours comes within one more.
-        let estimate = q.slot.saturating_mul(ahead as u32 + 1);
         if ahead >= q.limit.max_queue {
             return Err(refuse(
                 Refusal::QueueFull,
-                estimate,
+                q.slot.saturating_mul(ahead as u32 + 1),
                 q.said.queue_full.clone(),
             ));
         }
+        let (name, weight) = match claimant {
+            Some(c) => (c.name.clone(), c.weight.max(1)),
+            None => (Arc::from("-"), 1),
+        };
+        let step = TAG_UNIT / u64::from(weight);
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        let (key, before, position) = {
+            let mut s = lock(&q.sched);
+            let before = s.last.get(&name).copied().unwrap_or(0);
+            let tag = s.vtime.max(before) + step;
+            s.seq += 1;
+            let key = (tag, s.seq);
+            let position = s.waiting.range(..key).count();
+            s.waiting.insert(key, tx);
+            s.last.insert(name.clone(), tag);
+            (key, before, position)
+        };
+        let entry = Entry {
+            sched: &q.sched,
+            key,
+        };
+        // Each waiter ahead of our tag takes one slot; ours comes within one more.
+        let estimate = q.slot.saturating_mul(position as u32 + 1);
         if estimate > q.limit.max_wait {
+            drop(entry);
+            // Refused at once: the tag is not spent.
+            let mut s = lock(&q.sched);
+            if s.last.get(&name) == Some(&key.0) {
+                s.last.insert(name, before);
+            }
             return Err(refuse(
                 Refusal::WaitTooLong,
                 estimate,
                 q.said.wait_too_long.clone(),
             ));
         }
-        let _turn = q.turn.lock().await;
-        while let Err(not_until) = q.gov.check() {
-            tokio::time::sleep(not_until.wait_time_from(self.clock.now())).await;
+        let deadline = tokio::time::Instant::from_std(start + q.limit.max_wait);
+        let late = || {
+            refuse(
+                Refusal::WaitTooLong,
+                q.slot,
+                q.said.wait_too_long.clone(),
+            )
+        };
+        let _turn = tokio::select! {
+            biased;
+            granted = &mut rx => {
+                return match granted {
+                    Ok(()) => Ok(start.elapsed()),
+                    Err(_) => Err(late()),
+                };
+            }
+            turn = q.turn.lock() => turn,
+            () = tokio::time::sleep_until(deadline) => return Err(late()),
+        };
+        // Our turn to poll governor: each permit goes to the smallest tag
+        // waiting, until it is ours.
+        loop {
+            if rx.try_recv().is_ok() {
+                return Ok(start.elapsed());
+            }
+            while let Err(not_until) = q.gov.check() {
+                let at = tokio::time::Instant::now() + not_until.wait_time_from(self.clock.now());
+                if at > deadline {
+                    // Smaller tags keep coming: this waiter is over its share.
+                    tokio::time::sleep_until(deadline).await;
+                    return Err(late());
+                }
+                tokio::time::sleep_until(at).await;
+            }
+            loop {
+                let next = {
+                    let mut s = lock(&q.sched);
+                    let next = s.waiting.pop_first();
+                    if let Some((k, _)) = &next {
+                        s.vtime = s.vtime.max(k.0);
+                    }
+                    next
+                };
+                match next {
+                    Some((k, _)) if k == key => return Ok(start.elapsed()),
+                    // Handed over; or that waiter left: the permit goes to the next.
+                    Some((_, tx)) => {
+                        if tx.send(()).is_ok() {
+                            break;
+                        }
+                    }
+                    None => return Ok(start.elapsed()),
+                }
+            }
         }
-        Ok(start.elapsed())
+    }
+
+    /// Waits until `claimant`'s own cap on this path allows a permit, or
+    /// refuses when that is past `max_wait_ms`.
+    async fn capped(
+        &self,
+        q: &PathQuota,
+        c: &Claimant,
+        cap: u32,
+        start: Instant,
+    ) -> Result<(), (Refusal, Error)> {
+        loop {
+            let wait = {
+                let mut s = lock(&q.sched);
+                let fresh = s.caps.get(&c.name).is_none_or(|(n, _)| *n != cap);
+                if fresh {
+                    let gcra = Gcra::per_second(NonZeroU32::new(cap).unwrap_or(NonZeroU32::MIN))
+                        .allow_burst(NonZeroU32::MIN);
+                    s.caps.insert(c.name.clone(), (cap, RateLimiter::direct(gcra)));
+                }
+                match s.caps.get(&c.name).map(|(_, l)| l.check()) {
+                    Some(Err(not_until)) => not_until.wait_time_from(self.clock.now()),
+                    _ => return Ok(()),
+                }
+            };
+            if start.elapsed() + wait > q.limit.max_wait {
+                return Err(refuse(
+                    Refusal::WaitTooLong,
+                    wait,
+                    format!(
+                        "caller {} may make {cap} calls a second on this path (max_per_second)",
+                        c.name
+                    ),
+                ));
+            }
+            tokio::time::sleep(wait).await;
+        }
     }
 
     /// Callers waiting for a permit on `path` now.
