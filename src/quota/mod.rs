@@ -107,15 +107,26 @@ struct Sched {
     caps: HashMap<Arc<str>, (u32, DefaultDirectRateLimiter)>,
 }
 
-/// Takes a waiter out of the order however its wait ends.
+/// Takes a waiter out of the order however its wait ends. A waiter that
+/// leaves without its permit (refused, or its caller gone) gives its
+/// caller's tag back one step: a caller refused for being over its share
+/// would otherwise fall further behind with every refusal.
 struct Entry<'a> {
     sched: &'a Mutex<Sched>,
     key: (u64, u64),
+    name: Arc<str>,
+    step: u64,
 }
 
 impl Drop for Entry<'_> {
     fn drop(&mut self) {
-        lock(self.sched).waiting.remove(&self.key);
+        let mut s = lock(self.sched);
+        if s.waiting.remove(&self.key).is_some() {
+            let floor = s.vtime;
+            if let Some(last) = s.last.get_mut(&self.name) {
+                *last = last.saturating_sub(self.step).max(floor);
+            }
+        }
     }
 }
 
@@ -355,7 +366,7 @@ impl Quota {
         };
         let step = TAG_UNIT / u64::from(weight);
         let (tx, mut rx) = tokio::sync::oneshot::channel();
-        let (key, before, position) = {
+        let (key, position) = {
             let mut s = lock(&q.sched);
             let before = s.last.get(&name).copied().unwrap_or(0);
             let tag = s.vtime.max(before) + step;
@@ -364,21 +375,19 @@ impl Quota {
             let position = s.waiting.range(..key).count();
             s.waiting.insert(key, tx);
             s.last.insert(name.clone(), tag);
-            (key, before, position)
+            (key, position)
         };
         let entry = Entry {
             sched: &q.sched,
             key,
+            name,
+            step,
         };
         // Each waiter ahead of our tag takes one slot; ours comes within one more.
         let estimate = q.slot.saturating_mul(position as u32 + 1);
         if estimate > q.limit.max_wait {
+            // Refused at once: the tag is given back (Entry's drop).
             drop(entry);
-            // Refused at once: the tag is not spent.
-            let mut s = lock(&q.sched);
-            if s.last.get(&name) == Some(&key.0) {
-                s.last.insert(name, before);
-            }
             return Err(refuse(
                 Refusal::WaitTooLong,
                 estimate,
@@ -598,6 +607,107 @@ mod tests {
             matches!(err, Error::RateLimited { retry_after, .. } if retry_after > Duration::ZERO)
         );
         waiter.abort();
+    }
+
+    fn claimant(name: &str, weight: u32, cap: Option<u32>) -> Claimant {
+        Claimant {
+            name: name.into(),
+            weight,
+            max_per_second: cap,
+        }
+    }
+
+    /// Flooders: `per` tasks for each claimant, each taking permits back to
+    /// back for `run`; the permits each claimant got.
+    async fn flood(l: Arc<Quota>, who: Vec<Claimant>, per: usize, run: Duration) -> Vec<usize> {
+        let end = Instant::now() + run;
+        let mut tasks = Vec::new();
+        for c in &who {
+            for _ in 0..per {
+                let (l, c) = (l.clone(), c.clone());
+                tasks.push(tokio::spawn(async move {
+                    let mut got = 0;
+                    while Instant::now() < end {
+                        if l.acquire_as(a(), Some(&c)).await.is_ok() && Instant::now() <= end {
+                            got += 1;
+                        }
+                    }
+                    got
+                }));
+            }
+        }
+        let mut out = vec![0; who.len()];
+        for (i, t) in tasks.into_iter().enumerate() {
+            out[i / per] += t.await.unwrap();
+        }
+        out
+    }
+
+    /// Two weight-1 callers both flooding get about half each.
+    #[tokio::test]
+    async fn two_equal_callers_flooding_share_evenly() {
+        let l = Arc::new(limiter(100, 500, 1000));
+        let got = flood(
+            l,
+            vec![claimant("a", 1, None), claimant("b", 1, None)],
+            20,
+            Duration::from_millis(1500),
+        )
+        .await;
+        let share = got[0] as f64 / (got[0] + got[1]) as f64;
+        assert!((0.4..=0.6).contains(&share), "{got:?}");
+    }
+
+    /// Weights 3 and 1: three quarters and one quarter.
+    #[tokio::test]
+    async fn weights_divide_the_quota() {
+        let l = Arc::new(limiter(100, 500, 1000));
+        let got = flood(
+            l,
+            vec![claimant("a", 3, None), claimant("b", 1, None)],
+            20,
+            Duration::from_millis(1500),
+        )
+        .await;
+        let share = got[0] as f64 / (got[0] + got[1]) as f64;
+        assert!((0.65..=0.85).contains(&share), "{got:?}");
+    }
+
+    /// A caller asking 10/s while another floods gets every one of them.
+    #[tokio::test]
+    async fn a_light_caller_is_served_beside_a_flood() {
+        let l = Arc::new(limiter(100, 500, 1000));
+        let flooding = tokio::spawn(flood(
+            l.clone(),
+            vec![claimant("flood", 1, None)],
+            40,
+            Duration::from_millis(1500),
+        ));
+        let light = claimant("light", 1, None);
+        let mut refused = 0;
+        let mut ticker = tokio::time::interval(Duration::from_millis(100));
+        for _ in 0..12 {
+            ticker.tick().await;
+            if l.acquire_as(a(), Some(&light)).await.is_err() {
+                refused += 1;
+            }
+        }
+        assert_eq!(refused, 0);
+        assert!(flooding.await.unwrap()[0] > 50);
+    }
+
+    /// A cap holds whatever is free.
+    #[tokio::test]
+    async fn a_cap_holds_alone() {
+        let l = Arc::new(limiter(100, 500, 1000));
+        let got = flood(
+            l,
+            vec![claimant("capped", 1, Some(10))],
+            5,
+            Duration::from_millis(1000),
+        )
+        .await;
+        assert!((9..=12).contains(&got[0]), "{got:?}");
     }
 
     #[tokio::test]
