@@ -225,12 +225,19 @@ async fn run(cli: Cli, config_given: bool) -> Result<(), String> {
         let (secret, source) = sim_secret(&app_secret_env)?;
         let mut cfg = sim::SimConfig::new(app_key, secret);
         for a in &apps {
-            let Some((key, var)) = a.split_once(':').filter(|(k, v)| !k.is_empty() && !v.is_empty()) else {
+            let Some((key, var)) = a
+                .split_once(':')
+                .filter(|(k, v)| !k.is_empty() && !v.is_empty())
+            else {
                 return Err(format!("simulator: --app {a:?}: expected KEY:SECRET_ENV"));
             };
             match std::env::var(var) {
                 Ok(s) if !s.is_empty() => cfg = cfg.with_app(key, s),
-                _ => return Err(format!("simulator: --app {key}: environment variable {var} is not set or empty")),
+                _ => {
+                    return Err(format!(
+                        "simulator: --app {key}: environment variable {var} is not set or empty"
+                    ));
+                }
             }
         }
         cfg.rate_per_second = rate_per_second;
@@ -287,11 +294,21 @@ async fn run(cli: Cli, config_given: bool) -> Result<(), String> {
         eprintln!("{}: ok{skipped}", cli.config.display());
         if let (Ok(apps), Ok(callers)) = (config.app_specs(), config.caller_specs()) {
             for a in &apps {
-                eprintln!("app {}: app_key {}, {} data center(s)", a.name, a.app_key, a.urls.len());
+                eprintln!(
+                    "app {}: app_key {}, {} data center(s)",
+                    a.name,
+                    a.app_key,
+                    a.urls.len()
+                );
             }
             for c in &callers {
-                let cap = c.max_per_second.map_or_else(|| "none".to_string(), |m| m.to_string());
-                eprintln!("caller {}: app {}, weight {}, max_per_second {cap}", c.name, c.app, c.weight);
+                let cap = c
+                    .max_per_second
+                    .map_or_else(|| "none".to_string(), |m| m.to_string());
+                eprintln!(
+                    "caller {}: app {}, weight {}, max_per_second {cap}",
+                    c.name, c.app, c.weight
+                );
             }
         }
         if let (Some(url), Some(r)) = (redis_url, &config.redis) {

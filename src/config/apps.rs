@@ -28,12 +28,8 @@ pub const DEFAULT_APP: &str = "default";
 #[serde(untagged)]
 pub enum SecretRef {
     Inline(Secret),
-    Env {
-        env: String,
-    },
-    File {
-        file: PathBuf,
-    },
+    Env { env: String },
+    File { file: PathBuf },
 }
 
 impl Serialize for SecretRef {
@@ -64,9 +60,7 @@ impl SecretRef {
         let value = value.trim();
         if value.is_empty() {
             return match self {
-                SecretRef::Env { env } => {
-                    err(key, format!("environment variable {env} is empty"))
-                }
+                SecretRef::Env { env } => err(key, format!("environment variable {env} is empty")),
                 _ => err(key, "is empty"),
             };
         }
@@ -266,8 +260,7 @@ impl Config {
                     "must not be set with [[apps]]: each app has its own app_key",
                 );
             }
-            if u.app_secret.is_some() || u.app_secret_env.is_some() || u.app_secret_file.is_some()
-            {
+            if u.app_secret.is_some() || u.app_secret_env.is_some() || u.app_secret_file.is_some() {
                 return err(
                     "upstream.app_secret",
                     "must not be set with [[apps]]: each app has its own app_secret",
@@ -348,17 +341,16 @@ impl Config {
             if !callers.insert(c.name.as_str()) {
                 return err(
                     &format!("callers[{i}].name"),
-                    format!("{:?} names two callers: caller names must be unique", c.name),
+                    format!(
+                        "{:?} names two callers: caller names must be unique",
+                        c.name
+                    ),
                 );
             }
             if !apps.contains(&c.app) {
                 return err(
                     &format!("callers[{i}].app"),
-                    format!(
-                        "{:?} is not an app (the apps: {})",
-                        c.app,
-                        apps.join(", ")
-                    ),
+                    format!("{:?} is not an app (the apps: {})", c.app, apps.join(", ")),
                 );
             }
             if !(1..=1000).contains(&c.weight) {

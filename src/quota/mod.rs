@@ -395,13 +395,7 @@ impl Quota {
             ));
         }
         let deadline = tokio::time::Instant::from_std(start + q.limit.max_wait);
-        let late = || {
-            refuse(
-                Refusal::WaitTooLong,
-                q.slot,
-                q.said.wait_too_long.clone(),
-            )
-        };
+        let late = || refuse(Refusal::WaitTooLong, q.slot, q.said.wait_too_long.clone());
         let _turn = tokio::select! {
             biased;
             granted = &mut rx => {
@@ -467,7 +461,8 @@ impl Quota {
                 if fresh {
                     let gcra = Gcra::per_second(NonZeroU32::new(cap).unwrap_or(NonZeroU32::MIN))
                         .allow_burst(NonZeroU32::MIN);
-                    s.caps.insert(c.name.clone(), (cap, RateLimiter::direct(gcra)));
+                    s.caps
+                        .insert(c.name.clone(), (cap, RateLimiter::direct(gcra)));
                 }
                 match s.caps.get(&c.name).map(|(_, l)| l.check()) {
                     Some(Err(not_until)) => not_until.wait_time_from(self.clock.now()),

@@ -44,7 +44,10 @@ pub fn serve<B>(app: &App, req: &Request<B>) -> Result<Response<Body>, Error> {
 fn ready(app: &App) -> Response<Body> {
     let apps = app.apps();
     let Some(first) = apps.all().first() else {
-        return json_response(StatusCode::SERVICE_UNAVAILABLE, &json!({"status": "no app"}));
+        return json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({"status": "no app"}),
+        );
     };
     let up = first.vendor().upstream();
     let active = &up.urls()[up.active()].label;

@@ -148,10 +148,7 @@ pub fn warn_at_start(app: &App) {
             "openim.secret is OpenIM's published default: anyone can get an admin token; set your own"
         );
     }
-    if cfg.server.listen.ip().is_loopback()
-        || apps.auth().required()
-        || apps.callers().required()
-    {
+    if cfg.server.listen.ip().is_loopback() || apps.auth().required() || apps.callers().required() {
         return;
     }
     if cfg.openim.is_none() {

@@ -42,7 +42,12 @@ pub struct Tenant {
 }
 
 impl Tenant {
-    fn new(config: &Config, spec: &AppSpec, secret: Secret, m: &Metrics) -> Result<Tenant, ConfigError> {
+    fn new(
+        config: &Config,
+        spec: &AppSpec,
+        secret: Secret,
+        m: &Metrics,
+    ) -> Result<Tenant, ConfigError> {
         let config = config.for_app(spec);
         let vendor = vendor::Client::new(&config, secret, m)?.named(&spec.name);
         let idempotency = match vendor.redis() {
@@ -145,7 +150,12 @@ impl Apps {
 
     /// Builds the set `config` describes, carrying over from `old` every
     /// app it serves unchanged (its secret read again).
-    fn build(config: Config, old: Option<&Apps>, metrics: &Metrics, first_secret: Option<Secret>) -> Result<Apps, ConfigError> {
+    fn build(
+        config: Config,
+        old: Option<&Apps>,
+        metrics: &Metrics,
+        first_secret: Option<Secret>,
+    ) -> Result<Apps, ConfigError> {
         config.validate()?;
         let mut first_secret = first_secret;
         let mut apps = Vec::new();
@@ -192,7 +202,10 @@ impl Apps {
                 .collect(),
         );
         let openim_app = config.openim_app();
-        let openim_app = apps.iter().position(|a| a.name() == openim_app).unwrap_or(0);
+        let openim_app = apps
+            .iter()
+            .position(|a| a.name() == openim_app)
+            .unwrap_or(0);
         Ok(Apps {
             openim: Arc::new(openim::State::new(&config, Inbound::new(&legacy), metrics)?),
             auth: Inbound::new(&legacy),
@@ -462,17 +475,24 @@ impl App {
         let mut config = config;
         let started = &self.config;
         let restart = [
-            ("server.listen", config.server.listen != started.server.listen),
+            (
+                "server.listen",
+                config.server.listen != started.server.listen,
+            ),
             ("admin.listen", config.admin.listen != started.admin.listen),
             (
                 "redis",
                 toml::to_string(&config.redis).ok() != toml::to_string(&started.redis).ok()
-                    || config.redis.as_ref().map(|r| &r.url) != started.redis.as_ref().map(|r| &r.url),
+                    || config.redis.as_ref().map(|r| &r.url)
+                        != started.redis.as_ref().map(|r| &r.url),
             ),
         ];
         for (key, changed) in restart {
             if changed {
-                tracing::warn!(key, "config reload: this key changed and needs a restart to take effect; kept as started");
+                tracing::warn!(
+                    key,
+                    "config reload: this key changed and needs a restart to take effect; kept as started"
+                );
             }
         }
         config.server.listen = started.server.listen;

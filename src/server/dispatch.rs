@@ -191,7 +191,9 @@ pub async fn handle(
         (Face::Admin, _) | (_, Some(_)) => ("-".into(), "-".into()),
         _ => (
             tenant.name().into(),
-            caller.as_ref().map_or_else(|| "-".into(), |c| c.name.clone()),
+            caller
+                .as_ref()
+                .map_or_else(|| "-".into(), |c| c.name.clone()),
         ),
     };
     let claimant = caller.as_ref().map(|c| Claimant {
@@ -365,8 +367,10 @@ async fn dispatch(
     // vendor writes go on waiting past upstream.timeout_ms, and its caller
     // is answered at the usual time meanwhile.
     let keyed = ex.idempotency().is_some_and(|i| i.keyed(&parts.headers));
-    let outcome_wait = Some(Duration::from_millis(ex.apps.config().dedup.outcome_wait_ms))
-        .filter(|w| keyed && !w.is_zero());
+    let outcome_wait = Some(Duration::from_millis(
+        ex.apps.config().dedup.outcome_wait_ms,
+    ))
+    .filter(|w| keyed && !w.is_zero());
     // Boxed before it is wrapped and spawned: the write's whole pipeline is
     // inline in this future (kilobytes), copied at every move otherwise.
     let work = {
