@@ -633,3 +633,88 @@ async fn the_fleet_quota_is_per_app_per_path() {
         assert!(n > 150, "{key}: only {n} calls reached the vendor");
     }
 }
+
+/// The shares benchmark (`bench/shares.sh`; figures in BENCHMARKS.md):
+/// callers of one app flooding one path through one gateway for `SECONDS`
+/// each scenario, two and four callers, equal and unequal weights, and a
+/// caller at 10/s beside a flood. Prints each caller's share of the
+/// permits and the most calls the vendor saw in any one second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: bench/shares.sh runs it"]
+async fn shares_benchmark() {
+    let seconds: u64 = std::env::var("SECONDS_EACH")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let run = Duration::from_secs(seconds);
+    let scenarios: [&[u32]; 4] = [&[1, 1], &[3, 1], &[1, 1, 1, 1], &[1, 2, 3, 4]];
+    println!("| weights | callers' shares (ideal) | calls at the vendor | max in any 1 s |");
+    println!("|---|---|---:|---:|");
+    for weights in scenarios {
+        let names: Vec<String> = (0..weights.len()).map(|i| format!("c{i}")).collect();
+        let callers: String = names
+            .iter()
+            .zip(weights)
+            .map(|(n, w)| caller(n, &format!("\"tok-{n}\""), "a", &format!("weight = {w}")))
+            .collect();
+        let served = serve_apps(callers);
+        let (sim, _server, gw) = &*served;
+        let tokens: Vec<String> = names.iter().map(|n| format!("tok-{n}")).collect();
+        let tokens: Vec<&str> = tokens.iter().map(String::as_str).collect();
+        let got = flood_shares(&gw.url(), &tokens, 16, run).await;
+        let total: usize = got.iter().sum();
+        let sum_w: u32 = weights.iter().sum();
+        let shares: Vec<String> = got
+            .iter()
+            .zip(weights)
+            .map(|(g, w)| {
+                format!(
+                    "{:.1}% ({:.1}%)",
+                    100.0 * *g as f64 / total as f64,
+                    100.0 * f64::from(*w) / f64::from(sum_w)
+                )
+            })
+            .collect();
+        let mut at: Vec<Instant> = sim.requests().iter().map(|r| r.at).collect();
+        let n = at.len();
+        let max = max_in_any_second(&mut at);
+        println!("| {weights:?} | {} | {n} | {max} |", shares.join(", "));
+    }
+    // A caller at 10/s beside a flood: every one of its calls served.
+    let callers =
+        caller("flood", "\"tok-flood\"", "a", "") + &caller("light", "\"tok-light\"", "a", "");
+    let served = serve_apps(callers);
+    let (sim, _server, gw) = &*served;
+    let flood = tokio::spawn(flood_shares(&gw.url(), &["tok-flood"], 32, run));
+    let c = client();
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let (mut ok, mut sent, mut slowest) = (0, 0, Duration::ZERO);
+    let end = Instant::now() + run;
+    while Instant::now() < end {
+        tick.tick().await;
+        let started = Instant::now();
+        sent += 1;
+        if query_as(&c, &gw.url(), "tok-light").await.status == 200 {
+            ok += 1;
+        }
+        slowest = slowest.max(started.elapsed());
+    }
+    let flooded = flood.await.expect("flood")[0];
+    let mut at: Vec<Instant> = sim.requests().iter().map(|r| r.at).collect();
+    let max = max_in_any_second(&mut at);
+    println!(
+        "\nlight caller at 10/s beside a flood: {ok}/{sent} served, slowest {} ms; flood got {flooded}; max in any 1 s at the vendor {max}",
+        slowest.as_millis()
+    );
+}
+
+/// A simulator and a gateway of apps a and b with `callers`, on runtimes
+/// of their own (the load generator can't delay their timers).
+fn serve_apps(callers: String) -> Serving<(Simulator, SimServer, ServerHandle)> {
+    on_own_runtimes(move |rt_sim, rt| {
+        let (sim, server) = rt_sim.block_on(sim_of_apps());
+        let text = two_apps(&server.url(), "", &callers);
+        let gw = rt.block_on(start_gateway(&text));
+        (sim, server, gw)
+    })
+}
