@@ -37,9 +37,11 @@
 //! each path, checked before it queues (per instance).
 //!
 //! Across a fleet (`[redis]`) the quota stays one per app and path, held in
-//! Redis and given first come, first served; the caps hold on each instance.
-//! Shares hold approximately: each instance's callers are as fair among
-//! themselves as their arrival order at Redis is.
+//! Redis and given first come, first served. On each instance, callers of
+//! the app take turns to reserve a slot there, one at a time, handed on in
+//! tag order: each instance shares its own admission fairly, so shares hold
+//! approximately across the fleet (exactly when every caller spreads its
+//! calls evenly over the instances). The caps hold on each instance.
 
 pub mod fleet;
 
@@ -105,6 +107,49 @@ struct Sched {
     seq: u64,
     /// Each capped caller's own limiter, with the cap it was made for.
     caps: HashMap<Arc<str>, (u32, DefaultDirectRateLimiter)>,
+    /// With `[redis]`: a caller is reserving its fleet slot and waiting
+    /// for it (the turn, handed on in tag order: [`Quota::fleet_turn`]).
+    busy: bool,
+}
+
+/// With `[redis]`: the turn to reserve a fleet slot, handed to the
+/// smallest tag waiting when dropped (the slot reached, refused, or the
+/// caller gone).
+struct Turn<'a> {
+    sched: &'a Mutex<Sched>,
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        pass_turn(self.sched);
+    }
+}
+
+/// Hands the turn to the smallest tag waiting, or frees it.
+fn pass_turn(sched: &Mutex<Sched>) {
+    let mut s = lock(sched);
+    while let Some((k, tx)) = s.waiting.pop_first() {
+        s.vtime = s.vtime.max(k.0);
+        if tx.send(()).is_ok() {
+            return;
+        }
+    }
+    s.busy = false;
+}
+
+/// A fleet waiter's place: taken out of the order when it leaves; a turn
+/// handed to it and never taken is handed on.
+struct Ticket<'a> {
+    entry: Entry<'a>,
+    rx: tokio::sync::oneshot::Receiver<()>,
+}
+
+impl Drop for Ticket<'_> {
+    fn drop(&mut self) {
+        if self.rx.try_recv().is_ok() {
+            pass_turn(self.entry.sched);
+        }
+    }
 }
 
 /// Takes a waiter out of the order however its wait ends. A waiter that
@@ -341,6 +386,12 @@ impl Quota {
             self.capped(q, c, cap, start).await?;
         }
         if let Some(fleet) = &self.fleet {
+            // Callers of the app take their turns to reserve a fleet slot
+            // in tag order (one at a time on this instance and path).
+            let _turn = match claimant {
+                Some(c) => Some(self.fleet_turn(q, c, start).await?),
+                None => None,
+            };
             // Boxed: the Redis round trips' state is kilobytes, which every
             // caller's future (and every request waiting for a permit)
             // would otherwise hold, fleet or not.
@@ -442,6 +493,59 @@ impl Quota {
                     None => return Ok(start.elapsed()),
                 }
             }
+        }
+    }
+
+    /// With `[redis]`: waits for this instance's turn to reserve a fleet
+    /// slot, handed on in tag order, so that its callers reach Redis by
+    /// their shares; refused as the local wait is (see the module doc).
+    async fn fleet_turn<'q>(
+        &self,
+        q: &'q PathQuota,
+        c: &Claimant,
+        start: Instant,
+    ) -> Result<Turn<'q>, (Refusal, Error)> {
+        let step = TAG_UNIT / u64::from(c.weight.max(1));
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let (key, position) = {
+            let mut s = lock(&q.sched);
+            if !s.busy {
+                s.busy = true;
+                return Ok(Turn { sched: &q.sched });
+            }
+            let before = s.last.get(&c.name).copied().unwrap_or(0);
+            let tag = s.vtime.max(before) + step;
+            s.seq += 1;
+            let key = (tag, s.seq);
+            let position = s.waiting.range(..key).count();
+            s.waiting.insert(key, tx);
+            s.last.insert(c.name.clone(), tag);
+            (key, position)
+        };
+        let mut ticket = Ticket {
+            entry: Entry {
+                sched: &q.sched,
+                key,
+                name: c.name.clone(),
+                step,
+            },
+            rx,
+        };
+        // Each turn ahead takes at least one slot.
+        let estimate = q.slot.saturating_mul(position as u32 + 2);
+        let refused = |wait| refuse(Refusal::WaitTooLong, wait, q.said.wait_too_long.clone());
+        if estimate > q.limit.max_wait {
+            return Err(refused(estimate));
+        }
+        let deadline = tokio::time::Instant::from_std(start + q.limit.max_wait);
+        tokio::select! {
+            biased;
+            got = &mut ticket.rx => match got {
+                Ok(()) => Ok(Turn { sched: &q.sched }),
+                Err(_) => Err(refused(q.slot)),
+            },
+            // The ticket's drop hands on a turn that came meanwhile.
+            () = tokio::time::sleep_until(deadline) => Err(refused(q.slot)),
         }
     }
 

@@ -167,7 +167,11 @@ impl Apps {
             let kept = old.and_then(|o| o.apps.iter().find(|t| t.serves(&spec)));
             let tenant = match kept {
                 Some(t) => {
+                    let changed = t.vendor.secret().expose() != secret.expose();
                     t.vendor.set_secret(secret);
+                    if spec.secret.file().is_some() {
+                        tracing::info!(app = t.name(), changed, "app secret reloaded");
+                    }
                     t.clone()
                 }
                 None => Arc::new(Tenant::new(&config, &spec, secret, metrics)?),

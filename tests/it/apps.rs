@@ -685,7 +685,8 @@ async fn shares_benchmark() {
         caller("flood", "\"tok-flood\"", "a", "") + &caller("light", "\"tok-light\"", "a", "");
     let served = serve_apps(callers);
     let (sim, _server, gw) = &*served;
-    let flood = tokio::spawn(flood_shares(&gw.url(), &["tok-flood"], 32, run));
+    let url = gw.url();
+    let flood = tokio::spawn(async move { flood_shares(&url, &["tok-flood"], 32, run).await });
     let c = client();
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let (mut ok, mut sent, mut slowest) = (0, 0, Duration::ZERO);
