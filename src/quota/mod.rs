@@ -152,6 +152,24 @@ impl Drop for Ticket<'_> {
     }
 }
 
+/// Puts a waiter of `name` in the order, tagged `max(V, its last tag) +
+/// step`; its key and how many wait ahead of it.
+fn enqueue(
+    s: &mut Sched,
+    name: &Arc<str>,
+    step: u64,
+    tx: tokio::sync::oneshot::Sender<()>,
+) -> ((u64, u64), usize) {
+    let before = s.last.get(name).copied().unwrap_or(0);
+    let tag = s.vtime.max(before) + step;
+    s.seq += 1;
+    let key = (tag, s.seq);
+    let position = s.waiting.range(..key).count();
+    s.waiting.insert(key, tx);
+    s.last.insert(name.clone(), tag);
+    (key, position)
+}
+
 /// Takes a waiter out of the order however its wait ends. A waiter that
 /// leaves without its permit (refused, or its caller gone) gives its
 /// caller's tag back one step: a caller refused for being over its share
@@ -417,17 +435,7 @@ impl Quota {
         };
         let step = TAG_UNIT / u64::from(weight);
         let (tx, mut rx) = tokio::sync::oneshot::channel();
-        let (key, position) = {
-            let mut s = lock(&q.sched);
-            let before = s.last.get(&name).copied().unwrap_or(0);
-            let tag = s.vtime.max(before) + step;
-            s.seq += 1;
-            let key = (tag, s.seq);
-            let position = s.waiting.range(..key).count();
-            s.waiting.insert(key, tx);
-            s.last.insert(name.clone(), tag);
-            (key, position)
-        };
+        let (key, position) = enqueue(&mut lock(&q.sched), &name, step, tx);
         let entry = Entry {
             sched: &q.sched,
             key,
@@ -513,14 +521,7 @@ impl Quota {
                 s.busy = true;
                 return Ok(Turn { sched: &q.sched });
             }
-            let before = s.last.get(&c.name).copied().unwrap_or(0);
-            let tag = s.vtime.max(before) + step;
-            s.seq += 1;
-            let key = (tag, s.seq);
-            let position = s.waiting.range(..key).count();
-            s.waiting.insert(key, tx);
-            s.last.insert(c.name.clone(), tag);
-            (key, position)
+            enqueue(&mut s, &c.name, step, tx)
         };
         let mut ticket = Ticket {
             entry: Entry {

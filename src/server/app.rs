@@ -199,12 +199,7 @@ impl Apps {
             tokens.push((caller, spec.token, token));
         }
         let legacy = config.load_auth_tokens()?;
-        let callers = Callers::new(
-            tokens
-                .iter()
-                .map(|(c, _, t)| (c.clone(), t.clone()))
-                .collect(),
-        );
+        let callers = callers_of(&tokens);
         let openim_app = config.openim_app();
         let openim_app = apps
             .iter()
@@ -271,12 +266,7 @@ impl Apps {
         if !changed {
             return (None, failed);
         }
-        let callers = Callers::new(
-            tokens
-                .iter()
-                .map(|(c, _, t)| (c.clone(), t.clone()))
-                .collect(),
-        );
+        let callers = callers_of(&tokens);
         let next = Apps {
             config: self.config.clone(),
             apps: self.apps.clone(),
@@ -288,6 +278,16 @@ impl Apps {
         };
         (Some(next), failed)
     }
+}
+
+/// The callers' registry from each caller and its token.
+fn callers_of(tokens: &[(Caller, SecretRef, Secret)]) -> Callers {
+    Callers::new(
+        tokens
+            .iter()
+            .map(|(c, _, t)| (c.clone(), t.clone()))
+            .collect(),
+    )
 }
 
 pub struct App {

@@ -719,3 +719,44 @@ fn serve_apps(callers: String) -> Serving<(Simulator, SimServer, ServerHandle)> 
         (sim, server, gw)
     })
 }
+
+/// Across a fleet, each instance hands its turns to reserve slots by the
+/// callers' weights: callers spread evenly over two gateways on one Redis
+/// share the app's path by weight (3 and 1) there too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weights_hold_across_a_fleet() {
+    let _heavy = heavy().await;
+    let redis = RedisServer::start();
+    let redis_url = redis.url();
+    let fleet = on_own_runtimes(move |rt_sim, rt| {
+        let (sim, sim_server) = rt_sim.block_on(sim_of_apps());
+        let callers = [
+            caller("x", "\"tok-x\"", "a", "weight = 3"),
+            caller("y", "\"tok-y\"", "a", ""),
+        ]
+        .concat();
+        let text = two_apps(
+            &sim_server.url(),
+            &format!("[rate_limit]\nmax_wait_ms = 500\n[redis]\nurl = \"{redis_url}\"\n"),
+            &callers,
+        );
+        let gws = rt.block_on(async {
+            let mut gws = Vec::new();
+            for _ in 0..2 {
+                gws.push(start_gateway(&text).await);
+            }
+            gws
+        });
+        (sim, sim_server, gws)
+    });
+    let (_sim, _server, gws) = &*fleet;
+    let run = Duration::from_millis(2500);
+    let (u0, u1) = (gws[0].url(), gws[1].url());
+    let (a, b) = tokio::join!(
+        flood_shares(&u0, &["tok-x", "tok-y"], 10, run),
+        flood_shares(&u1, &["tok-x", "tok-y"], 10, run),
+    );
+    let (x, y) = (a[0] + b[0], a[1] + b[1]);
+    let share = x as f64 / (x + y) as f64;
+    assert!((0.6..=0.9).contains(&share), "x {x} y {y}");
+}
