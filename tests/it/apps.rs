@@ -606,7 +606,7 @@ async fn the_fleet_quota_is_per_app_per_path() {
     let mut tasks = Vec::new();
     for gw in gws {
         for token in ["tok-x", "tok-z"] {
-            for _ in 0..4 {
+            for _ in 0..3 {
                 let (url, token) = (gw.url(), token.to_string());
                 tasks.push(tokio::spawn(async move {
                     let c = client();
