@@ -101,6 +101,7 @@ fn last_app_key(sim: &Simulator) -> String {
 
 #[tokio::test]
 async fn each_call_goes_out_signed_as_its_callers_app() {
+    let logs = capture_logs();
     let (sim, s) = sim_of_apps().await;
     let gw = start_gateway(&two_apps(&s.url(), "", &three_callers())).await;
     for (token, key, group) in [
@@ -158,6 +159,27 @@ async fn each_call_goes_out_signed_as_its_callers_app() {
         sample(&m, "entrust_gateway_requests_total", &labels),
         Some(1.0),
         "{m}"
+    );
+    // The request's log line names its app and caller.
+    let text = logs.text();
+    assert!(
+        text.lines()
+            .any(|l| l.contains("app=\"b\"") && l.contains("caller=\"z\"") && l.contains("done")),
+        "{text}"
+    );
+    // /readyz reports each app's upstream state.
+    let ready = get(&format!("{}/readyz", gw.url())).await;
+    assert_eq!(
+        ready.json()["apps"]["a"]["status"],
+        "ready",
+        "{}",
+        ready.text()
+    );
+    assert_eq!(
+        ready.json()["apps"]["b"]["status"],
+        "ready",
+        "{}",
+        ready.text()
     );
 }
 
@@ -551,6 +573,15 @@ fn bad_apps_and_callers_are_refused_naming_the_key() {
             "",
         ),
     ];
+    // --check-config's print: the apps and callers, their secrets left out.
+    let printed = Config::parse(&base(&two, &caller("x", "\"tok-secret-9\"", "a", "")))
+        .expect("valid")
+        .redacted_toml();
+    assert!(
+        printed.contains("[[apps]]") && printed.contains("[[callers]]"),
+        "{printed}"
+    );
+    assert!(!printed.contains("tok-secret-9"), "{printed}");
     for (text, key, says) in cases {
         let e = Config::parse(&text).expect_err(&text).to_string();
         assert!(
