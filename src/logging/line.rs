@@ -259,6 +259,34 @@ mod tests {
         }
     }
 
+    /// The line names the request's app and caller when it has them, in
+    /// the text's span fields and among the JSON's sorted keys.
+    #[test]
+    fn the_line_names_the_app_and_the_caller() {
+        let mut l = line();
+        l.app = Some("chat");
+        l.caller = Some("billing");
+        let mut text = String::new();
+        l.text(&mut text, UNIX_EPOCH);
+        assert!(
+            text.contains(
+                r#"route=/entrust/group/create.json app="chat" caller="billing" upstream_path="#
+            ),
+            "{text}"
+        );
+        let mut json = String::new();
+        l.json(&mut json, UNIX_EPOCH);
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            (v["app"].as_str(), v["caller"].as_str()),
+            (Some("chat"), Some("billing"))
+        );
+        assert!(
+            json.starts_with(r#"{"app":"chat","caller":"billing","data_center""#),
+            "{json}"
+        );
+    }
+
     #[test]
     fn timestamps_as_tracing_subscriber_writes_them() {
         let mut s = String::new();

@@ -101,7 +101,6 @@ fn last_app_key(sim: &Simulator) -> String {
 
 #[tokio::test]
 async fn each_call_goes_out_signed_as_its_callers_app() {
-    let logs = capture_logs();
     let (sim, s) = sim_of_apps().await;
     let gw = start_gateway(&two_apps(&s.url(), "", &three_callers())).await;
     for (token, key, group) in [
@@ -159,13 +158,6 @@ async fn each_call_goes_out_signed_as_its_callers_app() {
         sample(&m, "entrust_gateway_requests_total", &labels),
         Some(1.0),
         "{m}"
-    );
-    // The request's log line names its app and caller.
-    let text = logs.text();
-    assert!(
-        text.lines()
-            .any(|l| l.contains("app=\"b\"") && l.contains("caller=\"z\"") && l.contains("done")),
-        "{text}"
     );
     // /readyz reports each app's upstream state.
     let ready = get(&format!("{}/readyz", gw.url())).await;
