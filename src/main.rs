@@ -342,7 +342,7 @@ async fn run(cli: Cli, config_given: bool) -> Result<(), String> {
     let secret = config.load_secret().map_err(in_file)?;
     let gateway = App::new(config, secret)
         .map_err(in_file)?
-        .with_path(cli.config.clone());
+        .with_path(cli.config.clone(), cli.listen);
     // Each message names the listener as it was set: by --listen or a key.
     let listen_failed = |e: ListenError| match e.listener {
         Listener::Main if cli.listen.is_some() => {

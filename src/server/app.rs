@@ -296,6 +296,8 @@ pub struct App {
     config: Config,
     /// The file a reload reads, when started from one.
     path: Option<PathBuf>,
+    /// `--listen`, which a reload keeps over the file's `server.listen`.
+    listen: Option<std::net::SocketAddr>,
     live: RwLock<Arc<Apps>>,
     /// The first app as started (for callers that know one app).
     first: Arc<Tenant>,
@@ -323,6 +325,7 @@ impl App {
             first: apps.apps[0].clone(),
             live: RwLock::new(Arc::new(apps)),
             path: None,
+            listen: None,
             metrics,
             writes: Writes::default(),
             config,
@@ -335,9 +338,11 @@ impl App {
         App::new(config, secret)
     }
 
-    /// The file SIGHUP reloads the config from.
-    pub fn with_path(mut self, path: PathBuf) -> App {
+    /// The file SIGHUP reloads the config from, and the command line's
+    /// `--listen` (kept over the file's at each reload).
+    pub fn with_path(mut self, path: PathBuf, listen: Option<std::net::SocketAddr>) -> App {
         self.path = Some(path);
+        self.listen = listen;
         self
     }
 
@@ -452,15 +457,32 @@ impl App {
         let Some(path) = &self.path else {
             return self.reload_secret();
         };
-        match Config::load(path).and_then(|c| self.reload(c)) {
-            Ok(()) => true,
-            Err(_) => {
-                // The old config stays; its secret files may still have
-                // been rotated.
-                self.reload_secret();
-                false
+        let load = Config::load(path).map(|mut c| {
+            if let Some(listen) = self.listen {
+                c.server.listen = listen;
             }
+            c
+        });
+        let result = match load {
+            Ok(c) => self.reload(c),
+            Err(e) => Err(self.refused(e)),
+        };
+        if result.is_err() {
+            // The old config stays; its secret files may still have been
+            // rotated.
+            self.reload_secret();
         }
+        result.is_ok()
+    }
+
+    /// A reload refused: counted and logged, naming the key.
+    fn refused(&self, e: ConfigError) -> ConfigError {
+        self.metrics
+            .config_reloads
+            .get_or_create(&metrics::ResultLabels { result: "error" })
+            .inc();
+        tracing::error!(error = %e, "config reload refused; keeping the running config");
+        e
     }
 
     /// Applies a new config without a restart: apps and callers added,
@@ -470,12 +492,6 @@ impl App {
     /// admin and Redis changes need a restart: they are kept as started,
     /// with a WARN.
     pub fn reload(&self, config: Config) -> Result<(), ConfigError> {
-        let count = |result| {
-            self.metrics
-                .config_reloads
-                .get_or_create(&metrics::ResultLabels { result })
-                .inc();
-        };
         let mut config = config;
         let started = &self.config;
         let restart = [
@@ -508,14 +524,13 @@ impl App {
                 let names: Vec<&str> = next.apps.iter().map(|t| t.name()).collect();
                 tracing::info!(apps = ?names, callers = next.tokens.len(), "config reloaded");
                 *self.live.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
-                count("ok");
+                self.metrics
+                    .config_reloads
+                    .get_or_create(&metrics::ResultLabels { result: "ok" })
+                    .inc();
                 Ok(())
             }
-            Err(e) => {
-                count("error");
-                tracing::error!(error = %e, "config reload refused; keeping the running config");
-                Err(e)
-            }
+            Err(e) => Err(self.refused(e)),
         }
     }
 }

@@ -783,3 +783,45 @@ async fn weights_hold_across_a_fleet() {
     let share = x as f64 / (x + y) as f64;
     assert!((0.6..=0.9).contains(&share), "x {x} y {y}");
 }
+
+/// The binary on SIGHUP: a caller added by editing the config file is let
+/// in without a restart; a config naming an unknown app is refused (the
+/// ERROR line names the key, the running config kept); a changed admin
+/// listener needs a restart, and the reload says so.
+#[tokio::test]
+async fn sighup_reloads_the_config_file() {
+    let (_sim, s) = sim_of_apps().await;
+    let dir = temp_dir("apps-sighup");
+    let x = caller("x", "\"tok-x\"", "a", "");
+    let y = caller("y", "\"tok-y\"", "b", "");
+    let cfg = write_file(&dir, "gw.toml", &two_apps(&s.url(), "", &x));
+    let (mut p, gw) = crate::cli::Proc::start(&cfg, &[]);
+    let c = client();
+    assert_eq!(query_as(&c, &gw, "tok-x").await.status, 200);
+    assert_eq!(query_as(&c, &gw, "tok-y").await.status, 401);
+    std::fs::write(&cfg, two_apps(&s.url(), "", &(x.clone() + &y))).unwrap();
+    p.signal("HUP");
+    p.wait_for(|l| l.contains("config reloaded"));
+    assert_eq!(query_as(&c, &gw, "tok-y").await.status, 200);
+    let bad = x.clone() + &y.replace("app = \"b\"", "app = \"nope\"");
+    std::fs::write(&cfg, two_apps(&s.url(), "", &bad)).unwrap();
+    p.signal("HUP");
+    let line = p.wait_for(|l| l.contains("ERROR"));
+    assert!(line.contains("callers[1].app"), "{line}");
+    assert_eq!(
+        query_as(&c, &gw, "tok-y").await.status,
+        200,
+        "old config kept"
+    );
+    let moved = two_apps(&s.url(), "[admin]\nlisten = \"127.0.0.1:0\"\n", &(x + &y));
+    std::fs::write(&cfg, moved).unwrap();
+    p.signal("HUP");
+    let line = p.wait_for(|l| l.contains("needs a restart"));
+    assert!(
+        line.contains("WARN") && line.contains("admin.listen"),
+        "{line}"
+    );
+    p.signal("TERM");
+    let (code, _) = p.finish();
+    assert_eq!(code, 0);
+}

@@ -141,7 +141,7 @@ pub(crate) struct Proc {
 }
 
 impl Proc {
-    fn start(config: &Path, envs: &[(&str, &str)]) -> (Proc, String) {
+    pub(crate) fn start(config: &Path, envs: &[(&str, &str)]) -> (Proc, String) {
         let mut p = Proc::spawn(config, envs, &[]);
         let ready = p.wait_for(|l| l.contains("entrust_gateway: ready"));
         let addr = ready
