@@ -148,6 +148,11 @@ impl Apps {
         &self.openim
     }
 
+    /// The file the OpenIM face's secret is kept in, if any.
+    fn openim_secret_file(&self) -> Option<&std::path::Path> {
+        self.config.openim.as_ref()?.secret.as_ref()?.file()
+    }
+
     /// Builds the set `config` describes, carrying over from `old` every
     /// app it serves unchanged (its secret read again).
     fn build(
@@ -219,7 +224,7 @@ impl Apps {
     /// The same set with every secret kept in a file read again: a file
     /// that can't be read (missing, empty) keeps its old secret, logged.
     /// `Err` lists the keys that failed.
-    fn reread_files(&self) -> (Option<Apps>, Vec<String>) {
+    fn reread_files(&self, metrics: &Metrics) -> (Option<Apps>, Vec<String>) {
         let mut failed = Vec::new();
         let mut any = false;
         for (t, spec) in self.apps.iter().map(|t| (t, &t.spec)) {
@@ -260,6 +265,32 @@ impl Apps {
             };
             tokens.push((caller.clone(), r.clone(), token));
         }
+        // The OpenIM face's secret, when kept in a file.
+        let mut openim = self.openim.clone();
+        if let Some(file) = self.openim_secret_file() {
+            any = true;
+            match crate::config::read_secret_file(file) {
+                Ok(v) if self.openim.secret().is_some_and(|s| s.expose() == v) => {}
+                Ok(_) => {
+                    let legacy = self.config.load_auth_tokens().unwrap_or_default();
+                    match openim::State::new(&self.config, Inbound::new(&legacy), metrics) {
+                        Ok(state) => {
+                            openim = Arc::new(state);
+                            changed = true;
+                            tracing::info!("openim secret reloaded");
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "cannot reload the openim secret; keeping the old one");
+                            failed.push("openim.secret".into());
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot reload the openim secret; keeping the old one");
+                    failed.push("openim.secret".into());
+                }
+            }
+        }
         if !any {
             return (None, vec![]);
         }
@@ -273,7 +304,7 @@ impl Apps {
             callers,
             tokens,
             auth: Inbound::new(&self.config.load_auth_tokens().unwrap_or_default()),
-            openim: self.openim.clone(),
+            openim,
             openim_app: self.openim_app,
         };
         (Some(next), failed)
@@ -404,6 +435,10 @@ impl App {
                             .iter()
                             .filter_map(|(_, r, t)| Some((r.file()?, Some(Arc::new(t.clone()))))),
                     )
+                    .chain(
+                        live.openim_secret_file()
+                            .map(|f| (f, live.openim.secret().map(|s| Arc::new(s.clone())))),
+                    )
                     .collect();
                 if files.is_empty() {
                     continue;
@@ -430,11 +465,12 @@ impl App {
     /// file was read.
     pub fn reload_secret(&self) -> bool {
         let live = self.apps();
-        let (next, failed) = live.reread_files();
+        let (next, failed) = live.reread_files(&self.metrics);
         let any = next.is_some()
             || !failed.is_empty()
             || live.apps.iter().any(|t| t.spec.secret.file().is_some())
-            || live.tokens.iter().any(|(_, r, _)| r.file().is_some());
+            || live.tokens.iter().any(|(_, r, _)| r.file().is_some())
+            || live.openim_secret_file().is_some();
         if !any {
             tracing::info!("no secret kept in a file: nothing to reload");
             return false;

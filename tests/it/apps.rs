@@ -825,3 +825,34 @@ async fn sighup_reloads_the_config_file() {
     let (code, _) = p.finish();
     assert_eq!(code, 0);
 }
+
+/// The OpenIM secret kept in a file is re-read like the others: after the
+/// rotation, `/auth/get_admin_token` takes the new secret and not the old
+/// (open-im-server internal/api/auth.go GetAdminToken checks the secret).
+#[tokio::test]
+async fn the_openim_secret_file_is_rotated_too() {
+    let (_sim, s) = sim_of_apps().await;
+    let file = write_file(&temp_dir("apps-openim"), "secret", "first-Ow1\n");
+    let openim = format!(
+        "[openim]\napp = \"a\"\nsecret = {{ file = {:?} }}\nadmin_user_ids = [\"imAdmin\"]\n",
+        file.display().to_string()
+    );
+    let gw = start_gateway(&two_apps(&s.url(), &openim, &three_callers())).await;
+    let token = |secret: &'static str| {
+        let url = format!("{}/auth/get_admin_token", gw.url());
+        async move {
+            let body = format!(r#"{{"secret":"{secret}","userID":"imAdmin"}}"#);
+            let headers = [
+                ("operationID", "op1"),
+                ("content-type", "application/json"),
+                ("authorization", "Bearer tok-x"),
+            ];
+            send(http::Method::POST, &url, &headers, body).await.json()["errCode"].clone()
+        }
+    };
+    assert_eq!(token("first-Ow1").await, 0);
+    std::fs::write(&file, "second-Ow2\n").unwrap();
+    assert!(gw.app.reload_secret());
+    assert_eq!(token("second-Ow2").await, 0);
+    assert_ne!(token("first-Ow1").await, 0);
+}
