@@ -76,6 +76,11 @@ enum Command {
         /// the gateway signs with.
         #[arg(long, value_name = "VAR", default_value = "ENTRUST_APP_SECRET")]
         app_secret_env: String,
+        /// Another app the simulator accepts, its key and the environment
+        /// variable holding its secret (repeat for more); each app has its
+        /// own per-path limit.
+        #[arg(long = "app", value_name = "KEY:SECRET_ENV")]
+        apps: Vec<String>,
         /// Per-path limit the simulator enforces (0 = none).
         #[arg(long, default_value_t = 100)]
         rate_per_second: u32,
@@ -208,6 +213,7 @@ async fn run(cli: Cli, config_given: bool) -> Result<(), String> {
         listen,
         app_key,
         app_secret_env,
+        apps,
         rate_per_second,
         strict,
         request_log_max,
@@ -218,6 +224,22 @@ async fn run(cli: Cli, config_given: bool) -> Result<(), String> {
         let _ = nofile::raise();
         let (secret, source) = sim_secret(&app_secret_env)?;
         let mut cfg = sim::SimConfig::new(app_key, secret);
+        for a in &apps {
+            let Some((key, var)) = a
+                .split_once(':')
+                .filter(|(k, v)| !k.is_empty() && !v.is_empty())
+            else {
+                return Err(format!("simulator: --app {a:?}: expected KEY:SECRET_ENV"));
+            };
+            match std::env::var(var) {
+                Ok(s) if !s.is_empty() => cfg = cfg.with_app(key, s),
+                _ => {
+                    return Err(format!(
+                        "simulator: --app {key}: environment variable {var} is not set or empty"
+                    ));
+                }
+            }
+        }
         cfg.rate_per_second = rate_per_second;
         cfg.strict = strict;
         cfg.request_log_max = request_log_max;
@@ -248,7 +270,12 @@ async fn run(cli: Cli, config_given: bool) -> Result<(), String> {
     if cli.check_config {
         // Secrets must be loadable too: a missing one fails here, not later.
         if !cli.skip_secret {
-            config.load_secret().map_err(in_file)?;
+            for spec in config.app_specs().map_err(in_file)? {
+                spec.secret.load(&spec.secret_key).map_err(in_file)?;
+            }
+            for spec in config.caller_specs().map_err(in_file)? {
+                spec.token.load(&spec.token_key).map_err(in_file)?;
+            }
             config.load_openim_secret().map_err(in_file)?;
             config.load_auth_tokens().map_err(in_file)?;
             // The certificate, its key and the client CAs, read and checked
@@ -273,6 +300,25 @@ async fn run(cli: Cli, config_given: bool) -> Result<(), String> {
             ""
         };
         eprintln!("{}: ok{skipped}", cli.config.display());
+        if let (Ok(apps), Ok(callers)) = (config.app_specs(), config.caller_specs()) {
+            for a in &apps {
+                eprintln!(
+                    "app {}: app_key {}, {} data center(s)",
+                    a.name,
+                    a.app_key,
+                    a.urls.len()
+                );
+            }
+            for c in &callers {
+                let cap = c
+                    .max_per_second
+                    .map_or_else(|| "none".to_string(), |m| m.to_string());
+                eprintln!(
+                    "caller {}: app {}, weight {}, max_per_second {cap}",
+                    c.name, c.app, c.weight
+                );
+            }
+        }
         if let (Some(url), Some(r)) = (redis_url, &config.redis) {
             let timeout = std::time::Duration::from_millis(r.timeout_ms);
             match entrust_gateway::redis_link::ping(&url, timeout).await {
@@ -285,14 +331,26 @@ async fn run(cli: Cli, config_given: bool) -> Result<(), String> {
         return Ok(());
     }
     init_logs(config.log.format, &config.log.level, cli.log_format);
-    if matches!(config.secret_source(), Ok(SecretSource::Inline)) {
+    if !config.has_apps() && matches!(config.secret_source(), Ok(SecretSource::Inline)) {
         tracing::warn!(
             "upstream.app_secret is set inline in the config file; prefer app_secret_env or app_secret_file"
         );
     }
+    for (i, a) in config.apps.iter().enumerate() {
+        if a.app_secret.is_inline() {
+            tracing::warn!(key = %format!("apps[{i}].app_secret"), "a secret is set inline in the config file; prefer {{ env = \"NAME\" }} or {{ file = \"PATH\" }}");
+        }
+    }
+    for (i, c) in config.callers.iter().enumerate() {
+        if c.token.is_inline() {
+            tracing::warn!(key = %format!("callers[{i}].token"), "a token is set inline in the config file; prefer {{ env = \"NAME\" }} or {{ file = \"PATH\" }}");
+        }
+    }
     nofile::at_start(&config);
     let secret = config.load_secret().map_err(in_file)?;
-    let gateway = App::new(config, secret).map_err(in_file)?;
+    let gateway = App::new(config, secret)
+        .map_err(in_file)?
+        .with_path(cli.config.clone(), cli.listen);
     // Each message names the listener as it was set: by --listen or a key.
     let listen_failed = |e: ListenError| match e.listener {
         Listener::Main if cli.listen.is_some() => {
@@ -316,9 +374,12 @@ async fn serve(
         .admin_addr
         .map_or_else(|| "off".to_string(), |a| a.to_string());
     let upstream = gateway.vendor().data_centers()[0].label.clone();
+    let apps = gateway.apps();
+    let names: Vec<&str> = apps.all().iter().map(|a| a.name()).collect();
+    let apps = names.join(",");
     // Handlers first: a supervisor may signal as soon as it reads "ready".
     spawn_signal_handlers(gateway, handle.take_shutdown());
-    tracing::info!(listen = %handle.addr, admin_listen = %admin, %upstream, "ready");
+    tracing::info!(listen = %handle.addr, admin_listen = %admin, %upstream, %apps, "ready");
     if panic_after_ready {
         tokio::spawn(async { panic!("--panic-after-ready") });
     }
@@ -339,7 +400,8 @@ fn exit_on_panic() {
     }));
 }
 
-/// SIGTERM/SIGINT start the graceful shutdown; SIGHUP reloads the secret file.
+/// SIGTERM/SIGINT start the graceful shutdown; SIGHUP reloads the config
+/// and the secrets kept in files.
 fn spawn_signal_handlers(gateway: Arc<App>, shutdown: Option<tokio::sync::oneshot::Sender<()>>) {
     #[cfg(unix)]
     {
@@ -363,8 +425,10 @@ fn spawn_signal_handlers(gateway: Arc<App>, shutdown: Option<tokio::sync::onesho
         });
         tokio::spawn(async move {
             while hup.recv().await.is_some() {
-                tracing::info!("SIGHUP: reloading the app secret and the server.tls files");
-                gateway.reload_secret();
+                tracing::info!(
+                    "SIGHUP: reloading the config, its secrets and the server.tls files"
+                );
+                gateway.reload_from_file();
                 gateway.reload_tls();
             }
         });

@@ -18,6 +18,18 @@ pub struct RequestLabels {
     pub face: &'static str,
     pub route: String,
     pub status: u16,
+    /// The app's name; `-` when none (admin routes, refused before one was known).
+    pub app: String,
+    /// The caller's name; `-` when none (no `[[callers]]`, or not identified).
+    pub caller: String,
+}
+
+/// A quota refusal, by app and caller.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CallerRejectionLabels {
+    pub app: String,
+    pub caller: String,
+    pub reason: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -124,6 +136,10 @@ pub struct Metrics {
     pub limiter_wait: Family<PathLabels, Histogram>,
     pub limiter_rejections: Family<RejectionLabels, Counter>,
     pub secret_reloads: Family<ResultLabels, Counter>,
+    /// Config reloads (SIGHUP), by result.
+    pub config_reloads: Family<ResultLabels, Counter>,
+    /// Quota refusals by app and caller.
+    pub caller_rejections: Family<CallerRejectionLabels, Counter>,
     pub dedup_evictions: Counter,
     /// Answers not kept in Redis: over `dedup::shared::ANSWER_MAX`.
     pub dedup_answers_too_large: Counter,
@@ -221,8 +237,20 @@ impl Metrics {
         let secret_reloads = Family::<ResultLabels, Counter>::default();
         registry.register(
             "secret_reloads",
-            "App secret reloads from app_secret_file, by result (ok, error)",
+            "Reloads of the secrets kept in files (apps' secrets, callers' tokens), by result (ok, error)",
             secret_reloads.clone(),
+        );
+        let config_reloads = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "config_reloads",
+            "Config reloads (SIGHUP), by result (ok; error: refused, the running config kept)",
+            config_reloads.clone(),
+        );
+        let caller_rejections = Family::<CallerRejectionLabels, Counter>::default();
+        registry.register(
+            "caller_rejections",
+            "Requests refused with 429 by the quota, by app, caller (- without [[callers]]) and reason",
+            caller_rejections.clone(),
         );
         let dedup_evictions = Counter::default();
         registry.register(
@@ -319,6 +347,7 @@ impl Metrics {
         }
         for result in SECRET_RELOAD_RESULTS {
             drop(secret_reloads.get_or_create(&ResultLabels { result }));
+            drop(config_reloads.get_or_create(&ResultLabels { result }));
         }
         let by_route: Vec<RouteCounters> = faces
             .iter()
@@ -337,6 +366,8 @@ impl Metrics {
                     face: r.face,
                     route: r.route.to_string(),
                     status: 200,
+                    app: "-".into(),
+                    caller: "-".into(),
                 }));
             }
         }
@@ -350,6 +381,8 @@ impl Metrics {
             limiter_wait,
             limiter_rejections,
             secret_reloads,
+            config_reloads,
+            caller_rejections,
             dedup_evictions,
             dedup_answers_too_large,
             admin_token_failures,
@@ -367,12 +400,22 @@ impl Metrics {
 
     /// Counts an answer in `entrust_gateway_requests` (`route`: a bounded
     /// label); the common ones without a label lookup.
-    pub fn count_request(&self, face: &'static str, route: &'static str, status: u16) {
+    /// `app` and `caller`: names from the config (bounded), or `-`; only
+    /// `-`/`-` answers use the cached counters.
+    pub fn count_request(
+        &self,
+        face: &'static str,
+        route: &'static str,
+        status: u16,
+        app: &str,
+        caller: &str,
+    ) {
         let i = match status {
             200 => Some(0),
             429 => Some(1),
             _ => None,
-        };
+        }
+        .filter(|_| app == "-" && caller == "-");
         let cached = i.and_then(|i| {
             let r = self
                 .by_route
@@ -384,6 +427,8 @@ impl Metrics {
             face,
             route: route.to_string(),
             status,
+            app: app.to_string(),
+            caller: caller.to_string(),
         };
         match cached {
             Some(c) => c

@@ -93,7 +93,7 @@ pub async fn handle(
         request_id,
     };
     let reply = match permit {
-        Some(p) => vendor.client.call_permitted(vendor.tally, &call, p).await?,
+        Some(p) => vendor.call_permitted(&call, p).await?,
         None => vendor.call(&call).await?,
     };
     Ok(to_caller(reply))

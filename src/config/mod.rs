@@ -16,10 +16,14 @@ use serde::{Deserialize, Serialize};
 use crate::entrust::limit;
 use crate::secret::Secret;
 
+mod apps;
 mod secrets;
 mod server_tls;
 mod validate;
 
+pub use apps::{
+    AppConfig, AppRateLimit, AppSpec, CallerConfig, CallerSpec, DEFAULT_APP, SecretRef,
+};
 pub use secrets::read_secret_file;
 pub use server_tls::TlsConfig;
 pub use validate::check_range;
@@ -55,6 +59,14 @@ pub struct Config {
     /// With this section the quota is shared by every gateway using the same
     /// Redis and app key (the fleet quota's module doc).
     pub redis: Option<RedisConfig>,
+    /// Several vendor apps in one gateway; without it, `[upstream]` is the
+    /// one app, named `default`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub apps: Vec<AppConfig>,
+    /// The services allowed to call, each with its own token and app;
+    /// with it, every API request must carry a caller's token.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub callers: Vec<CallerConfig>,
 }
 
 /// `[redis]`: where the fleet's shared quota lives: one server (`url` or
@@ -63,10 +75,11 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RedisConfig {
-    /// `redis://[user:password@]host:port/db` or `rediss://` (TLS). It may
-    /// hold a password, so it never prints; prefer `url_env`.
+    /// `redis://[user:password@]host:port/db` or `rediss://` (TLS), inline
+    /// or `{ env = "NAME" }` / `{ file = "PATH" }`. It may hold a password,
+    /// so it never prints.
     #[serde(skip_serializing)]
-    pub url: Option<Secret>,
+    pub url: Option<SecretRef>,
     /// Or the name of an environment variable holding the URL.
     pub url_env: Option<String>,
     /// A Sentinel set's sentinels, `redis://[user:password@]host:26379`:
@@ -251,9 +264,10 @@ pub struct UpstreamConfig {
     pub app_key: String,
     /// Name of the environment variable holding the app secret.
     pub app_secret_env: Option<String>,
-    /// The app secret inline (discouraged: it then lives in a file on disk).
+    /// The app secret: inline (discouraged: it then lives in a file on
+    /// disk), `{ env = "NAME" }` or `{ file = "PATH" }`.
     #[serde(skip_serializing)]
-    pub app_secret: Option<Secret>,
+    pub app_secret: Option<SecretRef>,
     /// A file holding the app secret (e.g. a mounted Kubernetes secret).
     pub app_secret_file: Option<PathBuf>,
     /// How often `app_secret_file` is checked for changes (SIGHUP also reloads it).
@@ -370,15 +384,19 @@ impl RateLimitConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OpenImConfig {
-    /// The secret `/auth/get_admin_token` checks (OpenIM's `share.secret`).
+    /// The secret `/auth/get_admin_token` checks (OpenIM's `share.secret`):
+    /// inline, `{ env = "NAME" }` or `{ file = "PATH" }`.
     #[serde(skip_serializing)]
-    pub secret: Option<Secret>,
+    pub secret: Option<SecretRef>,
     /// Or the name of an environment variable holding it.
     pub secret_env: Option<String>,
     /// User IDs allowed to get an admin token (OpenIM's `imAdminUserID`).
     pub admin_user_ids: Vec<String>,
     /// Token lifetime; OpenIM's default is 90 days.
     pub token_expire_seconds: u64,
+    /// The `[[apps]]` name the OpenIM face's calls go out as (required with
+    /// several apps).
+    pub app: Option<String>,
 }
 
 impl Default for OpenImConfig {
@@ -388,6 +406,7 @@ impl Default for OpenImConfig {
             secret_env: None,
             admin_user_ids: Vec::new(),
             token_expire_seconds: 90 * 24 * 3600,
+            app: None,
         }
     }
 }

@@ -41,7 +41,7 @@ impl Config {
             return Ok(None);
         }
         let (key, url) = match (&r.url, &r.url_env) {
-            (Some(url), _) => ("redis.url", url.clone()),
+            (Some(url), _) => ("redis.url", url.load("redis.url")?),
             (None, Some(name)) => match std::env::var(name) {
                 Ok(v) => ("redis.url_env", Secret::new(v.trim().to_string())),
                 Err(_) => {
@@ -102,11 +102,22 @@ impl Config {
     /// Exactly one of `app_secret_env`, `app_secret`, `app_secret_file`.
     pub fn secret_source(&self) -> Result<SecretSource, ConfigError> {
         let u = &self.upstream;
+        // `app_secret = { env = ... }` / `{ file = ... }` are the new
+        // spellings of app_secret_env / app_secret_file.
         let set = [
             u.app_secret_env.is_some(),
             u.app_secret.is_some(),
             u.app_secret_file.is_some(),
         ];
+        match (&u.app_secret, set) {
+            (Some(SecretRef::Env { env }), [false, true, false]) => {
+                return Ok(SecretSource::Env(env.clone()));
+            }
+            (Some(SecretRef::File { file }), [false, true, false]) => {
+                return Ok(SecretSource::File(file.clone()));
+            }
+            _ => {}
+        }
         match set {
             [true, false, false] => Ok(SecretSource::Env(
                 u.app_secret_env.clone().unwrap_or_default(),
@@ -126,8 +137,12 @@ impl Config {
         }
     }
 
-    /// Reads the app secret from its source. Fails at startup, never later.
+    /// Reads the app secret from its source (with `[[apps]]`, the first
+    /// app's). Fails at startup, never later.
     pub fn load_secret(&self) -> Result<Secret, ConfigError> {
+        if let Some(a) = self.apps.first() {
+            return a.app_secret.load("apps[0].app_secret");
+        }
         let value = match self.secret_source()? {
             SecretSource::Env(name) => match std::env::var(&name) {
                 Ok(v) => v,
@@ -138,12 +153,10 @@ impl Config {
                     );
                 }
             },
-            SecretSource::Inline => self
-                .upstream
-                .app_secret
-                .as_ref()
-                .map(|s| s.expose().to_string())
-                .unwrap_or_default(),
+            SecretSource::Inline => match &self.upstream.app_secret {
+                Some(SecretRef::Inline(s)) => s.expose().to_string(),
+                _ => String::new(),
+            },
             SecretSource::File(path) => {
                 read_secret_file(&path).or_else(|e| err("upstream.app_secret_file", e))?
             }
@@ -205,7 +218,7 @@ impl Config {
             return Ok(None);
         };
         let value = match (&o.secret, &o.secret_env) {
-            (Some(s), _) => s.expose().to_string(),
+            (Some(s), _) => return s.load("openim.secret").map(Some),
             (None, Some(name)) => std::env::var(name).or_else(|_| {
                 err(
                     "openim.secret_env",

@@ -6,14 +6,21 @@ use super::*;
 impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let u = &self.upstream;
-        self.base_urls()?;
-        if u.app_key.is_empty() {
-            return err("upstream.app_key", "must be set");
+        if self.has_apps() {
+            // [upstream] holds only what the apps share; each app is checked
+            // with its own keys.
+            self.validate_apps()?;
+        } else {
+            self.base_urls()?;
+            if u.app_key.is_empty() {
+                return err("upstream.app_key", "must be set");
+            }
+            if HeaderValue::from_str(&u.app_key).is_err() || u.app_key.trim() != u.app_key {
+                return err("upstream.app_key", "must be printable ASCII without spaces");
+            }
+            self.secret_source()?;
+            self.validate_apps()?;
         }
-        if HeaderValue::from_str(&u.app_key).is_err() || u.app_key.trim() != u.app_key {
-            return err("upstream.app_key", "must be printable ASCII without spaces");
-        }
-        self.secret_source()?;
         if u.pool_idle_timeout_ms >= 55_000 {
             return err(
                 "upstream.pool_idle_timeout_ms",
@@ -300,7 +307,8 @@ impl Config {
                         "must be set (or redis.url_env, redis.sentinels, redis.cluster_urls)",
                     );
                 }
-                (Some(url), None) => check_redis_url("redis.url", url)?,
+                (Some(SecretRef::Inline(url)), None) => check_redis_url("redis.url", url)?,
+                (Some(_), None) => {}
                 (None, Some(_)) => {}
             }
         }

@@ -17,6 +17,9 @@ pub(super) struct Line<'a> {
     pub(super) request_id: &'a str,
     pub(super) face: &'a str,
     pub(super) route: &'a str,
+    /// The app and the caller (names from the config, or `-`).
+    pub(super) app: Option<&'a str>,
+    pub(super) caller: Option<&'a str>,
     pub(super) upstream_path: Option<&'a str>,
     pub(super) data_center: Option<&'a str>,
     pub(super) client_subject: Option<&'a str>,
@@ -44,6 +47,14 @@ impl Line<'_> {
         debug_str(out, self.face);
         out.push_str(" route=");
         push_escaped(out, self.route);
+        if let Some(a) = self.app {
+            out.push_str(" app=");
+            debug_str(out, a);
+        }
+        if let Some(c) = self.caller {
+            out.push_str(" caller=");
+            debug_str(out, c);
+        }
         if let Some(p) = self.upstream_path {
             out.push_str(" upstream_path=");
             debug_str(out, p);
@@ -75,6 +86,16 @@ impl Line<'_> {
     /// `serde_json` map prints them).
     pub(super) fn json(&self, out: &mut String, now: SystemTime) {
         out.push('{');
+        if let Some(a) = self.app {
+            out.push_str("\"app\":");
+            json_str(out, a);
+            out.push(',');
+        }
+        if let Some(c) = self.caller {
+            out.push_str("\"caller\":");
+            json_str(out, c);
+            out.push(',');
+        }
         if let Some(c) = self.client_subject {
             out.push_str("\"client_subject\":");
             json_str(out, c);
@@ -237,6 +258,8 @@ mod tests {
             request_id: "r1",
             face: "entrust",
             route: "/entrust/group/create.json",
+            app: None,
+            caller: None,
             upstream_path: Some("/entrust/group/create.json"),
             data_center: Some("http://127.0.0.1:1"),
             client_subject: None,
@@ -245,6 +268,34 @@ mod tests {
             latency_ms: 0.062,
             refused: None,
         }
+    }
+
+    /// The line names the request's app and caller when it has them, in
+    /// the text's span fields and among the JSON's sorted keys.
+    #[test]
+    fn the_line_names_the_app_and_the_caller() {
+        let mut l = line();
+        l.app = Some("chat");
+        l.caller = Some("billing");
+        let mut text = String::new();
+        l.text(&mut text, UNIX_EPOCH);
+        assert!(
+            text.contains(
+                r#"route=/entrust/group/create.json app="chat" caller="billing" upstream_path="#
+            ),
+            "{text}"
+        );
+        let mut json = String::new();
+        l.json(&mut json, UNIX_EPOCH);
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            (v["app"].as_str(), v["caller"].as_str()),
+            (Some("chat"), Some("billing"))
+        );
+        assert!(
+            json.starts_with(r#"{"app":"chat","caller":"billing","data_center""#),
+            "{json}"
+        );
     }
 
     #[test]

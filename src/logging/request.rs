@@ -53,6 +53,8 @@ pub struct Request {
     pub route: &'static str,
     /// The caller's verified client certificate's subject (mutual TLS).
     client_subject: Option<Box<str>>,
+    /// The app and the caller, once known ([`Request::identified`]).
+    who: Option<(Arc<str>, Arc<str>)>,
     upstream_path: Mutex<Option<std::borrow::Cow<'static, str>>>,
     /// An index into `upstream.urls`; `usize::MAX` until sent.
     data_center: AtomicUsize,
@@ -80,6 +82,7 @@ impl Request {
             face,
             route,
             client_subject: None,
+            who: None,
             upstream_path: Mutex::new(None),
             data_center: AtomicUsize::new(usize::MAX),
             refusal: Mutex::new(None),
@@ -90,6 +93,12 @@ impl Request {
     /// (`client_subject`).
     pub fn with_client_subject(mut self, subject: Option<&str>) -> Request {
         self.client_subject = subject.map(Box::from);
+        self
+    }
+
+    /// The request's app and caller (`-` for none), named on its line.
+    pub fn identified(mut self, app: Arc<str>, caller: Arc<str>) -> Request {
+        self.who = Some((app, caller));
         self
     }
 
@@ -176,6 +185,8 @@ fn make_span(r: &Request, data_centers: &[crate::config::BaseUrl]) -> tracing::S
         request_id = r.request_id.to_str().unwrap_or(""),
         face = r.face,
         route = %r.route,
+        app = r.who.as_ref().map(|w| &*w.0),
+        caller = r.who.as_ref().map(|w| &*w.1),
         upstream_path = tracing::field::Empty,
         data_center = tracing::field::Empty,
         client_subject = tracing::field::Empty,
@@ -251,6 +262,8 @@ fn emit(
         request_id: r.request_id.to_str().unwrap_or(""),
         face: r.face,
         route: r.route,
+        app: r.who.as_ref().map(|w| &*w.0),
+        caller: r.who.as_ref().map(|w| &*w.1),
         upstream_path: upstream_path.as_deref(),
         data_center: data_centers
             .get(r.data_center.load(Ordering::Relaxed))

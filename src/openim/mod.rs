@@ -41,6 +41,7 @@ pub mod token;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::request::Parts;
@@ -67,14 +68,15 @@ pub use route::*;
 pub struct State {
     secret: Option<Secret>,
     config: Option<OpenImConfig>,
-    throttle: token::Throttle,
+    /// Kept across reloads (see [`State::carrying`]), as are `kicks`.
+    throttle: Arc<token::Throttle>,
     /// Where the vendor's paging of recently walked lists stood.
     pages: pages::Pages,
     /// `openim_admin_token_failures`.
     failures: Family<ResultLabels, Counter>,
     inbound: Inbound,
     /// force_logout's record.
-    kicks: kicks::Kicks,
+    kicks: Arc<kicks::Kicks>,
 }
 
 impl State {
@@ -98,14 +100,24 @@ impl State {
             _ => kicks::Kicks::local(keep),
         };
         Ok(State {
-            kicks,
+            kicks: Arc::new(kicks),
             secret: config.load_openim_secret()?,
             config: config.openim.clone(),
-            throttle: token::Throttle::default(),
+            throttle: Arc::default(),
             pages: pages::Pages::default(),
             failures: metrics.admin_token_failures.clone(),
             inbound,
         })
+    }
+
+    /// This state with `old`'s memory of kicked tokens and failed logins: a
+    /// reload (a new secret, new settings) must not bring a force-logged-out
+    /// token back to life, nor forgive a guesser. (Paging cursors are not
+    /// carried: the new config may serve another app.)
+    pub fn carrying(mut self, old: &State) -> State {
+        self.kicks = old.kicks.clone();
+        self.throttle = old.throttle.clone();
+        self
     }
 
     /// The OpenIM admin secret, when `[openim]` is configured.

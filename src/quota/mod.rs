@@ -19,9 +19,33 @@
 //!
 //! With `[redis]` the quota is the fleet's, held in Redis ([`fleet`]), behind
 //! the same [`Quota::acquire`].
+//!
+//! # Shares between callers
+//!
+//! When several callers of one app ([`Claimant`]s) wait on one path, the
+//! permits go by weight: weighted fair queuing over the same bounded
+//! wait. Each waiter gets a tag, `max(V, its caller's last tag) + 1/weight`
+//! (`V`: the tag of the last permit given), and the next permit goes to the
+//! smallest tag, so a caller flooding the path queues behind itself while
+//! a caller asking less than its share is served within a slot or two. A
+//! waiter is refused at once when the waiters ahead of its tag would take
+//! it past `max_wait_ms`; a waiter pushed back past `max_wait_ms` by
+//! callers with smaller tags arriving later (a caller over its share) is
+//! refused then: no one waits longer than `max_wait_ms`. Without contention
+//! a caller may use the whole quota; one caller alone is served in arrival
+//! order, as before. A caller's `max_per_second` is a bound of its own on
+//! each path, checked before it queues (per instance).
+//!
+//! Across a fleet (`[redis]`) the quota stays one per app and path, held in
+//! Redis and given first come, first served. On each instance, callers of
+//! the app take turns to reserve a slot there, one at a time, handed on in
+//! tag order: each instance shares its own admission fairly, so shares hold
+//! approximately across the fleet (exactly when every caller spreads its
+//! calls evenly over the instances). The caps hold on each instance.
 
 pub mod fleet;
 
+use std::collections::{BTreeMap, HashMap};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -55,6 +79,122 @@ impl Refusal {
             Refusal::QuotaStoreDown => "quota_store_down",
         }
     }
+}
+
+/// Who a permit is for, when several callers share an app: its weight
+/// among the callers waiting on a path, and its own cap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimant {
+    /// The caller's name (bounded by the config).
+    pub name: Arc<str>,
+    /// 1..=1000.
+    pub weight: u32,
+    /// Its most permits a second on any one path.
+    pub max_per_second: Option<u32>,
+}
+
+/// A tag's unit: a weight-1 waiter's tag is this far past its start.
+const TAG_UNIT: u64 = 1_000_000;
+
+/// The waiters of one path in tag order, and each caller's last tag.
+#[derive(Default)]
+struct Sched {
+    /// The tag of the last permit given.
+    vtime: u64,
+    last: HashMap<Arc<str>, u64>,
+    /// Waiters by (tag, arrival); the sender hands one its permit.
+    waiting: BTreeMap<(u64, u64), tokio::sync::oneshot::Sender<()>>,
+    seq: u64,
+    /// Each capped caller's own limiter, with the cap it was made for.
+    caps: HashMap<Arc<str>, (u32, DefaultDirectRateLimiter)>,
+    /// With `[redis]`: a caller is reserving its fleet slot and waiting
+    /// for it (the turn, handed on in tag order: [`Quota::fleet_turn`]).
+    busy: bool,
+}
+
+/// With `[redis]`: the turn to reserve a fleet slot, handed to the
+/// smallest tag waiting when dropped (the slot reached, refused, or the
+/// caller gone).
+struct Turn<'a> {
+    sched: &'a Mutex<Sched>,
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        pass_turn(self.sched);
+    }
+}
+
+/// Hands the turn to the smallest tag waiting, or frees it.
+fn pass_turn(sched: &Mutex<Sched>) {
+    let mut s = lock(sched);
+    while let Some((k, tx)) = s.waiting.pop_first() {
+        s.vtime = s.vtime.max(k.0);
+        if tx.send(()).is_ok() {
+            return;
+        }
+    }
+    s.busy = false;
+}
+
+/// A fleet waiter's place: taken out of the order when it leaves; a turn
+/// handed to it and never taken is handed on.
+struct Ticket<'a> {
+    entry: Entry<'a>,
+    rx: tokio::sync::oneshot::Receiver<()>,
+}
+
+impl Drop for Ticket<'_> {
+    fn drop(&mut self) {
+        if self.rx.try_recv().is_ok() {
+            pass_turn(self.entry.sched);
+        }
+    }
+}
+
+/// Puts a waiter of `name` in the order, tagged `max(V, its last tag) +
+/// step`; its key and how many wait ahead of it.
+fn enqueue(
+    s: &mut Sched,
+    name: &Arc<str>,
+    step: u64,
+    tx: tokio::sync::oneshot::Sender<()>,
+) -> ((u64, u64), usize) {
+    let before = s.last.get(name).copied().unwrap_or(0);
+    let tag = s.vtime.max(before) + step;
+    s.seq += 1;
+    let key = (tag, s.seq);
+    let position = s.waiting.range(..key).count();
+    s.waiting.insert(key, tx);
+    s.last.insert(name.clone(), tag);
+    (key, position)
+}
+
+/// Takes a waiter out of the order however its wait ends. A waiter that
+/// leaves without its permit (refused, or its caller gone) gives its
+/// caller's tag back one step: a caller refused for being over its share
+/// would otherwise fall further behind with every refusal.
+struct Entry<'a> {
+    sched: &'a Mutex<Sched>,
+    key: (u64, u64),
+    name: Arc<str>,
+    step: u64,
+}
+
+impl Drop for Entry<'_> {
+    fn drop(&mut self) {
+        let mut s = lock(self.sched);
+        if s.waiting.remove(&self.key).is_some() {
+            let floor = s.vtime;
+            if let Some(last) = s.last.get_mut(&self.name) {
+                *last = last.saturating_sub(self.step).max(floor);
+            }
+        }
+    }
+}
+
+fn lock(m: &Mutex<Sched>) -> std::sync::MutexGuard<'_, Sched> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 pub struct Quota {
@@ -97,8 +237,10 @@ struct PathQuota {
     /// estimate never promises a wait the queue then overruns.
     slot: Duration,
     gov: DefaultDirectRateLimiter,
-    /// FIFO order among waiters: only the holder polls governor.
+    /// Only the holder polls governor, and hands each permit to the
+    /// smallest tag in `sched`.
     turn: tokio::sync::Mutex<()>,
+    sched: Mutex<Sched>,
     /// Callers waiting (holding or queued on `turn`).
     queued: AtomicUsize,
     /// Set when the vendor itself answered 1008 on this path.
@@ -157,6 +299,7 @@ impl PathQuota {
             slot,
             gov: RateLimiter::direct(quota),
             turn: tokio::sync::Mutex::new(()),
+            sched: Mutex::new(Sched::default()),
             queued: AtomicUsize::new(0),
             paused_until: Mutex::new(None),
         }
@@ -223,6 +366,16 @@ impl Quota {
     /// Waits for this path's next permit, or refuses at once. Returns how
     /// long the caller waited.
     pub async fn acquire(&self, path: EntrustPath<'_>) -> Result<Duration, (Refusal, Error)> {
+        self.acquire_as(path, None).await
+    }
+
+    /// [`Quota::acquire`] for `claimant`: its share when callers contend,
+    /// and its cap (see the module doc).
+    pub async fn acquire_as(
+        &self,
+        path: EntrustPath<'_>,
+        claimant: Option<&Claimant>,
+    ) -> Result<Duration, (Refusal, Error)> {
         if !self.cfg.enabled {
             return Ok(Duration::ZERO);
         }
@@ -245,7 +398,18 @@ impl Quota {
                 q.said.backoff.clone(),
             ));
         }
+        if let Some(c) = claimant
+            && let Some(cap) = c.max_per_second
+        {
+            self.capped(q, c, cap, start).await?;
+        }
         if let Some(fleet) = &self.fleet {
+            // Callers of the app take their turns to reserve a fleet slot
+            // in tag order (one at a time on this instance and path).
+            let _turn = match claimant {
+                Some(c) => Some(self.fleet_turn(q, c, start).await?),
+                None => None,
+            };
             // Boxed: the Redis round trips' state is kilobytes, which every
             // caller's future (and every request waiting for a permit)
             // would otherwise hold, fleet or not.
@@ -258,27 +422,170 @@ impl Quota {
         }
         let ahead = q.queued.fetch_add(1, Ordering::AcqRel);
         let _slot = QueueSlot(&q.queued);
-        // Each caller ahead takes one slot; ours comes within one more.
-        let estimate = q.slot.saturating_mul(ahead as u32 + 1);
         if ahead >= q.limit.max_queue {
             return Err(refuse(
                 Refusal::QueueFull,
-                estimate,
+                q.slot.saturating_mul(ahead as u32 + 1),
                 q.said.queue_full.clone(),
             ));
         }
+        let (name, weight) = match claimant {
+            Some(c) => (c.name.clone(), c.weight.max(1)),
+            None => (Arc::from("-"), 1),
+        };
+        let step = TAG_UNIT / u64::from(weight);
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        let (key, position) = enqueue(&mut lock(&q.sched), &name, step, tx);
+        let entry = Entry {
+            sched: &q.sched,
+            key,
+            name,
+            step,
+        };
+        // Each waiter ahead of our tag takes one slot; ours comes within one more.
+        let estimate = q.slot.saturating_mul(position as u32 + 1);
         if estimate > q.limit.max_wait {
+            // Refused at once: the tag is given back (Entry's drop).
+            drop(entry);
             return Err(refuse(
                 Refusal::WaitTooLong,
                 estimate,
                 q.said.wait_too_long.clone(),
             ));
         }
-        let _turn = q.turn.lock().await;
-        while let Err(not_until) = q.gov.check() {
-            tokio::time::sleep(not_until.wait_time_from(self.clock.now())).await;
+        let deadline = tokio::time::Instant::from_std(start + q.limit.max_wait);
+        let late = || refuse(Refusal::WaitTooLong, q.slot, q.said.wait_too_long.clone());
+        let _turn = tokio::select! {
+            biased;
+            granted = &mut rx => {
+                return match granted {
+                    Ok(()) => Ok(start.elapsed()),
+                    Err(_) => Err(late()),
+                };
+            }
+            turn = q.turn.lock() => turn,
+            () = tokio::time::sleep_until(deadline) => return Err(late()),
+        };
+        // Our turn to poll governor: each permit goes to the smallest tag
+        // waiting, until it is ours.
+        loop {
+            if rx.try_recv().is_ok() {
+                return Ok(start.elapsed());
+            }
+            while let Err(not_until) = q.gov.check() {
+                let at = tokio::time::Instant::now() + not_until.wait_time_from(self.clock.now());
+                if at > deadline {
+                    // Smaller tags keep coming: this waiter is over its share.
+                    tokio::time::sleep_until(deadline).await;
+                    return Err(late());
+                }
+                tokio::time::sleep_until(at).await;
+            }
+            loop {
+                let next = {
+                    let mut s = lock(&q.sched);
+                    let next = s.waiting.pop_first();
+                    if let Some((k, _)) = &next {
+                        s.vtime = s.vtime.max(k.0);
+                    }
+                    next
+                };
+                match next {
+                    Some((k, _)) if k == key => return Ok(start.elapsed()),
+                    // Handed over; or that waiter left: the permit goes to the next.
+                    Some((_, tx)) => {
+                        if tx.send(()).is_ok() {
+                            break;
+                        }
+                    }
+                    None => return Ok(start.elapsed()),
+                }
+            }
         }
-        Ok(start.elapsed())
+    }
+
+    /// With `[redis]`: waits for this instance's turn to reserve a fleet
+    /// slot, handed on in tag order, so that its callers reach Redis by
+    /// their shares; refused as the local wait is (see the module doc).
+    async fn fleet_turn<'q>(
+        &self,
+        q: &'q PathQuota,
+        c: &Claimant,
+        start: Instant,
+    ) -> Result<Turn<'q>, (Refusal, Error)> {
+        let step = TAG_UNIT / u64::from(c.weight.max(1));
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let (key, position) = {
+            let mut s = lock(&q.sched);
+            if !s.busy {
+                s.busy = true;
+                return Ok(Turn { sched: &q.sched });
+            }
+            enqueue(&mut s, &c.name, step, tx)
+        };
+        let mut ticket = Ticket {
+            entry: Entry {
+                sched: &q.sched,
+                key,
+                name: c.name.clone(),
+                step,
+            },
+            rx,
+        };
+        // Each turn ahead takes at least one slot.
+        let estimate = q.slot.saturating_mul(position as u32 + 2);
+        let refused = |wait| refuse(Refusal::WaitTooLong, wait, q.said.wait_too_long.clone());
+        if estimate > q.limit.max_wait {
+            return Err(refused(estimate));
+        }
+        let deadline = tokio::time::Instant::from_std(start + q.limit.max_wait);
+        tokio::select! {
+            biased;
+            got = &mut ticket.rx => match got {
+                Ok(()) => Ok(Turn { sched: &q.sched }),
+                Err(_) => Err(refused(q.slot)),
+            },
+            // The ticket's drop hands on a turn that came meanwhile.
+            () = tokio::time::sleep_until(deadline) => Err(refused(q.slot)),
+        }
+    }
+
+    /// Waits until `claimant`'s own cap on this path allows a permit, or
+    /// refuses when that is past `max_wait_ms`.
+    async fn capped(
+        &self,
+        q: &PathQuota,
+        c: &Claimant,
+        cap: u32,
+        start: Instant,
+    ) -> Result<(), (Refusal, Error)> {
+        loop {
+            let wait = {
+                let mut s = lock(&q.sched);
+                let fresh = s.caps.get(&c.name).is_none_or(|(n, _)| *n != cap);
+                if fresh {
+                    let gcra = Gcra::per_second(NonZeroU32::new(cap).unwrap_or(NonZeroU32::MIN))
+                        .allow_burst(NonZeroU32::MIN);
+                    s.caps
+                        .insert(c.name.clone(), (cap, RateLimiter::direct(gcra)));
+                }
+                match s.caps.get(&c.name).map(|(_, l)| l.check()) {
+                    Some(Err(not_until)) => not_until.wait_time_from(self.clock.now()),
+                    _ => return Ok(()),
+                }
+            };
+            if start.elapsed() + wait > q.limit.max_wait {
+                return Err(refuse(
+                    Refusal::WaitTooLong,
+                    wait,
+                    format!(
+                        "caller {} may make {cap} calls a second on this path (max_per_second)",
+                        c.name
+                    ),
+                ));
+            }
+            tokio::time::sleep(wait).await;
+        }
     }
 
     /// Callers waiting for a permit on `path` now.
@@ -446,6 +753,107 @@ mod tests {
             matches!(err, Error::RateLimited { retry_after, .. } if retry_after > Duration::ZERO)
         );
         waiter.abort();
+    }
+
+    fn claimant(name: &str, weight: u32, cap: Option<u32>) -> Claimant {
+        Claimant {
+            name: name.into(),
+            weight,
+            max_per_second: cap,
+        }
+    }
+
+    /// Flooders: `per` tasks for each claimant, each taking permits back to
+    /// back for `run`; the permits each claimant got.
+    async fn flood(l: Arc<Quota>, who: Vec<Claimant>, per: usize, run: Duration) -> Vec<usize> {
+        let end = Instant::now() + run;
+        let mut tasks = Vec::new();
+        for c in &who {
+            for _ in 0..per {
+                let (l, c) = (l.clone(), c.clone());
+                tasks.push(tokio::spawn(async move {
+                    let mut got = 0;
+                    while Instant::now() < end {
+                        if l.acquire_as(a(), Some(&c)).await.is_ok() && Instant::now() <= end {
+                            got += 1;
+                        }
+                    }
+                    got
+                }));
+            }
+        }
+        let mut out = vec![0; who.len()];
+        for (i, t) in tasks.into_iter().enumerate() {
+            out[i / per] += t.await.unwrap();
+        }
+        out
+    }
+
+    /// Two weight-1 callers both flooding get about half each.
+    #[tokio::test]
+    async fn two_equal_callers_flooding_share_evenly() {
+        let l = Arc::new(limiter(100, 500, 1000));
+        let got = flood(
+            l,
+            vec![claimant("a", 1, None), claimant("b", 1, None)],
+            20,
+            Duration::from_millis(1500),
+        )
+        .await;
+        let share = got[0] as f64 / (got[0] + got[1]) as f64;
+        assert!((0.4..=0.6).contains(&share), "{got:?}");
+    }
+
+    /// Weights 3 and 1: three quarters and one quarter.
+    #[tokio::test]
+    async fn weights_divide_the_quota() {
+        let l = Arc::new(limiter(100, 500, 1000));
+        let got = flood(
+            l,
+            vec![claimant("a", 3, None), claimant("b", 1, None)],
+            20,
+            Duration::from_millis(1500),
+        )
+        .await;
+        let share = got[0] as f64 / (got[0] + got[1]) as f64;
+        assert!((0.65..=0.85).contains(&share), "{got:?}");
+    }
+
+    /// A caller asking 10/s while another floods gets every one of them.
+    #[tokio::test]
+    async fn a_light_caller_is_served_beside_a_flood() {
+        let l = Arc::new(limiter(100, 500, 1000));
+        let flooding = tokio::spawn(flood(
+            l.clone(),
+            vec![claimant("flood", 1, None)],
+            40,
+            Duration::from_millis(1500),
+        ));
+        let light = claimant("light", 1, None);
+        let mut refused = 0;
+        let mut ticker = tokio::time::interval(Duration::from_millis(100));
+        for _ in 0..12 {
+            ticker.tick().await;
+            if l.acquire_as(a(), Some(&light)).await.is_err() {
+                refused += 1;
+            }
+        }
+        assert_eq!(refused, 0);
+        assert!(flooding.await.unwrap()[0] > 50);
+    }
+
+    /// A cap holds whatever is free.
+    #[tokio::test]
+    async fn a_cap_holds_alone() {
+        let l = Arc::new(limiter(100, 500, 1000));
+        let got = flood(
+            l,
+            vec![claimant("capped", 1, Some(10))],
+            5,
+            Duration::from_millis(1000),
+        )
+        .await;
+        assert!((9..=12).contains(&got[0]), "{got:?}");
     }
 
     #[tokio::test]

@@ -42,19 +42,47 @@ pub fn serve<B>(app: &App, req: &Request<B>) -> Result<Response<Body>, Error> {
 /// health (connecting, up, failing or down) and where the idempotency
 /// records are kept (shared or local): none is a reason to be unready.
 fn ready(app: &App) -> Response<Body> {
-    let up = app.vendor().upstream();
+    let apps = app.apps();
+    let Some(first) = apps.all().first() else {
+        return json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({"status": "no app"}),
+        );
+    };
+    let up = first.vendor().upstream();
     let active = &up.urls()[up.active()].label;
     let mut resp = if up.any_healthy() {
         json!({"status": "ready", "upstream": active})
     } else {
         json!({"status": "upstream down", "upstream": active})
     };
-    if let Some(store) = app.vendor().quota().store() {
+    // Each app's own upstream state: ready while every app has a healthy
+    // data center.
+    let mut all_up = true;
+    let mut each = serde_json::Map::new();
+    for t in apps.all() {
+        let up = t.vendor().upstream();
+        all_up &= up.any_healthy();
+        let mut a = json!({
+            "status": if up.any_healthy() { "ready" } else { "upstream down" },
+            "upstream": up.urls()[up.active()].label,
+        });
+        if let Some(store) = t.vendor().quota().store() {
+            a["quota"] = store.as_str().into();
+        }
+        each.insert(t.name().to_string(), a);
+    }
+    resp["apps"] = each.into();
+    if !all_up {
+        resp["status"] = "upstream down".into();
+    }
+    let vendor = first.vendor();
+    if let Some(store) = vendor.quota().store() {
         resp["quota"] = store.as_str().into();
     }
     // With [redis]: its health for the gateway (see src/redis_link.rs,
     // "Store health") and where the idempotency records are kept.
-    if let Some(link) = app.vendor().quota().redis() {
+    if let Some(link) = vendor.quota().redis() {
         resp["store"] = link.health().into();
         resp["records"] = if link.records_shared() {
             "shared"
@@ -63,7 +91,7 @@ fn ready(app: &App) -> Response<Body> {
         }
         .into();
     }
-    let status = if up.any_healthy() {
+    let status = if all_up {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use http::{Request, header};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::app::{Apps, Tenant};
 use super::{App, respond};
 use crate::allowlist::{EntrustPath, printable};
 use crate::error::{Error, Face};
@@ -46,7 +47,8 @@ pub struct BodyRoom {
 /// read, and takes room for its body in the budget. On the entrust and v4
 /// faces, the forwarded path the check made.
 pub fn admit<'g, B>(
-    app: &'g App,
+    apps: &Apps,
+    tenant: &'g Tenant,
     face: Face,
     req: &Request<B>,
     budget: &BodyBudget,
@@ -57,7 +59,7 @@ pub fn admit<'g, B>(
     headers::check_request(req)?;
     let entrust = match face {
         Face::OpenIm => {
-            openim_admit(app, req)?;
+            openim_admit(apps, req)?;
             None
         }
         _ => {
@@ -68,15 +70,15 @@ pub fn admit<'g, B>(
                 passthrough::admit
             };
             Some(passthrough_admit(
-                app.vendor().routes(),
-                app.auth(),
+                tenant.vendor().routes(),
+                apps.auth(),
                 req.method(),
                 req.uri().path(),
                 req.headers(),
             )?)
         }
     };
-    let limit = app.config().server.max_body_bytes;
+    let limit = apps.config().server.max_body_bytes;
     let declared = match req.headers().get(header::CONTENT_LENGTH) {
         // hyper has already refused a malformed or repeated Content-Length.
         Some(v) => v.to_str().ok().and_then(|v| v.parse::<u64>().ok()),
@@ -102,7 +104,7 @@ pub fn admit<'g, B>(
 
 /// The OpenIM face's route, method, `operationID` and credential, in the
 /// order its handler checks them (so the first problem reported is the same).
-fn openim_admit<B>(app: &App, req: &Request<B>) -> Result<(), Error> {
+fn openim_admit<B>(apps: &Apps, req: &Request<B>) -> Result<(), Error> {
     let path = req.uri().path();
     let Some(route) = openim::Route::from_path(path) else {
         return Err(Error::NotFound(format!(
@@ -124,7 +126,7 @@ fn openim_admit<B>(app: &App, req: &Request<B>) -> Result<(), Error> {
     if !route.needs_token() {
         return Ok(());
     }
-    openim::token::authorize(app.openim(), req.headers()).map(drop)
+    openim::token::authorize(apps.openim(), req.headers()).map(drop)
 }
 
 /// A refusal's answer; past the body budget it says when to come back.
@@ -144,7 +146,8 @@ const OPENIM_DEFAULT_SECRET: &str = "openIM123";
 /// Start-up warnings about who can spend the app secret.
 pub fn warn_at_start(app: &App) {
     let cfg = app.config();
-    if app
+    let apps = app.apps();
+    if apps
         .openim()
         .secret()
         .is_some_and(|s| s.expose() == OPENIM_DEFAULT_SECRET)
@@ -156,7 +159,11 @@ pub fn warn_at_start(app: &App) {
     // Mutual TLS is inbound auth too: only holders of a certificate from
     // server.tls.client_ca_file get a connection.
     let mutual = app.tls().is_some_and(|t| t.mutual());
-    if cfg.server.listen.ip().is_loopback() || app.auth().required() || mutual {
+    if cfg.server.listen.ip().is_loopback()
+        || apps.auth().required()
+        || apps.callers().required()
+        || mutual
+    {
         return;
     }
     if cfg.openim.is_none() {

@@ -1,13 +1,22 @@
-//! The application's state, built once at start-up: the configuration, the
-//! app's vendor client, duplicate protection, inbound auth, each face's own
-//! state, the metrics and the writes in flight. The server hands pieces of
-//! it to the faces; nothing below the server sees it whole.
+//! The application's state: the configuration, the vendor apps (each with
+//! its vendor client and duplicate protection), the callers, each face's
+//! own state, the metrics and the writes in flight. The server hands pieces
+//! of it to the faces; nothing below the server sees it whole.
+//!
+//! What a reload may change lives in one [`Apps`] set behind a lock; each
+//! request takes an `Arc` of the set when it starts and keeps it to its
+//! end, so a reload never changes an app, a caller or a secret under a
+//! request (a request already signed keeps its secret anyway). An app whose
+//! key, data centers and limits are unchanged is carried into the new set
+//! as it is: its quota, failover state and records go on, and only its
+//! secret is read again.
 
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use crate::auth::Inbound;
-use crate::config::{Config, ConfigError};
+use crate::auth::{Caller, Callers, Inbound};
+use crate::config::{AppSpec, Config, ConfigError, SecretRef};
 use crate::entrust;
 use crate::idempotency::{Idempotency, Writes};
 use crate::metrics::{self, FaceRoutes, Metrics};
@@ -25,74 +34,113 @@ const FACES: [FaceRoutes; 4] = [
     ("admin", &admin::ROUTES),
 ];
 
-pub struct App {
-    config: Config,
+/// One vendor app: its vendor client and its duplicate protection (its
+/// Redis keys carry its app key).
+pub struct Tenant {
+    spec: AppSpec,
     vendor: vendor::Client,
     idempotency: Idempotency,
-    auth: Inbound,
-    openim: openim::State,
-    metrics: Metrics,
-    writes: Writes,
-    /// `[server.tls]`'s config, swapped on reload.
-    tls: Option<tls::Inbound>,
 }
 
-impl App {
-    /// Validates `config` and builds everything; `secret` is the app secret.
-    pub fn new(config: Config, secret: Secret) -> Result<App, ConfigError> {
-        config.validate()?;
-        let labels = config.base_urls()?;
-        let labels: Vec<&str> = labels.iter().map(|u| u.label.as_str()).collect();
-        let metrics = Metrics::for_data_centers(&labels, &FACES);
-        let vendor = vendor::Client::new(&config, secret, &metrics)?;
+impl Tenant {
+    fn new(
+        config: &Config,
+        spec: &AppSpec,
+        secret: Secret,
+        m: &Metrics,
+    ) -> Result<Tenant, ConfigError> {
+        let config = config.for_app(spec);
+        let vendor = vendor::Client::new(&config, secret, m)?.named(&spec.name);
         let idempotency = match vendor.redis() {
             Some(link) => Idempotency::in_redis(
                 &config,
                 link,
-                metrics.dedup_evictions.clone(),
-                metrics.dedup_answers_too_large.clone(),
-                metrics.dedup_store_errors.clone(),
+                m.dedup_evictions.clone(),
+                m.dedup_answers_too_large.clone(),
+                m.dedup_store_errors.clone(),
             ),
-            None => Idempotency::new(&config.dedup, metrics.dedup_evictions.clone()),
+            None => Idempotency::new(&config.dedup, m.dedup_evictions.clone()),
         };
-        let tokens = config.load_auth_tokens()?;
-        let tls = config
-            .server
-            .tls
-            .as_ref()
-            .map(tls::Inbound::new)
-            .transpose()?;
-        Ok(App {
-            tls,
-            openim: openim::State::new(&config, Inbound::new(&tokens), &metrics, vendor.redis())?,
-            auth: Inbound::new(&tokens),
-            idempotency,
+        Ok(Tenant {
+            spec: spec.clone(),
             vendor,
-            metrics,
-            writes: Writes::default(),
-            config,
+            idempotency,
         })
     }
 
-    pub fn config(&self) -> &Config {
-        &self.config
+    /// The app's name (`default` without `[[apps]]`).
+    pub fn name(&self) -> &str {
+        &self.spec.name
     }
 
-    pub fn metrics(&self) -> &Metrics {
-        &self.metrics
-    }
-
-    /// The app's vendor client.
     pub fn vendor(&self) -> &vendor::Client {
         &self.vendor
     }
 
-    /// Duplicate protection, unless it is off (`dedup.window_ms = 0`).
-    pub fn idempotency(&self) -> Option<&Idempotency> {
-        (self.config.dedup.window_ms > 0).then_some(&self.idempotency)
+    /// Its duplicate protection (whether it is on is the config's).
+    pub fn idempotency(&self) -> &Idempotency {
+        &self.idempotency
     }
 
-    /// The entrust face's inbound auth.
+    /// Whether `spec` can be served by this app's client as it is: the
+    /// same key, data centers and limits (the secret may differ).
+    fn serves(&self, spec: &AppSpec) -> bool {
+        self.spec.name == spec.name
+            && self.spec.app_key == spec.app_key
+            && self.spec.urls == spec.urls
+            && self.spec.rate_limit == spec.rate_limit
+    }
+}
+
+/// What a reload may change: the config, the apps, the callers, the
+/// OpenIM face's state. Requests hold an `Arc` of it to their end.
+pub struct Apps {
+    config: Arc<Config>,
+    apps: Vec<Arc<Tenant>>,
+    callers: Callers,
+    /// Each caller's token as loaded, to keep when its file can't be read.
+    tokens: Vec<(Caller, SecretRef, Secret)>,
+    /// `server.auth_tokens_*` (without `[[callers]]`).
+    auth: Inbound,
+    openim: Arc<openim::State>,
+    /// Index of the app the OpenIM face serves.
+    openim_app: usize,
+}
+
+impl Apps {
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The apps, in config order.
+    pub fn all(&self) -> &[Arc<Tenant>] {
+        &self.apps
+    }
+
+    /// The app named `name`.
+    pub fn get(&self, name: &str) -> Option<&Arc<Tenant>> {
+        self.apps.iter().find(|a| a.name() == name)
+    }
+
+    /// The app a request goes to: its caller's, or without `[[callers]]`
+    /// the first (the only one: several apps need callers).
+    pub fn for_caller(&self, caller: Option<&Caller>) -> Option<&Arc<Tenant>> {
+        match caller {
+            Some(c) => self.get(&c.app),
+            None => self.apps.first(),
+        }
+    }
+
+    /// The app the OpenIM face serves (`openim.app`).
+    pub fn openim_app(&self) -> &Arc<Tenant> {
+        &self.apps[self.openim_app]
+    }
+
+    pub fn callers(&self) -> &Callers {
+        &self.callers
+    }
+
+    /// The entrust face's inbound auth without `[[callers]]`.
     pub fn auth(&self) -> &Inbound {
         &self.auth
     }
@@ -101,9 +149,297 @@ impl App {
         &self.openim
     }
 
-    /// Inbound TLS, when `[server.tls]` is set.
-    pub fn tls(&self) -> Option<&tls::Inbound> {
-        self.tls.as_ref()
+    /// The file the OpenIM face's secret is kept in, if any.
+    fn openim_secret_file(&self) -> Option<&std::path::Path> {
+        self.config.openim.as_ref()?.secret.as_ref()?.file()
+    }
+
+    /// Builds the set `config` describes, carrying over from `old` every
+    /// app it serves unchanged (its secret read again).
+    fn build(
+        config: Config,
+        old: Option<&Apps>,
+        metrics: &Metrics,
+        first_secret: Option<Secret>,
+    ) -> Result<Apps, ConfigError> {
+        config.validate()?;
+        let mut first_secret = first_secret;
+        let mut apps = Vec::new();
+        for spec in config.app_specs()? {
+            let secret = match first_secret.take() {
+                Some(s) if !config.has_apps() => s,
+                _ => spec.secret.load(&spec.secret_key)?,
+            };
+            let kept = old.and_then(|o| o.apps.iter().find(|t| t.serves(&spec)));
+            let tenant = match kept {
+                Some(t) => {
+                    let changed = t.vendor.secret().expose() != secret.expose();
+                    t.vendor.set_secret(secret);
+                    if spec.secret.file().is_some() {
+                        tracing::info!(app = t.name(), changed, "app secret reloaded");
+                    }
+                    t.clone()
+                }
+                None => Arc::new(Tenant::new(&config, &spec, secret, metrics)?),
+            };
+            apps.push(tenant);
+        }
+        let mut tokens = Vec::new();
+        for spec in config.caller_specs()? {
+            let token = spec.token.load(&spec.token_key)?;
+            if let Some((other, _, _)) = tokens
+                .iter()
+                .find(|(_, _, t): &&(Caller, SecretRef, Secret)| t.expose() == token.expose())
+            {
+                return Err(ConfigError(format!(
+                    "{}: holds the same token as caller {:?}: each caller needs its own",
+                    spec.token_key, other.name
+                )));
+            }
+            let caller = Caller {
+                name: spec.name.as_str().into(),
+                app: spec.app.as_str().into(),
+                weight: spec.weight,
+                max_per_second: spec.max_per_second,
+            };
+            tokens.push((caller, spec.token, token));
+        }
+        let legacy = config.load_auth_tokens()?;
+        let callers = callers_of(&tokens);
+        let openim_app = config.openim_app();
+        let openim_app = apps
+            .iter()
+            .position(|a| a.name() == openim_app)
+            .unwrap_or(0);
+        let openim = openim_state(
+            &config,
+            &apps[openim_app],
+            &legacy,
+            metrics,
+            old.map(|o| &*o.openim),
+        )?;
+        Ok(Apps {
+            openim: Arc::new(openim),
+            auth: Inbound::new(&legacy),
+            callers,
+            tokens,
+            apps,
+            openim_app,
+            config: Arc::new(config),
+        })
+    }
+
+    /// The same set with every secret kept in a file read again: a file
+    /// that can't be read (missing, empty) keeps its old secret, logged.
+    /// `Err` lists the keys that failed.
+    fn reread_files(&self, metrics: &Metrics) -> (Option<Apps>, Vec<String>) {
+        let mut failed = Vec::new();
+        let mut any = false;
+        for (t, spec) in self.apps.iter().map(|t| (t, &t.spec)) {
+            if spec.secret.file().is_none() {
+                continue;
+            }
+            any = true;
+            match spec.secret.load(&spec.secret_key) {
+                Ok(s) => {
+                    let changed = t.vendor.secret().expose() != s.expose();
+                    t.vendor.set_secret(s);
+                    tracing::info!(app = t.name(), changed, "app secret reloaded");
+                }
+                Err(e) => {
+                    tracing::error!(app = t.name(), error = %e, "cannot reload the app secret; keeping the old one");
+                    failed.push(spec.secret_key.clone());
+                }
+            }
+        }
+        let mut tokens = Vec::new();
+        let mut changed = false;
+        for (i, (caller, r, old)) in self.tokens.iter().enumerate() {
+            let token = if r.file().is_some() {
+                any = true;
+                match r.load(&format!("callers[{i}].token")) {
+                    Ok(t) => {
+                        changed |= t.expose() != old.expose();
+                        t
+                    }
+                    Err(e) => {
+                        tracing::error!(caller = &*caller.name, error = %e, "cannot reload the caller's token; keeping the old one");
+                        failed.push(format!("callers[{i}].token"));
+                        old.clone()
+                    }
+                }
+            } else {
+                old.clone()
+            };
+            tokens.push((caller.clone(), r.clone(), token));
+        }
+        // The OpenIM face's secret, when kept in a file.
+        let mut openim = self.openim.clone();
+        if let Some(file) = self.openim_secret_file() {
+            any = true;
+            match crate::config::read_secret_file(file) {
+                Ok(v) if self.openim.secret().is_some_and(|s| s.expose() == v) => {}
+                Ok(_) => {
+                    let legacy = self.config.load_auth_tokens().unwrap_or_default();
+                    let tenant = &self.apps[self.openim_app];
+                    match openim_state(&self.config, tenant, &legacy, metrics, Some(&self.openim)) {
+                        Ok(state) => {
+                            openim = Arc::new(state);
+                            changed = true;
+                            tracing::info!("openim secret reloaded");
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "cannot reload the openim secret; keeping the old one");
+                            failed.push("openim.secret".into());
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot reload the openim secret; keeping the old one");
+                    failed.push("openim.secret".into());
+                }
+            }
+        }
+        if !any {
+            return (None, vec![]);
+        }
+        if !changed {
+            return (None, failed);
+        }
+        let callers = callers_of(&tokens);
+        let next = Apps {
+            config: self.config.clone(),
+            apps: self.apps.clone(),
+            callers,
+            tokens,
+            auth: Inbound::new(&self.config.load_auth_tokens().unwrap_or_default()),
+            openim,
+            openim_app: self.openim_app,
+        };
+        (Some(next), failed)
+    }
+}
+
+/// The OpenIM face's state for `tenant` (the app it serves: its key names
+/// the face's Redis records), keeping `old`'s kicks and login throttle.
+fn openim_state(
+    config: &Config,
+    tenant: &Tenant,
+    legacy: &[Secret],
+    metrics: &Metrics,
+    old: Option<&openim::State>,
+) -> Result<openim::State, ConfigError> {
+    let state = openim::State::new(
+        &config.for_app(&tenant.spec),
+        Inbound::new(legacy),
+        metrics,
+        tenant.vendor.redis(),
+    )?;
+    Ok(match old {
+        Some(old) => state.carrying(old),
+        None => state,
+    })
+}
+
+/// The callers' registry from each caller and its token.
+fn callers_of(tokens: &[(Caller, SecretRef, Secret)]) -> Callers {
+    Callers::new(
+        tokens
+            .iter()
+            .map(|(c, _, t)| (c.clone(), t.clone()))
+            .collect(),
+    )
+}
+
+pub struct App {
+    /// The config the gateway started with: the listeners and Redis are
+    /// its for good (a reload that changes them says a restart is needed).
+    config: Config,
+    /// The file a reload reads, when started from one.
+    path: Option<PathBuf>,
+    /// `--listen`, which a reload keeps over the file's `server.listen`.
+    listen: Option<std::net::SocketAddr>,
+    live: RwLock<Arc<Apps>>,
+    /// The first app as started (for callers that know one app).
+    first: Arc<Tenant>,
+    metrics: Metrics,
+    writes: Writes,
+    /// `[server.tls]`'s certificate, swapped on reload (a restart is
+    /// needed to turn it on or off: the listener is the started config's).
+    tls: Option<tls::Inbound>,
+}
+
+impl App {
+    /// Validates `config` and builds everything; `secret` is the app secret
+    /// of a config without `[[apps]]` (every other secret is loaded here).
+    pub fn new(config: Config, secret: Secret) -> Result<App, ConfigError> {
+        config.validate()?;
+        let mut labels = Vec::new();
+        for spec in config.app_specs()? {
+            for u in config.for_app(&spec).base_urls()? {
+                if !labels.contains(&u.label) {
+                    labels.push(u.label);
+                }
+            }
+        }
+        let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+        let metrics = Metrics::for_data_centers(&labels, &FACES);
+        let apps = Apps::build(config.clone(), None, &metrics, Some(secret))?;
+        let tls = config
+            .server
+            .tls
+            .as_ref()
+            .map(tls::Inbound::new)
+            .transpose()?;
+        Ok(App {
+            tls,
+            first: apps.apps[0].clone(),
+            live: RwLock::new(Arc::new(apps)),
+            path: None,
+            listen: None,
+            metrics,
+            writes: Writes::default(),
+            config,
+        })
+    }
+
+    /// Every app secret and token loaded from the config's own references.
+    pub fn from_config(config: Config) -> Result<App, ConfigError> {
+        let secret = config.load_secret()?;
+        App::new(config, secret)
+    }
+
+    /// The file SIGHUP reloads the config from, and the command line's
+    /// `--listen` (kept over the file's at each reload).
+    pub fn with_path(mut self, path: PathBuf, listen: Option<std::net::SocketAddr>) -> App {
+        self.path = Some(path);
+        self.listen = listen;
+        self
+    }
+
+    /// The config as started (listeners, server limits).
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The apps and callers now; a request keeps this to its end.
+    pub fn apps(&self) -> Arc<Apps> {
+        self.live.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The first app's vendor client as started (the only one without
+    /// `[[apps]]`).
+    pub fn vendor(&self) -> &vendor::Client {
+        &self.first.vendor
+    }
+
+    /// The first app's duplicate protection, unless it is off.
+    pub fn idempotency(&self) -> Option<&Idempotency> {
+        (self.config.dedup.window_ms > 0).then_some(&self.first.idempotency)
     }
 
     /// Writes running in their own tasks (shutdown waits for them).
@@ -111,32 +447,55 @@ impl App {
         &self.writes
     }
 
-    /// Polls `upstream.app_secret_file` and reloads the secret when the
-    /// file's secret differs from the one in use (Kubernetes updates mounted
-    /// secrets by swapping a symlink, which file-change notifications miss).
-    /// Compared with what is loaded, not with what the file held last time:
-    /// a SIGHUP that loaded a wrong secret, followed by the file's restore
-    /// before the next poll, is still put right. A file that can't be used
-    /// (unreadable, empty) is reported once per change of its content. Ends
-    /// when the app is dropped.
+    /// Inbound TLS, when `[server.tls]` is set.
+    pub fn tls(&self) -> Option<&tls::Inbound> {
+        self.tls.as_ref()
+    }
+
+    /// Polls the secrets kept in files (apps' secrets, callers' tokens)
+    /// and reloads them when a file's secret differs from the one in use
+    /// (Kubernetes updates mounted secrets by swapping a symlink, which
+    /// file-change notifications miss). Compared with what is loaded, not
+    /// with what the file held last time: a SIGHUP that loaded a wrong
+    /// secret, followed by the file's restore before the next poll, is
+    /// still put right. A file that can't be used (unreadable, empty) is
+    /// reported once per change of its content. Ends when the app is dropped.
     pub fn spawn_secret_watcher(self: &Arc<Self>) {
-        let Some(path) = self.config.upstream.app_secret_file.clone() else {
-            return;
-        };
         let every = Duration::from_millis(self.config.upstream.secret_poll_ms);
         let weak = Arc::downgrade(self);
         tokio::spawn(async move {
-            let mut last = std::fs::read(&path).ok();
+            let mut last: Vec<Option<Vec<u8>>> = Vec::new();
             let mut ticker = tokio::time::interval(every);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticker.tick().await;
                 let Some(app) = weak.upgrade() else { return };
-                let now = std::fs::read(&path).ok();
-                let stale = match crate::config::read_secret_file(&path) {
-                    Ok(value) => app.vendor.secret().expose() != value,
-                    Err(_) => now != last,
-                };
+                let live = app.apps();
+                let files: Vec<(&std::path::Path, Option<Arc<Secret>>)> = live
+                    .apps
+                    .iter()
+                    .filter_map(|t| Some((t.spec.secret.file()?, Some(t.vendor.secret()))))
+                    .chain(
+                        live.tokens
+                            .iter()
+                            .filter_map(|(_, r, t)| Some((r.file()?, Some(Arc::new(t.clone()))))),
+                    )
+                    .chain(
+                        live.openim_secret_file()
+                            .map(|f| (f, live.openim.secret().map(|s| Arc::new(s.clone())))),
+                    )
+                    .collect();
+                if files.is_empty() {
+                    continue;
+                }
+                let now: Vec<Option<Vec<u8>>> =
+                    files.iter().map(|(p, _)| std::fs::read(p).ok()).collect();
+                let stale = files.iter().enumerate().any(|(i, (p, loaded))| {
+                    match crate::config::read_secret_file(p) {
+                        Ok(v) => loaded.as_ref().is_some_and(|l| l.expose() != v),
+                        Err(_) => now.get(i) != last.get(i),
+                    }
+                });
                 if stale {
                     app.reload_secret();
                 }
@@ -145,33 +504,114 @@ impl App {
         });
     }
 
-    /// Re-reads `upstream.app_secret_file` (SIGHUP or a change on disk). A
-    /// file that is unreadable or empty keeps the old secret and logs an
-    /// error. Other secret sources have nothing to reload.
+    /// Re-reads every secret kept in a file (SIGHUP or a change on disk).
+    /// A file that is unreadable or empty keeps the old secret and logs an
+    /// error. Other secret sources have nothing to reload. Whether every
+    /// file was read.
     pub fn reload_secret(&self) -> bool {
-        let Some(path) = &self.config.upstream.app_secret_file else {
-            tracing::info!("no upstream.app_secret_file: nothing to reload");
+        let live = self.apps();
+        let (next, failed) = live.reread_files(&self.metrics);
+        let any = next.is_some()
+            || !failed.is_empty()
+            || live.apps.iter().any(|t| t.spec.secret.file().is_some())
+            || live.tokens.iter().any(|(_, r, _)| r.file().is_some())
+            || live.openim_secret_file().is_some();
+        if !any {
+            tracing::info!("no secret kept in a file: nothing to reload");
             return false;
+        }
+        if let Some(next) = next {
+            *self.live.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+        }
+        let result = if failed.is_empty() { "ok" } else { "error" };
+        self.metrics
+            .secret_reloads
+            .get_or_create(&metrics::ResultLabels { result })
+            .inc();
+        failed.is_empty()
+    }
+
+    /// SIGHUP: reads the config file again and applies it
+    /// ([`App::reload`]); without a file (or when it fails), re-reads the
+    /// secret files.
+    pub fn reload_from_file(&self) -> bool {
+        let Some(path) = &self.path else {
+            return self.reload_secret();
         };
-        let count = |result| {
-            self.metrics
-                .secret_reloads
-                .get_or_create(&metrics::ResultLabels { result })
-                .inc();
+        let load = Config::load(path).map(|mut c| {
+            if let Some(listen) = self.listen {
+                c.server.listen = listen;
+            }
+            c
+        });
+        let result = match load {
+            Ok(c) => self.reload(c),
+            Err(e) => Err(self.refused(e)),
         };
-        match crate::config::read_secret_file(path) {
-            Ok(value) => {
-                let changed = self.vendor.secret().expose() != value;
-                self.vendor.set_secret(Secret::new(value));
-                count("ok");
-                tracing::info!(changed, "app secret reloaded");
-                true
+        if result.is_err() {
+            // The old config stays; its secret files may still have been
+            // rotated.
+            self.reload_secret();
+        }
+        result.is_ok()
+    }
+
+    /// A reload refused: counted and logged, naming the key.
+    fn refused(&self, e: ConfigError) -> ConfigError {
+        self.metrics
+            .config_reloads
+            .get_or_create(&metrics::ResultLabels { result: "error" })
+            .inc();
+        tracing::error!(error = %e, "config reload refused; keeping the running config");
+        e
+    }
+
+    /// Applies a new config without a restart: apps and callers added,
+    /// removed or changed, every secret and token read again. A config
+    /// that fails validation, or whose secrets can't be loaded, is refused
+    /// and the old one kept (an ERROR line naming the key). Listener,
+    /// admin and Redis changes need a restart: they are kept as started,
+    /// with a WARN.
+    pub fn reload(&self, config: Config) -> Result<(), ConfigError> {
+        let mut config = config;
+        let started = &self.config;
+        let restart = [
+            (
+                "server.listen",
+                config.server.listen != started.server.listen,
+            ),
+            ("admin.listen", config.admin.listen != started.admin.listen),
+            (
+                "redis",
+                toml::to_string(&config.redis).ok() != toml::to_string(&started.redis).ok()
+                    || config.redis.as_ref().map(|r| &r.url)
+                        != started.redis.as_ref().map(|r| &r.url),
+            ),
+        ];
+        for (key, changed) in restart {
+            if changed {
+                tracing::warn!(
+                    key,
+                    "config reload: this key changed and needs a restart to take effect; kept as started"
+                );
             }
-            Err(e) => {
-                count("error");
-                tracing::error!(error = %e, "cannot reload the app secret; keeping the old one");
-                false
+        }
+        config.server.listen = started.server.listen;
+        config.admin.listen = started.admin.listen;
+        config.redis = started.redis.clone();
+        let old = self.apps();
+        match Apps::build(config, Some(&old), &self.metrics, None) {
+            Ok(next) => {
+                let names: Vec<&str> = next.apps.iter().map(|t| t.name()).collect();
+                tracing::info!(apps = ?names, callers = next.tokens.len(), "config reloaded");
+                *self.live.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+                self.metrics
+                    .config_reloads
+                    .get_or_create(&metrics::ResultLabels { result: "ok" })
+                    .inc();
+                Ok(())
             }
+            Err(e) => Err(self.refused(e)),
         }
     }
 

@@ -13,11 +13,14 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
 use super::admit::{self, BodyBudget, BodyRoom};
+use super::app::{Apps, Tenant};
 use super::{App, Listener, admin, respond};
 use crate::allowlist::{Api, EntrustPath};
+use crate::auth::Caller;
 use crate::error::{Body, Error, Face};
 use crate::idempotency::{Kept, Outcome};
 use crate::metrics::InFlight;
+use crate::quota::Claimant;
 use crate::tls::ClientIdentity;
 use crate::vendor::{Permit, Session, Tally};
 use crate::{entrust, headers, logging, openim, passthrough};
@@ -69,6 +72,18 @@ fn route_label(face: Face, path: &str) -> &'static str {
 #[derive(Clone)]
 struct Exchange {
     app: Arc<App>,
+    /// The apps and callers as the request found them: a reload meanwhile
+    /// changes nothing under it.
+    apps: Arc<Apps>,
+    /// The app its calls go out as: its caller's, or the OpenIM face's.
+    tenant: Arc<Tenant>,
+    /// Who sent it (with `[[callers]]`): from its bearer token today; the
+    /// inbound TLS listener's verified peer certificate will name one too
+    /// ([`crate::auth::Credential::CertSubject`]).
+    #[allow(dead_code)] // Carried for the faces and the mTLS step; none reads it yet.
+    caller: Option<Arc<Caller>>,
+    /// The caller's terms on the app's quota.
+    claimant: Option<Claimant>,
     /// What the vendor client reports as the request's calls go: shared
     /// with a write's own task, and read for the log line even when the
     /// request timed out.
@@ -90,22 +105,23 @@ impl Exchange {
     /// The request's handle on the vendor client.
     fn vendor(&self) -> Session<'_> {
         Session {
-            client: self.app.vendor(),
+            client: self.tenant.vendor(),
             tally: &self.tally,
             outcome_wait: self.outcome_wait,
+            claimant: self.claimant.as_ref(),
         }
     }
 
     /// Puts what the vendor client reported into the request's log fields.
     fn record_tally(&self, log: &logging::Request) {
-        record_tally(&self.app, &self.tally, log);
+        record_tally(&self.tenant, &self.tally, log);
     }
 }
 
 /// Puts what the vendor client reported into the request's log fields: a
 /// documented path as the constant it is (its index is its place in the
 /// documented lists), another one copied.
-fn record_tally(app: &App, tally: &Tally, log: &logging::Request) {
+fn record_tally(app: &Tenant, tally: &Tally, log: &logging::Request) {
     let Some(i) = tally.path() else { return };
     let path = match crate::allowlist::known_at(i) {
         Some(p) => std::borrow::Cow::Borrowed(p),
@@ -115,6 +131,36 @@ fn record_tally(app: &App, tally: &Tally, log: &logging::Request) {
         },
     };
     log.record_upstream(path, tally.data_center());
+}
+
+impl Exchange {
+    /// The app's duplicate protection, unless it is off.
+    fn idempotency(&self) -> Option<&crate::idempotency::Idempotency> {
+        (self.apps.config().dedup.window_ms > 0).then(|| self.tenant.idempotency())
+    }
+}
+
+/// The caller of an API request, with `[[callers]]` (401 without a known
+/// token), and whether it may use the face: the OpenIM face serves one app,
+/// and a caller of another app is refused there. Without `[[callers]]`,
+/// `None` (the old `server.auth_tokens_*` are checked by the faces).
+fn identify(
+    apps: &Apps,
+    face: Face,
+    headers: &http::HeaderMap,
+) -> Result<Option<Arc<Caller>>, Error> {
+    let caller = apps
+        .callers()
+        .check(headers.get(http::header::AUTHORIZATION))?;
+    if face == Face::OpenIm
+        && let Some(c) = &caller
+        && *c.app != *apps.openim_app().name()
+    {
+        return Err(Error::Unauthorized(
+            "gateway: this caller's app is not the one the OpenIM face serves".into(),
+        ));
+    }
+    Ok(caller)
 }
 
 /// Serves one request and writes its log line.
@@ -135,9 +181,47 @@ pub async fn handle(
         Face::OpenIm => headers::request_id(req.headers().get(headers::OPERATION_ID)),
         _ => headers::request_id(req.headers().get(entrust::header::REQUEST_ID)),
     };
-    let timeout = Duration::from_millis(app.config().server.request_timeout_ms);
+    let apps = app.apps();
+    let timeout = Duration::from_millis(apps.config().server.request_timeout_ms);
+    let who = if face == Face::Admin || misrouted {
+        Ok(None)
+    } else {
+        identify(&apps, face, req.headers())
+    };
+    let (caller, refused) = match who {
+        Ok(c) => (c, None),
+        Err(e) => (None, Some(e)),
+    };
+    let tenant = match (&caller, face) {
+        (_, Face::OpenIm) => Some(apps.openim_app()),
+        (Some(c), _) => apps.get(&c.app),
+        (None, _) => apps.for_caller(None),
+    };
+    let tenant = match tenant {
+        Some(t) => t.clone(),
+        None => apps.all()[0].clone(),
+    };
+    // The labels of the request's line and metrics: `-` until known.
+    let (app_label, caller_label): (Arc<str>, Arc<str>) = match (face, &refused) {
+        (Face::Admin, _) | (_, Some(_)) => ("-".into(), "-".into()),
+        _ => (
+            tenant.name().into(),
+            caller
+                .as_ref()
+                .map_or_else(|| "-".into(), |c| c.name.clone()),
+        ),
+    };
+    let claimant = caller.as_ref().map(|c| Claimant {
+        name: c.name.clone(),
+        weight: c.weight,
+        max_per_second: c.max_per_second,
+    });
     let ex = Exchange {
         app,
+        apps,
+        tenant,
+        caller,
+        claimant,
         tally: Arc::new(Tally::default()),
         face,
         peer,
@@ -159,6 +243,7 @@ pub async fn handle(
         return Ok(resp);
     }
     let log = logging::Request::new(ex.request_id.clone(), face.as_str(), route)
+        .identified(app_label.clone(), caller_label.clone())
         .with_client_subject(ex.peer_identity.as_deref().map(|id| id.subject.as_str()));
     // The request's fields for its log line travel in a task-local: no
     // span is entered on every poll (the logging module's doc); JSON logs
@@ -167,7 +252,10 @@ pub async fn handle(
         let mut serving = std::pin::pin!(log.scope(async {
             // Checked before the body is read; the body's room in the
             // memory budget goes with the body (dispatch).
-            let (room, entrust) = match admit::admit(&ex.app, face, &req, &budget) {
+            if let Some(e) = refused {
+                return admit::refused(e, face);
+            }
+            let (room, entrust) = match admit::admit(&ex.apps, &ex.tenant, face, &req, &budget) {
                 Ok(admitted) => admitted,
                 Err(e) => return admit::refused(e, face),
             };
@@ -198,7 +286,7 @@ pub async fn handle(
     let status = resp.status().as_u16();
     ex.app
         .metrics()
-        .count_request(face.as_str(), log.route, status);
+        .count_request(face.as_str(), log.route, status, &app_label, &caller_label);
     // Probes and scrapes come every few seconds: their lines are DEBUG, so
     // INFO logs carry only API traffic.
     let level = if face == Face::Admin {
@@ -208,7 +296,7 @@ pub async fn handle(
     };
     logging::done(
         &log,
-        ex.app.vendor().data_centers(),
+        ex.tenant.vendor().data_centers(),
         level,
         status,
         start.elapsed(),
@@ -229,14 +317,11 @@ async fn dispatch(
         return admin::serve(&ex.app, &req);
     }
     let (parts, body) = req.into_parts();
-    let limit = ex.app.config().server.max_body_bytes;
+    let limit = ex.apps.config().server.max_body_bytes;
     // A keyed write's answer must be known before its key is freed: its
     // vendor writes go on waiting past upstream.timeout_ms, and its caller
     // is answered at the usual time meanwhile.
-    let keyed = ex
-        .app
-        .idempotency()
-        .is_some_and(|i| i.keyed(&parts.headers));
+    let keyed = ex.idempotency().is_some_and(|i| i.keyed(&parts.headers));
     // An entrust passthrough call takes its first quota permit before its
     // body is read: over quota, the refusal costs no reading or checking.
     // Not a keyed write: it may be a retry answered from the store, which
@@ -245,7 +330,12 @@ async fn dispatch(
     let early = |p: &EntrustPath<'_>| p.api() == Api::Entrust && (!keyed || p.is_read_only());
     let mut permit = None;
     if let Some(path) = entrust.filter(early) {
-        match ex.app.vendor().early_permit(path).await {
+        match ex
+            .tenant
+            .vendor()
+            .early_permit(path, ex.claimant.as_ref())
+            .await
+        {
             Ok(p) => permit = Some(p),
             Err(e) => {
                 discard_body(body, limit).await;
@@ -273,7 +363,7 @@ async fn dispatch(
     // The task carries the request's log fields.
     let log = logging::current();
     let left = {
-        let (app, tally, face, log) = (ex.app.clone(), ex.tally.clone(), ex.face, log.clone());
+        let (app, tally, face, log) = (ex.tenant.clone(), ex.tally.clone(), ex.face, log.clone());
         move |result: Result<Response<Body>, Error>| {
             let (status, error) = match &result {
                 Ok(r) => (r.status(), None),
@@ -294,8 +384,10 @@ async fn dispatch(
             });
         }
     };
-    let outcome_wait = Some(Duration::from_millis(ex.app.config().dedup.outcome_wait_ms))
-        .filter(|w| keyed && !w.is_zero());
+    let outcome_wait = Some(Duration::from_millis(
+        ex.apps.config().dedup.outcome_wait_ms,
+    ))
+    .filter(|w| keyed && !w.is_zero());
     // Boxed before it is wrapped and spawned: the write's whole pipeline is
     // inline in this future (kilobytes), copied at every move otherwise.
     let work = {
@@ -320,7 +412,7 @@ async fn dispatch(
         r = running => r.unwrap_or_else(|| Err(ended())),
         () = ex.tally.overdue() => Err(Error::Timeout(format!(
             "the vendor did not answer within upstream.timeout_ms ({} ms); the gateway goes on waiting for its answer (up to dedup.outcome_wait_ms) and keeps it for this key: a retry with the same key gets 409 until then, then that answer",
-            ex.app.config().upstream.timeout_ms
+            ex.apps.config().upstream.timeout_ms
         ))),
     }
 }
@@ -333,7 +425,7 @@ async fn write(
     body: Bytes,
     permit: Option<Permit>,
 ) -> Result<Response<Body>, Error> {
-    let Some(idempotency) = ex.app.idempotency().filter(|_| ex.keyed) else {
+    let Some(idempotency) = ex.idempotency().filter(|_| ex.keyed) else {
         return route(ex, parts, body, permit).await;
     };
     let unknown = || respond::error(ex.face, &outcome_unknown());
@@ -376,18 +468,18 @@ async fn route(
     match ex.face {
         Face::OpenIm => {
             let peer = Some(ex.peer.ip());
-            openim::handle(ex.app.openim(), ex.vendor(), peer, parts, body, request_id).await
+            openim::handle(ex.apps.openim(), ex.vendor(), peer, parts, body, request_id).await
         }
         Face::V4 => {
             // Checked by admit(), on the caller's side of the spawn.
-            let Some(path) = ex.app.vendor().routes().v4(parts.uri.path()) else {
+            let Some(path) = ex.tenant.vendor().routes().v4(parts.uri.path()) else {
                 return Err(Error::Internal("an admitted path is not forwarded".into()));
             };
             passthrough::v4::handle(ex.vendor(), parts, path, body, request_id).await
         }
         _ => {
             // Checked by admit(), on the caller's side of the spawn.
-            let Some(path) = ex.app.vendor().routes().entrust(parts.uri.path()) else {
+            let Some(path) = ex.tenant.vendor().routes().entrust(parts.uri.path()) else {
                 return Err(Error::Internal("an admitted path is not forwarded".into()));
             };
             passthrough::handle(ex.vendor(), parts, path, body, request_id, permit).await

@@ -185,8 +185,10 @@ pub async fn serve(
     // Keyed writes still running are cut with the process: their keys
     // keep "outcome unknown", so that a retry on another gateway is not
     // sent again (their claims would otherwise lapse).
-    if let Some(idempotency) = app.idempotency() {
-        let recorded = idempotency.cut_all().await;
+    let apps = app.apps();
+    let on = apps.config().dedup.window_ms > 0;
+    for t in apps.all().iter().filter(|_| on) {
+        let recorded = t.idempotency().cut_all().await;
         if recorded > 0 {
             tracing::warn!(
                 keys = recorded,

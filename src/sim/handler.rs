@@ -136,9 +136,22 @@ fn process_checked(inner: &Inner, req: &RawRequest) -> Result<Reply, ApiError> {
         let e = ApiError::new(c, "only POST is allowed").with_status(405);
         return Ok(Reply::error(&e).with_header(header::ALLOW, HeaderValue::from_static("POST")));
     }
+    // The vendor keeps one quota per app and path: another app's calls
+    // are counted apart (the first app's under the path alone, as before).
+    let presented = req
+        .headers
+        .get(crate::entrust::header::APP_KEY)
+        .or_else(|| req.headers.get(crate::entrust::header::RC_APP_KEY))
+        .and_then(|v| v.to_str().ok());
+    let (app_key, app_secret) = inner.cfg.credentials(presented);
+    let limit_key = if app_key == inner.cfg.app_key {
+        std::borrow::Cow::Borrowed(req.path.as_str())
+    } else {
+        std::borrow::Cow::Owned(format!("{app_key} {}", req.path))
+    };
     auth::verify(
-        &inner.cfg.app_key,
-        &inner.cfg.app_secret,
+        app_key,
+        app_secret,
         &req.headers,
         now_ms(),
         Instant::now(),
@@ -146,7 +159,7 @@ fn process_checked(inner: &Inner, req: &RawRequest) -> Result<Reply, ApiError> {
         inner.cfg.strict,
         dialect,
     )?;
-    if !lock(&inner.limiter).admit(&req.path, Instant::now()) {
+    if !lock(&inner.limiter).admit(&limit_key, Instant::now()) {
         return Err(ApiError::new(
             code::RATE_LIMITED,
             "too many requests for this API in the last second",

@@ -21,6 +21,9 @@ use crate::entrust::limit;
 pub struct SimConfig {
     pub app_key: String,
     pub app_secret: String,
+    /// More apps it knows, `(app_key, app_secret)`: the vendor serves many
+    /// apps, each signing with its own secret and with its own quota per path.
+    pub more_apps: Vec<(String, String)>,
     /// Per-path limit; 0 disables it. Default `entrust::limit::RATE_PER_SECOND`.
     pub rate_per_second: u32,
     /// The simulator's own stricter checks, which no vendor source documents:
@@ -48,6 +51,7 @@ impl SimConfig {
         SimConfig {
             app_key: app_key.into(),
             app_secret: app_secret.into(),
+            more_apps: Vec::new(),
             rate_per_second: limit::RATE_PER_SECOND,
             strict: false,
             request_log_max: REQUEST_LOG_MAX,
@@ -56,11 +60,31 @@ impl SimConfig {
     }
 }
 
+impl SimConfig {
+    /// The same, knowing one more app.
+    pub fn with_app(mut self, app_key: impl Into<String>, app_secret: impl Into<String>) -> Self {
+        self.more_apps.push((app_key.into(), app_secret.into()));
+        self
+    }
+
+    /// The app key and secret a request's `App-Key` names: one of the
+    /// apps', or the first app's (whose check then refuses a stranger).
+    pub(crate) fn credentials(&self, presented: Option<&str>) -> (&str, &str) {
+        presented
+            .and_then(|k| self.more_apps.iter().find(|(key, _)| key == k))
+            .map_or((&self.app_key, &self.app_secret), |(k, s)| (k, s))
+    }
+}
+
 impl std::fmt::Debug for SimConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SimConfig")
             .field("app_key", &self.app_key)
             .field("app_secret", &"<redacted>")
+            .field(
+                "more_apps",
+                &self.more_apps.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
             .field("rate_per_second", &self.rate_per_second)
             .field("strict", &self.strict)
             .field("request_log_max", &self.request_log_max)

@@ -29,7 +29,7 @@ use crate::config::{BaseUrl, Config, ConfigError};
 use crate::entrust;
 use crate::error::Error;
 use crate::metrics::{self, Metrics};
-use crate::quota::Quota;
+use crate::quota::{Claimant, Quota};
 use crate::redis_link::Link;
 use crate::retry::{self, Access, Failure, Sent};
 use crate::secret::Secret;
@@ -119,15 +119,33 @@ pub struct Session<'a> {
     /// passes `timeout_ms` ([`Tally::overdue`]), so that the caller can be
     /// answered then.
     pub outcome_wait: Option<Duration>,
+    /// The caller the calls are made for (with `[[callers]]`): its share
+    /// of the app's quota.
+    pub claimant: Option<&'a Claimant>,
 }
 
 impl Session<'_> {
     /// [`Client::call`], reported to this request's tally.
     pub async fn call(&self, call: &Call<'_>) -> Result<Reply, Error> {
-        let inner = Box::pin(
-            self.client
-                .call_inner(self.tally, call, None, self.outcome_wait),
-        );
+        let inner = Box::pin(self.client.call_inner(
+            self.tally,
+            call,
+            None,
+            self.outcome_wait,
+            self.claimant,
+        ));
+        inner.await
+    }
+
+    /// [`Client::call_permitted`], reported to this request's tally.
+    pub async fn call_permitted(&self, call: &Call<'_>, permit: Permit) -> Result<Reply, Error> {
+        let inner = Box::pin(self.client.call_inner(
+            self.tally,
+            call,
+            Some(permit),
+            self.outcome_wait,
+            self.claimant,
+        ));
         inner.await
     }
 
@@ -139,6 +157,8 @@ impl Session<'_> {
 
 /// The vendor client of one app (see the module doc).
 pub struct Client {
+    /// The app's name (`default` without `[[apps]]`), for metric labels.
+    app: Arc<str>,
     signer: Signer,
     secret: RwLock<Arc<Secret>>,
     routes: Routes,
@@ -172,6 +192,7 @@ impl Client {
             .chain([PathSlot::new("other", &origins, false)])
             .collect();
         Ok(Client {
+            app: Arc::from(crate::config::DEFAULT_APP),
             quota: Quota::from_config(config, &routes, metrics)?,
             upstream: Upstream::new(config)?,
             signer: Signer::new(app_key),
@@ -183,6 +204,17 @@ impl Client {
             timeout_ms: config.upstream.timeout_ms,
             max_response_bytes: config.upstream.max_response_bytes,
         })
+    }
+
+    /// The same client labelled with its app's name.
+    pub fn named(mut self, app: &str) -> Client {
+        self.app = Arc::from(app);
+        self
+    }
+
+    /// The app's name.
+    pub fn app(&self) -> &str {
+        &self.app
     }
 
     /// The entrust paths this client forwards.
@@ -232,15 +264,19 @@ impl Client {
         // kilobytes, otherwise copied into every future that awaits a call.
         // Boxed in a statement of its own: a temporary in the statement
         // that awaits would keep its room in this future's state anyway.
-        let inner = Box::pin(self.call_inner(tally, call, None, None));
+        let inner = Box::pin(self.call_inner(tally, call, None, None, None));
         inner.await
     }
 
     /// Takes the quota permit for a call's first attempt on `path` now,
     /// before its body is read: over quota, the caller is refused having
     /// cost nothing more (the body is neither read nor checked).
-    pub async fn early_permit(&self, path: EntrustPath<'_>) -> Result<Permit, Error> {
-        self.permit(path, self.slot(path)).await?;
+    pub async fn early_permit(
+        &self,
+        path: EntrustPath<'_>,
+        claimant: Option<&Claimant>,
+    ) -> Result<Permit, Error> {
+        self.permit(path, self.slot(path), claimant).await?;
         Ok(Permit(()))
     }
 
@@ -251,7 +287,7 @@ impl Client {
         call: &Call<'_>,
         permit: Permit,
     ) -> Result<Reply, Error> {
-        let inner = Box::pin(self.call_inner(tally, call, Some(permit), None));
+        let inner = Box::pin(self.call_inner(tally, call, Some(permit), None, None));
         inner.await
     }
 
@@ -261,6 +297,7 @@ impl Client {
         call: &Call<'_>,
         mut permit: Option<Permit>,
         outcome_wait: Option<Duration>,
+        claimant: Option<&Claimant>,
     ) -> Result<Reply, Error> {
         let path = call.path.as_str();
         let slot = self.slot(call.path);
@@ -276,7 +313,7 @@ impl Client {
         let mut retried = false;
         loop {
             if permit.take().is_none() {
-                self.permit(call.path, slot).await?;
+                self.permit(call.path, slot, claimant).await?;
             }
             tally.sending_to(dc);
             let (failure, answer) = match self.attempt(call, dc, slot, tally, wait).await? {
@@ -330,8 +367,13 @@ impl Client {
     }
 
     /// One quota permit for `path` (every attempt takes one).
-    async fn permit(&self, path: EntrustPath<'_>, slot: &PathSlot) -> Result<(), Error> {
-        match self.quota.acquire(path).await {
+    async fn permit(
+        &self,
+        path: EntrustPath<'_>,
+        slot: &PathSlot,
+        claimant: Option<&Claimant>,
+    ) -> Result<(), Error> {
+        match self.quota.acquire_as(path, claimant).await {
             Ok(waited) => {
                 if self.quota.enabled() {
                     slot.waited(&self.meters, waited.as_secs_f64());
@@ -340,6 +382,7 @@ impl Client {
             }
             Err((why, err)) => {
                 slot.refused(&self.meters, why);
+                self.meters.refused_for(&self.app, claimant, why);
                 Err(err)
             }
         }

@@ -22,6 +22,7 @@ pub(super) struct Meters {
     upstream_duration: metrics::Family<metrics::UpstreamLabels, Histogram>,
     pub(super) upstream_errors: metrics::Family<metrics::UpstreamErrorLabels, Counter>,
     pub(super) failovers: metrics::Family<metrics::FailoverLabels, Counter>,
+    caller_rejections: metrics::Family<metrics::CallerRejectionLabels, Counter>,
 }
 
 impl Meters {
@@ -32,7 +33,24 @@ impl Meters {
             upstream_duration: m.upstream_duration.clone(),
             upstream_errors: m.upstream_errors.clone(),
             failovers: m.failovers.clone(),
+            caller_rejections: m.caller_rejections.clone(),
         }
+    }
+
+    /// A quota refusal, by app and caller (`-` for none).
+    pub(super) fn refused_for(
+        &self,
+        app: &str,
+        claimant: Option<&crate::quota::Claimant>,
+        why: Refusal,
+    ) {
+        self.caller_rejections
+            .get_or_create(&metrics::CallerRejectionLabels {
+                app: app.to_string(),
+                caller: claimant.map_or("-", |c| &c.name).to_string(),
+                reason: why.as_str(),
+            })
+            .inc();
     }
 
     pub(super) fn count_error(&self, path_label: &str, kind: &'static str) {

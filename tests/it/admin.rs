@@ -60,8 +60,8 @@ async fn metrics_cover_requests_upstream_limiter_and_failover() {
     assert!(m.headers["content-type"].to_str().unwrap().contains("text"));
     let m = m.text();
     for needle in [
-        r#"entrust_gateway_requests_total{face="entrust",route="/entrust/group/create.json",status="200"} 1"#,
-        r#"entrust_gateway_requests_total{face="entrust",route="/entrust/group/create.json",status="429"} 1"#,
+        r#"entrust_gateway_requests_total{face="entrust",route="/entrust/group/create.json",status="200",app="default",caller="-"} 1"#,
+        r#"entrust_gateway_requests_total{face="entrust",route="/entrust/group/create.json",status="429",app="default",caller="-"} 1"#,
         r#"entrust_gateway_requests_total{face="entrust",route="other",status="#,
         "entrust_gateway_in_flight_requests 1",
         r#"entrust_gateway_upstream_duration_seconds_count{path="/entrust/group/create.json",data_center=""#,
@@ -240,7 +240,7 @@ async fn every_metric_family_has_series_before_any_traffic() {
             r#"entrust_gateway_upstream_duration_seconds_count{{path="/entrust/group/query.json",data_center="{dc}"}} 0"#
         ),
         r#"entrust_gateway_secret_reloads_total{result="error"} 0"#.to_string(),
-        r#"entrust_gateway_requests_total{face="openim",route="/group/create_group",status="200"} 0"#.to_string(),
+        r#"entrust_gateway_requests_total{face="openim",route="/group/create_group",status="200",app="-",caller="-"} 0"#.to_string(),
     ] {
         assert!(m.contains(&needle), "missing {needle}\n{m}");
     }

@@ -141,7 +141,7 @@ pub(crate) struct Proc {
 }
 
 impl Proc {
-    fn start(config: &Path, envs: &[(&str, &str)]) -> (Proc, String) {
+    pub(crate) fn start(config: &Path, envs: &[(&str, &str)]) -> (Proc, String) {
         let mut p = Proc::spawn(config, envs, &[]);
         let addr = p.ready();
         (p, format!("http://{addr}"))

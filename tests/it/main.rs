@@ -7,6 +7,8 @@ mod common;
 
 /// Probes, metrics, the admin listener, secret rotation, deploy files.
 mod admin;
+/// Several vendor apps and callers in one gateway: signing, shares, reloads.
+mod apps;
 /// Who may call: inbound bearer tokens, OpenIM's token, start-up warnings.
 mod auth;
 /// The binary as an operator runs it: configs, logs, signals.

@@ -361,7 +361,19 @@ fn toml_keys(at: &str, t: &toml::Table, out: &mut Vec<String>) {
             format!("{at}.{k}")
         };
         match v {
+            // A secret reference's `{ env = ... }` / `{ file = ... }` is the key's value.
+            toml::Value::Table(t)
+                if t.len() == 1 && (t.contains_key("env") || t.contains_key("file")) =>
+            {
+                out.push(key)
+            }
             toml::Value::Table(t) => toml_keys(&key, t, out),
+            // An array of tables (`[[apps]]`): each table's keys are under the array's.
+            toml::Value::Array(a) if a.iter().all(toml::Value::is_table) && !a.is_empty() => {
+                for t in a.iter().filter_map(toml::Value::as_table) {
+                    toml_keys(&key, t, out);
+                }
+            }
             _ => out.push(key),
         }
     }
