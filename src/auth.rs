@@ -83,42 +83,52 @@ pub struct Caller {
     pub max_per_second: Option<u32>,
 }
 
-/// How a request says who sent it. Only a bearer token today; the inbound
-/// TLS listener will add the peer certificate's subject, looked up by
-/// [`Callers::by_cert_subject`] (the seam for it).
+/// How a request says who sent it.
 #[derive(Debug, Clone, Copy)]
 pub enum Credential<'a> {
     /// `Authorization: Bearer <token>`.
     Bearer(&'a str),
-    /// A verified client certificate's subject (or SAN).
-    CertSubject(&'a str),
+    /// A name from a verified client certificate (its subject DN, a DNS or
+    /// URI SAN), looked up by [`Callers::by_cert_name`].
+    CertName(&'a str),
 }
 
-/// The `[[callers]]`: each token's digest and the caller it names.
+/// The `[[callers]]`: each token's digest and the caller it names, and
+/// the certificate names (`cert_subject`) that name a caller.
 #[derive(Default)]
 pub struct Callers {
     tokens: Vec<([u8; 20], Arc<Caller>)>,
+    subjects: Vec<(String, Arc<Caller>)>,
+    /// In config order, each once.
+    all: Vec<Arc<Caller>>,
 }
 
 impl Callers {
-    /// `callers`: each caller with its token, loaded.
-    pub fn new(callers: Vec<(Caller, Secret)>) -> Callers {
-        Callers {
-            tokens: callers
-                .into_iter()
-                .map(|(c, t)| (token_digest(t.expose()), Arc::new(c)))
-                .collect(),
+    /// `callers`: each caller with its token (loaded) and its certificate
+    /// name, either or both.
+    pub fn new(callers: Vec<(Caller, Option<Secret>, Option<String>)>) -> Callers {
+        let mut c = Callers::default();
+        for (caller, token, subject) in callers {
+            let caller = Arc::new(caller);
+            if let Some(t) = token {
+                c.tokens.push((token_digest(t.expose()), caller.clone()));
+            }
+            if let Some(s) = subject {
+                c.subjects.push((s, caller.clone()));
+            }
+            c.all.push(caller);
         }
+        c
     }
 
     /// Whether callers are configured (and so every API request needs one).
     pub fn required(&self) -> bool {
-        !self.tokens.is_empty()
+        !self.all.is_empty()
     }
 
     /// The callers, in config order.
     pub fn all(&self) -> impl Iterator<Item = &Arc<Caller>> {
-        self.tokens.iter().map(|(_, c)| c)
+        self.all.iter()
     }
 
     /// The caller a credential names. Every token is compared, in constant
@@ -136,31 +146,50 @@ impl Callers {
                 }
                 found
             }
-            Credential::CertSubject(subject) => self.by_cert_subject(subject),
+            Credential::CertName(name) => self.by_cert_name(name),
         }
     }
 
-    /// The caller a client certificate's subject names. No caller names one
-    /// yet: when `[[callers]]` gains a `cert_subject`, it is matched here,
-    /// and dispatch passes the listener's verified peer subject.
-    pub fn by_cert_subject(&self, _subject: &str) -> Option<Arc<Caller>> {
-        None
+    /// The caller whose `cert_subject` is `name` (not a secret: a
+    /// certificate's names are public, and the listener verified it).
+    pub fn by_cert_name(&self, name: &str) -> Option<Arc<Caller>> {
+        self.subjects
+            .iter()
+            .find(|(s, _)| s == name)
+            .map(|(_, c)| c.clone())
     }
 
-    /// The caller of a request from its `Authorization` header: `Ok(None)`
-    /// without `[[callers]]`, 401 when they are configured and none matches.
-    pub fn check(&self, authorization: Option<&HeaderValue>) -> Result<Option<Arc<Caller>>, Error> {
+    /// The caller of a request from its `Authorization` header and the
+    /// names of its verified client certificate (mutual TLS): `Ok(None)`
+    /// without `[[callers]]`; 401 when they are configured and neither
+    /// names one, or when the two name different callers.
+    pub fn check<'n>(
+        &self,
+        authorization: Option<&HeaderValue>,
+        cert_names: impl IntoIterator<Item = &'n str>,
+    ) -> Result<Option<Arc<Caller>>, Error> {
         if !self.required() {
             return Ok(None);
         }
-        let Some(token) = authorization.and_then(|v| v.to_str().ok()).and_then(bearer) else {
-            return Err(Error::Unauthorized(
+        let by_cert = cert_names
+            .into_iter()
+            .find_map(|n| self.identify(Credential::CertName(n)));
+        let token = authorization.and_then(|v| v.to_str().ok()).and_then(bearer);
+        match (token, by_cert) {
+            (None, Some(c)) => Ok(Some(c)),
+            (None, None) => Err(Error::Unauthorized(
                 "gateway: missing Authorization: Bearer token".into(),
-            ));
-        };
-        match self.identify(Credential::Bearer(token)) {
-            Some(c) => Ok(Some(c)),
-            None => Err(Error::Unauthorized("gateway: invalid bearer token".into())),
+            )),
+            (Some(token), by_cert) => match self.identify(Credential::Bearer(token)) {
+                None => Err(Error::Unauthorized("gateway: invalid bearer token".into())),
+                Some(c) if by_cert.as_ref().is_some_and(|b| b.name != c.name) => {
+                    Err(Error::Unauthorized(
+                        "gateway: the bearer token and the client certificate name different callers"
+                            .into(),
+                    ))
+                }
+                Some(c) => Ok(Some(c)),
+            },
         }
     }
 }
@@ -178,16 +207,71 @@ mod tests {
             max_per_second: None,
         };
         let callers = Callers::new(vec![
-            (caller("a", "one"), Secret::new("tok-a".into())),
-            (caller("b", "two"), Secret::new("tok-b".into())),
+            (caller("a", "one"), Some(Secret::new("tok-a".into())), None),
+            (caller("b", "two"), Some(Secret::new("tok-b".into())), None),
         ]);
         let h = |v: &'static str| Some(HeaderValue::from_static(v));
-        let found = callers.check(h("Bearer tok-b").as_ref()).unwrap().unwrap();
+        let none = std::iter::empty::<&str>;
+        let found = callers
+            .check(h("Bearer tok-b").as_ref(), none())
+            .unwrap()
+            .unwrap();
         assert_eq!((&*found.name, &*found.app), ("b", "two"));
-        assert!(callers.check(h("Bearer tok-c").as_ref()).is_err());
-        assert!(callers.check(None).is_err());
-        assert!(callers.by_cert_subject("CN=a").is_none());
-        assert!(Callers::default().check(None).unwrap().is_none());
+        assert!(callers.check(h("Bearer tok-c").as_ref(), none()).is_err());
+        assert!(callers.check(None, none()).is_err());
+        assert!(callers.by_cert_name("CN=a").is_none());
+        assert!(callers.check(None, ["CN=a"]).is_err());
+        assert!(Callers::default().check(None, none()).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_certificate_names_its_caller_alone_or_beside_a_matching_token() {
+        let caller = |name: &str| Caller {
+            name: name.into(),
+            app: "one".into(),
+            weight: 1,
+            max_per_second: None,
+        };
+        let callers = Callers::new(vec![
+            // Known by its certificate only.
+            (
+                caller("billing"),
+                None,
+                Some("spiffe://corp/billing".into()),
+            ),
+            // By either.
+            (
+                caller("search"),
+                Some(Secret::new("tok-s".into())),
+                Some("CN=search,O=Corp".into()),
+            ),
+        ]);
+        let h = |v: &'static str| Some(HeaderValue::from_static(v));
+        // Any of the certificate's names (subject, SANs) may be the one.
+        let names = ["CN=billing,O=Corp", "billing.corp", "spiffe://corp/billing"];
+        let found = callers.check(None, names).unwrap().unwrap();
+        assert_eq!(&*found.name, "billing");
+        let found = callers.check(None, ["CN=search,O=Corp"]).unwrap().unwrap();
+        assert_eq!(&*found.name, "search");
+        // Token and certificate agree: fine; disagree: refused.
+        let t = h("Bearer tok-s");
+        let found = callers
+            .check(t.as_ref(), ["CN=search,O=Corp"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(&*found.name, "search");
+        assert!(callers.check(t.as_ref(), names).is_err());
+        // A certificate no caller names is no credential; a token still is.
+        assert_eq!(
+            &*callers
+                .check(t.as_ref(), ["CN=other"])
+                .unwrap()
+                .unwrap()
+                .name,
+            "search"
+        );
+        assert!(callers.check(None, ["CN=other"]).is_err());
+        assert_eq!(callers.all().count(), 2);
     }
 
     #[test]

@@ -274,7 +274,9 @@ async fn run(cli: Cli, config_given: bool) -> Result<(), String> {
                 spec.secret.load(&spec.secret_key).map_err(in_file)?;
             }
             for spec in config.caller_specs().map_err(in_file)? {
-                spec.token.load(&spec.token_key).map_err(in_file)?;
+                if let Some(token) = &spec.token {
+                    token.load(&spec.token_key).map_err(in_file)?;
+                }
             }
             config.load_openim_secret().map_err(in_file)?;
             config.load_auth_tokens().map_err(in_file)?;
@@ -313,8 +315,12 @@ async fn run(cli: Cli, config_given: bool) -> Result<(), String> {
                 let cap = c
                     .max_per_second
                     .map_or_else(|| "none".to_string(), |m| m.to_string());
+                let cert = c
+                    .cert_subject
+                    .as_deref()
+                    .map_or_else(String::new, |s| format!(", cert_subject {s:?}"));
                 eprintln!(
-                    "caller {}: app {}, weight {}, max_per_second {cap}",
+                    "caller {}: app {}, weight {}, max_per_second {cap}{cert}",
                     c.name, c.app, c.weight
                 );
             }
@@ -342,7 +348,7 @@ async fn run(cli: Cli, config_given: bool) -> Result<(), String> {
         }
     }
     for (i, c) in config.callers.iter().enumerate() {
-        if c.token.is_inline() {
+        if c.token.as_ref().is_some_and(|t| t.is_inline()) {
             tracing::warn!(key = %format!("callers[{i}].token"), "a token is set inline in the config file; prefer {{ env = \"NAME\" }} or {{ file = \"PATH\" }}");
         }
     }

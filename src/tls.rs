@@ -37,6 +37,14 @@ pub struct ClientIdentity {
 }
 
 impl ClientIdentity {
+    /// Every name a `[[callers]] cert_subject` may match: the subject DN,
+    /// then the DNS and URI SANs.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.subject.as_str())
+            .chain(self.dns_names.iter().map(String::as_str))
+            .chain(self.uris.iter().map(String::as_str))
+    }
+
     /// Reads the identity from a DER certificate (one rustls has verified).
     pub fn from_der(der: &[u8]) -> Result<ClientIdentity, String> {
         use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};

@@ -114,8 +114,15 @@ pub struct AppRateLimit {
 pub struct CallerConfig {
     /// `[a-z0-9-]`, unique: the caller's label in logs and metrics.
     pub name: String,
-    /// The bearer token it sends (`Authorization: Bearer <token>`).
-    pub token: SecretRef,
+    /// The bearer token it sends (`Authorization: Bearer <token>`); unset
+    /// for a caller known only by its client certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<SecretRef>,
+    /// A name of its client certificate (the subject DN as RFC 4514 prints
+    /// it, or a DNS or URI SAN) that identifies it under mutual TLS
+    /// (`server.tls.client_ca_file`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_subject: Option<String>,
     /// The `[[apps]]` name its calls go out as (`default` without `[[apps]]`).
     pub app: String,
     /// Its share of each path's quota when callers of its app contend, relative
@@ -147,8 +154,9 @@ pub struct AppSpec {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallerSpec {
     pub name: String,
-    pub token: SecretRef,
+    pub token: Option<SecretRef>,
     pub token_key: String,
+    pub cert_subject: Option<String>,
     pub app: String,
     pub weight: u32,
     pub max_per_second: Option<u32>,
@@ -242,6 +250,7 @@ impl Config {
                     name: c.name.clone(),
                     token: c.token.clone(),
                     token_key: format!("callers[{i}].token"),
+                    cert_subject: c.cert_subject.clone(),
                     app: c.app.clone(),
                     weight: u32::try_from(c.weight).unwrap_or(1),
                     max_per_second: c.max_per_second.and_then(|m| u32::try_from(m).ok()),
@@ -336,6 +345,7 @@ impl Config {
         };
         let mut callers = HashSet::new();
         let mut refs: Vec<(&SecretRef, usize)> = Vec::new();
+        let mut subjects: Vec<(&String, usize)> = Vec::new();
         for (i, c) in self.callers.iter().enumerate() {
             check_name(&format!("callers[{i}].name"), &c.name)?;
             if !callers.insert(c.name.as_str()) {
@@ -367,13 +377,47 @@ impl Config {
                     format!("{m} is out of range (1..=1000000)"),
                 );
             }
-            if let Some((_, j)) = refs.iter().find(|(r, _)| **r == c.token) {
-                return err(
-                    &format!("callers[{i}].token"),
-                    format!("is also callers[{j}]'s: each caller needs its own token"),
-                );
+            if let Some(token) = &c.token {
+                if let Some((_, j)) = refs.iter().find(|(r, _)| *r == token) {
+                    return err(
+                        &format!("callers[{i}].token"),
+                        format!("is also callers[{j}]'s: each caller needs its own token"),
+                    );
+                }
+                refs.push((token, i));
             }
-            refs.push((&c.token, i));
+            match &c.cert_subject {
+                None if c.token.is_none() => {
+                    return err(
+                        &format!("callers[{i}].token"),
+                        "must be set (or callers[].cert_subject, for a caller known by its client certificate)",
+                    );
+                }
+                None => {}
+                Some(sub) if sub.trim().is_empty() => {
+                    return err(&format!("callers[{i}].cert_subject"), "must not be empty");
+                }
+                Some(sub) => {
+                    let mutual = self
+                        .server
+                        .tls
+                        .as_ref()
+                        .is_some_and(|t| t.client_ca_file.is_some());
+                    if !mutual {
+                        return err(
+                            &format!("callers[{i}].cert_subject"),
+                            "needs mutual TLS (server.tls.client_ca_file): without it no request carries a verified certificate",
+                        );
+                    }
+                    if let Some((_, j)) = subjects.iter().find(|(s, _)| *s == sub) {
+                        return err(
+                            &format!("callers[{i}].cert_subject"),
+                            format!("{sub:?} is also callers[{j}]'s: identity would be ambiguous"),
+                        );
+                    }
+                    subjects.push((sub, i));
+                }
+            }
         }
         if !self.callers.is_empty()
             && (self.server.auth_tokens_env.is_some() || self.server.auth_tokens_file.is_some())

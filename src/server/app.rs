@@ -100,6 +100,8 @@ pub struct Apps {
     callers: Callers,
     /// Each caller's token as loaded, to keep when its file can't be read.
     tokens: Vec<(Caller, SecretRef, Secret)>,
+    /// The callers a client certificate's name identifies.
+    certified: Vec<(Caller, String)>,
     /// `server.auth_tokens_*` (without `[[callers]]`).
     auth: Inbound,
     openim: Arc<openim::State>,
@@ -185,8 +187,21 @@ impl Apps {
             apps.push(tenant);
         }
         let mut tokens = Vec::new();
+        let mut certified = Vec::new();
         for spec in config.caller_specs()? {
-            let token = spec.token.load(&spec.token_key)?;
+            let caller = Caller {
+                name: spec.name.as_str().into(),
+                app: spec.app.as_str().into(),
+                weight: spec.weight,
+                max_per_second: spec.max_per_second,
+            };
+            if let Some(subject) = spec.cert_subject {
+                certified.push((caller.clone(), subject));
+            }
+            let Some(token_ref) = spec.token else {
+                continue;
+            };
+            let token = token_ref.load(&spec.token_key)?;
             if let Some((other, _, _)) = tokens
                 .iter()
                 .find(|(_, _, t): &&(Caller, SecretRef, Secret)| t.expose() == token.expose())
@@ -196,16 +211,10 @@ impl Apps {
                     spec.token_key, other.name
                 )));
             }
-            let caller = Caller {
-                name: spec.name.as_str().into(),
-                app: spec.app.as_str().into(),
-                weight: spec.weight,
-                max_per_second: spec.max_per_second,
-            };
-            tokens.push((caller, spec.token, token));
+            tokens.push((caller, token_ref, token));
         }
         let legacy = config.load_auth_tokens()?;
-        let callers = callers_of(&tokens);
+        let callers = callers_of(&tokens, &certified);
         let openim_app = config.openim_app();
         let openim_app = apps
             .iter()
@@ -223,6 +232,7 @@ impl Apps {
             auth: Inbound::new(&legacy),
             callers,
             tokens,
+            certified,
             apps,
             openim_app,
             config: Arc::new(config),
@@ -306,8 +316,9 @@ impl Apps {
         if !changed {
             return (None, failed);
         }
-        let callers = callers_of(&tokens);
+        let callers = callers_of(&tokens, &self.certified);
         let next = Apps {
+            certified: self.certified.clone(),
             config: self.config.clone(),
             apps: self.apps.clone(),
             callers,
@@ -341,14 +352,22 @@ fn openim_state(
     })
 }
 
-/// The callers' registry from each caller and its token.
-fn callers_of(tokens: &[(Caller, SecretRef, Secret)]) -> Callers {
-    Callers::new(
-        tokens
+/// The callers' registry from each caller's token and certificate name.
+fn callers_of(tokens: &[(Caller, SecretRef, Secret)], certified: &[(Caller, String)]) -> Callers {
+    let subject = |c: &Caller| {
+        certified
             .iter()
-            .map(|(c, _, t)| (c.clone(), t.clone()))
-            .collect(),
-    )
+            .find(|(o, _)| o.name == c.name)
+            .map(|(_, s)| s.clone())
+    };
+    let with_token = tokens
+        .iter()
+        .map(|(c, _, t)| (c.clone(), Some(t.clone()), subject(c)));
+    let cert_only = certified
+        .iter()
+        .filter(|(c, _)| !tokens.iter().any(|(o, _, _)| o.name == c.name))
+        .map(|(c, s)| (c.clone(), None, Some(s.clone())));
+    Callers::new(with_token.chain(cert_only).collect())
 }
 
 pub struct App {

@@ -77,9 +77,8 @@ struct Exchange {
     apps: Arc<Apps>,
     /// The app its calls go out as: its caller's, or the OpenIM face's.
     tenant: Arc<Tenant>,
-    /// Who sent it (with `[[callers]]`): from its bearer token today; the
-    /// inbound TLS listener's verified peer certificate will name one too
-    /// ([`crate::auth::Credential::CertSubject`]).
+    /// Who sent it (with `[[callers]]`): its bearer token's caller, or the
+    /// one its verified client certificate names (`cert_subject`).
     #[allow(dead_code)] // Carried for the faces and the mTLS step; none reads it yet.
     caller: Option<Arc<Caller>>,
     /// The caller's terms on the app's quota.
@@ -148,10 +147,12 @@ fn identify(
     apps: &Apps,
     face: Face,
     headers: &http::HeaderMap,
+    peer_identity: Option<&ClientIdentity>,
 ) -> Result<Option<Arc<Caller>>, Error> {
+    let cert_names = peer_identity.into_iter().flat_map(ClientIdentity::names);
     let caller = apps
         .callers()
-        .check(headers.get(http::header::AUTHORIZATION))?;
+        .check(headers.get(http::header::AUTHORIZATION), cert_names)?;
     if face == Face::OpenIm
         && let Some(c) = &caller
         && *c.app != *apps.openim_app().name()
@@ -186,7 +187,7 @@ pub async fn handle(
     let who = if face == Face::Admin || misrouted {
         Ok(None)
     } else {
-        identify(&apps, face, req.headers())
+        identify(&apps, face, req.headers(), peer_identity.as_deref())
     };
     let (caller, refused) = match who {
         Ok(c) => (c, None),

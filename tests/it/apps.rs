@@ -547,6 +547,30 @@ fn bad_apps_and_callers_are_refused_naming_the_key() {
             "callers[1].name",
             "unique",
         ),
+        // A caller needs a token or a certificate name; a certificate
+        // name needs mutual TLS, and names one caller only.
+        (
+            base(&two, "[[callers]]\nname = \"x\"\napp = \"a\"\n"),
+            "callers[0].token",
+            "cert_subject",
+        ),
+        (
+            base(&two, &caller("x", "\"t\"", "a", "cert_subject = \"CN=x\"")),
+            "callers[0].cert_subject",
+            "client_ca_file",
+        ),
+        (
+            base(
+                &two,
+                &format!(
+                    "[server.tls]\ncert_file = \"c\"\nkey_file = \"k\"\nclient_ca_file = \"ca\"\n{}{}",
+                    caller("x", "\"t\"", "a", "cert_subject = \"CN=x\""),
+                    caller("y", "\"u\"", "b", "cert_subject = \"CN=x\"")
+                ),
+            ),
+            "callers[1].cert_subject",
+            "ambiguous",
+        ),
         (
             base(&two, "[openim]\nsecret = \"s\"\nadmin_user_ids = [\"a\"]\n"),
             "openim.app",

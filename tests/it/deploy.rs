@@ -128,7 +128,8 @@ fn worst_case(c: &Config) -> u64 {
     };
     IDLE + s.max_connections as u64 * (s.max_header_bytes as u64 + PER_CONNECTION + tls)
         + s.max_body_memory_bytes as u64
-        + u.max_in_flight as u64 * u.max_response_bytes as u64
+        // Each app has its own upstream client and bound.
+        + c.apps.len().max(1) as u64 * u.max_in_flight as u64 * u.max_response_bytes as u64
 }
 
 #[test]
@@ -195,13 +196,21 @@ fn the_files_a_config_reads_are_mounted() {
         }
         let c = config_of(&text);
         let tls = c.server.tls.as_ref();
-        let wanted = [
-            c.upstream.app_secret_file.as_ref(),
-            c.server.auth_tokens_file.as_ref(),
-            tls.map(|t| &t.cert_file),
-            tls.map(|t| &t.key_file),
-            tls.and_then(|t| t.client_ca_file.as_ref()),
-        ];
+        let refs = c
+            .apps
+            .iter()
+            .map(|a| a.app_secret.file())
+            .chain(c.callers.iter().map(|k| k.token.as_ref()?.file()));
+        let wanted: Vec<Option<&Path>> = [
+            c.upstream.app_secret_file.as_deref(),
+            c.server.auth_tokens_file.as_deref(),
+            tls.map(|t| t.cert_file.as_path()),
+            tls.map(|t| t.key_file.as_path()),
+            tls.and_then(|t| t.client_ca_file.as_deref()),
+        ]
+        .into_iter()
+        .chain(refs)
+        .collect();
         let mounts: Vec<String> = lines
             .iter()
             .filter_map(|l| l.trim().strip_prefix("mountPath: "))
