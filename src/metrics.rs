@@ -159,8 +159,12 @@ pub struct Metrics {
     pub dedup_records_shared: Gauge,
     /// Failed Redis calls of the idempotency records.
     pub dedup_store_errors: Family<KindLabels, Counter>,
-    /// `requests` counters of the common answers, per (face, route label).
+    /// `requests` counters of the common answers, per (face, route label),
+    /// for the `app` label below and no caller.
     by_route: Vec<RouteCounters>,
+    /// The app label API requests carry when one app serves them all and no
+    /// callers are configured (`-` otherwise): its series start at zero.
+    default_app: String,
 }
 
 /// One route's `entrust_gateway_requests` counters for the statuses most
@@ -172,6 +176,12 @@ struct RouteCounters {
     by_status: [OnceLock<Counter>; 2],
 }
 
+/// The app label a face's requests carry by default: admin requests
+/// belong to no app.
+fn app_label<'a>(face: &str, default_app: &'a str) -> &'a str {
+    if face == "admin" { "-" } else { default_app }
+}
+
 /// Equal strings; the same constant (a route handed around from one table)
 /// is recognised by its address without comparing bytes.
 fn same(a: &str, b: &str) -> bool {
@@ -180,13 +190,14 @@ fn same(a: &str, b: &str) -> bool {
 
 impl Default for Metrics {
     fn default() -> Self {
-        Metrics::new(&[])
+        Metrics::new(&[], "-")
     }
 }
 
 impl Metrics {
     /// The registry, with a zero series for every route of `faces`.
-    pub fn new(faces: &[FaceRoutes]) -> Metrics {
+    /// `default_app`: see [`Metrics::default_app`]'s field.
+    pub fn new(faces: &[FaceRoutes], default_app: &str) -> Metrics {
         let mut registry = Registry::with_prefix("entrust_gateway");
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
@@ -366,7 +377,7 @@ impl Metrics {
                     face: r.face,
                     route: r.route.to_string(),
                     status: 200,
-                    app: "-".into(),
+                    app: app_label(r.face, default_app).into(),
                     caller: "-".into(),
                 }));
             }
@@ -395,13 +406,14 @@ impl Metrics {
             dedup_records_shared,
             dedup_store_errors,
             by_route,
+            default_app: default_app.to_string(),
         }
     }
 
     /// Counts an answer in `entrust_gateway_requests` (`route`: a bounded
     /// label); the common ones without a label lookup.
     /// `app` and `caller`: names from the config (bounded), or `-`; only
-    /// `-`/`-` answers use the cached counters.
+    /// the default app's answers without a caller use the cached counters.
     pub fn count_request(
         &self,
         face: &'static str,
@@ -415,7 +427,7 @@ impl Metrics {
             429 => Some(1),
             _ => None,
         }
-        .filter(|_| app == "-" && caller == "-");
+        .filter(|_| caller == "-" && app == app_label(face, &self.default_app));
         let cached = i.and_then(|i| {
             let r = self
                 .by_route
@@ -440,8 +452,8 @@ impl Metrics {
 
     /// Metrics with the series that depend on the configured data centers
     /// (`labels`, in failover order) present at zero too.
-    pub fn for_data_centers(labels: &[&str], faces: &[FaceRoutes]) -> Metrics {
-        let m = Metrics::new(faces);
+    pub fn for_data_centers(labels: &[&str], faces: &[FaceRoutes], default_app: &str) -> Metrics {
+        let m = Metrics::new(faces, default_app);
         for (i, dc) in labels.iter().enumerate() {
             for path in path_labels() {
                 drop(m.upstream_duration.get_or_create(&UpstreamLabels {

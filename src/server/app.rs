@@ -402,7 +402,13 @@ impl App {
             }
         }
         let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
-        let metrics = Metrics::for_data_centers(&labels, &FACES);
+        // One app and no callers: every API request's labels are known.
+        let specs = config.app_specs()?;
+        let default_app = match specs.as_slice() {
+            [only] if config.callers.is_empty() => only.name.as_str(),
+            _ => "-",
+        };
+        let metrics = Metrics::for_data_centers(&labels, &FACES, default_app);
         let apps = Apps::build(config.clone(), None, &metrics, Some(secret))?;
         let tls = config
             .server

@@ -240,7 +240,7 @@ async fn every_metric_family_has_series_before_any_traffic() {
             r#"entrust_gateway_upstream_duration_seconds_count{{path="/entrust/group/query.json",data_center="{dc}"}} 0"#
         ),
         r#"entrust_gateway_secret_reloads_total{result="error"} 0"#.to_string(),
-        r#"entrust_gateway_requests_total{face="openim",route="/group/create_group",status="200",app="-",caller="-"} 0"#.to_string(),
+        r#"entrust_gateway_requests_total{face="openim",route="/group/create_group",status="200",app="default",caller="-"} 0"#.to_string(),
     ] {
         assert!(m.contains(&needle), "missing {needle}\n{m}");
     }

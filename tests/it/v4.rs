@@ -547,7 +547,9 @@ async fn v4_paths_have_metric_series_from_start_up() {
     for path in v4::DOCUMENTED {
         for needle in [
             format!(r#"entrust_gateway_limiter_wait_seconds_count{{path="{path}"}} 0"#),
-            format!(r#"entrust_gateway_requests_total{{face="v4",route="{path}",status="200"}} 0"#),
+            format!(
+                r#"entrust_gateway_requests_total{{face="v4",route="{path}",status="200",app="default",caller="-"}} 0"#
+            ),
         ] {
             assert!(m.contains(&needle), "missing {needle}");
         }

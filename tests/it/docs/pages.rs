@@ -58,7 +58,7 @@ fn registered_metrics() -> BTreeMap<String, String> {
         out.insert(full, kind);
     }
     // What the registry encodes (every family with a series) agrees.
-    let encoded = Metrics::for_data_centers(&["a", "b"], &[("entrust", &["/x"])]).encode();
+    let encoded = Metrics::for_data_centers(&["a", "b"], &[("entrust", &["/x"])], "-").encode();
     for line in encoded.lines() {
         let Some((name, kind)) = line.strip_prefix("# TYPE ").and_then(|r| r.split_once(' '))
         else {
