@@ -99,7 +99,8 @@ fn every_example_config_passes_check_config() {
         let text = text
             .lines()
             .map(|l| {
-                if l.trim_start().starts_with("app_secret_file") {
+                let t = l.trim_start();
+                if t.starts_with("app_secret_file") || t.starts_with("app_secret = { file") {
                     format!("app_secret_file = {:?}", secret_file.display().to_string())
                 } else {
                     l.to_string()
@@ -442,7 +443,7 @@ fn check_config_skip_secret_checks_a_deployment_config_without_its_secret() {
     let cfg = cfg.to_str().unwrap();
     let (code, _, err) = run(&["--config", cfg, "--check-config"], &[]);
     assert_ne!(code, 0, "the pod's secret file exists here? {err}");
-    assert!(err.contains("upstream.app_secret_file"), "{err}");
+    assert!(err.contains("upstream.app_secret"), "{err}");
     let (code, out, err) = run(&["--config", cfg, "--check-config", "--skip-secret"], &[]);
     assert_eq!(code, 0, "{err}");
     assert!(

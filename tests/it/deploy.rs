@@ -203,6 +203,7 @@ fn the_files_a_config_reads_are_mounted() {
             .chain(c.callers.iter().map(|k| k.token.as_ref()?.file()));
         let wanted: Vec<Option<&Path>> = [
             c.upstream.app_secret_file.as_deref(),
+            c.upstream.app_secret.as_ref().and_then(|r| r.file()),
             c.server.auth_tokens_file.as_deref(),
             tls.map(|t| t.cert_file.as_path()),
             tls.map(|t| t.key_file.as_path()),
