@@ -27,4 +27,26 @@ if [ "${#missing[@]}" -gt 0 ]; then
     fi
 fi
 
-exec cargo test "$@"
+# Tests that measure how well the quota is used or shared (utilisation,
+# fair shares, slots under overload) judge timing: beside the rest of the
+# suite, on two cores, they measure the neighbours instead. So the README's
+# command runs everything else first, in parallel, and then these alone,
+# one at a time. With arguments, cargo test gets them as given.
+ALONE=(
+    apps::callers_of_one_app_share_its_quota_by_weight
+    apps::flooding_one_app_does_not_slow_the_other
+    apps::the_fleet_quota_is_per_app_per_path
+    apps::weights_hold_across_a_fleet
+    fleet::quota::eight_instances_under_ten_times_overload_hold_the_vendor_limit_together
+    limits::callers_that_never_read_lose_their_slots
+    quota::ten_times_overload_never_exceeds_the_vendor_limit_and_uses_the_quota
+    v4::a_flood_on_one_v4_path_never_exceeds_its_quota
+)
+if [ $# -gt 0 ]; then
+    exec cargo test "$@"
+fi
+skips=()
+for t in "${ALONE[@]}"; do skips+=(--skip "$t"); done
+cargo test -- "${skips[@]}"
+echo "== the timing tests, alone (scripts/test.sh)"
+cargo test --test it -- --exact --test-threads=1 "${ALONE[@]}"

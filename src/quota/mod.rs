@@ -429,6 +429,20 @@ impl Quota {
                 q.said.queue_full.clone(),
             ));
         }
+        // Without a caller every waiter is the same one, so the order is
+        // first come, first served and those ahead are all queued: an
+        // over-long wait is refused before the order is touched (a refusal
+        // should cost as little as possible).
+        if claimant.is_none() {
+            let estimate = q.slot.saturating_mul(ahead as u32 + 1);
+            if estimate > q.limit.max_wait {
+                return Err(refuse(
+                    Refusal::WaitTooLong,
+                    estimate,
+                    q.said.wait_too_long.clone(),
+                ));
+            }
+        }
         let (name, weight) = match claimant {
             Some(c) => (c.name.clone(), c.weight.max(1)),
             None => (Arc::from("-"), 1),

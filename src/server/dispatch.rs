@@ -469,7 +469,18 @@ async fn route(
     match ex.face {
         Face::OpenIm => {
             let peer = Some(ex.peer.ip());
-            openim::handle(ex.apps.openim(), ex.vendor(), peer, parts, body, request_id).await
+            // Boxed: the OpenIM handlers' state (batches of calls, tokens,
+            // permissions) is kilobytes; inline, every passthrough write's
+            // future would be that size, and moved at every await.
+            let handling = Box::pin(openim::handle(
+                ex.apps.openim(),
+                ex.vendor(),
+                peer,
+                parts,
+                body,
+                request_id,
+            ));
+            handling.await
         }
         Face::V4 => {
             // Checked by admit(), on the caller's side of the spawn.

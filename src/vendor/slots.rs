@@ -23,6 +23,9 @@ pub(super) struct Meters {
     pub(super) upstream_errors: metrics::Family<metrics::UpstreamErrorLabels, Counter>,
     pub(super) failovers: metrics::Family<metrics::FailoverLabels, Counter>,
     caller_rejections: metrics::Family<metrics::CallerRejectionLabels, Counter>,
+    /// This client's refusals without a caller, by [`REFUSALS`]' index (the
+    /// app is the client's own, fixed for its life).
+    no_caller: [OnceLock<Counter>; REFUSALS.len()],
 }
 
 impl Meters {
@@ -34,6 +37,7 @@ impl Meters {
             upstream_errors: m.upstream_errors.clone(),
             failovers: m.failovers.clone(),
             caller_rejections: m.caller_rejections.clone(),
+            no_caller: Default::default(),
         }
     }
 
@@ -44,13 +48,20 @@ impl Meters {
         claimant: Option<&crate::quota::Claimant>,
         why: Refusal,
     ) {
-        self.caller_rejections
-            .get_or_create(&metrics::CallerRejectionLabels {
-                app: app.to_string(),
-                caller: claimant.map_or("-", |c| &c.name).to_string(),
-                reason: why.as_str(),
-            })
-            .inc();
+        let labels = || metrics::CallerRejectionLabels {
+            app: app.to_string(),
+            caller: claimant.map_or("-", |c| &c.name).to_string(),
+            reason: why.as_str(),
+        };
+        // Without callers every refusal is this client's, caller `-`: no
+        // label lookup (a refusal should cost as little as possible).
+        let cached = REFUSALS.iter().position(|r| *r == why);
+        match cached.filter(|_| claimant.is_none()) {
+            Some(i) => self.no_caller[i]
+                .get_or_init(|| self.caller_rejections.get_or_create(&labels()).clone())
+                .inc(),
+            None => self.caller_rejections.get_or_create(&labels()).inc(),
+        };
     }
 
     pub(super) fn count_error(&self, path_label: &str, kind: &'static str) {
