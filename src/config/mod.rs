@@ -379,6 +379,18 @@ pub struct OpenImConfig {
     pub admin_user_ids: Vec<String>,
     /// Token lifetime; OpenIM's default is 90 days.
     pub token_expire_seconds: u64,
+    /// Which of the vendor's APIs the face's routes call.
+    pub vendor_api: VendorApi,
+}
+
+/// `[openim] vendor_api`: the legacy entrust API (form bodies,
+/// `/entrust/group/*.json`) or the v4 JSON API (`/v4/group-channel/*`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VendorApi {
+    #[default]
+    Entrust,
+    V4,
 }
 
 impl Default for OpenImConfig {
@@ -388,6 +400,7 @@ impl Default for OpenImConfig {
             secret_env: None,
             admin_user_ids: Vec::new(),
             token_expire_seconds: 90 * 24 * 3600,
+            vendor_api: VendorApi::Entrust,
         }
     }
 }

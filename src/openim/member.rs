@@ -27,12 +27,12 @@ use std::collections::{HashMap, HashSet};
 use md5::{Digest, Md5};
 use serde_json::{Map, Value, json};
 
+use super::Ctx;
 use super::errcode;
 use super::group::{check_group_id, check_user_id, group_info, join_in_batches, need_verification};
 use super::json::{Obj, max_len};
 use super::pages::List;
 use super::perm;
-use super::{Ctx, Form};
 use crate::entrust::profile::{self, Member, Page};
 use crate::entrust::{code, limit, path, role};
 use crate::error::Error;
@@ -190,8 +190,7 @@ pub async fn join(ctx: &Ctx<'_>, req: &Map<String, Value>) -> Result<(), Error> 
             ),
         });
     }
-    let form: Form = vec![("groupId", id.to_string()), ("userIds", user.to_string())];
-    ctx.call(path::GROUP_JOIN, &form).await.map(drop)
+    ctx.join_users(id, &[user.to_string()]).await
 }
 
 /// `/group/kick_group` → group/member/kick.json in batches of ≤100. When
@@ -233,8 +232,7 @@ pub async fn kick(ctx: &Ctx<'_>, req: &Map<String, Value>) -> Result<(), Error> 
     }
     let mut done = Vec::new();
     for batch in users.chunks(limit::USERS_PER_CALL_MAX) {
-        let form: Form = vec![("groupId", id.to_string()), ("userIds", batch.join(","))];
-        if let Err(cause) = ctx.call(path::MEMBER_KICK, &form).await {
+        if let Err(cause) = ctx.kick_users(id, batch).await {
             let cause = recode(cause, code::NOT_IN_GROUP, errcode::USER_ID_NOT_FOUND);
             return Err(partial(&users, done, cause));
         }
@@ -252,7 +250,7 @@ fn recode(e: Error, from: i64, to: i64) -> Error {
             message,
         } if code == from => Error::OpenIm {
             code: to,
-            detail: format!("entrust {path} answered code {code}: {message}"),
+            detail: format!("the vendor's {path} answered code {code}: {message}"),
         },
         other => other,
     }
@@ -272,8 +270,7 @@ pub async fn quit(ctx: &Ctx<'_>, req: &Map<String, Value>) -> Result<(), Error> 
         perm::self_only(ctx, given)?;
     }
     let user = acting_user(ctx, given, "userID")?;
-    let form: Form = vec![("groupId", id.to_string()), ("userIds", user)];
-    match ctx.call(path::GROUP_QUIT, &form).await {
+    match ctx.quit_user(id, &user).await {
         Ok(_) => Ok(()),
         Err(e) => Err(recode(
             recode(e, code::OWNER_OPERATION, errcode::NO_PERMISSION),
@@ -323,15 +320,12 @@ pub async fn transfer(ctx: &Ctx<'_>, req: &Map<String, Value>) -> Result<(), Err
             "oldOwnerUserID {old} is not the owner of group {id}"
         )));
     }
-    let form: Form = vec![("groupId", id.to_string()), ("newOwner", new.to_string())];
-    ctx.call(path::TRANSFER_OWNER, &form).await?;
+    ctx.transfer_owner(id, new).await?;
     if role_of(new) != Some(role::MANAGER) {
         return Ok(());
     }
-    let form: Form = vec![("groupId", id.to_string()), ("userIds", old.to_string())];
-    ctx.call(path::MANAGER_ADD, &form)
+    ctx.set_admins(id, &[old.to_string()], true)
         .await
-        .map(drop)
         .map_err(|cause| {
             let steps = [
                 format!("{new} owns {id}"),
@@ -349,8 +343,7 @@ pub async fn dismiss(ctx: &Ctx<'_>, req: &Map<String, Value>) -> Result<(), Erro
     o.opt_bool("deleteMember")?;
     o.opt_bool("sendMessage")?;
     perm::owner(ctx, id).await?;
-    let form: Form = vec![("groupId", id.to_string())];
-    ctx.call(path::GROUP_DISMISS, &form).await.map(drop)
+    ctx.dismiss_group(id).await
 }
 
 /// OpenIM's pagination, required as its protocol requires it (protocol
@@ -476,10 +469,6 @@ where
     .await
 }
 
-fn bad_answer(path: &str, e: String) -> Error {
-    Error::BadUpstream(format!("entrust {path}: {e}"))
-}
-
 /// group/member/query.json of one `type` (0 all, 1 members, 2 managers, 3
 /// owner), oldest first: the total and the `range` of it.
 async fn query_members(
@@ -493,18 +482,8 @@ async fn query_members(
         id: id.to_string(),
         kind,
     };
-    cached_walk(ctx, list, range, |token, size| async move {
-        let mut form: Form = vec![
-            ("groupId", id.to_string()),
-            ("type", kind.to_string()),
-            ("size", size.to_string()),
-            ("order", "0".to_string()),
-        ];
-        if let Some(t) = token {
-            form.push(("pageToken", t));
-        }
-        let body = ctx.call(path::MEMBER_QUERY, &form).await?;
-        profile::parse_members(&body).map_err(|e| bad_answer(path::MEMBER_QUERY, e))
+    cached_walk(ctx, list, range, |token, size| {
+        ctx.member_page(id, kind, token, size)
     })
     .await
 }
@@ -610,10 +589,7 @@ pub(super) async fn specific(
 ) -> Result<Vec<Member>, Error> {
     let mut found: HashMap<String, Member> = HashMap::new();
     for batch in users.chunks(limit::USERS_PER_CALL_MAX) {
-        let form: Form = vec![("groupId", id.to_string()), ("userIds", batch.join(","))];
-        let body = ctx.call(path::MEMBER_SPECIFIC_QUERY, &form).await?;
-        let page = profile::parse_members(&body)
-            .map_err(|e| bad_answer(path::MEMBER_SPECIFIC_QUERY, e))?;
+        let page = ctx.member_batch(id, batch).await?;
         for m in page.items {
             if batch.contains(&m.user_id) {
                 found.entry(m.user_id.clone()).or_insert(m);
@@ -737,15 +713,8 @@ impl MemberSet {
     async fn apply(&self, ctx: &Ctx<'_>, current: &Member) -> Result<(), Error> {
         if self.nickname.is_some() || self.ex.is_some() {
             let nickname = self.nickname.as_ref().unwrap_or(&current.nickname);
-            let mut form: Form = vec![
-                ("groupId", self.group_id.clone()),
-                ("userId", self.user_id.clone()),
-                ("nickname", nickname.clone()),
-            ];
-            if let Some(e) = &self.ex {
-                form.push(("extra", e.clone()));
-            }
-            ctx.call(path::MEMBER_SET, &form).await?;
+            ctx.set_member(&self.group_id, &self.user_id, nickname, self.ex.as_deref())
+                .await?;
         }
         let Some(level) = self.role_level else {
             return Ok(());
@@ -753,16 +722,12 @@ impl MemberSet {
         if role_level(current.role) == level {
             return Ok(());
         }
-        let to = if level == ROLE_ADMIN {
-            path::MANAGER_ADD
-        } else {
-            path::MANAGER_REMOVE
-        };
-        let form: Form = vec![
-            ("groupId", self.group_id.clone()),
-            ("userIds", self.user_id.clone()),
-        ];
-        ctx.call(to, &form).await.map(drop)
+        ctx.set_admins(
+            &self.group_id,
+            std::slice::from_ref(&self.user_id),
+            level == ROLE_ADMIN,
+        )
+        .await
     }
 }
 
@@ -914,18 +879,8 @@ async fn joined_of_role(
         id: user.to_string(),
         kind,
     };
-    cached_walk(ctx, list, range, |token, size| async move {
-        let mut form: Form = vec![
-            ("userId", user.to_string()),
-            ("role", kind.to_string()),
-            ("size", size.to_string()),
-            ("order", "0".to_string()),
-        ];
-        if let Some(t) = token {
-            form.push(("pageToken", t));
-        }
-        let body = ctx.call(path::JOINED_GROUP_QUERY, &form).await?;
-        profile::parse_joined_groups(&body).map_err(|e| bad_answer(path::JOINED_GROUP_QUERY, e))
+    cached_walk(ctx, list, range, |token, size| {
+        ctx.joined_page(user, kind, token, size)
     })
     .await
 }
