@@ -409,7 +409,13 @@ where
     loop {
         let sent = token.clone();
         let to_end = offset.saturating_add(count).saturating_sub(seen);
-        let size = to_end.clamp(1, limit::MEMBER_PAGE_MAX);
+        // Past the range only to learn the total (a list without one, as
+        // v4's joined/list, §7.21): whole pages.
+        let size = if to_end == 0 {
+            limit::MEMBER_PAGE_MAX
+        } else {
+            to_end.clamp(1, limit::MEMBER_PAGE_MAX)
+        };
         let page = fetch(token.take(), size).await?;
         total = total.or(page.total);
         // A vendor answering an empty page, or the same token again, would
@@ -430,6 +436,12 @@ where
             break;
         }
         token = page.page_token;
+    }
+    if total.is_none() {
+        // Walked to the end of a list the vendor gives no total for: its
+        // length is the total, kept so that the next page needs no walk.
+        let counted = i64::try_from(seen).unwrap_or(i64::MAX);
+        remember(seen, None, Some(counted));
     }
     let total = total.unwrap_or_else(|| i64::try_from(seen).unwrap_or(i64::MAX));
     Ok((total, out))
