@@ -379,11 +379,19 @@ where
     Fut: std::future::Future<Output = Result<Page<T>, Error>>,
 {
     let mut fetch = fetch;
-    walk_from(range, None, None, |token, _| fetch(token), |_, _, _| {}).await
+    walk_from(
+        range,
+        None,
+        (None, None),
+        |token, _| fetch(token),
+        |_, _, _| {},
+    )
+    .await
 }
 
 /// [`walk`] from a cursor (`from`: the position a token fetches from)
-/// with the list's `total` when known; each token and total the vendor
+/// with the list's total when known (`totals`: the one to use, and the one
+/// remembered to fall back on when the vendor's pages carry none); each token and total the vendor
 /// hands out goes to `remember` (position, token, total). `fetch` gets
 /// the token and the page size to ask for: no more than reaches the end of
 /// the range, so that the next token falls where the next OpenIM page
@@ -391,7 +399,7 @@ where
 async fn walk_from<T, F, Fut>(
     range: Option<(usize, usize)>,
     from: Option<(usize, String)>,
-    known_total: Option<i64>,
+    totals: (Option<i64>, Option<i64>),
     mut fetch: F,
     mut remember: impl FnMut(usize, Option<&str>, Option<i64>),
 ) -> Result<(i64, Vec<T>), Error>
@@ -404,9 +412,9 @@ where
         Some((at, t)) => (at, Some(t)),
         None => (0, None),
     };
-    let mut total = known_total;
+    let (mut total, fallback) = totals;
     let mut out = Vec::new();
-    loop {
+    let at_end = loop {
         let sent = token.clone();
         let to_end = offset.saturating_add(count).saturating_sub(seen);
         // Past the range only to learn the total (a list without one, as
@@ -432,18 +440,21 @@ where
             page.page_token.as_deref().filter(|_| more),
             page.total,
         );
-        if !more || (out.len() >= count && total.is_some()) {
-            break;
+        if !more || (out.len() >= count && total.or(fallback).is_some()) {
+            break !more;
         }
         token = page.page_token;
-    }
-    if total.is_none() {
+    };
+    if total.is_none() && at_end {
         // Walked to the end of a list the vendor gives no total for: its
         // length is the total, kept so that the next page needs no walk.
         let counted = i64::try_from(seen).unwrap_or(i64::MAX);
         remember(seen, None, Some(counted));
+        total = Some(counted);
     }
-    let total = total.unwrap_or_else(|| i64::try_from(seen).unwrap_or(i64::MAX));
+    let total = total
+        .or(fallback)
+        .unwrap_or_else(|| i64::try_from(seen).unwrap_or(i64::MAX));
     Ok((total, out))
 }
 
@@ -470,12 +481,13 @@ where
     }
     let from = range.and_then(|(skip, _)| pages.cursor(&list, skip));
     // Starting mid-list needs the total from memory (a page fetched by
-    // token may not carry it).
-    let (from, total) = match (from, total) {
-        (Some(c), Some(t)) => (Some(c), Some(t)),
-        _ => (None, None),
+    // token may not carry it); from the start, the vendor's first page
+    // tells it afresh, and memory serves only a vendor that never does.
+    let (from, totals) = match (from, total) {
+        (Some(c), Some(t)) => (Some(c), (Some(t), None)),
+        _ => (None, (None, total)),
     };
-    walk_from(range, from, total, fetch, |at, token, total| {
+    walk_from(range, from, totals, fetch, |at, token, total| {
         pages.remember(&list, at, token, total)
     })
     .await
