@@ -1,6 +1,9 @@
 //! Membership: invite, join, kick, quit, transfer, dismiss, member lists and
 //! member info, and the groups a user joined.
 //!
+//! The vendor paths below are entrust's; with `vendor_api = "v4"` each is
+//! its v4 counterpart ([`super::dialect`]).
+//!
 //! | OpenIM route | entrust |
 //! |---|---|
 //! | invite_user_to_group | group/join.json (batches of ≤100) |

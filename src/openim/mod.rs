@@ -1,5 +1,5 @@
 //! The OpenIM face: OpenIM's group admin REST API, translated into the
-//! vendor's signed entrust calls.
+//! vendor's signed calls: entrust or v4, per `[openim] vendor_api`.
 //!
 //! Every route is `POST` with a JSON body and answers HTTP 200 with OpenIM's
 //! envelope `{"errCode","errMsg","errDlt"[,"data"]}`, errors included
@@ -26,6 +26,8 @@
 //!   errors rendered in OpenIM's envelope.
 //! - [`route`]: the routes, which of them write, which the vendor can't back.
 //! - [`form`]: the entrust calls' form bodies.
+//! - [`dialect`]: every vendor call as one operation, and the entrust and
+//!   v4 adapters behind it.
 
 pub mod dialect;
 pub mod errcode;

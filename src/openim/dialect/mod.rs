@@ -281,3 +281,30 @@ pub(super) fn answer(
 pub(super) fn bad_answer(api: &str, path: &str, e: String) -> Error {
     Error::BadUpstream(format!("{api} {path}: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    const UPSTREAM: &str = "[upstream]\nurls = [\"https://api.rong-api.com\"]\napp_key = \"key\"\napp_secret = \"s\"\n";
+
+    fn api(openim: &str) -> Result<Dialect, String> {
+        Config::parse(&format!("{UPSTREAM}{openim}"))
+            .map(|c| c.openim.map(|o| o.vendor_api).unwrap_or_default())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn vendor_api_is_entrust_unless_asked() {
+        let section = "[openim]\nsecret = \"x\"\nadmin_user_ids = [\"a\"]\n";
+        assert_eq!(api(""), Ok(Dialect::Entrust));
+        assert_eq!(api(section), Ok(Dialect::Entrust));
+        assert_eq!(
+            api(&format!("{section}vendor_api = \"v4\"\n")),
+            Ok(Dialect::V4)
+        );
+        let e = api(&format!("{section}vendor_api = \"v5\"\n")).unwrap_err();
+        assert!(e.contains("vendor_api") || e.contains("v5"), "{e}");
+    }
+}
