@@ -397,6 +397,18 @@ pub struct OpenImConfig {
     /// The `[[apps]]` name the OpenIM face's calls go out as (required with
     /// several apps).
     pub app: Option<String>,
+    /// Which of the vendor's APIs the face's routes call.
+    pub vendor_api: VendorApi,
+}
+
+/// `[openim] vendor_api`: the legacy entrust API (form bodies,
+/// `/entrust/group/*.json`) or the v4 JSON API (`/v4/group-channel/*`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VendorApi {
+    #[default]
+    Entrust,
+    V4,
 }
 
 impl Default for OpenImConfig {
@@ -407,6 +419,7 @@ impl Default for OpenImConfig {
             admin_user_ids: Vec::new(),
             token_expire_seconds: 90 * 24 * 3600,
             app: None,
+            vendor_api: VendorApi::Entrust,
         }
     }
 }

@@ -24,11 +24,13 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Value, json};
 
+use super::Ctx;
+use super::dialect::{NewGroup, ProfileChange};
 use super::json::{Obj, max_len};
 use super::member::partial;
-use super::{Ctx, Form, FormBody};
+use crate::entrust::code;
+use crate::entrust::limit;
 use crate::entrust::profile::Profile;
-use crate::entrust::{code, limit, path};
 use crate::error::Error;
 
 /// groupExtProfile keys holding the OpenIM fields entrust has no place for.
@@ -227,82 +229,58 @@ impl<'a> InfoSet<'a> {
         Ok(set)
     }
 
-    /// The profile/update.json form, or `None` when nothing changes. A
-    /// changed notification records `caller` and the time, as OpenIM does
-    /// (db_map.go UpdateGroupInfoMap). Written straight into one buffer;
-    /// the JSON objects' keys in sorted order, as a `serde_json` map
-    /// prints them.
-    fn form(&self, caller: &str) -> Option<FormBody> {
-        let mut profile: [(&str, &str); 4] = [("", ""); 4];
-        let mut n_profile = 0;
+    /// The profile update, or `None` when nothing changes. A changed
+    /// notification records `caller` and `time`, as OpenIM does (db_map.go
+    /// UpdateGroupInfoMap). The JSON objects' keys in sorted order, as a
+    /// `serde_json` map prints them.
+    fn changes<'b>(&'b self, caller: &'b str, time: &'b str) -> Option<ProfileChange<'b>> {
+        let mut profile: Vec<(&'static str, &'b str)> = Vec::with_capacity(4);
         // Sorted by key.
         for (key, v) in [
-            ("announcement", &self.notification),
-            ("introduction", &self.introduction),
-            ("name", &self.name),
-            ("portraitUrl", &self.face_url),
+            ("announcement", self.notification),
+            ("introduction", self.introduction),
+            ("name", self.name),
+            ("portraitUrl", self.face_url),
         ] {
             if let Some(v) = v {
-                profile[n_profile] = (key, v);
-                n_profile += 1;
+                profile.push((key, v));
             }
         }
         // Both were read as 0 or 1.
         let flag = |v: i64| if v == 0 { "0" } else { "1" };
         let look = self.look_member_info.map(flag);
         let apply = self.apply_member_friend.map(flag);
-        let time = self
-            .notification
-            .is_some()
-            .then(|| crate::clock::unix_ms().to_string());
         // An empty value removes the key at the vendor; a missing key reads
         // back as "", so "set ex to empty" round-trips. A name set records
         // "0" (a value, not a removal: the key may not exist, 25415). Without
         // tokens there is no caller, and "" would remove a key that may not
         // exist (25415).
-        let mut ext: Vec<(&str, &str)> = [
+        let mut ext: Vec<(&'static str, &'b str)> = [
             (EXT_EX, self.ex),
             (EXT_LOOK, look),
             (EXT_APPLY, apply),
-            (EXT_NO_NAME, self.name.as_ref().map(|_| "0")),
+            (EXT_NO_NAME, self.name.map(|_| "0")),
             (
                 EXT_NOTIF_USER,
                 self.notification
-                    .as_ref()
                     .and(Some(caller))
                     .filter(|c| !c.is_empty()),
             ),
-            (EXT_NOTIF_TIME, time.as_deref()),
+            (EXT_NOTIF_TIME, self.notification.map(|_| time)),
         ]
         .into_iter()
         .filter_map(|(k, v)| Some((k, v?)))
         .collect();
         ext.sort_unstable_by_key(|(k, _)| *k);
-        if n_profile == 0 && self.need_verification.is_none() && ext.is_empty() {
+        if profile.is_empty() && self.need_verification.is_none() && ext.is_empty() {
             return None;
         }
-        let mut form = FormBody::with_capacity(256);
-        form.field("groupId", self.group_id);
-        if n_profile > 0 {
-            form.json_field("groupProfile", &profile[..n_profile]);
-        }
-        if let Some(nv) = self.need_verification {
-            form.field("permissions", permissions_json(nv));
-        }
-        if !ext.is_empty() {
-            form.json_field("groupExtProfile", &ext);
-        }
-        Some(form)
-    }
-}
-
-/// [`permissions_for`] as `json!({"joinPerm": join, "memInvitePerm":
-/// invite})` prints it (a unit test holds the two together).
-fn permissions_json(need_verification: i64) -> &'static str {
-    match need_verification {
-        0 => r#"{"joinPerm":2,"memInvitePerm":2}"#,
-        1 => r#"{"joinPerm":2,"memInvitePerm":1}"#,
-        _ => r#"{"joinPerm":1,"memInvitePerm":2}"#,
+        Some(ProfileChange {
+            group_id: self.group_id,
+            profile,
+            need_verification: self.need_verification,
+            ext,
+        })
     }
 }
 
@@ -325,11 +303,12 @@ pub async fn set_group_info(
     };
     super::perm::owner_or_admin(ctx, set.group_id).await?;
     let caller = ctx.user.clone().unwrap_or_default();
-    let Some(form) = set.form(&caller) else {
+    let time = crate::clock::unix_ms().to_string();
+    let Some(change) = set.changes(&caller, &time) else {
         // Nothing to change: OpenIM still answers 1004 for an unknown group.
         return ctx.profile(set.group_id).await.map(drop);
     };
-    match ctx.call_body(path::PROFILE_UPDATE, form).await {
+    match ctx.update_profile(&change).await {
         // "ex" = "" is sent as an empty ext value, which removes the key. A
         // vendor that refuses to remove a key that isn't there (25415) has
         // refused the whole update; without the key ex already reads "", so
@@ -338,12 +317,12 @@ pub async fn set_group_info(
             if code == code::EXT_KEY_MISSING && set.ex == Some("") =>
         {
             let rest = InfoSet { ex: None, ..set };
-            match rest.form(&caller) {
-                Some(form) => ctx.call_body(path::PROFILE_UPDATE, form).await.map(drop),
+            match rest.changes(&caller, &time) {
+                Some(change) => ctx.update_profile(&change).await,
                 None => Ok(()),
             }
         }
-        other => other.map(drop),
+        other => other,
     }
 }
 
@@ -436,58 +415,42 @@ impl Create {
         self.members.iter().chain(&self.admins).cloned().collect()
     }
 
-    fn form(&self, id: &str) -> Form {
-        let users = self.users();
-        let first: Vec<&str> = users
-            .iter()
-            .take(limit::CREATE_USERS_MAX)
-            .map(String::as_str)
-            .collect();
+    /// The create call for `id`: the owner and the first 30 users.
+    fn new_group<'b>(&'b self, id: &'b str, users: &'b [String]) -> NewGroup<'b> {
         let name = if self.name.is_empty() { id } else { &self.name };
-        let mut form: Form = vec![
-            ("groupId", id.to_string()),
-            ("name", name.to_string()),
-            ("owner", self.owner.clone()),
-        ];
-        if !first.is_empty() {
-            form.push(("userIds", first.join(",")));
-        }
-        let mut profile = Map::new();
-        for (key, v) in [
-            ("announcement", &self.notification),
-            ("introduction", &self.introduction),
-            ("portraitUrl", &self.face_url),
-        ] {
-            if !v.is_empty() {
-                profile.insert(key.into(), Value::from(v.as_str()));
-            }
-        }
-        if !profile.is_empty() {
-            form.push(("groupProfile", Value::Object(profile).to_string()));
-        }
-        form.push((
-            "permissions",
-            permissions_json(self.need_verification).to_string(),
-        ));
-        let mut ext = Map::new();
+        let profile = [
+            ("announcement", self.notification.as_str()),
+            ("introduction", self.introduction.as_str()),
+            ("portraitUrl", self.face_url.as_str()),
+        ]
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .collect();
+        let mut ext: Vec<(&'static str, String)> = Vec::new();
         if !self.ex.is_empty() {
-            ext.insert(EXT_EX.into(), Value::from(self.ex.as_str()));
+            ext.push((EXT_EX, self.ex.clone()));
         }
         if self.name.is_empty() {
-            ext.insert(EXT_NO_NAME.into(), Value::from("1"));
+            ext.push((EXT_NO_NAME, "1".into()));
         }
         for (key, v) in [
             (EXT_LOOK, self.look_member_info),
             (EXT_APPLY, self.apply_member_friend),
         ] {
             if v != 0 {
-                ext.insert(key.into(), Value::from(v.to_string()));
+                ext.push((key, v.to_string()));
             }
         }
-        if !ext.is_empty() {
-            form.push(("groupExtProfile", Value::Object(ext).to_string()));
+        ext.sort_unstable_by_key(|(k, _)| *k);
+        NewGroup {
+            id,
+            name,
+            owner: &self.owner,
+            users: users.get(..limit::CREATE_USERS_MAX).unwrap_or(users),
+            profile,
+            need_verification: self.need_verification,
+            ext,
         }
-        form
     }
 
     /// GroupInfo built from the request (when the read-back fails).
@@ -524,11 +487,7 @@ pub async fn join_in_batches(
 ) -> Result<(), (Vec<String>, Error)> {
     let mut done = Vec::new();
     for batch in to_add.chunks(limit::USERS_PER_CALL_MAX) {
-        let form: Form = vec![
-            ("groupId", group_id.to_string()),
-            ("userIds", batch.join(",")),
-        ];
-        if let Err(e) = ctx.call(path::GROUP_JOIN, &form).await {
+        if let Err(e) = ctx.join_users(group_id, batch).await {
             return Err((done, e));
         }
         done.extend(batch.iter().cloned());
@@ -564,11 +523,12 @@ pub async fn create_group(ctx: &Ctx<'_>, req: &Map<String, Value>) -> Result<Val
     let c = Create::read(req)?;
     // CreateGroup (group.go): `authverify.CheckAccess(ownerUserID)`.
     super::perm::self_only(ctx, &c.owner)?;
+    let users = c.users();
     let mut attempts = 0;
     let id = loop {
         let id = c.group_id.clone().unwrap_or_else(generate_group_id);
         attempts += 1;
-        match ctx.call(path::GROUP_CREATE, &c.form(&id)).await {
+        match ctx.create_group(&c.new_group(&id, &users)).await {
             Ok(_) => break id,
             // A generated id that happens to exist: OpenIM tries again (10 times).
             Err(Error::Upstream { code, .. })
@@ -576,7 +536,6 @@ pub async fn create_group(ctx: &Ctx<'_>, req: &Map<String, Value>) -> Result<Val
             Err(e) => return Err(e),
         }
     };
-    let users = c.users();
     let admins: HashSet<&str> = c.admins.iter().map(String::as_str).collect();
     let not_admin = |u: &&String| !admins.contains(u.as_str());
     let rest = users.get(limit::CREATE_USERS_MAX..).unwrap_or_default();
@@ -594,8 +553,7 @@ pub async fn create_group(ctx: &Ctx<'_>, req: &Map<String, Value>) -> Result<Val
     }
     let mut promoted: Vec<String> = Vec::new();
     for batch in c.admins.chunks(limit::USERS_PER_CALL_MAX) {
-        let form: Form = vec![("groupId", id.clone()), ("userIds", batch.join(","))];
-        if let Err(cause) = ctx.call(path::MANAGER_ADD, &form).await {
+        if let Err(cause) = ctx.set_admins(&id, batch, true).await {
             let done = users
                 .iter()
                 .filter(|u| not_admin(u) || promoted.contains(u))
@@ -684,16 +642,7 @@ pub async fn get_groups(ctx: &Ctx<'_>, req: &Map<String, Value>) -> Result<Value
                     GROUP_QUERY_PAGES_MAX * limit::GROUP_PAGE_MAX
                 )));
             }
-            let mut form: Form = vec![
-                ("size", limit::GROUP_PAGE_MAX.to_string()),
-                ("order", "0".to_string()),
-            ];
-            if let Some(t) = token {
-                form.push(("pageToken", t));
-            }
-            let body = ctx.call(path::GROUP_QUERY, &form).await?;
-            crate::entrust::profile::parse_joined_groups(&body)
-                .map_err(|e| Error::BadUpstream(format!("entrust {}: {e}", path::GROUP_QUERY)))
+            ctx.group_page(token, limit::GROUP_PAGE_MAX).await
         }
     })
     .await?;
@@ -720,7 +669,7 @@ mod tests {
         for nv in -1..=3 {
             let (join, invite) = permissions_for(nv);
             assert_eq!(
-                permissions_json(nv),
+                super::super::dialect::permissions_json(nv),
                 json!({"joinPerm": join, "memInvitePerm": invite}).to_string()
             );
         }

@@ -1,6 +1,9 @@
 //! Membership: invite, join, kick, quit, transfer, dismiss, member lists and
 //! member info, and the groups a user joined.
 //!
+//! The vendor paths below are entrust's; with `vendor_api = "v4"` each is
+//! its v4 counterpart ([`super::dialect`]).
+//!
 //! | OpenIM route | entrust |
 //! |---|---|
 //! | invite_user_to_group | group/join.json (batches of ≤100) |
@@ -27,12 +30,12 @@ use std::collections::{HashMap, HashSet};
 use md5::{Digest, Md5};
 use serde_json::{Map, Value, json};
 
+use super::Ctx;
 use super::errcode;
 use super::group::{check_group_id, check_user_id, group_info, join_in_batches, need_verification};
 use super::json::{Obj, max_len};
 use super::pages::List;
 use super::perm;
-use super::{Ctx, Form};
 use crate::entrust::profile::{self, Member, Page};
 use crate::entrust::{code, limit, path, role};
 use crate::error::Error;
@@ -190,8 +193,7 @@ pub async fn join(ctx: &Ctx<'_>, req: &Map<String, Value>) -> Result<(), Error> 
             ),
         });
     }
-    let form: Form = vec![("groupId", id.to_string()), ("userIds", user.to_string())];
-    ctx.call(path::GROUP_JOIN, &form).await.map(drop)
+    ctx.join_users(id, &[user.to_string()]).await
 }
 
 /// `/group/kick_group` → group/member/kick.json in batches of ≤100. When
@@ -233,8 +235,7 @@ pub async fn kick(ctx: &Ctx<'_>, req: &Map<String, Value>) -> Result<(), Error> 
     }
     let mut done = Vec::new();
     for batch in users.chunks(limit::USERS_PER_CALL_MAX) {
-        let form: Form = vec![("groupId", id.to_string()), ("userIds", batch.join(","))];
-        if let Err(cause) = ctx.call(path::MEMBER_KICK, &form).await {
+        if let Err(cause) = ctx.kick_users(id, batch).await {
             let cause = recode(cause, code::NOT_IN_GROUP, errcode::USER_ID_NOT_FOUND);
             return Err(partial(&users, done, cause));
         }
@@ -252,7 +253,7 @@ fn recode(e: Error, from: i64, to: i64) -> Error {
             message,
         } if code == from => Error::OpenIm {
             code: to,
-            detail: format!("entrust {path} answered code {code}: {message}"),
+            detail: format!("the vendor's {path} answered code {code}: {message}"),
         },
         other => other,
     }
@@ -272,8 +273,7 @@ pub async fn quit(ctx: &Ctx<'_>, req: &Map<String, Value>) -> Result<(), Error> 
         perm::self_only(ctx, given)?;
     }
     let user = acting_user(ctx, given, "userID")?;
-    let form: Form = vec![("groupId", id.to_string()), ("userIds", user)];
-    match ctx.call(path::GROUP_QUIT, &form).await {
+    match ctx.quit_user(id, &user).await {
         Ok(_) => Ok(()),
         Err(e) => Err(recode(
             recode(e, code::OWNER_OPERATION, errcode::NO_PERMISSION),
@@ -323,15 +323,12 @@ pub async fn transfer(ctx: &Ctx<'_>, req: &Map<String, Value>) -> Result<(), Err
             "oldOwnerUserID {old} is not the owner of group {id}"
         )));
     }
-    let form: Form = vec![("groupId", id.to_string()), ("newOwner", new.to_string())];
-    ctx.call(path::TRANSFER_OWNER, &form).await?;
+    ctx.transfer_owner(id, new).await?;
     if role_of(new) != Some(role::MANAGER) {
         return Ok(());
     }
-    let form: Form = vec![("groupId", id.to_string()), ("userIds", old.to_string())];
-    ctx.call(path::MANAGER_ADD, &form)
+    ctx.set_admins(id, &[old.to_string()], true)
         .await
-        .map(drop)
         .map_err(|cause| {
             let steps = [
                 format!("{new} owns {id}"),
@@ -349,8 +346,7 @@ pub async fn dismiss(ctx: &Ctx<'_>, req: &Map<String, Value>) -> Result<(), Erro
     o.opt_bool("deleteMember")?;
     o.opt_bool("sendMessage")?;
     perm::owner(ctx, id).await?;
-    let form: Form = vec![("groupId", id.to_string())];
-    ctx.call(path::GROUP_DISMISS, &form).await.map(drop)
+    ctx.dismiss_group(id).await
 }
 
 /// OpenIM's pagination, required as its protocol requires it (protocol
@@ -386,11 +382,19 @@ where
     Fut: std::future::Future<Output = Result<Page<T>, Error>>,
 {
     let mut fetch = fetch;
-    walk_from(range, None, None, |token, _| fetch(token), |_, _, _| {}).await
+    walk_from(
+        range,
+        None,
+        (None, None),
+        |token, _| fetch(token),
+        |_, _, _| {},
+    )
+    .await
 }
 
 /// [`walk`] from a cursor (`from`: the position a token fetches from)
-/// with the list's `total` when known; each token and total the vendor
+/// with the list's total when known (`totals`: the one to use, and the one
+/// remembered to fall back on when the vendor's pages carry none); each token and total the vendor
 /// hands out goes to `remember` (position, token, total). `fetch` gets
 /// the token and the page size to ask for: no more than reaches the end of
 /// the range, so that the next token falls where the next OpenIM page
@@ -398,7 +402,7 @@ where
 async fn walk_from<T, F, Fut>(
     range: Option<(usize, usize)>,
     from: Option<(usize, String)>,
-    known_total: Option<i64>,
+    totals: (Option<i64>, Option<i64>),
     mut fetch: F,
     mut remember: impl FnMut(usize, Option<&str>, Option<i64>),
 ) -> Result<(i64, Vec<T>), Error>
@@ -411,12 +415,18 @@ where
         Some((at, t)) => (at, Some(t)),
         None => (0, None),
     };
-    let mut total = known_total;
+    let (mut total, fallback) = totals;
     let mut out = Vec::new();
-    loop {
+    let at_end = loop {
         let sent = token.clone();
         let to_end = offset.saturating_add(count).saturating_sub(seen);
-        let size = to_end.clamp(1, limit::MEMBER_PAGE_MAX);
+        // Past the range only to learn the total (a list without one, as
+        // v4's joined/list, §7.21): whole pages.
+        let size = if to_end == 0 {
+            limit::MEMBER_PAGE_MAX
+        } else {
+            to_end.clamp(1, limit::MEMBER_PAGE_MAX)
+        };
         let page = fetch(token.take(), size).await?;
         total = total.or(page.total);
         // A vendor answering an empty page, or the same token again, would
@@ -433,12 +443,21 @@ where
             page.page_token.as_deref().filter(|_| more),
             page.total,
         );
-        if !more || (out.len() >= count && total.is_some()) {
-            break;
+        if !more || (out.len() >= count && total.or(fallback).is_some()) {
+            break !more;
         }
         token = page.page_token;
+    };
+    if total.is_none() && at_end {
+        // Walked to the end of a list the vendor gives no total for: its
+        // length is the total, kept so that the next page needs no walk.
+        let counted = i64::try_from(seen).unwrap_or(i64::MAX);
+        remember(seen, None, Some(counted));
+        total = Some(counted);
     }
-    let total = total.unwrap_or_else(|| i64::try_from(seen).unwrap_or(i64::MAX));
+    let total = total
+        .or(fallback)
+        .unwrap_or_else(|| i64::try_from(seen).unwrap_or(i64::MAX));
     Ok((total, out))
 }
 
@@ -465,19 +484,16 @@ where
     }
     let from = range.and_then(|(skip, _)| pages.cursor(&list, skip));
     // Starting mid-list needs the total from memory (a page fetched by
-    // token may not carry it).
-    let (from, total) = match (from, total) {
-        (Some(c), Some(t)) => (Some(c), Some(t)),
-        _ => (None, None),
+    // token may not carry it); from the start, the vendor's first page
+    // tells it afresh, and memory serves only a vendor that never does.
+    let (from, totals) = match (from, total) {
+        (Some(c), Some(t)) => (Some(c), (Some(t), None)),
+        _ => (None, (None, total)),
     };
-    walk_from(range, from, total, fetch, |at, token, total| {
+    walk_from(range, from, totals, fetch, |at, token, total| {
         pages.remember(&list, at, token, total)
     })
     .await
-}
-
-fn bad_answer(path: &str, e: String) -> Error {
-    Error::BadUpstream(format!("entrust {path}: {e}"))
 }
 
 /// group/member/query.json of one `type` (0 all, 1 members, 2 managers, 3
@@ -493,18 +509,8 @@ async fn query_members(
         id: id.to_string(),
         kind,
     };
-    cached_walk(ctx, list, range, |token, size| async move {
-        let mut form: Form = vec![
-            ("groupId", id.to_string()),
-            ("type", kind.to_string()),
-            ("size", size.to_string()),
-            ("order", "0".to_string()),
-        ];
-        if let Some(t) = token {
-            form.push(("pageToken", t));
-        }
-        let body = ctx.call(path::MEMBER_QUERY, &form).await?;
-        profile::parse_members(&body).map_err(|e| bad_answer(path::MEMBER_QUERY, e))
+    cached_walk(ctx, list, range, |token, size| {
+        ctx.member_page(id, kind, token, size)
     })
     .await
 }
@@ -610,10 +616,7 @@ pub(super) async fn specific(
 ) -> Result<Vec<Member>, Error> {
     let mut found: HashMap<String, Member> = HashMap::new();
     for batch in users.chunks(limit::USERS_PER_CALL_MAX) {
-        let form: Form = vec![("groupId", id.to_string()), ("userIds", batch.join(","))];
-        let body = ctx.call(path::MEMBER_SPECIFIC_QUERY, &form).await?;
-        let page = profile::parse_members(&body)
-            .map_err(|e| bad_answer(path::MEMBER_SPECIFIC_QUERY, e))?;
+        let page = ctx.member_batch(id, batch).await?;
         for m in page.items {
             if batch.contains(&m.user_id) {
                 found.entry(m.user_id.clone()).or_insert(m);
@@ -737,15 +740,8 @@ impl MemberSet {
     async fn apply(&self, ctx: &Ctx<'_>, current: &Member) -> Result<(), Error> {
         if self.nickname.is_some() || self.ex.is_some() {
             let nickname = self.nickname.as_ref().unwrap_or(&current.nickname);
-            let mut form: Form = vec![
-                ("groupId", self.group_id.clone()),
-                ("userId", self.user_id.clone()),
-                ("nickname", nickname.clone()),
-            ];
-            if let Some(e) = &self.ex {
-                form.push(("extra", e.clone()));
-            }
-            ctx.call(path::MEMBER_SET, &form).await?;
+            ctx.set_member(&self.group_id, &self.user_id, nickname, self.ex.as_deref())
+                .await?;
         }
         let Some(level) = self.role_level else {
             return Ok(());
@@ -753,16 +749,12 @@ impl MemberSet {
         if role_level(current.role) == level {
             return Ok(());
         }
-        let to = if level == ROLE_ADMIN {
-            path::MANAGER_ADD
-        } else {
-            path::MANAGER_REMOVE
-        };
-        let form: Form = vec![
-            ("groupId", self.group_id.clone()),
-            ("userIds", self.user_id.clone()),
-        ];
-        ctx.call(to, &form).await.map(drop)
+        ctx.set_admins(
+            &self.group_id,
+            std::slice::from_ref(&self.user_id),
+            level == ROLE_ADMIN,
+        )
+        .await
     }
 }
 
@@ -914,18 +906,8 @@ async fn joined_of_role(
         id: user.to_string(),
         kind,
     };
-    cached_walk(ctx, list, range, |token, size| async move {
-        let mut form: Form = vec![
-            ("userId", user.to_string()),
-            ("role", kind.to_string()),
-            ("size", size.to_string()),
-            ("order", "0".to_string()),
-        ];
-        if let Some(t) = token {
-            form.push(("pageToken", t));
-        }
-        let body = ctx.call(path::JOINED_GROUP_QUERY, &form).await?;
-        profile::parse_joined_groups(&body).map_err(|e| bad_answer(path::JOINED_GROUP_QUERY, e))
+    cached_walk(ctx, list, range, |token, size| {
+        ctx.joined_page(user, kind, token, size)
     })
     .await
 }

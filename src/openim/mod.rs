@@ -1,5 +1,5 @@
 //! The OpenIM face: OpenIM's group admin REST API, translated into the
-//! vendor's signed entrust calls.
+//! vendor's signed calls: entrust or v4, per `[openim] vendor_api`.
 //!
 //! Every route is `POST` with a JSON body and answers HTTP 200 with OpenIM's
 //! envelope `{"errCode","errMsg","errDlt"[,"data"]}`, errors included
@@ -26,7 +26,10 @@
 //!   errors rendered in OpenIM's envelope.
 //! - [`route`]: the routes, which of them write, which the vendor can't back.
 //! - [`form`]: the entrust calls' form bodies.
+//! - [`dialect`]: every vendor call as one operation, and the entrust and
+//!   v4 adapters behind it.
 
+pub mod dialect;
 pub mod errcode;
 pub mod form;
 pub mod group;
@@ -57,7 +60,7 @@ use crate::entrust::{code, limit, path};
 use crate::error::{Body, Error, json_response};
 use crate::metrics::{Metrics, ResultLabels};
 use crate::secret::Secret;
-use crate::vendor::{Call, Session};
+use crate::vendor::Session;
 
 pub use form::{Form, FormBody};
 pub use route::*;
@@ -144,6 +147,8 @@ pub struct Ctx<'a> {
     /// Whether the caller has an admin's rights (an admin token, or no
     /// `[openim]`): OpenIM's `authverify.IsAdmin`.
     pub admin: bool,
+    /// Which vendor API the calls go to ([`dialect`]).
+    pub dialect: dialect::Dialect,
     /// The caller's member record per group, once read ([`perm`]).
     pub seen: std::sync::Mutex<HashMap<String, Option<profile::Member>>>,
 }
@@ -162,64 +167,17 @@ impl Ctx<'_> {
         seen.insert(group.to_string(), m);
     }
 
-    /// Sends one entrust call and returns the body of a code-200 answer.
-    /// Any other code is [`Error::Upstream`]; an answer without a JSON code is
-    /// [`Error::BadUpstream`], except HTTP 401, which means the gateway's
-    /// credentials are at fault.
-    pub async fn call(&self, path: &'static str, form: &Form) -> Result<Bytes, Error> {
-        self.call_body(path, FormBody::from(form)).await
-    }
-
-    /// [`Ctx::call`] with the form already encoded.
-    pub async fn call_body(&self, path: &'static str, body: FormBody) -> Result<Bytes, Error> {
-        let forwarded = crate::allowlist::EntrustPath::documented(path)
-            .ok_or_else(|| Error::Internal(format!("{path} is not a documented entrust path")))?;
-        let reply = self
-            .vendor
-            .call(&Call::form(forwarded, body.into_string(), self.request_id))
-            .await?;
-        let status = profile::status(&reply.body);
-        // The vendor rate-limited this path: tell the caller when to come back.
-        if let Some(retry_after) = reply.retry_after {
-            let (code, message) = status.unwrap_or((code::RATE_LIMITED, String::new()));
-            return Err(Error::RateLimited {
-                retry_after,
-                detail: format!("entrust {path} answered code {code}: {message}").into(),
-            });
-        }
-        match status {
-            Some((code::OK, _)) => Ok(reply.body),
-            Some((code, message)) => Err(Error::Upstream {
-                path: path.to_string(),
-                code,
-                message,
-            }),
-            None if reply.status == StatusCode::UNAUTHORIZED => Err(Error::Upstream {
-                path: path.to_string(),
-                code: 401,
-                message: "HTTP 401 without a JSON code".into(),
-            }),
-            None => Err(Error::BadUpstream(format!(
-                "entrust {path} answered HTTP {} without a JSON code",
-                reply.status.as_u16()
-            ))),
-        }
-    }
-
     /// The profiles of `ids` (distinct), in that order, unknown ones left out:
-    /// `group/profile/query.json` in batches of at most 50.
+    /// the vendor's profile query in batches of at most 50.
     pub async fn profiles(&self, ids: &[String]) -> Result<Vec<Profile>, Error> {
         let mut found: HashMap<String, Profile> = HashMap::new();
         for batch in ids.chunks(limit::PROFILE_QUERY_MAX) {
-            let form: Form = vec![("groupIds", batch.join(","))];
-            let body = match self.call(path::PROFILE_QUERY, &form).await {
-                Ok(b) => b,
+            let list = match self.profile_batch(batch).await {
+                Ok(l) => l,
                 // None of this batch exists.
                 Err(Error::Upstream { code, .. }) if code == code::GROUP_NOT_FOUND => continue,
                 Err(e) => return Err(e),
             };
-            let list = profile::parse_profiles(&body)
-                .map_err(|e| Error::BadUpstream(format!("entrust {}: {e}", path::PROFILE_QUERY)))?;
             for p in list {
                 if batch.contains(&p.group_id) && !found.contains_key(&p.group_id) {
                     found.insert(p.group_id.clone(), p);
@@ -375,6 +333,11 @@ pub async fn handle(
         request_id,
         user: caller.user,
         admin: caller.admin,
+        dialect: state
+            .config
+            .as_ref()
+            .map(|c| c.vendor_api)
+            .unwrap_or_default(),
         seen: std::sync::Mutex::default(),
     };
     let req = json::parse(&body)?;

@@ -1,87 +1,62 @@
 //! Mutes: OpenIM's mute_group_member, cancel_mute_group_member, mute_group
-//! and cancel_mute_group through the vendor's legacy group API (the paths
-//! in `entrust::path::LEGACY_MUTE`), and the mute state on reads: a
-//! member's `muteEndTime` from `/group/user/gag/list.json`, a group's
-//! `status` 3 (protocol `constant.GroupStatusMuted`) from
-//! `/group/ban/query.json`.
+//! and cancel_mute_group through the vendor's mutes (entrust: the legacy
+//! paths in `entrust::path::LEGACY_MUTE`; v4: `user/mute-list/*` and
+//! `freeze-list/*`, see [`super::dialect`]), and the mute state on reads: a
+//! member's `muteEndTime` from the mute list, a group's `status` 3
+//! (protocol `constant.GroupStatusMuted`) from the ban (freeze) query.
 //!
-//! Vendor access is in the functions at the top (one vendor call each,
-//! built and read there); the routes below them hold OpenIM's rules only.
+//! Vendor access is in the functions at the top (one vendor call each);
+//! the routes below them hold OpenIM's rules only.
 
 use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value};
 
+use super::Ctx;
 use super::errcode;
 use super::group::{check_group_id, check_user_id};
 use super::json::Obj;
 use super::member::unknown_is_empty;
 use super::perm;
-use super::{Ctx, Form};
-use crate::entrust::{limit, path, profile};
+use crate::entrust::limit;
 use crate::error::Error;
 
 /// OpenIM's `GroupInfo.status` for a muted group (protocol
 /// `constant/constant.go` GroupStatusMuted).
 pub const GROUP_STATUS_MUTED: i64 = 3;
 
-fn bad_answer(path: &str, e: String) -> Error {
-    Error::BadUpstream(format!("entrust {path}: {e}"))
-}
-
-/// Mutes `user` in `group` for `minutes` (`/group/user/gag/add.json`).
+/// Mutes `user` in `group` for `minutes`.
 async fn gag(ctx: &Ctx<'_>, group: &str, user: &str, minutes: i64) -> Result<(), Error> {
-    let form: Form = vec![
-        ("groupId", group.to_string()),
-        ("userId", user.to_string()),
-        ("minute", minutes.to_string()),
-    ];
-    ctx.call(path::GAG_ADD, &form).await.map(drop)
+    ctx.mute_member(group, user, minutes).await
 }
 
-/// Lifts `user`'s mute in `group` (`/group/user/gag/rollback.json`).
+/// Lifts `user`'s mute in `group`.
 async fn ungag(ctx: &Ctx<'_>, group: &str, user: &str) -> Result<(), Error> {
-    let form: Form = vec![("groupId", group.to_string()), ("userId", user.to_string())];
-    ctx.call(path::GAG_ROLLBACK, &form).await.map(drop)
+    ctx.unmute_member(group, user).await
 }
 
 /// The muted members of `group` and when each mute ends (unix ms), those
-/// still in force (`/group/user/gag/list.json`); none for an unknown group.
+/// still in force; none for an unknown group.
 pub(super) async fn gagged(ctx: &Ctx<'_>, group: &str) -> Result<HashMap<String, i64>, Error> {
-    let form: Form = vec![("groupId", group.to_string())];
-    let Some(body) = unknown_is_empty(ctx.call(path::GAG_LIST, &form).await)? else {
+    let Some(list) = unknown_is_empty(ctx.mute_list(group).await)? else {
         return Ok(HashMap::new());
     };
     let now = i64::try_from(crate::clock::unix_ms()).unwrap_or(i64::MAX);
-    Ok(profile::parse_gag_list(&body)
-        .map_err(|e| bad_answer(path::GAG_LIST, e))?
-        .into_iter()
-        .filter(|(_, until)| *until > now)
-        .collect())
+    Ok(list.into_iter().filter(|(_, until)| *until > now).collect())
 }
 
-/// Mutes (or unmutes) every member of `group` (`/group/ban/add.json`,
-/// `/group/ban/rollback.json`).
+/// Mutes (or unmutes) every member of `group`.
 async fn ban(ctx: &Ctx<'_>, group: &str, on: bool) -> Result<(), Error> {
-    let form: Form = vec![("groupId", group.to_string())];
-    let p = if on {
-        path::BAN_ADD
-    } else {
-        path::BAN_ROLLBACK
-    };
-    ctx.call(p, &form).await.map(drop)
+    ctx.ban_group(group, on).await
 }
 
-/// Which of `groups` have every member muted (`/group/ban/query.json`, at
-/// most 20 groups a call).
+/// Which of `groups` have every member muted (at most 20 groups a call).
 pub(super) async fn banned(ctx: &Ctx<'_>, groups: &[String]) -> Result<HashSet<String>, Error> {
     let mut out = HashSet::new();
     for batch in groups.chunks(limit::BAN_GROUPS_MAX) {
-        let form: Form = batch.iter().map(|g| ("groupId", g.clone())).collect();
-        let Some(body) = unknown_is_empty(ctx.call(path::BAN_QUERY, &form).await)? else {
+        let Some(found) = unknown_is_empty(ctx.ban_query(batch).await)? else {
             continue;
         };
-        let found = profile::parse_ban_query(&body).map_err(|e| bad_answer(path::BAN_QUERY, e))?;
         out.extend(
             found
                 .into_iter()

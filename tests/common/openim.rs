@@ -21,10 +21,52 @@ pub fn operation_id() -> String {
     format!("op-{}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
-/// The `[openim]` section the tests use.
+tokio::task_local! {
+    /// The vendor API (`[openim] vendor_api`) the gateways a test starts
+    /// call: set for each run of a test by [`both_apis`].
+    pub static VENDOR_API: &'static str;
+}
+
+/// This test run's `[openim] vendor_api` ("entrust" outside [`both_apis`]).
+pub fn vendor_api() -> &'static str {
+    VENDOR_API.try_with(|a| *a).unwrap_or("entrust")
+}
+
+/// Whether this run's gateway calls the v4 API.
+pub fn on_v4() -> bool {
+    vendor_api() == "v4"
+}
+
+/// A test run twice, once per `[openim] vendor_api` (a module named after
+/// the test with an `entrust` and a `v4` test in it): the OpenIM face must
+/// answer the same on both.
+macro_rules! both_apis {
+    ($(#[$attr:meta])* async fn $name:ident() $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn run() $body
+
+            $(#[$attr])*
+            async fn entrust() {
+                $crate::common::openim::VENDOR_API.scope("entrust", run()).await
+            }
+
+            $(#[$attr])*
+            async fn v4() {
+                $crate::common::openim::VENDOR_API.scope("v4", run()).await
+            }
+        }
+    };
+}
+pub(crate) use both_apis;
+
+/// The `[openim]` section the tests use (with this run's `vendor_api`).
 pub fn section(expire_seconds: u64) -> String {
     format!(
-        "[openim]\nsecret = \"{SECRET}\"\nadmin_user_ids = [\"{ADMIN}\", \"imAdmin2\"]\ntoken_expire_seconds = {expire_seconds}\n"
+        "[openim]\nsecret = \"{SECRET}\"\nadmin_user_ids = [\"{ADMIN}\", \"imAdmin2\"]\ntoken_expire_seconds = {expire_seconds}\nvendor_api = \"{}\"\n",
+        vendor_api()
     )
 }
 
@@ -185,8 +227,10 @@ impl Im {
             .collect()
     }
 
-    /// The recorded requests to one path.
+    /// The recorded requests to one entrust path, or on v4 to the v4 path
+    /// that stands for it ([`dialect_path`]).
     pub fn requests_to(&self, path: &str) -> Vec<Recorded> {
+        let path = dialect_path(path);
         self.env
             .sim
             .requests()
@@ -196,11 +240,98 @@ impl Im {
     }
 }
 
-/// A recorded form body as a map (the last value wins).
+/// The v4 path standing for an entrust path on this run's vendor API
+/// (`nexconn-v4-group-api.md` §7 "↔" and §7.M): the path itself on entrust.
+pub fn dialect_path(entrust: &str) -> String {
+    use entrust_gateway::entrust::path as e;
+    use entrust_gateway::v4::path as v;
+    if !on_v4() {
+        return entrust.to_string();
+    }
+    let pairs = [
+        (e::GROUP_CREATE, v::CREATE),
+        (e::PROFILE_UPDATE, v::PROFILE_UPDATE),
+        (e::PROFILE_QUERY, v::PROFILE_LIST),
+        (e::TRANSFER_OWNER, v::TRANSFER_OWNER),
+        (e::GROUP_QUIT, v::LEAVE),
+        (e::MEMBER_KICK, v::LEAVE),
+        (e::GROUP_DISMISS, v::DISMISS),
+        (e::GROUP_JOIN, v::JOIN),
+        (e::MANAGER_ADD, v::ADMIN_ADD),
+        (e::MANAGER_REMOVE, v::ADMIN_REMOVE),
+        (e::MEMBER_QUERY, v::MEMBER_LIST),
+        (e::MEMBER_SPECIFIC_QUERY, v::MEMBER_BATCH_GET),
+        (e::MEMBER_SET, v::MEMBER_SET),
+        (e::GROUP_QUERY, v::LIST),
+        (e::JOINED_GROUP_QUERY, v::JOINED_LIST),
+        (e::GAG_ADD, v::MUTE_LIST_ADD),
+        (e::GAG_ROLLBACK, v::MUTE_LIST_REMOVE),
+        (e::GAG_LIST, v::MUTE_LIST_GET),
+        (e::BAN_ADD, v::FREEZE_LIST_ADD),
+        (e::BAN_ROLLBACK, v::FREEZE_LIST_REMOVE),
+        (e::BAN_QUERY, v::FREEZE_LIST_GET),
+    ];
+    pairs
+        .iter()
+        .find(|(from, _)| *from == entrust)
+        .map_or(entrust, |(_, to)| to)
+        .to_string()
+}
+
+/// [`dialect_path`] of each.
+pub fn dialect_paths(entrust: &[&str]) -> Vec<String> {
+    entrust.iter().map(|p| dialect_path(p)).collect()
+}
+
+/// The code a vendor answer carries on success on this run's API (entrust
+/// 200, v4 0: `nexconn-v4-group-api.md` §3).
+pub fn vendor_ok() -> i64 {
+    if on_v4() { 0 } else { 200 }
+}
+
+/// A recorded body as a map of legacy form fields (the last value wins): a
+/// form as it is; a v4 JSON body with its keys renamed back (§8 of
+/// `nexconn-v4-group-api.md`), lists joined with ',' and objects as JSON
+/// text, as the entrust form carries them.
 pub fn form(r: &Recorded) -> HashMap<String, String> {
-    serde_urlencoded::from_bytes::<Vec<(String, String)>>(&r.body)
-        .unwrap_or_default()
-        .into_iter()
+    let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(&r.body) else {
+        return serde_urlencoded::from_bytes::<Vec<(String, String)>>(&r.body)
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+    };
+    let legacy = |k: &str| -> String {
+        let to = match k {
+            "channelId" => "groupId",
+            "channelIds" => "groupIds",
+            "memberRole" => "type",
+            "pageSize" => "size",
+            "durationMinutes" => "minute",
+            "userIds"
+                if m.get(k)
+                    .and_then(Value::as_array)
+                    .is_some_and(|a| a.len() == 1)
+                    && r.path.contains("mute-list") =>
+            {
+                "userId"
+            }
+            _ => k,
+        };
+        to.to_string()
+    };
+    m.iter()
+        .map(|(k, v)| {
+            let v = match v {
+                Value::String(s) => s.clone(),
+                Value::Array(a) => a
+                    .iter()
+                    .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_string))
+                    .collect::<Vec<_>>()
+                    .join(","),
+                other => other.to_string(),
+            };
+            (legacy(k), v)
+        })
         .collect()
 }
 

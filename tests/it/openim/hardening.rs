@@ -30,7 +30,7 @@
 use std::time::Duration;
 
 use crate::common;
-use crate::common::openim::{ADMIN, Im, SECRET, operation_id};
+use crate::common::openim::{ADMIN, Im, SECRET, both_apis, dialect_paths, operation_id};
 use crate::common::{Answer, healthy, in_flight, metrics, rss_kib};
 use bytes::Bytes;
 use entrust_gateway::entrust::path;
@@ -749,6 +749,7 @@ async fn run_cases(im: &Im, cases: &[Bad]) {
     );
 }
 
+both_apis! {
 #[tokio::test]
 async fn bad_input_gets_openim_errors_and_never_reaches_the_vendor() {
     let _serial = crate::common::heavy().await;
@@ -765,7 +766,9 @@ async fn bad_input_gets_openim_errors_and_never_reaches_the_vendor() {
     assert_eq!(in_flight(&im.env).await, 0);
     healthy(&im.env).await;
 }
+}
 
+// Without [openim] there is no vendor_api to set: the entrust face only.
 /// Without `[openim]` no token is asked for, and a token sent is ignored:
 /// the rest of the checks are the same.
 #[tokio::test]
@@ -795,6 +798,7 @@ async fn bad_input_without_tokens() {
     healthy(&im.env).await;
 }
 
+both_apis! {
 /// The choices that are acceptances, not errors: each is served as the
 /// well-formed call it amounts to.
 #[tokio::test]
@@ -840,7 +844,11 @@ async fn what_the_face_accepts() {
             a.text()
         );
         // The profile, then whether the group is muted (src/openim/mute.rs).
-        assert_eq!(im.paths(), [path::PROFILE_QUERY, path::BAN_QUERY], "{ct:?}");
+        assert_eq!(
+            im.paths(),
+            dialect_paths(&[path::PROFILE_QUERY, path::BAN_QUERY]),
+            "{ct:?}"
+        );
     }
 
     // A duplicate key: the last value is the one applied.
@@ -893,7 +901,9 @@ async fn what_the_face_accepts() {
     assert_eq!(im.requests_to(path::PROFILE_QUERY).len(), 20);
     healthy(&im.env).await;
 }
+}
 
+both_apis! {
 /// The operationID becomes the upstream X-Request-ID only when it is a safe
 /// token of at most 36 characters; otherwise the gateway makes one, sends
 /// it upstream and answers with it.
@@ -955,7 +965,9 @@ async fn long_or_odd_operation_ids_are_not_forwarded() {
     }
     healthy(&im.env).await;
 }
+}
 
+both_apis! {
 /// Thousands of mixed bad requests, several at a time: the gateway stays
 /// healthy, nothing reaches the vendor, the in-flight gauge returns to 0,
 /// metric labels stay bounded and memory stays flat.
@@ -1058,7 +1070,9 @@ async fn thousands_of_bad_openim_requests_leave_the_gateway_healthy_and_flat() {
         WORKERS * (PER_WORKER - 100)
     );
 }
+}
 
+both_apis! {
 /// An unknown route is 404 and a GET is 405, neither reaching the vendor.
 #[tokio::test]
 async fn unknown_route_and_method() {
@@ -1074,4 +1088,5 @@ async fn unknown_route_and_method() {
     .await;
     assert_eq!(a.status, 405);
     assert!(im.env.sim.requests().is_empty());
+}
 }

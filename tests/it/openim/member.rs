@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use crate::common::openim::{ADMIN, Im, err, form, pairs, roles};
+use crate::common::openim::{
+    ADMIN, Im, both_apis, dialect_path, dialect_paths, err, form, pairs, roles,
+};
 use entrust_gateway::entrust::path;
 use entrust_gateway::sim::{Fault, FaultRule};
 use serde_json::{Value, json};
@@ -13,6 +15,7 @@ fn users(prefix: &str, n: usize) -> Vec<String> {
     (0..n).map(|i| format!("{prefix}{i}")).collect()
 }
 
+both_apis! {
 /// OpenIM's life-cycle: create, invite, transfer, read, kick, dismiss,
 /// create again, set info, quit, with read-backs.
 #[tokio::test]
@@ -109,7 +112,7 @@ async fn life_cycle() {
     let tail: Vec<String> = im.paths().into_iter().rev().take(6).collect();
     assert_eq!(
         tail,
-        [
+        dialect_paths(&[
             // The page's mute ends (src/openim/mute.rs).
             path::GAG_LIST,
             path::MEMBER_QUERY,
@@ -118,10 +121,12 @@ async fn life_cycle() {
             // get_groups_info: whether the group is muted, its profile.
             path::BAN_QUERY,
             path::PROFILE_QUERY,
-        ]
+        ])
     );
 }
+}
 
+both_apis! {
 /// join_group adds inviterUserID and nobody else (open-im-server
 /// internal/rpc/group/group.go ~line 924 JoinGroup: the member is
 /// req.InviterUserID); joinSource must be 1-4 (protocol group/group.go ~line
@@ -220,7 +225,9 @@ async fn join_adds_the_inviter_and_quit_defaults_to_the_token_user() {
     assert_eq!(v["errCode"], 1001);
     assert!(v["errDlt"].as_str().unwrap().contains("userID"));
 }
+}
 
+both_apis! {
 #[tokio::test]
 async fn member_info_set_and_read_back() {
     let im = Im::start().await;
@@ -280,7 +287,7 @@ async fn member_info_set_and_read_back() {
         json!({"members": [{"groupID": "mi1", "userID": "a", "roleLevel": 20}]}),
     )
     .await;
-    assert_eq!(im.paths(), [path::MEMBER_SPECIFIC_QUERY]);
+    assert_eq!(im.paths(), dialect_paths(&[path::MEMBER_SPECIFIC_QUERY]));
     // The owner's role can't change here.
     let v = im
         .post(
@@ -290,7 +297,9 @@ async fn member_info_set_and_read_back() {
         .await;
     assert_eq!(v["errCode"], 1001, "{v}");
 }
+}
 
+both_apis! {
 /// Walking a long member list page by page costs linear vendor calls: the
 /// face remembers the vendor's page token at each OpenIM page boundary
 /// (src/openim/pages.rs), so page N+1 after page N is one call, where each
@@ -327,7 +336,9 @@ async fn walking_a_member_list_costs_a_call_a_page() {
     // (the first page may take two).
     assert!(calls <= pages + 3, "{calls} vendor calls for {pages} pages");
 }
+}
 
+both_apis! {
 #[tokio::test]
 async fn member_list_pages() {
     let im = Im::start().await;
@@ -376,7 +387,9 @@ async fn member_list_pages() {
     assert_eq!(ids(&d), want);
     assert_eq!(im.requests_to(path::MEMBER_SPECIFIC_QUERY).len(), 2);
 }
+}
 
+both_apis! {
 #[tokio::test]
 async fn joined_group_list() {
     let im = Im::start().await;
@@ -410,7 +423,9 @@ async fn joined_group_list() {
         .await;
     assert_eq!(err(&v), (1001, "pagination is empty".to_string()));
 }
+}
 
+both_apis! {
 #[tokio::test]
 async fn batches_of_one_hundred() {
     let im = Im::start().await;
@@ -437,11 +452,13 @@ async fn batches_of_one_hundred() {
     .await;
     assert_eq!(
         im.paths(),
-        [path::PROFILE_QUERY, path::MEMBER_KICK, path::MEMBER_KICK]
+        dialect_paths(&[path::PROFILE_QUERY, path::MEMBER_KICK, path::MEMBER_KICK])
     );
     assert_eq!(im.env.sim.group("bt1").unwrap().members.len(), 101);
 }
+}
 
+both_apis! {
 /// A fault on the second join batch: the first 100 were added; the answer
 /// says which users were done and which were not.
 #[tokio::test]
@@ -451,12 +468,12 @@ async fn partial_failure_names_done_and_pending() {
     // Rules are taken in order: the first join passes (a zero delay), the
     // second is refused with 25411 (member limit); nothing else is touched.
     im.env.sim.inject(FaultRule {
-        path: Some(path::GROUP_JOIN.into()),
+        path: Some(dialect_path(path::GROUP_JOIN)),
         fault: Fault::Delay(Duration::ZERO),
         times: Some(1),
     });
     im.env.sim.inject(FaultRule {
-        path: Some(path::GROUP_JOIN.into()),
+        path: Some(dialect_path(path::GROUP_JOIN)),
         fault: Fault::Code(25411, 200),
         times: Some(1),
     });
@@ -490,7 +507,7 @@ async fn partial_failure_names_done_and_pending() {
 
     // The same in create_group: members past the first 30 fail to join.
     im.env.sim.inject(FaultRule {
-        path: Some(path::GROUP_JOIN.into()),
+        path: Some(dialect_path(path::GROUP_JOIN)),
         fault: Fault::Code(1000, 500),
         times: Some(1),
     });
@@ -514,7 +531,9 @@ async fn partial_failure_names_done_and_pending() {
         "{dlt}"
     );
 }
+}
 
+both_apis! {
 /// OpenIM's own checks answer 1001 before any upstream call.
 #[tokio::test]
 async fn checks_before_upstream() {
@@ -682,7 +701,9 @@ async fn checks_before_upstream() {
     }
     assert!(im.env.sim.requests().is_empty(), "{:?}", im.paths());
 }
+}
 
+both_apis! {
 /// Kicking the owner, found out either from the profile (before any kick,
 /// when the list needs several calls) or from the vendor's 25417.
 #[tokio::test]
@@ -702,7 +723,11 @@ async fn kicking_the_owner() {
         .await;
     assert_eq!(v["errCode"], 1001, "{v}");
     assert!(v["errDlt"].as_str().unwrap().contains("owner"));
-    assert_eq!(im.paths(), [path::PROFILE_QUERY], "nobody was kicked");
+    assert_eq!(
+        im.paths(),
+        dialect_paths(&[path::PROFILE_QUERY]),
+        "nobody was kicked"
+    );
     let v = im
         .post(
             "/group/kick_group",
@@ -713,7 +738,9 @@ async fn kicking_the_owner() {
     assert!(v["errDlt"].as_str().unwrap().contains("25417"), "{v}");
     assert_eq!(im.env.sim.group("ko1").unwrap().members.len(), 121);
 }
+}
 
+both_apis! {
 /// The vendor's membership codes as OpenIM codes.
 #[tokio::test]
 async fn membership_codes() {
@@ -795,7 +822,7 @@ async fn membership_codes() {
     assert!(im.requests_to(path::MEMBER_SET).is_empty());
     // 25411 member limit (injected) → 1001.
     im.env.sim.inject(FaultRule {
-        path: Some(path::GROUP_JOIN.into()),
+        path: Some(dialect_path(path::GROUP_JOIN)),
         fault: Fault::Code(25411, 200),
         times: Some(1),
     });
@@ -830,4 +857,5 @@ async fn membership_codes() {
         let v = im.post(route, body).await;
         assert_eq!(err(&v).0, 1004, "{route}: {v}");
     }
+}
 }

@@ -3,7 +3,7 @@
 //! open-im-server `internal/rpc/group/group.go` (main 7848d7c; line
 //! numbers are that file's) and protocol `group/group.go`.
 
-use crate::common::openim::{Im, err};
+use crate::common::openim::{Im, both_apis, err};
 use entrust_gateway::entrust::path;
 use serde_json::json;
 
@@ -16,6 +16,7 @@ async fn group(im: &Im, id: &str) {
     .await;
 }
 
+both_apis! {
 /// MuteGroupMember (line 1493) with an admin token: 0; the member reads
 /// answer `muteEndTime` (unix ms, convert.Db2PbGroupMember); the vendor
 /// got `minute` rounded up; CancelMuteGroupMember (line 1527) lifts it.
@@ -107,7 +108,9 @@ async fn muting_a_member_and_reading_it_back() {
     assert_eq!(v["errCode"], 1004, "{v}");
     assert!(im.requests_to(path::GAG_ADD).is_empty());
 }
+}
 
+both_apis! {
 /// With user tokens, OpenIM's ladder (lines 1501-1516 and 1537-1553):
 /// nobody mutes the owner, only the owner mutes an admin, owner or admin
 /// an ordinary member.
@@ -172,7 +175,9 @@ async fn who_may_mute_whom() {
     }
     assert_eq!(im.env.sim.group("mu2").unwrap().muted, ["adm"]);
 }
+}
 
+both_apis! {
 /// MuteGroup (line 1567) / CancelMuteGroup (line 1578): CheckGroupAdmin
 /// (line 157: a non-member 1002 "op user not in group", an ordinary member
 /// 1002 "no group owner or admin"); the group's status reads 3
@@ -206,4 +211,5 @@ async fn muting_a_group_and_its_status() {
         .post("/group/mute_group", json!({"groupID": "nope"}))
         .await;
     assert_eq!(v["errCode"], 1004, "{v}");
+}
 }

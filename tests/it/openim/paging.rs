@@ -10,7 +10,7 @@
 //! paging is by offset (`pkg/common/storage/database/mgo` `mongoutil.FindPage`
 //! with `pagination.GetPageNumber`/`GetShowNumber`).
 
-use crate::common::openim::{Im, roles};
+use crate::common::openim::{Im, both_apis, on_v4, roles};
 use crate::common::{post_form, text};
 use entrust_gateway::entrust::path;
 use serde_json::json;
@@ -83,6 +83,7 @@ async fn walk_members(im: &Im, id: &str, total: usize) -> (Vec<String>, usize) {
     (seen, im.requests_to(path::MEMBER_QUERY).len())
 }
 
+both_apis! {
 /// 10,000 members at showNumber 100: 100 pages in at most 110 vendor calls
 /// (the owner's and the admins' lists once, then one call a page), every
 /// member once, in OpenIM's order.
@@ -94,7 +95,12 @@ async fn walking_10000_members_costs_at_most_110_vendor_calls() {
     let (seen, calls) = walk_members(&im, "big", BIG).await;
     assert_eq!(seen.len(), BIG, "no member skipped or repeated");
     assert!(seen == want, "every member once, in OpenIM's order");
-    assert!(calls <= 110, "{calls} vendor calls for 100 pages");
+    // v4's joined/list answers no totalCount (nexconn-v4-group-api.md
+    // §7.21, "no totalCount"), so OpenIM's `total` costs one walk of each
+    // role's whole list on the first page (then remembered): about 100
+    // calls more than entrust.
+    let budget = if on_v4() { 210 } else { 110 };
+    assert!(calls <= budget, "{calls} vendor calls for 100 pages");
     eprintln!("member walk: {BIG} members, {calls} group/member/query.json calls");
 
     // A cold jump to the last page walks from the nearest remembered
@@ -104,7 +110,9 @@ async fn walking_10000_members_costs_at_most_110_vendor_calls() {
     assert_eq!(roles(&d["members"]).len(), SHOW);
     assert_eq!(im.requests_to(path::MEMBER_QUERY).len(), 1);
 }
+}
 
+both_apis! {
 /// Without remembered cursors (another list, a restart, past the TTL), a
 /// jump to page N walks the vendor's tokens from the start: about N calls;
 /// the page after it is then one call.
@@ -124,7 +132,9 @@ async fn a_cold_jump_walks_and_the_next_page_is_one_call() {
     assert_eq!(page, want[50 * SHOW..51 * SHOW]);
     assert_eq!(im.requests_to(path::MEMBER_QUERY).len(), 1);
 }
+}
 
+both_apis! {
 /// The group changes between pages. A kick through this face forgets the
 /// group's cursors, so the next page is read by offset in the list as it
 /// is now: the member who moved up into the page already read is not seen,
@@ -171,7 +181,9 @@ async fn a_change_between_pages_is_no_worse_than_offset_paging() {
     all.dedup();
     assert_eq!(all.len(), n, "no member repeated");
 }
+}
 
+both_apis! {
 /// A user in 10,000 groups (owner of 120, admin of 5, member of the rest)
 /// walked at showNumber 100: at most 110 joined/group/query.json calls,
 /// every group once, owned first, then managed, then the rest, each by
@@ -235,6 +247,12 @@ async fn walking_10000_joined_groups_costs_at_most_110_vendor_calls() {
     let mut admin_part: Vec<&str> = seen[120..123].iter().map(String::as_str).collect();
     admin_part.sort();
     assert_eq!(admin_part, managed, "then the managed ones");
-    assert!(calls <= 110, "{calls} vendor calls for 100 pages");
+    // v4's joined/list answers no totalCount (nexconn-v4-group-api.md
+    // §7.21, "no totalCount"), so OpenIM's `total` costs one walk of each
+    // role's whole list on the first page (then remembered): about 100
+    // calls more than entrust.
+    let budget = if on_v4() { 210 } else { 110 };
+    assert!(calls <= budget, "{calls} vendor calls for 100 pages");
     eprintln!("joined walk: {BIG} groups, {calls} joined/group/query.json calls");
+}
 }

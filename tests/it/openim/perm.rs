@@ -6,7 +6,7 @@
 //! Every group here: owner `own`, admins `adm` and `adm2`, members `m1`,
 //! `m2`; `out` is in no group.
 
-use crate::common::openim::{Im, err};
+use crate::common::openim::{Im, both_apis, err};
 use entrust_gateway::entrust::path;
 use serde_json::{Value, json};
 
@@ -56,6 +56,7 @@ fn no(why: &str) -> (i64, String) {
     (1002, why.to_string())
 }
 
+both_apis! {
 /// SetGroupInfo (line 1047) / SetGroupInfoEx (line 1140): TakeGroupMember
 /// (a non-member: 1004 RecordNotFound), then owner or admin (line 1056 /
 /// 1152: 1002 "no group owner or admin").
@@ -79,7 +80,9 @@ async fn set_group_info_needs_the_owner_or_an_admin() {
     assert_eq!(c.as_(&c.adm, "/group/set_group_info", set).await, ok());
     assert_eq!(c.as_(&c.own, "/group/set_group_info_ex", ex).await, ok());
 }
+}
 
+both_apis! {
 /// KickGroupMember (line 552): the caller among the kicked 1001 (line
 /// 565), the owner 1001 (line 572), a non-member 1101 (line 591), a caller
 /// outside the group 1002 (line 595), an admin kicking an admin 1002 (line
@@ -123,7 +126,9 @@ async fn kick_follows_the_role_ladder() {
             .collect();
     assert_eq!(members, ["own", "m1", "adm"]);
 }
+}
 
+both_apis! {
 /// TransferGroupOwner (line 1254, check at 1294: 1002 "no permission
 /// transfer group owner"); DismissGroup (line 1439, check at 1446: 1002
 /// "not group owner"); QuitGroup (line 1002, CheckAccess at 1006: another
@@ -168,7 +173,9 @@ async fn transfer_and_dismiss_are_the_owners_and_quit_is_ones_own() {
     );
     assert_eq!(c.as_(&c.adm, "/group/dismiss_group", dismiss).await, ok());
 }
+}
 
+both_apis! {
 /// InviteUserToGroup (line 363): checkAdminOrInGroup (line 379: 1002 "op
 /// user not in group"); with needVerification 1 (AllNeedVerification,
 /// line 410) an ordinary member's invitation becomes applications, which
@@ -204,7 +211,9 @@ async fn invite_needs_a_member() {
         ok()
     );
 }
+}
 
+both_apis! {
 /// SetGroupMemberInfo (line 1589): an admin can't change the owner (line
 /// 1657) or another admin (line 1660), an ordinary member only themself
 /// (line 1669), nobody raises their own level (line 1690), a caller outside
@@ -255,7 +264,9 @@ async fn set_member_info_is_for_oneself_or_those_below() {
         );
     }
 }
+}
 
+both_apis! {
 /// Reading members is for members: GetGroupMemberList (line 526) and
 /// GetGroupMembersInfo (line 662) through checkAdminOrInGroup (1002 "op
 /// user not in group"), GetGroupMemberUserIDs (line 1802, CheckAccessIn at
@@ -314,4 +325,5 @@ async fn member_lists_are_for_members_and_joined_groups_for_oneself() {
             .await,
         ok()
     );
+}
 }

@@ -15,7 +15,7 @@
 //! "Differences from OpenIM"): the routes the vendor can't back, and a dismissed group
 //! that the vendor removes.
 
-use crate::common::openim::{ADMIN, Im, SECRET, each, err, text};
+use crate::common::openim::{ADMIN, Im, SECRET, both_apis, each, err, on_v4, text, vendor_api};
 use serde_json::{Value, json};
 
 /// test.sh line 85: `OperationID="-HoperationID: 1646445464564"`.
@@ -124,6 +124,7 @@ fn member(u: &str, level: i64, nickname: &str, ex: &str) -> (String, i64, String
     (u.into(), level, nickname.into(), ex.into())
 }
 
+both_apis! {
 #[tokio::test]
 async fn openim_test_script_group_suite() {
     // One operationID for every call: the old operationID-keyed duplicate
@@ -442,6 +443,14 @@ async fn openim_test_script_group_suite() {
         ]
     );
     assert!(im.env.sim.group(GROUP_ID).is_none());
+    // With `[openim] vendor_api = "v4"` the whole replay goes through the
+    // v4 API and nothing else (nexconn-v4-group-api.md §7 maps each
+    // entrust call it makes); with "entrust", none of it does.
+    let paths: Vec<String> = im.env.sim.requests().into_iter().map(|r| r.path).collect();
+    assert!(!paths.is_empty());
+    for p in &paths {
+        assert_eq!(p.starts_with("/v4/"), on_v4(), "{} on {}", p, vendor_api());
+    }
     // Every call carried the script's operationID to the vendor.
     for r in im.env.sim.requests() {
         assert_eq!(
@@ -451,4 +460,5 @@ async fn openim_test_script_group_suite() {
             r.path
         );
     }
+}
 }

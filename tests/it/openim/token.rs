@@ -2,13 +2,16 @@
 //! (`/auth/user_token`, `/auth/parse_token`), which tokens are refused and
 //! how, and failed attempts throttled per caller.
 
-use crate::common::openim::{ADMIN, Im, SECRET, admin_login, err, operation_id};
+use crate::common::openim::{
+    ADMIN, Im, SECRET, admin_login, both_apis, dialect_path, err, operation_id,
+};
 use crate::common::*;
 use entrust_gateway::entrust::path;
 use entrust_gateway::openim::token;
 use entrust_gateway::secret::Secret;
 use serde_json::json;
 
+both_apis! {
 #[tokio::test]
 async fn token_flow() {
     let im = Im::start().await;
@@ -80,9 +83,11 @@ async fn token_flow() {
     assert_eq!(v["errCode"], 0, "{v}");
     assert_eq!(v["data"]["groupInfos"][0]["groupID"], "tok1");
     // Only the one good call reached the vendor's profile/query.
-    assert_eq!(im.env.sim.accepted(path::PROFILE_QUERY), 2);
+    assert_eq!(im.env.sim.accepted(&dialect_path(path::PROFILE_QUERY)), 2);
+}
 }
 
+// Without [openim] there is no vendor_api to set: the entrust face only.
 #[tokio::test]
 async fn no_openim_section_needs_no_token() {
     let im = Im::start_open().await;
@@ -100,6 +105,7 @@ async fn no_openim_section_needs_no_token() {
     assert_eq!(v["errCode"], 1002);
 }
 
+both_apis! {
 /// `/auth/user_token` (clients before v3.8.1; open-im-server 3c62733
 /// internal/rpc/auth/auth.go UserToken) issues the same admin tokens, and
 /// `/auth/parse_token` reads them (auth.go ParseToken: userID, platformID,
@@ -148,11 +154,13 @@ async fn pre_3_8_1_token_routes() {
     im.ok("/group/get_groups_info", json!({"groupIDs": ["x"]}))
         .await;
 }
+}
 
 // Failed /auth/get_admin_token attempts are throttled per caller (5, then
 // one per 6 s) and counted. OpenIM answers a wrong secret with errCode 1002
 // "secret invalid" (reference/openim-api.md, get_admin_token); its own
 // limiter answers HTTP 429 errCode 429 ("Envelope and conventions").
+both_apis! {
 #[tokio::test]
 async fn failed_admin_token_attempts_are_throttled_and_counted() {
     let im = Im::start().await;
@@ -179,11 +187,13 @@ async fn failed_admin_token_attempts_are_throttled_and_counted() {
     assert_eq!(failures("refused"), Some(5.0), "{m}");
     assert_eq!(failures("throttled"), Some(1.0), "{m}");
 }
+}
 
 // A client that keeps retrying one stale secret spends one attempt, not
 // every caller's: the sidecar's callers all come from 127.0.0.1, and the
 // right secret must still get a token. (Each retry is still answered 1002
 // and counted as refused; repeating a guess teaches a guesser nothing.)
+both_apis! {
 #[tokio::test]
 async fn one_stale_secret_retried_does_not_lock_out_the_right_one() {
     let im = Im::start().await;
@@ -211,7 +221,9 @@ async fn one_stale_secret_retried_does_not_lock_out_the_right_one() {
     let throttled = sample(&m, name, &[("result", "throttled")]);
     assert_eq!(throttled.unwrap_or(0.0), 0.0, "{m}");
 }
+}
 
+both_apis! {
 /// `/auth/get_user_token` as open-im-server `internal/rpc/auth/auth.go`
 /// GetUserToken answers it: admins only (`authverify.CheckAdmin`, 1002
 /// "user %s is not admin userID"), never the admin platform (1002
@@ -290,6 +302,7 @@ async fn user_tokens_as_open_im_issues_and_parses_them() {
     assert_eq!(err(&v), (1002, "user u1 is not admin userID".to_string()));
     assert!(im.paths().is_empty(), "{:?}", im.paths());
 }
+}
 
 /// Waits until the wall clock's millisecond has moved past `t` (a token
 /// issued in the kick's own millisecond counts as issued before it).
@@ -299,6 +312,7 @@ async fn clock_past(t: u64) {
     }
 }
 
+both_apis! {
 /// `/auth/force_logout` (auth.go ForceLogout → forceKickOff marks every
 /// token of the user and platform `constant.KickedToken`; parseToken then
 /// answers `servererrs.ErrTokenKicked`, 1506, pkg/common/servererrs/code.go
@@ -356,7 +370,9 @@ async fn force_logout_kicks_that_user_and_platforms_earlier_tokens() {
         assert_eq!(err(&v), (1001, want.to_string()));
     }
 }
+}
 
+both_apis! {
 /// With `[redis]`, a force_logout on one gateway stops the tokens on every
 /// gateway sharing the Redis (src/openim/kicks.rs), from the next request.
 #[tokio::test]
@@ -417,4 +433,5 @@ async fn force_logout_is_fleet_wide_through_redis() {
     .await;
     assert_eq!(v["errCode"], 1506, "{v}");
     drop(sim);
+}
 }
