@@ -1,5 +1,6 @@
-//! entrust-gateway: a signing, rate-limiting gateway for the vendor's entrust
-//! (profile hosting) server API, with an OpenIM group API face.
+//! entrust-gateway: a signing, rate-limiting gateway for the vendor's server
+//! APIs (the entrust "profile hosting" form API and the v4 JSON API), with an
+//! OpenIM group API face, for one vendor app or several.
 //!
 //! Services send plain, unsigned calls to the gateway. It keeps every caller
 //! together under the vendor's per-API quota, signs each call with the app
@@ -33,10 +34,14 @@
 //! - [`server`]: listening and drain ([`server::listen`]), dispatch
 //!   ([`server::dispatch`], [`server::admit`]), the admin endpoints
 //!   ([`server::admin`]), errors to responses per face ([`server::respond`]),
-//!   and the application's state built at start-up ([`server::App`]).
+//!   and the application's state ([`server::App`]: the apps, each with its
+//!   vendor client and idempotency, and the callers, swapped whole on
+//!   reload; a request keeps the set it started with).
 //! - [`passthrough`]: the `/entrust/` face: the caller's call, signed;
 //!   [`passthrough::v4`]: the `/v4/` face, its JSON body checked first.
-//! - [`openim`]: the OpenIM face: routes, translation, tokens, OpenIM's envelope.
+//! - [`openim`]: the OpenIM face: routes, translation, tokens and OpenIM's
+//!   permission rules, OpenIM's envelope; [`openim::dialect`]: every vendor
+//!   call it makes, one adapter per vendor API (entrust, v4).
 //! - [`idempotency`]: duplicate protection: the states of a key, the store
 //!   trait with a local and a Redis store, writes run to completion.
 //! - [`vendor`]: the vendor client of one app: quota, signing, sending,
@@ -53,15 +58,19 @@
 //! - [`retry`]: the failover decision (failure × read/write × sent), a pure function.
 //! - [`allowlist`]: which entrust and v4 paths may be forwarded (an
 //!   [`allowlist::EntrustPath`] is made only here).
-//! - [`auth`]: inbound bearer tokens.
+//! - [`auth`]: inbound credentials: bearer tokens, and the `[[callers]]`
+//!   a token or a client certificate names.
 //! - [`headers`]: hop-by-hop headers, forwarded headers, request ids.
 //! - [`error`]: every gateway error, and how it looks in the vendor's dialect.
 //! - [`entrust`]: the vendor's names, paths, codes and limits (shared with the simulator);
 //!   [`entrust::profile`]: the vendor's answers, parsed tolerantly (gateway only).
 //! - [`v4`]: the same for the vendor's v4 (Nexconn) group-channel API: paths
 //!   (both spellings where its sources disagree), rates, codes and HTTP
-//!   statuses, wire names, limits (shared with the simulator).
-//! - [`config`]: `gateway.toml`: schema, validation, secrets.
+//!   statuses, wire names, limits (shared with the simulator);
+//!   [`v4::validate`]: the checks a v4 body passes before any quota is spent
+//!   (gateway only).
+//! - [`config`]: `gateway.toml`: schema, validation, secret references,
+//!   `[[apps]]` and `[[callers]]`.
 //! - [`metrics`]: Prometheus metrics; faces register their routes.
 //! - [`logging`]: the request's log context and line, and log output written
 //!   off the event loop.
