@@ -196,7 +196,8 @@ impl Default for Metrics {
 
 impl Metrics {
     /// The registry, with a zero series for every route of `faces`.
-    /// `default_app`: see [`Metrics::default_app`]'s field.
+    /// `default_app`: the app label API requests carry when one app serves
+    /// them all and no callers are configured (`-` otherwise).
     pub fn new(faces: &[FaceRoutes], default_app: &str) -> Metrics {
         let mut registry = Registry::with_prefix("entrust_gateway");
         let requests = Family::<RequestLabels, Counter>::default();
