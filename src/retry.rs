@@ -163,6 +163,9 @@ mod tests {
             (200, Some(1050), false, false),
             (500, Some(1000), false, false),
             (502, None, false, false),
+            // The first 5xx is not final: the boundary.
+            (500, None, false, false),
+            (499, None, false, true),
             (200, None, false, true),
             // v4's success code is not entrust's: 0 is an ordinary code here.
             (200, Some(0), false, true),
@@ -193,6 +196,8 @@ mod tests {
             (504, Some(1050), false, false),
             (400, Some(25416), false, true),
             (503, None, false, false),
+            (500, None, false, false),
+            (499, None, false, true),
             (200, None, false, true),
         ];
         for (status, code, limited, fin) in table {
