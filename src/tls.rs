@@ -53,12 +53,16 @@ impl ClientIdentity {
         let subject = cert.subject();
         let rdns: Vec<_> = subject.iter_rdn().collect();
         let mut dn = String::new();
-        // RFC 4514 2.1: the last RDN of the sequence first.
+        // RFC 4514 2.1: the last RDN of the sequence first. Within a
+        // multi-valued RDN any order is allowed (2.2); the last first, as
+        // `openssl x509 -nameopt RFC2253` prints it, so that a subject
+        // copied from there matches.
         for (i, rdn) in rdns.iter().rev().enumerate() {
             if i > 0 {
                 dn.push(',');
             }
-            for (j, attr) in rdn.iter().enumerate() {
+            let attrs: Vec<_> = rdn.iter().collect();
+            for (j, attr) in attrs.into_iter().rev().enumerate() {
                 if j > 0 {
                     dn.push('+');
                 }

@@ -51,13 +51,32 @@ fn special_characters_are_escaped_and_unnamed_types_are_hex() {
         DnType::CustomDnType(vec![2, 5, 4, 5]),
         rcgen::DnValue::PrintableString("42".try_into().unwrap()),
     );
+    // A '#' or space elsewhere is an ordinary character.
+    p.distinguished_name.push(DnType::OrganizationName, "x#y z");
     p.distinguished_name
         .push(DnType::CommonName, "#a+b;c<d>\"e\\ ");
     let (_, der, _, _) = issue(p);
     let id = ClientIdentity::from_der(&der).unwrap();
     // PrintableString (tag 0x13), length 2, "42".
-    assert_eq!(id.subject, r#"CN=\#a\+b\;c\<d\>\"e\\\ ,2.5.4.5=#13023432"#);
+    assert_eq!(
+        id.subject,
+        r#"CN=\#a\+b\;c\<d\>\"e\\\ ,O=x#y z,2.5.4.5=#13023432"#
+    );
     assert!(id.dns_names.is_empty() && id.uris.is_empty());
+}
+
+/// RFC 4514 2.2: the values of a multi-valued RDN joined by '+', in the
+/// order OpenSSL prints them (the RFC allows any), so that an operator can
+/// copy a `cert_subject` from it. rcgen can't issue such a certificate;
+/// this one was made with `openssl req -x509 -subj
+/// "/O=Example/CN=billing+UID=svc-7" -multivalue-rdn`, and the expected DN
+/// is what `openssl x509 -noout -subject -nameopt RFC2253` prints for it.
+#[test]
+fn a_multi_valued_rdn_is_joined_by_plus() {
+    let pem = include_bytes!("multi_valued_rdn.pem");
+    let der = CertificateDer::from_pem_slice(pem).unwrap();
+    let id = ClientIdentity::from_der(&der).unwrap();
+    assert_eq!(id.subject, "UID=svc-7+CN=billing,O=Example");
 }
 
 #[test]
