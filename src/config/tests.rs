@@ -217,3 +217,170 @@ fn evicting_stores_are_refused_for_records_unless_allowed() {
     let c = Config::parse(&format!("{GOOD}[dedup]\nallow_evicting_store = true\n")).unwrap();
     assert!(c.dedup.allow_evicting_store);
 }
+
+/// `[[apps]]` and `[[callers]]`: each rule refuses with the key it breaks.
+#[test]
+fn apps_and_callers_errors_name_the_key() {
+    let app = |name: &str, key: &str| {
+        format!(
+            "[[apps]]\nname = '{name}'\napp_key = '{key}'\napp_secret = 's'\nurls = ['http://x']\n"
+        )
+    };
+    let two = format!("{}{}", app("a", "ka"), app("b", "kb"));
+    let caller = |extra: &str| format!("[[callers]]\nname = 'c'\napp = 'a'\n{extra}\n");
+    let mtls = "[server.tls]\ncert_file = 'c.pem'\nkey_file = 'k.pem'\nclient_ca_file = 'ca.pem'\n";
+    let cases = [
+        (app("", "k"), "apps[0].name"),
+        (app("A", "k"), "apps[0].name"),
+        (app("a_b", "k"), "apps[0].name"),
+        (app(&"a".repeat(65), "k"), "apps[0].name"),
+        (
+            format!("{}{}", app("a", "k1"), app("a", "k2")),
+            "apps[1].name",
+        ),
+        (app("a", ""), "apps[0].app_key"),
+        (app("a", " k"), "apps[0].app_key"),
+        (
+            app("a", "k").replace("'k'", "\"k\\u007f\""),
+            "apps[0].app_key",
+        ),
+        (
+            format!("{}{}", app("a", "k"), app("b", "k")),
+            "apps[1].app_key",
+        ),
+        (
+            format!("{}rate_limit = {{ per_second = 0 }}\n", app("a", "k")),
+            "apps[0].rate_limit.per_second",
+        ),
+        (
+            format!("{}rate_limit = {{ max_queue = 0 }}\n", app("a", "k")),
+            "apps[0].rate_limit.max_queue",
+        ),
+        (
+            format!(
+                "{}rate_limit = {{ max_wait_ms = 86400001 }}\n",
+                app("a", "k")
+            ),
+            "apps[0].rate_limit.max_wait_ms",
+        ),
+        (
+            format!("[upstream]\napp_key = 'k'\n{}", app("a", "ka")),
+            "upstream.app_key",
+        ),
+        (
+            format!("[upstream]\napp_secret = 's'\n{}", app("a", "ka")),
+            "upstream.app_secret",
+        ),
+        (
+            format!("{two}{}", caller("token = 't'").replace("'a'", "'z'")),
+            "callers[0].app",
+        ),
+        (
+            format!("{two}{}", caller("token = 't'\nweight = 0")),
+            "callers[0].weight",
+        ),
+        (
+            format!("{two}{}", caller("token = 't'\nweight = 1001")),
+            "callers[0].weight",
+        ),
+        (
+            format!("{two}{}", caller("token = 't'\nmax_per_second = 0")),
+            "callers[0].max_per_second",
+        ),
+        (format!("{two}{}", caller("")), "callers[0].token"),
+        (
+            format!(
+                "{two}{}{}",
+                caller("token = 't'"),
+                caller("token = 't'").replace("'c'", "'d'")
+            ),
+            "callers[1].token",
+        ),
+        (
+            format!("{two}{}{}", caller("token = 't'"), caller("token = 'u'")),
+            "callers[1].name",
+        ),
+        (
+            format!("{two}{}", caller("cert_subject = 'CN=c'")),
+            "callers[0].cert_subject",
+        ),
+        (
+            format!("{mtls}{two}{}", caller("cert_subject = '  '")),
+            "callers[0].cert_subject",
+        ),
+        (
+            format!(
+                "{mtls}{two}{}{}",
+                caller("cert_subject = 'CN=c'"),
+                caller("cert_subject = 'CN=c'").replace("'c'", "'d'")
+            ),
+            "callers[1].cert_subject",
+        ),
+        (
+            format!(
+                "[server]\nauth_tokens_env = 'T'\n{}{}",
+                app("a", "k"),
+                caller("token = 't'")
+            ),
+            "server.auth_tokens_env",
+        ),
+        (
+            format!("[server]\nauth_tokens_env = 'T'\n{two}"),
+            "server.auth_tokens_env",
+        ),
+        (
+            format!("{two}[openim]\nsecret = 's'\nadmin_user_ids = ['admin']\n"),
+            "openim.app",
+        ),
+        (
+            format!("{two}[openim]\nsecret = 's'\nadmin_user_ids = ['admin']\napp = 'z'\n"),
+            "openim.app",
+        ),
+    ];
+    for (text, key) in cases {
+        let msg = Config::parse(&text).expect_err(&text).0;
+        assert!(msg.contains(key), "{msg:?} should name {key}\n{text}");
+    }
+    // What the rules allow: digits and '-' in a name, 64 bytes of it, one
+    // app with inbound tokens, each weight and cap at its bounds.
+    let fine = [
+        app("app-2", "k"),
+        app(&"a".repeat(64), "k"),
+        format!("[server]\nauth_tokens_env = 'T'\n{}", app("a", "k")),
+        format!(
+            "{two}{}",
+            caller("token = 't'\nweight = 1000\nmax_per_second = 1")
+        ),
+        format!("{mtls}{two}{}", caller("cert_subject = 'CN=c'")),
+        format!("{two}[openim]\nsecret = 's'\nadmin_user_ids = ['admin']\napp = 'b'\n"),
+    ];
+    for text in fine {
+        Config::parse(&text).unwrap_or_else(|e| panic!("{}\n{text}", e.0));
+    }
+}
+
+/// An empty environment variable is named as such (it is set: "not set"
+/// would send the operator looking in the wrong place).
+#[test]
+fn an_empty_secret_variable_is_named_empty_not_unset() {
+    let var = "ENTRUST_GW_TEST_EMPTY_SECRET";
+    // SAFETY: no other test reads or writes this variable.
+    unsafe { std::env::set_var(var, " ") };
+    let r = apps::SecretRef::Env { env: var.into() };
+    let msg = r.load("apps[0].app_secret").expect_err("empty").0;
+    assert!(msg.contains("apps[0].app_secret"), "{msg}");
+    assert!(
+        msg.contains(&format!("environment variable {var} is empty")),
+        "{msg}"
+    );
+}
+
+/// A reload keeps an app's client only when its rate limits are the same.
+#[test]
+fn rate_limits_that_differ_are_not_equal() {
+    let a = RateLimitConfig::default();
+    let mut b = RateLimitConfig::default();
+    assert!(a == b);
+    b.per_second += 1;
+    assert!(a != b);
+}
