@@ -36,7 +36,8 @@
 //!   ([`server::admin`]), errors to responses per face ([`server::respond`]),
 //!   and the application's state ([`server::App`]: the apps, each with its
 //!   vendor client and idempotency, and the callers, swapped whole on
-//!   reload; a request keeps the set it started with).
+//!   reload, in `server::app`'s `reload`; a request keeps the set it
+//!   started with).
 //! - [`passthrough`]: the `/entrust/` face: the caller's call, signed;
 //!   [`passthrough::v4`]: the `/v4/` face, its JSON body checked first.
 //! - [`openim`]: the OpenIM face: routes, translation, tokens and OpenIM's

@@ -14,7 +14,7 @@
 //! cannot be loaded) is as down as one that does not answer. So every check
 //! is a *write probe*: the fleet quota's real reservation script run on a
 //! probe key of each path's (same slot in a Cluster, a one-second expiry),
-//! plus a read of each path's own key: the quota's [`Probe`].
+//! plus a read of each path's own key: the quota's `Probe`.
 //!
 //! - **Up → down.** One failed call is not an outage (a slow reply, a
 //!   moment's stall): the first failure starts a check that probes every
@@ -23,8 +23,8 @@
 //!   [`DOWN_AFTER`] with no probe succeeding, at least [`DOWN_FAILURES`]
 //!   of them. Meanwhile a call that failed is refused (429) or, when it
 //!   timed out and its caller's wait allows, tried again.
-//! - **Down → up.** Reconnecting (backoff [`RECONNECT_FIRST`] doubling to
-//!   [`RECONNECT_MAX`]) makes a fresh connection (for a Sentinel set: to
+//! - **Down → up.** Reconnecting (backoff `RECONNECT_FIRST` doubling to
+//!   `RECONNECT_MAX`) makes a fresh connection (for a Sentinel set: to
 //!   the master the sentinels name now; for a Cluster: with its slots read
 //!   anew) and probes it; only [`UP_AFTER`] probes in a row, [`PROBE_EVERY`]
 //!   apart, switch back. One failed probe starts over.

@@ -12,7 +12,7 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Binds `listen`, logs one line with the URL, the app key and where the
 /// secret came from (`secret_source`, never the secret), and serves plain
-/// HTTP until SIGTERM or SIGINT; then drains (up to [`DRAIN_TIMEOUT`]).
+/// HTTP until SIGTERM or SIGINT; then drains (up to `DRAIN_TIMEOUT`).
 pub async fn run_standalone(
     listen: SocketAddr,
     cfg: SimConfig,

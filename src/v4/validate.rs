@@ -4,7 +4,7 @@
 //!
 //! What is checked, from `../shared/reference/nexconn-v4-group-api.md`:
 //! - the body is JSON (§1: `application/json`, a body required even for
-//!   one id), an object, nested at most [`MAX_DEPTH`] deep (found by a
+//!   one id), an object, nested at most [`MAX_DEPTH`](crate::v4::validate::MAX_DEPTH) deep (found by a
 //!   byte scan before parsing, so a deep body costs no recursion), and no
 //!   object repeats a key (the vendor and the gateway could read
 //!   different values of it);
@@ -12,7 +12,7 @@
 //!   of its type (strings are JSON strings, numbers and 0/1 flags JSON
 //!   integers, id lists arrays of non-empty strings, the SDK models'
 //!   types), and within the documented limits (§6, §7 and the constants
-//!   of [`super::limit`]).
+//!   of [`crate::v4::limit`]).
 //!
 //! Unknown fields pass: the vendor adds fields and newer clients send
 //! them. A field sent as `null` counts as left out (the SDK leaves unset

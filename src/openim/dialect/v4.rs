@@ -6,7 +6,7 @@
 //! the cheat-sheet read backwards) and handing it to the same readers the
 //! entrust dialect uses, so both dialects read a member, a profile or a
 //! page one way. Codes are translated into the entrust vocabulary
-//! ([`to_entrust`]): v4 keeps the group codes' numbers (§3).
+//! (`to_entrust`): v4 keeps the group codes' numbers (§3).
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, header};
