@@ -76,7 +76,7 @@ FILES[sign]="src/sign.rs";                TESTS[sign]=$IT
 FILTERS[sign]="tests:: passthrough::"
 FILES[token]="src/openim/token.rs";       TESTS[token]=$IT
 FILTERS[token]="tests:: openim::hardening:: openim::group:: openim::token:: auth::"
-FILES[quota]="src/quota/mod.rs";          TESTS[quota]=$IT
+FILES[quota]="src/quota/mod.rs src/quota/shares.rs"; TESTS[quota]=$IT
 FILTERS[quota]="tests:: quota:: docs:: fleet::idempotency:: --skip fleet::quota::"
 FILES[fleet]="src/quota/fleet.rs";        TESTS[fleet]=$IT
 FILTERS[fleet]="tests:: fleet::quota:: fleet::redis::"
