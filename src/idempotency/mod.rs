@@ -285,6 +285,38 @@ mod tests {
         ));
     }
 
+    /// A finished claim leaves the claims that shutdown cuts: the key
+    /// keeps its answer, not the "outcome unknown" one.
+    #[tokio::test]
+    async fn a_finished_claim_is_not_cut_at_shutdown() {
+        let d = Idempotency::new(&DedupConfig::default(), Counter::default());
+        let answer = |status| Stored {
+            status,
+            headers: http::HeaderMap::new(),
+            body: Bytes::new(),
+        };
+        let unknown = Arc::new(answer(http::StatusCode::GATEWAY_TIMEOUT));
+        let Ok(Begin::New(claim)) = d.begin("k".into(), [0; 20], unknown.clone()).await else {
+            panic!("k is free")
+        };
+        claim.finish(Some(answer(http::StatusCode::OK))).await;
+        assert_eq!(d.cut_all().await, 0);
+        let Ok(Begin::Replay(resp)) = d.begin("k".into(), [0; 20], unknown).await else {
+            panic!("k is finished")
+        };
+        assert_eq!(resp.status(), http::StatusCode::OK);
+    }
+
+    /// Only a request with the configured header is protected.
+    #[test]
+    fn keyed_is_the_configured_header() {
+        let d = Idempotency::new(&DedupConfig::default(), Counter::default());
+        let mut headers = http::HeaderMap::new();
+        assert!(!d.keyed(&headers));
+        headers.insert("idempotency-key", HeaderValue::from_static("a"));
+        assert!(d.keyed(&headers));
+    }
+
     /// The entrust API's writes; with the v4 API's at full rate too, the
     /// default does not fit, and docs/duplicate-protection.md says what to
     /// raise it to.
