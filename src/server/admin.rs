@@ -80,7 +80,7 @@ fn ready(app: &App) -> Response<Body> {
     if let Some(store) = vendor.quota().store() {
         resp["quota"] = store.as_str().into();
     }
-    // With [redis]: its health for the gateway (see src/redis_link.rs,
+    // With [redis]: its health for the gateway (see src/redis_link/mod.rs,
     // "Store health") and where the idempotency records are kept.
     if let Some(link) = vendor.quota().redis() {
         resp["store"] = link.health().into();

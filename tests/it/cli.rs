@@ -637,7 +637,7 @@ async fn json_logs_and_sigint_drains_then_exits_zero() {
             // Every line is one JSON object.
             let v: serde_json::Value = serde_json::from_str(line)
                 .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
-            // Flat keys (src/logs.rs FlatJson): the message and the fields at the top.
+            // Flat keys (src/logging/mod.rs FlatJson): the message and the fields at the top.
             v["message"] == what
         });
         serde_json::from_str(&line).unwrap()

@@ -86,6 +86,19 @@ fn sent_fresh(a: &Answer) {
     assert!(!a.headers.contains_key("x-gateway-replayed"));
 }
 
+/// `retry` is `first`'s answer replayed, and the vendor received the
+/// write once.
+fn replay_of(retry: &Answer, first: &Answer, p: &Pair) {
+    assert_eq!(
+        retry.headers["x-gateway-replayed"],
+        "true",
+        "{}",
+        retry.text()
+    );
+    assert_eq!(retry.body, first.body);
+    assert_eq!(p.receipts(), 1, "exactly one vendor receipt");
+}
+
 pub(super) async fn records(redis: &RedisServer) -> Vec<String> {
     let mut conn = redis.connection().await;
     redis::cmd("KEYS")
@@ -96,7 +109,7 @@ pub(super) async fn records(redis: &RedisServer) -> Vec<String> {
 }
 
 /// The record of `key` for a caller without a credential, as
-/// src/dedup/shared.rs names it: SHA-1 of the store key (the caller's
+/// src/idempotency/redis.rs names it: SHA-1 of the store key (the caller's
 /// credential digest and key), under the documented prefix.
 pub(super) fn record_key(key: &str) -> String {
     use sha1::{Digest, Sha1};
@@ -162,15 +175,26 @@ async fn a_retry_on_another_instance_while_the_first_runs_is_409() {
     assert_eq!(p.receipts(), 1);
 }
 
+/// A pair whose first create (`body`, under `key`, on instance a) the
+/// simulator answers with `size` bytes: the pair and that answer.
+async fn created_with_an_answer_of(
+    size: usize,
+    key: &str,
+    body: &str,
+) -> (RedisServer, Pair, Answer) {
+    let (redis, p) = Pair::start("").await;
+    p.sim
+        .inject(FaultRule::on(CREATE, Fault::HugeBody(size)).limit(1));
+    let a = create(&p.a, key, body).await;
+    assert_eq!(a.json()["code"], 200, "{}", a.text());
+    (redis, p, a)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_answer_over_the_bound_is_not_shared_and_says_so() {
-    let (redis, p) = Pair::start("").await;
     // A vendor answer over idempotency::redis::ANSWER_MAX (64 KiB).
-    p.sim
-        .inject(FaultRule::on(CREATE, Fault::HugeBody(80 * 1024)).limit(1));
     let body = "groupId=fi5&name=n&owner=o";
-    let a = create(&p.a, "fleet-4", body).await;
-    assert_eq!(a.json()["code"], 200);
+    let (redis, p, _) = created_with_an_answer_of(80 * 1024, "fleet-4", body).await;
     let m = metrics(&p.a).await;
     assert_eq!(sample(&m, TOO_LARGE, &[]), Some(1.0), "{m}");
     assert!(records(&redis).await.is_empty(), "the claim was freed");
@@ -202,7 +226,7 @@ async fn writes_are_served_while_redis_is_down() {
     assert_eq!(p.receipts(), 3);
     // The records count their own failed Redis calls; the link they
     // share with the quota is down for both once calls and probes have
-    // failed for half a second (src/redis_link.rs, "Store health").
+    // failed for half a second (src/redis_link/mod.rs, "Store health").
     let m = within("the link goes down", async {
         loop {
             let m = metrics(&p.a).await;
@@ -224,7 +248,7 @@ async fn a_claim_whose_gateway_died_lapses() {
     let (redis, p) = Pair::start("").await;
     let body = "groupId=fi6&name=n&owner=o";
     // The claim a gateway that died mid-write left behind, as
-    // src/dedup/shared.rs writes it.
+    // src/idempotency/redis.rs writes it.
     let fp = create_fingerprint(body);
     let record = record_key("fleet-5");
     let mut conn = redis.connection().await;
@@ -256,12 +280,8 @@ async fn a_claim_whose_gateway_died_lapses() {
 async fn answers_up_to_the_bound_are_shared() {
     // docs/fleet.md, "Idempotency records are shared too": only an answer over 64 KiB is not
     // kept in Redis; one of 32 KiB is shared like any other.
-    let (_redis, p) = Pair::start("").await;
-    p.sim
-        .inject(FaultRule::on(CREATE, Fault::HugeBody(32 * 1024)).limit(1));
     let body = "groupId=fi8&name=n&owner=o";
-    let a = create(&p.a, "fleet-8", body).await;
-    assert_eq!(a.json()["code"], 200, "{}", a.text());
+    let (_redis, p, a) = created_with_an_answer_of(32 * 1024, "fleet-8", body).await;
     assert!(a.body.len() > 16 * 1024, "{} bytes", a.body.len());
     let b = create(&p.b, "fleet-8", body).await;
     assert_eq!(b.headers["x-gateway-replayed"], "true", "{}", b.text());
@@ -275,7 +295,7 @@ async fn answers_up_to_the_bound_are_shared() {
 async fn what_was_claimed_during_an_outage_stays_protected_after_redis_returns() {
     // docs/fleet.md, "Idempotency records are shared too": "What it claimed locally stays
     // protected there after Redis returns" (the local table is looked up
-    // before Redis, src/dedup/shared.rs RedisStore::claim).
+    // before Redis, src/idempotency/redis.rs RedisStore::claim).
     let (mut redis, p) = Pair::start("[rate_limit]\nenabled = false\n").await;
     let a = create(&p.a, "back-0", "groupId=fb0&name=n&owner=o").await;
     assert_eq!(a.json()["code"], 200, "{}", a.text());
@@ -299,7 +319,7 @@ async fn what_was_claimed_during_an_outage_stays_protected_after_redis_returns()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_dropped_unfinished_is_freed_in_redis() {
     // docs/fleet.md, "Idempotency records are shared too": only the claim's holder can free
-    // it; src/dedup.rs `Claim`: dropped unfinished (its task panicked), it
+    // it; src/idempotency/mod.rs `Claim`: dropped unfinished (its task panicked), it
     // frees the key, so retries are not refused with 409 while its renewals
     // keep it alive. A panic can't be provoked from outside, so the claim is
     // taken and dropped here through the gateway's own table.
@@ -372,11 +392,11 @@ async fn a_slow_write_keeps_renewing_its_claim() {
 #[tokio::test]
 async fn a_record_that_is_not_the_gateways_is_served_locally_and_logged_once() {
     // docs/fleet.md, "Idempotency records are shared too": Redis trouble never fails a
-    // write, the local table serves instead; src/dedup/shared.rs
+    // write, the local table serves instead; src/idempotency/redis.rs
     // RedisStore::claim: a record the gateway did not write is such
     // trouble, warned about once. The runtime is this thread alone, so the
     // gateway's tasks log to this thread's subscriber; it counts the
-    // warnings of src/dedup/shared.rs.
+    // warnings of src/idempotency/redis.rs.
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use tracing_subscriber::fmt::writer::MakeWriterExt;
@@ -420,14 +440,7 @@ async fn a_redis_restart_loses_nothing_the_serving_gateway_knows() {
     redis.restart();
     assert!(records(&redis).await.is_empty(), "Redis came back empty");
     let retry = create(&p.a, "restart-1", body).await;
-    assert_eq!(
-        retry.headers["x-gateway-replayed"],
-        "true",
-        "{}",
-        retry.text()
-    );
-    assert_eq!(retry.body, first.body);
-    assert_eq!(p.receipts(), 1, "exactly one vendor receipt");
+    replay_of(&retry, &first, &p);
 }
 
 /// Redis unreachable at the moment a write finishes: the answer is kept
@@ -451,12 +464,5 @@ async fn an_answer_redis_missed_is_written_through_when_it_returns() {
     })
     .await;
     let retry = create(&p.b, "through-1", body).await;
-    assert_eq!(
-        retry.headers["x-gateway-replayed"],
-        "true",
-        "{}",
-        retry.text()
-    );
-    assert_eq!(retry.body, first.body);
-    assert_eq!(p.receipts(), 1, "exactly one vendor receipt");
+    replay_of(&retry, &first, &p);
 }

@@ -243,7 +243,7 @@ async fn redis_down_falls_back_to_the_local_quota_and_comes_back() {
     let killed = Instant::now();
     fleet.wait_quota("local").await;
     // The fallback serves once the slots reserved before the switch are
-    // used: max_wait_ms + 1 s after the switch (src/limit/fleet.rs).
+    // used: max_wait_ms + 1 s after the switch (src/quota/fleet.rs).
     tokio::time::sleep_until((killed + Duration::from_millis(1300)).into()).await;
     let before_fallback = fleet.sim.requests().len();
     within("fallback serves", seen(before_fallback + 5)).await;
@@ -415,8 +415,8 @@ async fn a_full_fleet_queue_is_refused_with_a_retry_after_counting_the_callers_a
     assert_eq!(a.status, 429, "{}", a.text());
     assert_eq!(a.json()["code"], 1008);
     // docs/quota.md, "Waiting": the queue is full, 429 with Retry-After at once. Its
-    // value is the local quota's estimate (src/limit.rs, "Each caller ahead
-    // takes one slot; ours comes within one more"): 3 slots of 1/0.96 s
+    // value is the local quota's estimate (src/quota/mod.rs, "Each waiter ahead
+    // of our tag takes one slot; ours comes within one more"): 3 slots of 1/0.96 s
     // (per_second 1 less the 4% headroom) + 1 ms (burst 1) = 3.13 s, so 4.
     assert_eq!(a.headers["retry-after"], "4");
     let m = metrics(&fleet.gws[0]).await;
@@ -450,7 +450,7 @@ async fn switching_to_the_fallback_and_back_waits_for_the_other_quotas_permits()
     redis.kill();
     let killed = std::time::Instant::now();
     // The first call after the kill fails: not yet an outage (one failure
-    // is not; src/redis_link.rs, "Store health"), so 429 with Retry-After
+    // is not; src/redis_link/mod.rs, "Store health"), so 429 with Retry-After
     // 1 s, and probing starts.
     let b = post_form(&url, "groupIds=b").await;
     assert_eq!(b.status, 429, "{}", b.text());
@@ -492,7 +492,7 @@ async fn the_fleet_bursts_two_fewer_than_the_local_quota() {
     let _serial = heavy().await;
     let redis = RedisServer::start();
     // 13/s less 49% headroom: a period of 1/6.63 s (151 ms) and a local burst
-    // of 6 - 1 = 5 (src/limit.rs, `Pacing::new`); the fleet reserves with a
+    // of 6 - 1 = 5 (src/quota/mod.rs, `Pacing::new`); the fleet reserves with a
     // burst 2 smaller, 3 (docs/fleet.md, "The shared quota"). With max_wait_ms = 0 a
     // caller either goes at once or is refused.
     let fleet = Fleet::start(

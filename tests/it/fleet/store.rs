@@ -3,7 +3,7 @@
 //! production (a real redis-server each; no mock): the expected behaviour
 //! is the fleet quota's module doc (src/quota/fleet.rs, "When Redis is
 //! unreachable or refuses writes") and the Redis link's
-//! (src/redis_link.rs, "Store health").
+//! (src/redis_link/mod.rs, "Store health").
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
