@@ -74,7 +74,7 @@ FILES[retry]="src/retry.rs";              TESTS[retry]=$IT
 FILTERS[retry]="tests:: failover::"
 FILES[sign]="src/sign.rs";                TESTS[sign]=$IT
 FILTERS[sign]="tests:: passthrough::"
-FILES[token]="src/openim/token.rs";       TESTS[token]=$IT
+FILES[token]="src/openim/token.rs src/openim/throttle.rs"; TESTS[token]=$IT
 FILTERS[token]="tests:: openim::hardening:: openim::group:: openim::token:: auth::"
 FILES[quota]="src/quota/mod.rs src/quota/shares.rs"; TESTS[quota]=$IT
 FILTERS[quota]="tests:: quota:: docs:: fleet::idempotency:: --skip fleet::quota::"

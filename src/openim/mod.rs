@@ -9,17 +9,21 @@
 //! from `get_admin_token` or `user_token`; without `[openim]` no token is
 //! asked for, but the gateway's bearer token is when `server.auth_tokens_*`
 //! is set (see [`token::authorize`]).
-//! [`Route`] lists every route; the ones the vendor can't back (muting,
-//! join applications) answer 1002 saying so. Answers follow open-im-server's
-//! source; the tests cite the lines.
+//! [`Route`] lists every route; the ones the vendor can't back (join
+//! applications, incremental sync, friends) answer 1002 saying so. Answers
+//! follow open-im-server's source; the tests cite the lines.
 //!
 //! - [`group`]: group info (create, set, read, admin search) and the field
 //!   mapping.
 //! - [`member`]: membership (invite, join, kick, quit, transfer, dismiss,
 //!   member lists and member info, joined groups, the id-sync and abstract
 //!   routes).
-//! - [`token`]: stateless admin tokens (`get_admin_token`, `user_token`,
-//!   `parse_token`).
+//! - [`mute`]: muting a member or the whole group, through the vendor.
+//! - [`perm`]: OpenIM's permission rules for user tokens, route by route.
+//! - [`pages`]: the vendor's page tokens remembered per list position.
+//! - [`token`]: stateless admin and user tokens (`get_admin_token`,
+//!   `get_user_token`, `parse_token`); [`kicks`]: `force_logout`;
+//!   [`throttle`]: the limit on failed attempts at the token routes.
 //! - [`mod@json`]: strict request parsing with errors that name the field;
 //!   keys match ignoring case, as Go's `encoding/json` matches them.
 //! - [`errcode`]: OpenIM's codes and the vendor's codes translated, and
@@ -40,6 +44,7 @@ pub mod mute;
 pub mod pages;
 pub mod perm;
 pub mod route;
+pub mod throttle;
 pub mod token;
 
 use std::collections::HashMap;
@@ -72,7 +77,7 @@ pub struct State {
     secret: Option<Secret>,
     config: Option<OpenImConfig>,
     /// Kept across reloads (see [`State::carrying`]), as are `kicks`.
-    throttle: Arc<token::Throttle>,
+    throttle: Arc<throttle::Throttle>,
     /// Where the vendor's paging of recently walked lists stood.
     pages: pages::Pages,
     /// `openim_admin_token_failures`.
@@ -129,7 +134,7 @@ impl State {
     }
 
     /// Failed `/auth/get_admin_token` attempts, per caller and overall.
-    pub fn throttle(&self) -> &token::Throttle {
+    pub fn throttle(&self) -> &throttle::Throttle {
         &self.throttle
     }
 }
@@ -306,7 +311,7 @@ pub async fn handle(
     // throttled per caller and globally.
     match route {
         Route::GetAdminToken | Route::UserToken => {
-            return token::throttled(state, peer, &body, || token::admin_token(state, &body))
+            return throttle::throttled(state, peer, &body, || token::admin_token(state, &body))
                 .map(|d| ok(Some(d)));
         }
         Route::ParseToken => return token::parse_token(state, &body).await.map(|d| ok(Some(d))),
