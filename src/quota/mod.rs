@@ -59,7 +59,7 @@ use crate::config::{Config, ConfigError, EffectiveLimit, RateLimitConfig};
 use crate::error::{Error, RateNote};
 use crate::metrics::Metrics;
 use crate::redis_link::Link;
-use shares::{Entry, Sched, TAG_UNIT, Ticket, Turn, enqueue, lock};
+use shares::{Entry, Sched, Ticket, Turn, enqueue, lock, step};
 
 /// Why a caller was refused (a metric label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -344,7 +344,7 @@ impl Quota {
             Some(c) => (c.name.clone(), c.weight.max(1)),
             None => (Arc::from("-"), 1),
         };
-        let step = TAG_UNIT / u64::from(weight);
+        let step = step(weight);
         let (tx, mut rx) = tokio::sync::oneshot::channel();
         let (key, position) = enqueue(&mut lock(&q.sched), &name, step, tx);
         let entry = Entry {
@@ -424,7 +424,7 @@ impl Quota {
         c: &Claimant,
         start: Instant,
     ) -> Result<Turn<'q>, (Refusal, Error)> {
-        let step = TAG_UNIT / u64::from(c.weight.max(1));
+        let step = step(c.weight);
         let (tx, rx) = tokio::sync::oneshot::channel();
         let (key, position) = {
             let mut s = lock(&q.sched);

@@ -12,6 +12,12 @@ use governor::DefaultDirectRateLimiter;
 /// A tag's unit: a weight-1 waiter's tag is this far past its start.
 pub(super) const TAG_UNIT: u64 = 1_000_000;
 
+/// How far a permit moves its caller's tag: a caller of weight `w` is
+/// served `w` times for a weight-1 caller's once.
+pub(super) fn step(weight: u32) -> u64 {
+    TAG_UNIT / u64::from(weight.max(1))
+}
+
 /// The waiters of one path in tag order, and each caller's last tag.
 #[derive(Default)]
 pub(super) struct Sched {

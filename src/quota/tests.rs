@@ -220,3 +220,66 @@ async fn upstream_backoff_refuses_the_path() {
     assert_eq!(why, Refusal::UpstreamBackoff);
     assert!(l.acquire(b()).await.is_ok());
 }
+
+/// A weight is how many permits a caller gets for a weight-1 caller's one.
+#[test]
+fn a_tag_moves_by_the_inverse_of_the_weight() {
+    use super::shares::{TAG_UNIT, step};
+    assert_eq!(step(1), TAG_UNIT);
+    assert_eq!(step(4), TAG_UNIT / 4);
+    assert_eq!(step(1000), TAG_UNIT / 1000);
+    // A weight of 0 never reaches here (the config refuses it); it counts as 1.
+    assert_eq!(step(0), TAG_UNIT);
+}
+
+/// One waiter ahead means two slots to wait (its and ours): refused at
+/// once when two slots are over `max_wait_ms`, with those two slots as the
+/// hint, not after waiting.
+#[tokio::test]
+async fn the_wait_counts_the_waiters_ahead_and_the_own_slot() {
+    // 1/s less the headroom: a slot of about 1.04 s, a burst of 1.
+    let l = Arc::new(limiter(1, 1500, 100));
+    let (c1, c2) = (claimant("one", 1, None), claimant("two", 1, None));
+    l.acquire_as(a(), Some(&c1)).await.unwrap();
+    let (l2, w) = (l.clone(), c1.clone());
+    let waiter = tokio::spawn(async move { l2.acquire_as(a(), Some(&w)).await });
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while l.queued(GROUP_CREATE) == 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the first waiter queues");
+    let (why, err) = l.acquire_as(a(), Some(&c2)).await.unwrap_err();
+    assert_eq!(why, Refusal::WaitTooLong);
+    assert!(
+        matches!(err, Error::RateLimited { retry_after, .. } if retry_after > Duration::from_millis(2000)),
+        "{err:?}"
+    );
+    waiter.abort();
+}
+
+/// A waiter that callers with smaller tags keep passing is refused at its
+/// `max_wait_ms`, never served later than that.
+#[tokio::test]
+async fn a_waiter_passed_by_smaller_tags_ends_at_its_max_wait() {
+    let l = Arc::new(limiter(1, 1500, 100));
+    let light = claimant("light", 1, None);
+    let heavy = claimant("heavy", 4, None);
+    l.acquire_as(a(), Some(&light)).await.unwrap();
+    // The light caller's next waiter: one slot ahead of it at most, so it
+    // waits (and polls the quota: it is first).
+    let (l2, c) = (l.clone(), light.clone());
+    let passed = tokio::spawn(async move { l2.acquire_as(a(), Some(&c)).await });
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while l.queued(GROUP_CREATE) == 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the light waiter queues");
+    // A weight-4 caller's tag is smaller: it takes the next slot.
+    l.acquire_as(a(), Some(&heavy)).await.unwrap();
+    let (why, _) = passed.await.unwrap().unwrap_err();
+    assert_eq!(why, Refusal::WaitTooLong);
+}
