@@ -79,7 +79,7 @@ FILTERS[token]="tests:: openim::hardening:: openim::group:: openim::token:: auth
 FILES[quota]="src/quota/mod.rs src/quota/shares.rs"; TESTS[quota]=$IT
 FILTERS[quota]="tests:: quota:: docs:: fleet::idempotency:: --skip fleet::quota::"
 FILES[fleet]="src/quota/fleet.rs";        TESTS[fleet]=$IT
-FILTERS[fleet]="tests:: fleet::quota:: fleet::redis::"
+FILTERS[fleet]="tests:: fleet::quota:: fleet::redis:: fleet::store::"
 FILES[redis_link]="src/redis_link/*.rs";  TESTS[redis_link]=$IT
 FILTERS[redis_link]="tests:: fleet::"
 # `idempotency::` also matches `fleet::idempotency::` (the Redis store).

@@ -490,6 +490,16 @@ impl Fleet {
 mod tests {
     use super::*;
 
+    /// Redis Cluster hashes only a key's first `{...}` (the Cluster
+    /// specification, "Hash tags"): the probe key wraps the path's key in
+    /// one, so that a probe tests the node that holds the path's key.
+    #[test]
+    fn a_probe_key_is_in_its_paths_slot() {
+        assert_eq!(probe_key("gw:quota:k:/p"), "{gw:quota:k:/p}:probe");
+        // A key with braces of its own keeps them: its tag is already set.
+        assert_eq!(probe_key("gw:quota:{k}:/p"), "gw:quota:{k}:/p:probe");
+    }
+
     #[test]
     fn the_fleet_keeps_two_periods_of_burst_for_lateness() {
         assert_eq!(fleet_burst(3), 1);

@@ -244,3 +244,28 @@ impl Probe for NoProbe {
         Box::pin(std::future::ready(Ok(0)))
     }
 }
+
+/// `CONFIG GET` answers an array of name and value (RESP2), and a reply
+/// gathered from a Cluster's nodes nests such replies in a map of node to
+/// reply: every string is read, in order, whatever the nesting (without
+/// the arrays, `save` went unread and persistence was "unknown").
+#[test]
+fn every_string_of_a_reply_is_read_however_it_nests() {
+    use redis::Value;
+    let bulk = |s: &str| Value::BulkString(s.as_bytes().to_vec());
+    let mut out = Vec::new();
+    info::strings(
+        &Value::Array(vec![bulk("maxmemory-policy"), bulk("noeviction")]),
+        &mut out,
+    );
+    assert_eq!(out, ["maxmemory-policy", "noeviction"]);
+    let mut out = Vec::new();
+    info::strings(
+        &Value::Map(vec![(
+            Value::SimpleString("127.0.0.1:7000".into()),
+            Value::Set(vec![bulk("save"), bulk("")]),
+        )]),
+        &mut out,
+    );
+    assert_eq!(out, ["127.0.0.1:7000", "save", ""]);
+}

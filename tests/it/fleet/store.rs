@@ -268,6 +268,40 @@ async fn a_redis_out_of_memory_is_down_until_it_takes_writes_again() {
     check_refusal(&r, "OOM");
 }
 
+/// src/redis_link/mod.rs, "Store health": while the link is up, "a call
+/// that failed is refused (429) or, when it timed out and its caller's
+/// wait allows, tried again". An error reply (here `READONLY`) is no
+/// timeout: the call is refused at once, after one Redis call, however
+/// much of `max_wait_ms` is left; tried again, it would hammer the failing
+/// Redis until the link went down (hundreds of calls in half a second).
+#[tokio::test]
+async fn a_call_redis_refuses_is_refused_at_once_not_tried_again() {
+    let _serial = heavy().await;
+    let redis = RedisServer::start();
+    let other = RedisServer::start();
+    let (_sim, sim_server) = start_sim().await;
+    let extra = format!(
+        "[rate_limit]\nmax_wait_ms = 5000\n[redis]\nurl = \"{}\"\n",
+        redis.url()
+    );
+    let gw = start_gateway(&config_text(&[sim_server.url()], "", &extra)).await;
+    let url = format!("{}{QUERY}", gw.url());
+    assert_eq!(post_form(&url, "groupIds=first").await.status, 200);
+    let port = other.port.to_string();
+    redis.cmd(&["REPLICAOF", "127.0.0.1", &port]).await;
+    assert_set_refused(&mut redis.connection().await, "READONLY").await;
+    let a = post_form(&url, "groupIds=refused").await;
+    assert_eq!(a.status, 429, "{}", a.text());
+    // The call's one error, and the link's probes since (one per 100 ms).
+    let m = metrics(&gw).await;
+    let errors = sample(
+        &m,
+        "entrust_gateway_quota_store_errors_total",
+        &[("kind", "reply")],
+    );
+    assert!(errors.is_some_and(|n| (1.0..=5.0).contains(&n)), "{m}");
+}
+
 /// `READONLY You can't write against a read only replica`: what a
 /// managed Redis answers while a replica is promoted, or an old master
 /// demoted (Redis docs, "Replication": replicas are read-only by default).
