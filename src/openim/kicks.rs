@@ -206,6 +206,21 @@ mod tests {
         assert_eq!(code(k.check(&claims("u", 1, 999)).await), 1506);
     }
 
+    /// At most MAX_KICKS are held: past it a new user's kick is refused
+    /// (and says so), while a user already held is kicked again as usual.
+    #[tokio::test]
+    async fn a_full_table_refuses_new_kicks_but_renews_held_ones() {
+        let k = Kicks::local(Duration::from_secs(60));
+        for i in 0..MAX_KICKS {
+            k.kick(&i.to_string(), 1, 1000).await.unwrap();
+        }
+        k.kick("0", 1, 2000).await.unwrap();
+        assert!(matches!(
+            k.kick("new", 1, 2000).await,
+            Err(Error::OpenIm { .. })
+        ));
+    }
+
     #[tokio::test]
     async fn a_kick_is_forgotten_once_the_tokens_it_stops_have_expired() {
         let k = Kicks::local(Duration::ZERO);

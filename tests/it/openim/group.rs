@@ -772,6 +772,36 @@ async fn every_profile_variant() {
 }
 
 both_apis! {
+/// A generated group ID the vendor already has is replaced by another, 10
+/// times at most, as open-im-server's GenGroupID tries
+/// (internal/rpc/group/group.go: `for i := 0; i < 10; i++`); then the
+/// vendor's "exists" is the answer (1202, the code table below).
+#[tokio::test]
+async fn a_generated_group_id_that_exists_is_tried_ten_times_at_most() {
+    let im = Im::start().await;
+    let create = dialect_path(path::GROUP_CREATE);
+    let attempt = |times| FaultRule {
+        path: Some(create.clone()),
+        fault: Fault::Code(25409, 200),
+        times: Some(times),
+    };
+    let body = json!({"ownerUserID": "o", "memberUserIDs": [],
+                      "groupInfo": {"groupName": "generated", "groupType": 2}});
+    let creates = || im.env.sim.requests().iter().filter(|r| r.path == create).count();
+    // Nine taken: the tenth ID is free.
+    im.env.sim.inject(attempt(9));
+    let v = im.answer("/group/create_group", &body).await.json();
+    assert_eq!(err(&v).0, 0, "{v}");
+    assert_eq!(creates(), 10);
+    // Ten taken: no eleventh try.
+    im.env.sim.inject(attempt(10));
+    let v = im.answer("/group/create_group", &body).await.json();
+    assert_eq!(err(&v).0, 1202, "{v}");
+    assert_eq!(creates(), 20);
+}
+}
+
+both_apis! {
 /// Upstream codes as OpenIM codes (profile/update.json answers each in turn).
 #[tokio::test]
 async fn code_table() {

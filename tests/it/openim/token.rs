@@ -408,6 +408,19 @@ async fn force_logout_is_fleet_wide_through_redis() {
     )
     .await;
     let user = v["data"]["token"].as_str().unwrap().to_string();
+    // Another user's token, and the same user's on another platform: the
+    // kick is that user's and platform's only, on every gateway.
+    let mut others = Vec::new();
+    for (who, platform) in [("u8", 2), ("u9", 3)] {
+        let v = call(
+            &a,
+            "/auth/get_user_token",
+            Some(&admin),
+            json!({"userID": who, "platformID": platform}),
+        )
+        .await;
+        others.push(json!({"token": v["data"]["token"]}));
+    }
     let parse = json!({"token": user});
     assert_eq!(
         call(&b, "/auth/parse_token", None, parse.clone()).await["errCode"],
@@ -424,6 +437,10 @@ async fn force_logout_is_fleet_wide_through_redis() {
     // Gateway b never saw the force_logout: it reads it from Redis.
     let v = call(&b, "/auth/parse_token", None, parse.clone()).await;
     assert_eq!(v["errCode"], 1506, "{v}");
+    for other in others {
+        let v = call(&b, "/auth/parse_token", None, other).await;
+        assert_eq!(v["errCode"], 0, "{v}");
+    }
     let v = call(
         &b,
         "/group/get_joined_group_list",
