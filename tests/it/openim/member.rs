@@ -455,6 +455,17 @@ async fn batches_of_one_hundred() {
         dialect_paths(&[path::PROFILE_QUERY, path::MEMBER_KICK, path::MEMBER_KICK])
     );
     assert_eq!(im.env.sim.group("bt1").unwrap().members.len(), 101);
+    // Exactly one batch: one call, in which the vendor refuses the owner
+    // itself (25417, src/openim/member.rs `kick`); the owner is looked up
+    // only before a split.
+    im.env.sim.clear_requests();
+    im.ok(
+        "/group/kick_group",
+        json!({"groupID": "bt1", "kickedUserIDs": many[150..]}),
+    )
+    .await;
+    assert_eq!(im.paths(), dialect_paths(&[path::MEMBER_KICK]));
+    assert_eq!(im.env.sim.group("bt1").unwrap().members.len(), 1);
 }
 }
 
