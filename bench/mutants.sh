@@ -122,7 +122,7 @@ FILTERS[passthrough]="tests:: passthrough:: errors:: auth:: limits:: $TIMED"
 FILES[entrust]="src/entrust/*.rs";        TESTS[entrust]=$IT
 FILTERS[entrust]="tests:: passthrough:: errors:: openim::group:: openim::member::"
 FILES[error]="src/error.rs";              TESTS[error]=$IT
-FILTERS[error]="tests:: errors:: passthrough:: auth:: limits:: v4:: $TIMED"
+FILTERS[error]="tests:: errors:: passthrough:: auth:: limits:: v4:: idempotency:: admin:: $TIMED"
 FILES[upstream]="src/upstream.rs";        TESTS[upstream]=$IT
 FILTERS[upstream]="tests:: passthrough:: failover:: tls::"
 FILES[main]="src/main.rs";                TESTS[main]=$IT

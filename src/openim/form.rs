@@ -92,14 +92,6 @@ impl FormBody {
         self.0.truncate(start + end);
     }
 
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     pub fn into_string(self) -> String {
         // Only ASCII is ever pushed.
         String::from_utf8(self.0).unwrap_or_default()

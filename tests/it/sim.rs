@@ -1735,6 +1735,53 @@ fn standalone_names_its_app_key_and_secret_source_never_the_secret() {
     }
 }
 
+/// `sim --app KEY:SECRET_ENV` serves one more app, its secret read from
+/// that variable (`sim --help`); a malformed `--app` is refused, naming it.
+#[test]
+fn standalone_serves_each_app_named_on_the_command_line() {
+    use std::io::{Read, Write};
+    let mut p = standalone(
+        &["--app-key", KEY, "--app", "key-9:SECOND_SECRET"],
+        &[
+            ("ENTRUST_APP_SECRET", SECRET),
+            ("SECOND_SECRET", "second-Zt4"),
+        ],
+    );
+    let line = p.wait_for(|l| l.contains(LISTENING));
+    let addr = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("url=http://"))
+        .unwrap()
+        .to_string();
+    let (n, ts) = (nonce(), now_ms().to_string());
+    let req = Req::form(
+        path::GROUP_CREATE,
+        &[("groupId", "app9"), ("name", "n"), ("owner", "o")],
+    )
+    .set("App-Key", "key-9")
+    .set("Nonce", &n)
+    .set("Timestamp", &ts)
+    .set("Signature", &sign("second-Zt4", &n, &ts))
+    .set("Connection", "close");
+    let mut c = std::net::TcpStream::connect(&addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    c.write_all(&req.bytes()).unwrap();
+    let mut answer = String::new();
+    c.read_to_string(&mut answer).unwrap();
+    assert!(answer.contains(r#""code":200"#), "{answer}");
+    p.signal("TERM");
+    let (code, log) = p.finish();
+    assert_eq!(code, 0, "{log}");
+    assert!(!log.contains("second-Zt4"), "{log}");
+
+    let (code, log) = standalone(&["--app", "key-9"], &[("ENTRUST_APP_SECRET", SECRET)]).finish();
+    assert_eq!(code, 1, "{log}");
+    assert!(
+        log.contains(r#"--app "key-9": expected KEY:SECRET_ENV"#),
+        "{log}"
+    );
+}
+
 /// SIGTERM drains as the gateway's does: the listener closes, a request in
 /// flight is answered (with `Connection: close`), and the process exits 0.
 #[test]
