@@ -272,6 +272,14 @@ fn apps_and_callers_errors_name_the_key() {
             "upstream.app_secret",
         ),
         (
+            format!("[upstream]\napp_secret_env = 'S'\n{}", app("a", "ka")),
+            "upstream.app_secret",
+        ),
+        (
+            format!("[upstream]\napp_secret_file = '/s'\n{}", app("a", "ka")),
+            "upstream.app_secret",
+        ),
+        (
             format!("{two}{}", caller("token = 't'").replace("'a'", "'z'")),
             "callers[0].app",
         ),
