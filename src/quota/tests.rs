@@ -35,6 +35,17 @@ fn limiter(per_second: u32, max_wait_ms: u64, max_queue: usize) -> Quota {
     Quota::new(cfg, &Routes::new(&[]).unwrap())
 }
 
+/// Returns once a waiter is queued on `a()`'s path (a signal, not a sleep).
+async fn until_queued(l: &Quota) {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while l.queued(GROUP_CREATE) == 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("a waiter queues");
+}
+
 fn a() -> EntrustPath<'static> {
     EntrustPath::documented(GROUP_CREATE).unwrap()
 }
@@ -97,14 +108,7 @@ async fn queue_bound_refuses_with_retry_after() {
     l.acquire(a()).await.ok();
     let l2 = l.clone();
     let waiter = tokio::spawn(async move { l2.acquire(a()).await });
-    // Wait until the first waiter is queued (a signal, not a sleep).
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while l.queued(GROUP_CREATE) == 0 {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("the waiter queues");
+    until_queued(&l).await;
     let (why, err) = l.acquire(a()).await.unwrap_err();
     assert_eq!(why, Refusal::QueueFull);
     assert!(matches!(err, Error::RateLimited { retry_after, .. } if retry_after > Duration::ZERO));
@@ -243,13 +247,7 @@ async fn the_wait_counts_the_waiters_ahead_and_the_own_slot() {
     l.acquire_as(a(), Some(&c1)).await.unwrap();
     let (l2, w) = (l.clone(), c1.clone());
     let waiter = tokio::spawn(async move { l2.acquire_as(a(), Some(&w)).await });
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while l.queued(GROUP_CREATE) == 0 {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("the first waiter queues");
+    until_queued(&l).await;
     let (why, err) = l.acquire_as(a(), Some(&c2)).await.unwrap_err();
     assert_eq!(why, Refusal::WaitTooLong);
     assert!(
@@ -271,13 +269,7 @@ async fn a_waiter_passed_by_smaller_tags_ends_at_its_max_wait() {
     // waits (and polls the quota: it is first).
     let (l2, c) = (l.clone(), light.clone());
     let passed = tokio::spawn(async move { l2.acquire_as(a(), Some(&c)).await });
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while l.queued(GROUP_CREATE) == 0 {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("the light waiter queues");
+    until_queued(&l).await;
     // A weight-4 caller's tag is smaller: it takes the next slot.
     l.acquire_as(a(), Some(&heavy)).await.unwrap();
     let (why, _) = passed.await.unwrap().unwrap_err();

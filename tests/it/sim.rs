@@ -1675,6 +1675,15 @@ fn standalone(args: &[&str], envs: &[(&str, &str)]) -> crate::cli::Proc {
 
 const LISTENING: &str = "entrust simulator listening";
 
+/// The address a standalone simulator says it listens on, once it does.
+fn listening_addr(p: &mut crate::cli::Proc) -> String {
+    let line = p.wait_for(|l| l.contains(LISTENING));
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix("url=http://"))
+        .expect("the listening line names its URL")
+        .to_string()
+}
+
 /// At start the simulator names the app key and where its secret comes
 /// from, never the secret; the built-in demo secret gets a warning, and
 /// `sim --help` names it.
@@ -1747,12 +1756,7 @@ fn standalone_serves_each_app_named_on_the_command_line() {
             ("SECOND_SECRET", "second-Zt4"),
         ],
     );
-    let line = p.wait_for(|l| l.contains(LISTENING));
-    let addr = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("url=http://"))
-        .unwrap()
-        .to_string();
+    let addr = listening_addr(&mut p);
     let (n, ts) = (nonce(), now_ms().to_string());
     let req = Req::form(
         path::GROUP_CREATE,
@@ -1788,12 +1792,7 @@ fn standalone_serves_each_app_named_on_the_command_line() {
 fn standalone_drains_on_sigterm_then_exits_zero() {
     use std::io::{Read, Write};
     let mut p = standalone(&["--app-key", KEY], &[("ENTRUST_APP_SECRET", SECRET)]);
-    let line = p.wait_for(|l| l.contains(LISTENING));
-    let addr = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("url=http://"))
-        .unwrap()
-        .to_string();
+    let addr = listening_addr(&mut p);
     let req = Req::form(
         path::GROUP_CREATE,
         &[("groupId", "drain1"), ("name", "n"), ("owner", "o")],
